@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "redis-batch.h"
+#include "redis-call-private.h"
+
+G_BEGIN_DECLS
+
+/* The batch's commands, RESP encoded back to back, or an error if an add()
+ * was refused. Returns a new GBytes; @flags is the union of the commands'
+ * flags and @block_ms the largest block time among them. */
+GBytes *redis_batch_encode (RedisBatch         *self,
+                            RedisCommandFlags  *flags,
+                            gint64             *block_ms,
+                            char              **first_command,
+                            GError            **error);
+
+G_END_DECLS

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "redis-reply.h"
+
+G_BEGIN_DECLS
+
+/* The largest argument accepted, as Redis' own proto-max-bulk-len. */
+#define REDIS_MAX_ARGUMENT_BYTES ((gsize) 512 * 1024 * 1024)
+
+typedef enum
+{
+  REDIS_CALL_COMMAND,        /* one command, one reply (an error reply is a GError) */
+  REDIS_CALL_PIPELINE,       /* n commands, n replies, returned as they are */
+  REDIS_CALL_TRANSACTION,    /* MULTI, n commands, EXEC: EXEC's elements */
+  REDIS_CALL_NOREPLY,        /* wrapped in CLIENT REPLY OFF/ON; done when written */
+} RedisCallKind;
+
+/* What the pool needs to know about the commands of a call. */
+typedef enum
+{
+  REDIS_COMMAND_FLAG_NONE             = 0,
+  REDIS_COMMAND_FLAG_BLOCKING         = 1 << 0,  /* may block the connection */
+  REDIS_COMMAND_FLAG_CONNECTION_STATE = 1 << 1,  /* changes per-connection state */
+  REDIS_COMMAND_FLAG_UNSUPPORTED      = 1 << 2,  /* breaks reply matching: refused */
+} RedisCommandFlags;
+
+typedef struct _RedisCall RedisCall;
+
+/* One request in flight: built on the caller's thread, then owned by the
+ * engine of the connection it was given to; completed exactly once (the
+ * first completion wins, later ones are dropped) through its GTask, whose
+ * callback runs in the caller's thread-default main context. */
+struct _RedisCall
+{
+  gint               ref_count;
+  RedisCallKind      kind;
+  GBytes            *payload;        /* bytes to write, RESP encoded */
+  guint              n_commands;     /* user commands in the payload */
+  guint              n_replies;      /* replies expected on the wire */
+  RedisCommandFlags  flags;
+  gint64             block_ms;       /* extra time a blocking command may take; -1 = forever */
+  char              *first_command;  /* upper-cased name of the first command */
+
+  GTask             *task;
+  GCancellable      *cancellable;
+  gint64             deadline;       /* monotonic µs, 0 = none; set on submit */
+  gint               completed;      /* atomic */
+
+  /* Owned by the engine's I/O thread. */
+  GSource           *cancel_source;
+  GPtrArray         *replies;        /* replies received so far */
+  guint              replies_left;
+  guint64            write_start;    /* stream offsets of the payload */
+  guint64            write_end;
+  gboolean           internal;       /* handshake: bypasses the READY gate */
+};
+
+/* Encoding. Validates sizes first: hiredis' formatter overflows past 2 GiB.
+ * Appends the RESP encoding to @out; returns the command flags. */
+gboolean   redis_encode_command      (GByteArray          *out,
+                                      guint                argc,
+                                      const char         **argv,
+                                      const gsize         *lens,
+                                      RedisCommandFlags   *flags,
+                                      gint64              *block_ms,
+                                      char               **name,
+                                      GError             **error);
+gboolean   redis_encode_strv         (GByteArray          *out,
+                                      const char * const  *argv,
+                                      RedisCommandFlags   *flags,
+                                      gint64              *block_ms,
+                                      char               **name,
+                                      GError             **error);
+gboolean   redis_encode_bytes        (GByteArray          *out,
+                                      GBytes             **args,
+                                      gsize                n_args,
+                                      RedisCommandFlags   *flags,
+                                      gint64              *block_ms,
+                                      char               **name,
+                                      GError             **error);
+
+RedisCall *redis_call_new            (RedisCallKind        kind,
+                                      GBytes              *payload,
+                                      guint                n_commands,
+                                      GTask               *task);
+RedisCall *redis_call_ref            (RedisCall           *self);
+void       redis_call_unref          (RedisCall           *self);
+gboolean   redis_call_is_completed   (RedisCall           *self);
+/* Computes the deadline from @timeout_ms (0 = none) and the block time. */
+void       redis_call_set_timeout    (RedisCall           *self,
+                                      guint                timeout_ms);
+/* Completes with an error (takes @error). FALSE if already completed. */
+gboolean   redis_call_fail           (RedisCall           *self,
+                                      GError              *error);
+/* Completes with the replies collected (builds the result by kind). */
+void       redis_call_finish_replies (RedisCall           *self);
+/* Completes a no-reply call successfully. */
+void       redis_call_finish_written (RedisCall           *self);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (RedisCall, redis_call_unref)
+
+G_END_DECLS

@@ -1,0 +1,537 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include "config-private.h"
+
+#include <string.h>
+#include <hiredis/hiredis.h>
+
+#include "redis-call-private.h"
+#include "redis-error.h"
+#include "redis-reply-private.h"
+
+/* Commands that change the state of the connection they run on. On a shared
+ * (multiplexed) pool connection they would leak into other callers' commands,
+ * so the pool sends them only through a lease. */
+static const char * const connection_state_commands[] = {
+  "SELECT", "WATCH", "UNWATCH", "MULTI", "EXEC", "DISCARD", "AUTH", "RESET",
+  "CLIENT SETNAME", "CLIENT TRACKING", "CLIENT NO-EVICT", "CLIENT NO-TOUCH",
+  "READONLY", "READWRITE", "SWAPDB", "QUIT",
+};
+
+/* Commands after which the server no longer answers one reply per command
+ * (push messages, streams of events, silence, another protocol); the reply
+ * matching of a connection cannot survive them, so they are refused. */
+static const char * const unsupported_commands[] = {
+  "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE",
+  "SUNSUBSCRIBE", "MONITOR", "CLIENT REPLY", "HELLO", "SYNC", "PSYNC",
+};
+
+static gboolean
+name_is (const char *name,
+         gsize       name_len,
+         const char *literal)
+{
+  return strlen (literal) == name_len && g_ascii_strncasecmp (name, literal, name_len) == 0;
+}
+
+static gboolean
+in_list (const char * const *list,
+         gsize               n,
+         const char         *name,
+         gsize               name_len,
+         const char         *sub,
+         gsize               sub_len)
+{
+  for (gsize i = 0; i < n; i++)
+    {
+      const char *space = strchr (list[i], ' ');
+
+      if (space == NULL)
+        {
+          if (name_is (name, name_len, list[i]))
+            return TRUE;
+        }
+      else if (sub != NULL &&
+               (gsize) (space - list[i]) == name_len &&
+               g_ascii_strncasecmp (name, list[i], name_len) == 0 &&
+               name_is (sub, sub_len, space + 1))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* Seconds as Redis takes them for BLPOP & co. (a decimal number). */
+static gint64
+seconds_to_ms (const char *text,
+               gsize       len)
+{
+  char buf[64];
+  char *end = NULL;
+  double v;
+
+  if (len == 0 || len >= sizeof buf)
+    return 0;
+  memcpy (buf, text, len);
+  buf[len] = '\0';
+  v = g_ascii_strtod (buf, &end);
+  if (end == buf || *end != '\0' || v < 0)
+    return 0;
+  if (v == 0)
+    return -1;
+  return (gint64) (v * 1000.0 + 0.5);
+}
+
+static gint64
+millis (const char *text,
+        gsize       len)
+{
+  char buf[32];
+  guint64 v;
+
+  if (len == 0 || len >= sizeof buf)
+    return 0;
+  memcpy (buf, text, len);
+  buf[len] = '\0';
+  if (!g_ascii_string_to_unsigned (buf, 10, 0, G_MAXINT64 / 1000, &v, NULL))
+    return 0;
+  return v == 0 ? -1 : (gint64) v;
+}
+
+static RedisCommandFlags
+classify (guint         argc,
+          const char  **argv,
+          const gsize  *lens,
+          gint64       *block_ms)
+{
+  const char *name = argv[0];
+  gsize name_len = lens[0];
+  const char *sub = argc > 1 ? argv[1] : NULL;
+  gsize sub_len = argc > 1 ? lens[1] : 0;
+
+  *block_ms = 0;
+
+  if (in_list (unsupported_commands, G_N_ELEMENTS (unsupported_commands),
+               name, name_len, sub, sub_len))
+    return REDIS_COMMAND_FLAG_CONNECTION_STATE | REDIS_COMMAND_FLAG_UNSUPPORTED;
+
+  if (in_list (connection_state_commands, G_N_ELEMENTS (connection_state_commands),
+               name, name_len, sub, sub_len))
+    return REDIS_COMMAND_FLAG_CONNECTION_STATE;
+
+  if (argc >= 3 &&
+      (name_is (name, name_len, "BLPOP") || name_is (name, name_len, "BRPOP") ||
+       name_is (name, name_len, "BZPOPMIN") || name_is (name, name_len, "BZPOPMAX") ||
+       name_is (name, name_len, "BRPOPLPUSH") || name_is (name, name_len, "BLMOVE")))
+    {
+      *block_ms = seconds_to_ms (argv[argc - 1], lens[argc - 1]);
+      return REDIS_COMMAND_FLAG_BLOCKING;
+    }
+
+  if (argc >= 2 && (name_is (name, name_len, "BLMPOP") || name_is (name, name_len, "BZMPOP")))
+    {
+      *block_ms = seconds_to_ms (argv[1], lens[1]);
+      return REDIS_COMMAND_FLAG_BLOCKING;
+    }
+
+  if (argc >= 3 && (name_is (name, name_len, "WAIT") || name_is (name, name_len, "WAITAOF")))
+    {
+      *block_ms = millis (argv[argc - 1], lens[argc - 1]);
+      return REDIS_COMMAND_FLAG_BLOCKING;
+    }
+
+  if (name_is (name, name_len, "XREAD") || name_is (name, name_len, "XREADGROUP"))
+    {
+      for (guint i = 1; i + 1 < argc; i++)
+        {
+          if (name_is (argv[i], lens[i], "STREAMS"))
+            break;
+          if (name_is (argv[i], lens[i], "BLOCK"))
+            {
+              *block_ms = millis (argv[i + 1], lens[i + 1]);
+              return REDIS_COMMAND_FLAG_BLOCKING;
+            }
+        }
+    }
+
+  return REDIS_COMMAND_FLAG_NONE;
+}
+
+gboolean
+redis_encode_command (GByteArray          *out,
+                      guint                argc,
+                      const char         **argv,
+                      const gsize         *lens,
+                      RedisCommandFlags   *flags,
+                      gint64              *block_ms,
+                      char               **name,
+                      GError             **error)
+{
+  char *cmd = NULL;
+  guint64 total = 0;
+  int n;
+
+  if (argc == 0)
+    {
+      g_set_error_literal (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
+                           "A command needs at least its name (argc is 0)");
+      return FALSE;
+    }
+
+  for (guint i = 0; i < argc; i++)
+    {
+      if (argv[i] == NULL)
+        {
+          g_set_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
+                       "Argument %u of the command is NULL", i);
+          return FALSE;
+        }
+      if (lens[i] > REDIS_MAX_ARGUMENT_BYTES)
+        {
+          g_set_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
+                       "Argument %u is %" G_GSIZE_FORMAT " bytes, over the limit of "
+                       "%" G_GSIZE_FORMAT " bytes", i, lens[i], REDIS_MAX_ARGUMENT_BYTES);
+          return FALSE;
+        }
+      total += lens[i] + 32;   /* "$<len>\r\n" + "\r\n" */
+    }
+
+  if (lens[0] == 0)
+    {
+      g_set_error_literal (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
+                           "The command name is empty");
+      return FALSE;
+    }
+
+  /* redisFormatCommandArgv returns an int: stay well below 2 GiB. */
+  if (total + 32 > (guint64) G_MAXINT / 2 || argc > (guint) G_MAXINT / 2)
+    {
+      g_set_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
+                   "The command is %" G_GUINT64_FORMAT " bytes, over the 1 GiB limit",
+                   total);
+      return FALSE;
+    }
+
+  n = redisFormatCommandArgv (&cmd, (int) argc, argv, lens);
+  if (n < 0 || cmd == NULL)
+    g_error ("redispool: out of memory formatting a command");
+  g_byte_array_append (out, (const guint8 *) cmd, n);
+  redisFreeCommand (cmd);
+
+  if (flags != NULL)
+    {
+      gint64 ignored;
+      *flags = classify (argc, argv, lens, block_ms != NULL ? block_ms : &ignored);
+    }
+  if (name != NULL)
+    {
+      char *upper = g_ascii_strup (argv[0], MIN (lens[0], 64));
+
+      /* Keep names printable: they end up in error messages. */
+      for (char *p = upper; *p != '\0'; p++)
+        if (!g_ascii_isprint (*p))
+          *p = '?';
+      *name = upper;
+    }
+
+  return TRUE;
+}
+
+gboolean
+redis_encode_strv (GByteArray          *out,
+                   const char * const  *argv,
+                   RedisCommandFlags   *flags,
+                   gint64              *block_ms,
+                   char               **name,
+                   GError             **error)
+{
+  guint argc = argv != NULL ? g_strv_length ((char **) argv) : 0;
+  gsize stack_lens[16];
+  g_autofree gsize *heap_lens = NULL;
+  gsize *lens = stack_lens;
+
+  if (argc > G_N_ELEMENTS (stack_lens))
+    lens = heap_lens = g_new (gsize, argc);
+  for (guint i = 0; i < argc; i++)
+    lens[i] = strlen (argv[i]);
+
+  return redis_encode_command (out, argc, (const char **) argv, lens, flags, block_ms, name, error);
+}
+
+gboolean
+redis_encode_bytes (GByteArray          *out,
+                    GBytes             **args,
+                    gsize                n_args,
+                    RedisCommandFlags   *flags,
+                    gint64              *block_ms,
+                    char               **name,
+                    GError             **error)
+{
+  const char *stack_argv[16];
+  gsize stack_lens[16];
+  g_autofree const char **heap_argv = NULL;
+  g_autofree gsize *heap_lens = NULL;
+  const char **argv = stack_argv;
+  gsize *lens = stack_lens;
+
+  if (args == NULL && n_args > 0)
+    {
+      g_set_error_literal (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
+                           "The argument array is NULL");
+      return FALSE;
+    }
+  if (n_args > G_MAXINT / 2)
+    {
+      g_set_error_literal (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
+                           "Too many arguments");
+      return FALSE;
+    }
+
+  if (n_args > G_N_ELEMENTS (stack_argv))
+    {
+      argv = heap_argv = g_new (const char *, n_args);
+      lens = heap_lens = g_new (gsize, n_args);
+    }
+
+  for (gsize i = 0; i < n_args; i++)
+    {
+      gsize len = 0;
+
+      if (args[i] == NULL)
+        {
+          g_set_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
+                       "Argument %" G_GSIZE_FORMAT " of the command is NULL", i);
+          return FALSE;
+        }
+      argv[i] = g_bytes_get_data (args[i], &len);
+      if (argv[i] == NULL)
+        argv[i] = "";
+      lens[i] = len;
+    }
+
+  return redis_encode_command (out, (guint) n_args, argv, lens, flags, block_ms, name, error);
+}
+
+RedisCall *
+redis_call_new (RedisCallKind  kind,
+                GBytes        *payload,
+                guint          n_commands,
+                GTask         *task)
+{
+  RedisCall *self = g_new0 (RedisCall, 1);
+
+  self->ref_count = 1;
+  self->kind = kind;
+  self->payload = g_bytes_ref (payload);
+  self->n_commands = n_commands;
+  switch (kind)
+    {
+    case REDIS_CALL_COMMAND:
+    case REDIS_CALL_PIPELINE:
+      self->n_replies = n_commands;
+      break;
+    case REDIS_CALL_TRANSACTION:
+      self->n_replies = n_commands + 2;
+      break;
+    case REDIS_CALL_NOREPLY:
+      self->n_replies = 1;   /* the +OK of CLIENT REPLY ON */
+      break;
+    default:
+      g_assert_not_reached ();
+    }
+  self->replies_left = self->n_replies;
+  self->task = task != NULL ? g_object_ref (task) : NULL;
+  if (task != NULL && g_task_get_cancellable (task) != NULL)
+    self->cancellable = g_object_ref (g_task_get_cancellable (task));
+  return self;
+}
+
+RedisCall *
+redis_call_ref (RedisCall *self)
+{
+  g_atomic_int_inc (&self->ref_count);
+  return self;
+}
+
+void
+redis_call_unref (RedisCall *self)
+{
+  if (!g_atomic_int_dec_and_test (&self->ref_count))
+    return;
+
+  /* A call is always completed before its last reference goes. */
+  g_assert (self->task == NULL);
+  g_assert (self->cancel_source == NULL);
+  g_clear_pointer (&self->payload, g_bytes_unref);
+  g_clear_pointer (&self->replies, g_ptr_array_unref);
+  g_clear_object (&self->cancellable);
+  g_free (self->first_command);
+  g_free (self);
+}
+
+gboolean
+redis_call_is_completed (RedisCall *self)
+{
+  return g_atomic_int_get (&self->completed) != 0;
+}
+
+void
+redis_call_set_timeout (RedisCall *self,
+                        guint      timeout_ms)
+{
+  if (timeout_ms == 0 || self->block_ms < 0)
+    {
+      self->deadline = 0;
+      return;
+    }
+  self->deadline = g_get_monotonic_time () +
+                   ((gint64) timeout_ms + self->block_ms) * G_TIME_SPAN_MILLISECOND;
+}
+
+/* Claims the completion; the caller then returns the task. */
+static GTask *
+claim (RedisCall *self)
+{
+  GTask *task;
+
+  if (!g_atomic_int_compare_and_exchange (&self->completed, 0, 1))
+    return NULL;
+
+  if (self->cancel_source != NULL)
+    {
+      g_source_destroy (self->cancel_source);
+      g_clear_pointer (&self->cancel_source, g_source_unref);
+    }
+  task = g_steal_pointer (&self->task);
+  g_assert (task != NULL);
+  return task;
+}
+
+gboolean
+redis_call_fail (RedisCall *self,
+                 GError    *error)
+{
+  GTask *task = claim (self);
+
+  if (task == NULL)
+    {
+      g_error_free (error);
+      return FALSE;
+    }
+
+  g_task_return_error (task, error);
+  g_object_unref (task);
+  return TRUE;
+}
+
+void
+redis_call_finish_written (RedisCall *self)
+{
+  GTask *task = claim (self);
+
+  if (task == NULL)
+    return;
+  g_task_return_boolean (task, TRUE);
+  g_object_unref (task);
+}
+
+static GError *
+error_from_reply (RedisReply *reply,
+                  int         code)
+{
+  return g_error_new_literal (REDIS_ERROR, code, redis_reply_get_string (reply, NULL));
+}
+
+static void
+finish_transaction (RedisCall *self,
+                    GTask     *task)
+{
+  RedisReply *exec = g_ptr_array_index (self->replies, self->replies->len - 1);
+
+  switch (redis_reply_get_kind (exec))
+    {
+    case REDIS_REPLY_KIND_ARRAY:
+      g_task_return_pointer (task, redis_reply_steal_elements (exec),
+                             (GDestroyNotify) g_ptr_array_unref);
+      return;
+
+    case REDIS_REPLY_KIND_NIL:
+      g_task_return_new_error (task, REDIS_ERROR, REDIS_ERROR_WATCH_FAILED,
+                               "The transaction did not run: a watched key changed");
+      return;
+
+    case REDIS_REPLY_KIND_ERROR:
+      if (g_str_has_prefix (redis_reply_get_string (exec, NULL), "EXECABORT"))
+        {
+          /* Name the first command the server refused while queueing. */
+          for (guint i = 1; i + 1 < self->replies->len; i++)
+            {
+              RedisReply *queued = g_ptr_array_index (self->replies, i);
+
+              if (redis_reply_get_kind (queued) == REDIS_REPLY_KIND_ERROR)
+                {
+                  g_task_return_new_error (task, REDIS_ERROR, REDIS_ERROR_TRANSACTION_ABORTED,
+                                           "%s (command %u: %s)",
+                                           redis_reply_get_string (exec, NULL), i,
+                                           redis_reply_get_string (queued, NULL));
+                  return;
+                }
+            }
+          g_task_return_error (task, error_from_reply (exec, REDIS_ERROR_TRANSACTION_ABORTED));
+        }
+      else
+        g_task_return_error (task, error_from_reply (exec, REDIS_ERROR_SERVER));
+      return;
+
+    case REDIS_REPLY_KIND_STRING:
+    case REDIS_REPLY_KIND_STATUS:
+    case REDIS_REPLY_KIND_INTEGER:
+    default:
+      g_task_return_new_error (task, REDIS_ERROR, REDIS_ERROR_PROTOCOL,
+                               "EXEC answered with something that is not an array");
+      return;
+    }
+}
+
+void
+redis_call_finish_replies (RedisCall *self)
+{
+  GTask *task = claim (self);
+
+  if (task == NULL)
+    return;
+
+  g_assert (self->replies != NULL && self->replies->len == self->n_replies);
+
+  switch (self->kind)
+    {
+    case REDIS_CALL_COMMAND:
+      {
+        RedisReply *reply = g_ptr_array_index (self->replies, 0);
+
+        if (redis_reply_get_kind (reply) == REDIS_REPLY_KIND_ERROR)
+          g_task_return_error (task, error_from_reply (reply, REDIS_ERROR_SERVER));
+        else
+          g_task_return_pointer (task, redis_reply_ref (reply),
+                                 (GDestroyNotify) redis_reply_unref);
+      }
+      break;
+
+    case REDIS_CALL_PIPELINE:
+      g_task_return_pointer (task, g_ptr_array_ref (self->replies),
+                             (GDestroyNotify) g_ptr_array_unref);
+      break;
+
+    case REDIS_CALL_TRANSACTION:
+      finish_transaction (self, task);
+      break;
+
+    case REDIS_CALL_NOREPLY:
+      g_task_return_boolean (task, TRUE);
+      break;
+
+    default:
+      g_assert_not_reached ();
+    }
+
+  g_object_unref (task);
+}

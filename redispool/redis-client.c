@@ -1,0 +1,841 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include "config-private.h"
+
+#include <string.h>
+
+#include "redis-batch-private.h"
+#include "redis-client-private.h"
+#include "redis-error.h"
+
+/**
+ * RedisClient:
+ *
+ * The API shared by [class@Redis.Connection] and [class@Redis.Pool]: code
+ * written against a `RedisClient` works with one connection or with a pool.
+ *
+ * Every operation comes as `_async` + `_finish` and as a blocking `_sync`,
+ * and takes a #GCancellable:
+ *
+ * - `command` sends one command given as a %NULL-terminated string array;
+ *   `command_bytes` takes an array of #GBytes for binary keys and values.
+ *   A server error reply becomes a #GError of code %REDIS_ERROR_SERVER.
+ * - `pipeline` sends the commands of a [class@Redis.Batch] back to back and
+ *   returns all their replies in order; a failing command is a reply of kind
+ *   %REDIS_REPLY_KIND_ERROR and the others still arrive.
+ * - `transaction` wraps a batch in MULTI … EXEC and returns EXEC's replies.
+ * - `noreply_command` and `noreply_pipeline` send with replies turned off
+ *   (`CLIENT REPLY OFF` … `CLIENT REPLY ON`) and complete once written.
+ * - `close` stops accepting calls, lets replies in flight arrive (within the
+ *   command timeout), then closes.
+ *
+ * Callbacks run in the thread-default main context of the thread that
+ * started the call. Sync calls block the calling thread only; all I/O runs
+ * on redispool's own I/O thread, so they work without a main loop, from
+ * worker threads, and from inside a main-loop callback. All methods are
+ * safe to call from any thread.
+ *
+ * Possible errors: those of [error@Redis.Error] and %G_IO_ERROR_CANCELLED.
+ */
+
+G_DEFINE_INTERFACE (RedisClient, redis_client, G_TYPE_OBJECT)
+
+static void
+redis_client_default_init (RedisClientInterface *iface)
+{
+}
+
+/* ---- sync helper -------------------------------------------------------- */
+
+/* A sync call runs its async twin on a private main context of the calling
+ * thread and iterates it until the result arrives; the I/O itself runs on
+ * the I/O thread, so nothing the caller's other contexts do matters. The
+ * context is cached per thread. */
+static GPrivate sync_context_key = G_PRIVATE_INIT ((GDestroyNotify) g_main_context_unref);
+
+void
+redis_sync_call_begin (RedisSyncCall *sync)
+{
+  GMainContext *context = g_private_get (&sync_context_key);
+
+  /* A nested sync call on the same thread (from a callback dispatched
+   * while waiting) must not share the context it is dispatched from. */
+  if (context == NULL || g_main_context_is_owner (context))
+    {
+      context = g_main_context_new ();
+      if (g_private_get (&sync_context_key) == NULL)
+        g_private_set (&sync_context_key, g_main_context_ref (context));
+    }
+  else
+    g_main_context_ref (context);
+
+  sync->context = context;
+  sync->result = NULL;
+  g_main_context_push_thread_default (context);
+}
+
+void
+redis_sync_call_store (GObject      *object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  RedisSyncCall *sync = user_data;
+
+  sync->result = g_object_ref (result);
+}
+
+void
+redis_sync_call_wait (RedisSyncCall *sync)
+{
+  while (sync->result == NULL)
+    g_main_context_iteration (sync->context, TRUE);
+}
+
+void
+redis_sync_call_end (RedisSyncCall *sync)
+{
+  g_main_context_pop_thread_default (sync->context);
+  g_main_context_unref (sync->context);
+  g_clear_object (&sync->result);
+}
+
+/* ---- submission --------------------------------------------------------- */
+
+static gboolean
+refuse_unsupported (GTask             *task,
+                    RedisCommandFlags  flags,
+                    const char        *name)
+{
+  if ((flags & REDIS_COMMAND_FLAG_UNSUPPORTED) == 0)
+    return FALSE;
+
+  g_task_return_new_error (task, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
+                           "%s is not supported: after it the server no longer "
+                           "answers one reply per command", name);
+  return TRUE;
+}
+
+static void
+submit (RedisClient       *self,
+        GTask             *task,
+        RedisCallKind      kind,
+        GBytes            *payload,
+        guint              n_commands,
+        RedisCommandFlags  flags,
+        gint64             block_ms,
+        char              *name)
+{
+  RedisCall *call;
+
+  if (refuse_unsupported (task, flags, name))
+    {
+      g_free (name);
+      return;
+    }
+
+  call = redis_call_new (kind, payload, n_commands, task);
+  call->flags = flags;
+  call->block_ms = block_ms;
+  call->first_command = name;
+  REDIS_CLIENT_GET_IFACE (self)->submit (self, call);
+  redis_call_unref (call);
+}
+
+static GTask *
+new_task (RedisClient         *self,
+          GCancellable        *cancellable,
+          GAsyncReadyCallback  callback,
+          gpointer             user_data,
+          gpointer             source_tag,
+          const char          *name)
+{
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, source_tag);
+  g_task_set_name (task, name);
+  return task;
+}
+
+static void
+start_argv (RedisClient         *self,
+            RedisCallKind        kind,
+            const char * const  *argv,
+            GBytes             **args,
+            gsize                n_args,
+            gboolean             use_bytes,
+            GCancellable        *cancellable,
+            GAsyncReadyCallback  callback,
+            gpointer             user_data,
+            gpointer             source_tag,
+            const char          *task_name)
+{
+  g_autoptr(GTask) task = new_task (self, cancellable, callback, user_data, source_tag, task_name);
+  g_autoptr(GByteArray) encoded = g_byte_array_new ();
+  g_autoptr(GBytes) payload = NULL;
+  GError *error = NULL;
+  RedisCommandFlags flags = 0;
+  gint64 block_ms = 0;
+  char *name = NULL;
+  gboolean ok;
+
+  if (g_task_return_error_if_cancelled (task))
+    return;
+
+  if (kind == REDIS_CALL_NOREPLY)
+    redis_encode_strv (encoded, (const char *[]) { "CLIENT", "REPLY", "OFF", NULL },
+                       NULL, NULL, NULL, NULL);
+
+  if (use_bytes)
+    ok = redis_encode_bytes (encoded, args, n_args, &flags, &block_ms, &name, &error);
+  else
+    ok = redis_encode_strv (encoded, argv, &flags, &block_ms, &name, &error);
+
+  if (!ok)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  if (kind == REDIS_CALL_NOREPLY)
+    redis_encode_strv (encoded, (const char *[]) { "CLIENT", "REPLY", "ON", NULL },
+                       NULL, NULL, NULL, NULL);
+
+  payload = g_byte_array_free_to_bytes (g_steal_pointer (&encoded));
+  submit (self, task, kind, payload, 1, flags, block_ms, name);
+}
+
+static void
+start_batch (RedisClient         *self,
+             RedisCallKind        kind,
+             RedisBatch          *batch,
+             GCancellable        *cancellable,
+             GAsyncReadyCallback  callback,
+             gpointer             user_data,
+             gpointer             source_tag,
+             const char          *task_name)
+{
+  g_autoptr(GTask) task = new_task (self, cancellable, callback, user_data, source_tag, task_name);
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(GBytes) payload = NULL;
+  GError *error = NULL;
+  RedisCommandFlags flags = 0;
+  gint64 block_ms = 0;
+  char *name = NULL;
+  guint n;
+
+  if (g_task_return_error_if_cancelled (task))
+    return;
+
+  if (batch == NULL)
+    {
+      g_task_return_new_error (task, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
+                               "The batch is NULL");
+      return;
+    }
+
+  body = redis_batch_encode (batch, &flags, &block_ms, &name, &error);
+  if (body == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  n = redis_batch_get_n_commands (batch);
+
+  if (kind == REDIS_CALL_PIPELINE)
+    payload = g_bytes_ref (body);
+  else
+    {
+      g_autoptr(GByteArray) encoded = g_byte_array_new ();
+      gsize len;
+      const guint8 *data = g_bytes_get_data (body, &len);
+
+      redis_encode_strv (encoded,
+                         kind == REDIS_CALL_TRANSACTION ?
+                           (const char *[]) { "MULTI", NULL } :
+                           (const char *[]) { "CLIENT", "REPLY", "OFF", NULL },
+                         NULL, NULL, NULL, NULL);
+      g_byte_array_append (encoded, data, len);
+      redis_encode_strv (encoded,
+                         kind == REDIS_CALL_TRANSACTION ?
+                           (const char *[]) { "EXEC", NULL } :
+                           (const char *[]) { "CLIENT", "REPLY", "ON", NULL },
+                         NULL, NULL, NULL, NULL);
+      payload = g_byte_array_free_to_bytes (g_steal_pointer (&encoded));
+    }
+
+  /* Inside MULTI nothing blocks: a blocking command runs as a non-blocking one. */
+  if (kind == REDIS_CALL_TRANSACTION)
+    {
+      flags &= ~REDIS_COMMAND_FLAG_BLOCKING;
+      block_ms = 0;
+    }
+
+  submit (self, task, kind, payload, n, flags, block_ms, name);
+}
+
+/* ---- command ------------------------------------------------------------ */
+
+/**
+ * redis_client_command_async:
+ * @self: a [iface@Redis.Client]
+ * @argv: (array zero-terminated=1): the command name followed by its arguments
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the reply has arrived
+ * @user_data: data for @callback
+ *
+ * Sends one command. @callback runs in the thread-default main context of
+ * the caller; finish with [method@Redis.Client.command_finish].
+ *
+ * A %NULL or empty @argv, or an argument over 512 MiB, fails with
+ * %REDIS_ERROR_INVALID_ARGUMENT without touching the connection. Commands
+ * that break the one-reply-per-command flow (SUBSCRIBE, MONITOR,
+ * CLIENT REPLY, HELLO…) are refused the same way.
+ */
+void
+redis_client_command_async (RedisClient         *self,
+                            const char * const  *argv,
+                            GCancellable        *cancellable,
+                            GAsyncReadyCallback  callback,
+                            gpointer             user_data)
+{
+  g_return_if_fail (REDIS_IS_CLIENT (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  start_argv (self, REDIS_CALL_COMMAND, argv, NULL, 0, FALSE, cancellable, callback,
+              user_data, redis_client_command_async, "[redispool] command");
+}
+
+/**
+ * redis_client_command_finish:
+ * @self: a [iface@Redis.Client]
+ * @result: the #GAsyncResult given to the callback
+ * @error: return location for a #GError
+ *
+ * Finishes [method@Redis.Client.command_async].
+ *
+ * Returns: (transfer full): the reply, or %NULL with @error set; an error
+ *   reply from the server is %REDIS_ERROR_SERVER with the server's text
+ */
+RedisReply *
+redis_client_command_finish (RedisClient   *self,
+                             GAsyncResult  *result,
+                             GError       **error)
+{
+  g_return_val_if_fail (REDIS_IS_CLIENT (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/**
+ * redis_client_command_sync:
+ * @self: a [iface@Redis.Client]
+ * @argv: (array zero-terminated=1): the command name followed by its arguments
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Sends one command and blocks the calling thread until its reply arrives
+ * or its deadline passes.
+ *
+ * Returns: (transfer full): the reply, or %NULL with @error set
+ */
+RedisReply *
+redis_client_command_sync (RedisClient         *self,
+                           const char * const  *argv,
+                           GCancellable        *cancellable,
+                           GError             **error)
+{
+  RedisSyncCall sync;
+  RedisReply *ret;
+
+  g_return_val_if_fail (REDIS_IS_CLIENT (self), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  redis_sync_call_begin (&sync);
+  redis_client_command_async (self, argv, cancellable, redis_sync_call_store, &sync);
+  redis_sync_call_wait (&sync);
+  ret = redis_client_command_finish (self, sync.result, error);
+  redis_sync_call_end (&sync);
+  return ret;
+}
+
+/* ---- command_bytes ------------------------------------------------------ */
+
+/**
+ * redis_client_command_bytes_async:
+ * @self: a [iface@Redis.Client]
+ * @args: (array length=n_args): the command name followed by its arguments
+ * @n_args: the number of entries in @args
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the reply has arrived
+ * @user_data: data for @callback
+ *
+ * Like [method@Redis.Client.command_async], with binary-safe arguments.
+ */
+void
+redis_client_command_bytes_async (RedisClient          *self,
+                                  GBytes              **args,
+                                  gsize                 n_args,
+                                  GCancellable         *cancellable,
+                                  GAsyncReadyCallback   callback,
+                                  gpointer              user_data)
+{
+  g_return_if_fail (REDIS_IS_CLIENT (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  start_argv (self, REDIS_CALL_COMMAND, NULL, args, n_args, TRUE, cancellable, callback,
+              user_data, redis_client_command_bytes_async, "[redispool] command");
+}
+
+/**
+ * redis_client_command_bytes_finish:
+ * @self: a [iface@Redis.Client]
+ * @result: the #GAsyncResult given to the callback
+ * @error: return location for a #GError
+ *
+ * Finishes [method@Redis.Client.command_bytes_async].
+ *
+ * Returns: (transfer full): the reply, or %NULL with @error set
+ */
+RedisReply *
+redis_client_command_bytes_finish (RedisClient   *self,
+                                   GAsyncResult  *result,
+                                   GError       **error)
+{
+  g_return_val_if_fail (REDIS_IS_CLIENT (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/**
+ * redis_client_command_bytes_sync:
+ * @self: a [iface@Redis.Client]
+ * @args: (array length=n_args): the command name followed by its arguments
+ * @n_args: the number of entries in @args
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Like [method@Redis.Client.command_sync], with binary-safe arguments.
+ *
+ * Returns: (transfer full): the reply, or %NULL with @error set
+ */
+RedisReply *
+redis_client_command_bytes_sync (RedisClient   *self,
+                                 GBytes       **args,
+                                 gsize          n_args,
+                                 GCancellable  *cancellable,
+                                 GError       **error)
+{
+  RedisSyncCall sync;
+  RedisReply *ret;
+
+  g_return_val_if_fail (REDIS_IS_CLIENT (self), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  redis_sync_call_begin (&sync);
+  redis_client_command_bytes_async (self, args, n_args, cancellable, redis_sync_call_store, &sync);
+  redis_sync_call_wait (&sync);
+  ret = redis_client_command_bytes_finish (self, sync.result, error);
+  redis_sync_call_end (&sync);
+  return ret;
+}
+
+/* ---- pipeline ----------------------------------------------------------- */
+
+/**
+ * redis_client_pipeline_async:
+ * @self: a [iface@Redis.Client]
+ * @batch: the commands
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when all replies have arrived
+ * @user_data: data for @callback
+ *
+ * Sends the commands of @batch back to back on one connection and collects
+ * their replies in order. A command that fails gives a reply of kind
+ * %REDIS_REPLY_KIND_ERROR; the others are not affected.
+ */
+void
+redis_client_pipeline_async (RedisClient         *self,
+                             RedisBatch          *batch,
+                             GCancellable        *cancellable,
+                             GAsyncReadyCallback  callback,
+                             gpointer             user_data)
+{
+  g_return_if_fail (REDIS_IS_CLIENT (self));
+  g_return_if_fail (batch == NULL || REDIS_IS_BATCH (batch));
+
+  start_batch (self, REDIS_CALL_PIPELINE, batch, cancellable, callback, user_data,
+               redis_client_pipeline_async, "[redispool] pipeline");
+}
+
+/**
+ * redis_client_pipeline_finish:
+ * @self: a [iface@Redis.Client]
+ * @result: the #GAsyncResult given to the callback
+ * @error: return location for a #GError
+ *
+ * Finishes [method@Redis.Client.pipeline_async].
+ *
+ * Returns: (transfer container) (element-type RedisReply): one reply per
+ *   command, in order, or %NULL with @error set
+ */
+GPtrArray *
+redis_client_pipeline_finish (RedisClient   *self,
+                              GAsyncResult  *result,
+                              GError       **error)
+{
+  g_return_val_if_fail (REDIS_IS_CLIENT (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/**
+ * redis_client_pipeline_sync:
+ * @self: a [iface@Redis.Client]
+ * @batch: the commands
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * The blocking form of [method@Redis.Client.pipeline_async].
+ *
+ * Returns: (transfer container) (element-type RedisReply): one reply per
+ *   command, in order, or %NULL with @error set
+ */
+GPtrArray *
+redis_client_pipeline_sync (RedisClient   *self,
+                            RedisBatch    *batch,
+                            GCancellable  *cancellable,
+                            GError       **error)
+{
+  RedisSyncCall sync;
+  GPtrArray *ret;
+
+  g_return_val_if_fail (REDIS_IS_CLIENT (self), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  redis_sync_call_begin (&sync);
+  redis_client_pipeline_async (self, batch, cancellable, redis_sync_call_store, &sync);
+  redis_sync_call_wait (&sync);
+  ret = redis_client_pipeline_finish (self, sync.result, error);
+  redis_sync_call_end (&sync);
+  return ret;
+}
+
+/* ---- transaction -------------------------------------------------------- */
+
+/**
+ * redis_client_transaction_async:
+ * @self: a [iface@Redis.Client]
+ * @batch: the commands
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when EXEC has answered
+ * @user_data: data for @callback
+ *
+ * Runs the commands of @batch as a transaction: MULTI, the commands and EXEC
+ * are written together on one connection.
+ *
+ * If the server refuses a command while queueing, nothing runs and the call
+ * fails with %REDIS_ERROR_TRANSACTION_ABORTED. If a key watched on the same
+ * connection changed (see [method@Redis.Pool.acquire_async]), it fails with
+ * %REDIS_ERROR_WATCH_FAILED.
+ */
+void
+redis_client_transaction_async (RedisClient         *self,
+                                RedisBatch          *batch,
+                                GCancellable        *cancellable,
+                                GAsyncReadyCallback  callback,
+                                gpointer             user_data)
+{
+  g_return_if_fail (REDIS_IS_CLIENT (self));
+  g_return_if_fail (batch == NULL || REDIS_IS_BATCH (batch));
+
+  start_batch (self, REDIS_CALL_TRANSACTION, batch, cancellable, callback, user_data,
+               redis_client_transaction_async, "[redispool] transaction");
+}
+
+/**
+ * redis_client_transaction_finish:
+ * @self: a [iface@Redis.Client]
+ * @result: the #GAsyncResult given to the callback
+ * @error: return location for a #GError
+ *
+ * Finishes [method@Redis.Client.transaction_async].
+ *
+ * Returns: (transfer container) (element-type RedisReply): EXEC's replies,
+ *   one per command (a command that failed while running is a reply of kind
+ *   %REDIS_REPLY_KIND_ERROR), or %NULL with @error set
+ */
+GPtrArray *
+redis_client_transaction_finish (RedisClient   *self,
+                                 GAsyncResult  *result,
+                                 GError       **error)
+{
+  g_return_val_if_fail (REDIS_IS_CLIENT (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/**
+ * redis_client_transaction_sync:
+ * @self: a [iface@Redis.Client]
+ * @batch: the commands
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * The blocking form of [method@Redis.Client.transaction_async].
+ *
+ * Returns: (transfer container) (element-type RedisReply): EXEC's replies,
+ *   or %NULL with @error set
+ */
+GPtrArray *
+redis_client_transaction_sync (RedisClient   *self,
+                               RedisBatch    *batch,
+                               GCancellable  *cancellable,
+                               GError       **error)
+{
+  RedisSyncCall sync;
+  GPtrArray *ret;
+
+  g_return_val_if_fail (REDIS_IS_CLIENT (self), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  redis_sync_call_begin (&sync);
+  redis_client_transaction_async (self, batch, cancellable, redis_sync_call_store, &sync);
+  redis_sync_call_wait (&sync);
+  ret = redis_client_transaction_finish (self, sync.result, error);
+  redis_sync_call_end (&sync);
+  return ret;
+}
+
+/* ---- noreply ------------------------------------------------------------ */
+
+/**
+ * redis_client_noreply_command_async:
+ * @self: a [iface@Redis.Client]
+ * @argv: (array zero-terminated=1): the command name followed by its arguments
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called once the command is written
+ * @user_data: data for @callback
+ *
+ * Sends one command with replies turned off (`CLIENT REPLY OFF` … `ON`):
+ * the server sends nothing back for it, and the call completes once the
+ * command is written to the socket. The connection stays in step: the next
+ * command still gets its own reply.
+ */
+void
+redis_client_noreply_command_async (RedisClient         *self,
+                                    const char * const  *argv,
+                                    GCancellable        *cancellable,
+                                    GAsyncReadyCallback  callback,
+                                    gpointer             user_data)
+{
+  g_return_if_fail (REDIS_IS_CLIENT (self));
+
+  start_argv (self, REDIS_CALL_NOREPLY, argv, NULL, 0, FALSE, cancellable, callback,
+              user_data, redis_client_noreply_command_async, "[redispool] noreply");
+}
+
+/**
+ * redis_client_noreply_command_finish:
+ * @self: a [iface@Redis.Client]
+ * @result: the #GAsyncResult given to the callback
+ * @error: return location for a #GError
+ *
+ * Finishes [method@Redis.Client.noreply_command_async].
+ *
+ * Returns: %TRUE once written, %FALSE with @error set
+ */
+gboolean
+redis_client_noreply_command_finish (RedisClient   *self,
+                                     GAsyncResult  *result,
+                                     GError       **error)
+{
+  g_return_val_if_fail (REDIS_IS_CLIENT (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * redis_client_noreply_command_sync:
+ * @self: a [iface@Redis.Client]
+ * @argv: (array zero-terminated=1): the command name followed by its arguments
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * The blocking form of [method@Redis.Client.noreply_command_async].
+ *
+ * Returns: %TRUE once written, %FALSE with @error set
+ */
+gboolean
+redis_client_noreply_command_sync (RedisClient         *self,
+                                   const char * const  *argv,
+                                   GCancellable        *cancellable,
+                                   GError             **error)
+{
+  RedisSyncCall sync;
+  gboolean ret;
+
+  g_return_val_if_fail (REDIS_IS_CLIENT (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  redis_sync_call_begin (&sync);
+  redis_client_noreply_command_async (self, argv, cancellable, redis_sync_call_store, &sync);
+  redis_sync_call_wait (&sync);
+  ret = redis_client_noreply_command_finish (self, sync.result, error);
+  redis_sync_call_end (&sync);
+  return ret;
+}
+
+/**
+ * redis_client_noreply_pipeline_async:
+ * @self: a [iface@Redis.Client]
+ * @batch: the commands
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called once the commands are written
+ * @user_data: data for @callback
+ *
+ * Like [method@Redis.Client.noreply_command_async] for all the commands of
+ * @batch, written together.
+ */
+void
+redis_client_noreply_pipeline_async (RedisClient         *self,
+                                     RedisBatch          *batch,
+                                     GCancellable        *cancellable,
+                                     GAsyncReadyCallback  callback,
+                                     gpointer             user_data)
+{
+  g_return_if_fail (REDIS_IS_CLIENT (self));
+  g_return_if_fail (batch == NULL || REDIS_IS_BATCH (batch));
+
+  start_batch (self, REDIS_CALL_NOREPLY, batch, cancellable, callback, user_data,
+               redis_client_noreply_pipeline_async, "[redispool] noreply pipeline");
+}
+
+/**
+ * redis_client_noreply_pipeline_finish:
+ * @self: a [iface@Redis.Client]
+ * @result: the #GAsyncResult given to the callback
+ * @error: return location for a #GError
+ *
+ * Finishes [method@Redis.Client.noreply_pipeline_async].
+ *
+ * Returns: %TRUE once written, %FALSE with @error set
+ */
+gboolean
+redis_client_noreply_pipeline_finish (RedisClient   *self,
+                                      GAsyncResult  *result,
+                                      GError       **error)
+{
+  g_return_val_if_fail (REDIS_IS_CLIENT (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * redis_client_noreply_pipeline_sync:
+ * @self: a [iface@Redis.Client]
+ * @batch: the commands
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * The blocking form of [method@Redis.Client.noreply_pipeline_async].
+ *
+ * Returns: %TRUE once written, %FALSE with @error set
+ */
+gboolean
+redis_client_noreply_pipeline_sync (RedisClient   *self,
+                                    RedisBatch    *batch,
+                                    GCancellable  *cancellable,
+                                    GError       **error)
+{
+  RedisSyncCall sync;
+  gboolean ret;
+
+  g_return_val_if_fail (REDIS_IS_CLIENT (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  redis_sync_call_begin (&sync);
+  redis_client_noreply_pipeline_async (self, batch, cancellable, redis_sync_call_store, &sync);
+  redis_sync_call_wait (&sync);
+  ret = redis_client_noreply_pipeline_finish (self, sync.result, error);
+  redis_sync_call_end (&sync);
+  return ret;
+}
+
+/* ---- close -------------------------------------------------------------- */
+
+/**
+ * redis_client_close_async:
+ * @self: a [iface@Redis.Client]
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called once closed
+ * @user_data: data for @callback
+ *
+ * Closes gracefully: new calls fail with %REDIS_ERROR_CLOSED at once, calls
+ * already written get their replies (bounded by the command timeout), then
+ * the connections close.
+ */
+void
+redis_client_close_async (RedisClient         *self,
+                          GCancellable        *cancellable,
+                          GAsyncReadyCallback  callback,
+                          gpointer             user_data)
+{
+  g_return_if_fail (REDIS_IS_CLIENT (self));
+
+  REDIS_CLIENT_GET_IFACE (self)->close_async (self, cancellable, callback, user_data);
+}
+
+/**
+ * redis_client_close_finish:
+ * @self: a [iface@Redis.Client]
+ * @result: the #GAsyncResult given to the callback
+ * @error: return location for a #GError
+ *
+ * Finishes [method@Redis.Client.close_async].
+ *
+ * Returns: %TRUE when closed
+ */
+gboolean
+redis_client_close_finish (RedisClient   *self,
+                           GAsyncResult  *result,
+                           GError       **error)
+{
+  g_return_val_if_fail (REDIS_IS_CLIENT (self), FALSE);
+
+  return REDIS_CLIENT_GET_IFACE (self)->close_finish (self, result, error);
+}
+
+/**
+ * redis_client_close_sync:
+ * @self: a [iface@Redis.Client]
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * The blocking form of [method@Redis.Client.close_async].
+ *
+ * Returns: %TRUE when closed
+ */
+gboolean
+redis_client_close_sync (RedisClient   *self,
+                         GCancellable  *cancellable,
+                         GError       **error)
+{
+  RedisSyncCall sync;
+  gboolean ret;
+
+  g_return_val_if_fail (REDIS_IS_CLIENT (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  redis_sync_call_begin (&sync);
+  redis_client_close_async (self, cancellable, redis_sync_call_store, &sync);
+  redis_sync_call_wait (&sync);
+  ret = redis_client_close_finish (self, sync.result, error);
+  redis_sync_call_end (&sync);
+  return ret;
+}

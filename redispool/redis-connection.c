@@ -1,0 +1,705 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include "config-private.h"
+
+#include "redis-client-private.h"
+#include "redis-connection-private.h"
+#include "redis-engine-private.h"
+#include "redis-enums.h"
+#include "redis-error.h"
+#include "redis-options-private.h"
+
+/**
+ * RedisConnection:
+ *
+ * One connection to a Redis server, implementing [iface@Redis.Client].
+ *
+ * Many callers can use one connection at once: commands issued during one
+ * main-loop turn are written together (automatic pipelining) and replies
+ * are matched to their callers in order. Every call has a deadline
+ * ([property@Redis.Connection:command-timeout]); a call that times out or
+ * is cancelled after it was written completes at once, and its late reply
+ * is read and dropped so that the next caller still gets its own.
+ *
+ * ```c
+ * g_autoptr(GError) error = NULL;
+ * g_autoptr(RedisConnection) conn =
+ *   redis_connection_new_sync ("redis://127.0.0.1:6379/0", NULL, &error);
+ * g_autoptr(RedisReply) reply =
+ *   redis_client_command_sync (REDIS_CLIENT (conn),
+ *                              (const char *[]) { "PING", NULL }, NULL, &error);
+ * ```
+ *
+ * A connection connects once, when it is initialized ([iface@Gio.Initable]
+ * or [iface@Gio.AsyncInitable]): AUTH, SELECT and CLIENT SETNAME run before
+ * any user command. When it is lost it stays closed and emits
+ * [signal@Redis.Connection::closed]; [class@Redis.Pool] is the object that
+ * replaces lost connections.
+ *
+ * ## Threads
+ *
+ * All methods may be called from any thread. Callbacks run in the
+ * thread-default main context of the caller; signals and property
+ * notifications are emitted in the thread-default main context that was
+ * current when the connection was created.
+ */
+
+struct _RedisConnection
+{
+  GObject        parent_instance;
+
+  RedisOptions  *options;
+  char          *uri;
+  GError        *uri_error;
+  GMainContext  *context;
+  RedisEngine   *engine;
+  gboolean       is_lease;    /* handed out by a pool: see the private header */
+  gint           init_state;  /* 0 none, 1 started */
+};
+
+enum
+{
+  PROP_0,
+  PROP_URI,
+  PROP_STATE,
+  PROP_CLIENT_ID,
+  PROP_FIRST_OPTION,
+  N_PROPS = PROP_FIRST_OPTION + REDIS_OPTIONS_N_PROPS,
+};
+
+enum
+{
+  CLOSED,
+  N_SIGNALS
+};
+
+static GParamSpec *properties[N_PROPS];
+static guint signals[N_SIGNALS];
+
+static void client_iface_init (RedisClientInterface *iface);
+static void initable_iface_init (GInitableIface *iface);
+static void async_initable_iface_init (GAsyncInitableIface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (RedisConnection, redis_connection, G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (REDIS_TYPE_CLIENT, client_iface_init)
+                               G_IMPLEMENT_INTERFACE (G_TYPE_INITABLE, initable_iface_init)
+                               G_IMPLEMENT_INTERFACE (G_TYPE_ASYNC_INITABLE, async_initable_iface_init))
+
+/* ---- signals from the I/O thread ---------------------------------------- */
+
+typedef struct
+{
+  GWeakRef  self;
+  GError   *error;
+} ClosedEmission;
+
+static gboolean
+emit_closed_cb (gpointer data)
+{
+  ClosedEmission *emission = data;
+  g_autoptr(RedisConnection) self = g_weak_ref_get (&emission->self);
+
+  if (self != NULL)
+    {
+      g_signal_emit (self, signals[CLOSED], 0, emission->error);
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_STATE]);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+closed_emission_free (gpointer data)
+{
+  ClosedEmission *emission = data;
+
+  g_weak_ref_clear (&emission->self);
+  g_error_free (emission->error);
+  g_free (emission);
+}
+
+/* I/O thread: the engine ended. Hand the signal to the creation context. */
+static void
+engine_closed_cb (RedisEngine  *engine,
+                  const GError *reason,
+                  GQueue       *unsent,
+                  gpointer      user_data)
+{
+  GWeakRef *weak = user_data;
+  g_autoptr(RedisConnection) self = g_weak_ref_get (weak);
+  ClosedEmission *emission;
+  GSource *source;
+
+  if (self == NULL)
+    return;
+
+  emission = g_new0 (ClosedEmission, 1);
+  g_weak_ref_init (&emission->self, self);
+  emission->error = g_error_copy (reason);
+
+  source = g_idle_source_new ();
+  g_source_set_static_name (source, "[redispool] connection closed");
+  g_source_set_callback (source, emit_closed_cb, emission, closed_emission_free);
+  g_source_attach (source, self->context);
+  g_source_unref (source);
+}
+
+static void
+weak_ref_free (gpointer data)
+{
+  g_weak_ref_clear (data);
+  g_free (data);
+}
+
+/* ---- GObject ------------------------------------------------------------ */
+
+static void
+redis_connection_constructed (GObject *object)
+{
+  RedisConnection *self = REDIS_CONNECTION (object);
+  GWeakRef *weak;
+
+  G_OBJECT_CLASS (redis_connection_parent_class)->constructed (object);
+
+  if (self->uri != NULL)
+    redis_options_parse_uri (self->options, self->uri, NULL, NULL, &self->uri_error);
+
+  self->engine = redis_engine_new (self->options);
+  weak = g_new0 (GWeakRef, 1);
+  g_weak_ref_init (weak, self);
+  redis_engine_set_closed_func (self->engine, engine_closed_cb, weak, weak_ref_free);
+}
+
+static void
+redis_connection_dispose (GObject *object)
+{
+  RedisConnection *self = REDIS_CONNECTION (object);
+
+  if (self->engine != NULL)
+    {
+      redis_engine_set_closed_func (self->engine, NULL, NULL, NULL);
+      redis_engine_close (self->engine, REDIS_ERROR_CLOSED, NULL);
+      g_clear_pointer (&self->engine, redis_engine_unref);
+    }
+
+  G_OBJECT_CLASS (redis_connection_parent_class)->dispose (object);
+}
+
+static void
+redis_connection_finalize (GObject *object)
+{
+  RedisConnection *self = REDIS_CONNECTION (object);
+
+  redis_options_free (self->options);
+  g_free (self->uri);
+  g_clear_error (&self->uri_error);
+  g_main_context_unref (self->context);
+
+  G_OBJECT_CLASS (redis_connection_parent_class)->finalize (object);
+}
+
+static void
+redis_connection_get_property (GObject    *object,
+                               guint       prop_id,
+                               GValue     *value,
+                               GParamSpec *pspec)
+{
+  RedisConnection *self = REDIS_CONNECTION (object);
+
+  switch (prop_id)
+    {
+    case PROP_URI:
+      g_value_take_string (value, redis_options_to_uri (self->options));
+      break;
+    case PROP_STATE:
+      g_value_set_enum (value, redis_connection_get_state (self));
+      break;
+    case PROP_CLIENT_ID:
+      g_value_set_int64 (value, redis_connection_get_client_id (self));
+      break;
+    default:
+      if (prop_id >= PROP_FIRST_OPTION && prop_id < N_PROPS)
+        redis_options_get_property (self->options, prop_id - PROP_FIRST_OPTION, value);
+      else
+        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+redis_connection_set_property (GObject      *object,
+                               guint         prop_id,
+                               const GValue *value,
+                               GParamSpec   *pspec)
+{
+  RedisConnection *self = REDIS_CONNECTION (object);
+
+  switch (prop_id)
+    {
+    case PROP_URI:
+      g_free (self->uri);
+      self->uri = g_value_dup_string (value);
+      break;
+    default:
+      if (prop_id >= PROP_FIRST_OPTION && prop_id < N_PROPS)
+        {
+          /* Options are read by the engine, created at construction. */
+          if (self->engine != NULL)
+            g_warning ("RedisConnection:%s can only be set at construction",
+                       g_param_spec_get_name (pspec));
+          else
+            redis_options_set_property (self->options, prop_id - PROP_FIRST_OPTION, value);
+        }
+      else
+        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+redis_connection_class_init (RedisConnectionClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->constructed = redis_connection_constructed;
+  object_class->dispose = redis_connection_dispose;
+  object_class->finalize = redis_connection_finalize;
+  object_class->get_property = redis_connection_get_property;
+  object_class->set_property = redis_connection_set_property;
+
+  /**
+   * RedisConnection:uri:
+   *
+   * A `redis://`, `rediss://` (TLS) or `unix://` URI that sets the other
+   * options at once, for example
+   * `redis://user:secret@127.0.0.1:6379/2?client_name=app&command_timeout=2s`
+   * or `unix:///run/redis.sock?db=1`. Query parameters: `db`,
+   * `client_name`, `connect_timeout`, `command_timeout` (milliseconds, or
+   * with an `ms` or `s` suffix), `tls_ca_file`, `tls_certificate_file`,
+   * `tls_key_file`, `tls_insecure`, `max_reply_bytes`, `max_elements`,
+   * `max_line_length`.
+   *
+   * Where the URI and a property both set an option, the URI wins. Read
+   * back, the URI describes the options without the password. A malformed
+   * URI makes initialization fail with %REDIS_ERROR_INVALID_ARGUMENT.
+   */
+  properties[PROP_URI] =
+    g_param_spec_string ("uri", NULL, NULL, NULL,
+                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * RedisConnection:state:
+   *
+   * Where the connection is in its life cycle.
+   */
+  properties[PROP_STATE] =
+    g_param_spec_enum ("state", NULL, NULL,
+                       REDIS_TYPE_CONNECTION_STATE, REDIS_CONNECTION_STATE_DISCONNECTED,
+                       G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+
+  /**
+   * RedisConnection:client-id:
+   *
+   * The server's `CLIENT ID` for this connection, learnt during the
+   * handshake; 0 before.
+   */
+  properties[PROP_CLIENT_ID] =
+    g_param_spec_int64 ("client-id", NULL, NULL, 0, G_MAXINT64, 0,
+                        G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * RedisConnection:host:
+   *
+   * The host name or IP address of the server. Default `127.0.0.1`.
+   */
+  /**
+   * RedisConnection:port:
+   *
+   * The TCP port of the server. Default 6379.
+   */
+  /**
+   * RedisConnection:socket-path:
+   *
+   * The path of a Unix socket to connect to instead of TCP.
+   */
+  /**
+   * RedisConnection:database:
+   *
+   * The database selected with SELECT after connecting. Default 0.
+   */
+  /**
+   * RedisConnection:username:
+   *
+   * The ACL user name for AUTH, or %NULL for the default user.
+   */
+  /**
+   * RedisConnection:password:
+   *
+   * The password for AUTH. Write-only: it is never readable, logged, or
+   * printed in an error message or a URI.
+   */
+  /**
+   * RedisConnection:client-name:
+   *
+   * A name set with CLIENT SETNAME after connecting, visible in
+   * `CLIENT LIST`.
+   */
+  /**
+   * RedisConnection:tls:
+   *
+   * Whether to speak TLS. Set by `rediss://` URIs.
+   */
+  /**
+   * RedisConnection:tls-ca-file:
+   *
+   * A PEM file of CA certificates to verify the server with, instead of the
+   * system's.
+   */
+  /**
+   * RedisConnection:tls-certificate-file:
+   *
+   * A PEM client certificate for servers that require one.
+   */
+  /**
+   * RedisConnection:tls-key-file:
+   *
+   * The private key of [property@Redis.Connection:tls-certificate-file];
+   * %NULL when the certificate file holds the key too.
+   */
+  /**
+   * RedisConnection:tls-validation-flags:
+   *
+   * The certificate checks that must pass. Default: all of them (chain and
+   * host name). Removing checks is explicit: only the flags cleared here
+   * are ignored.
+   */
+  /**
+   * RedisConnection:connect-timeout:
+   *
+   * Milliseconds allowed for the TCP connect, the TLS handshake and the
+   * AUTH/SELECT/CLIENT SETNAME handshake together. Default 5000.
+   */
+  /**
+   * RedisConnection:command-timeout:
+   *
+   * Milliseconds allowed for each call from submission to reply; 0 for no
+   * limit. Blocking commands get their own block time on top. Default 5000.
+   */
+  /**
+   * RedisConnection:max-reply-bytes:
+   *
+   * The largest reply accepted, in bytes; a larger one fails with
+   * %REDIS_ERROR_REPLY_TOO_LARGE and closes the connection. Default 512 MiB.
+   */
+  /**
+   * RedisConnection:max-elements:
+   *
+   * The largest array reply accepted, in elements. Default 16777216.
+   */
+  /**
+   * RedisConnection:max-line-length:
+   *
+   * The longest status, error or header line accepted, in bytes. Default
+   * 65536.
+   */
+  redis_options_install_properties (object_class, PROP_FIRST_OPTION,
+                                    &properties[PROP_FIRST_OPTION]);
+  g_object_class_install_property (object_class, PROP_URI, properties[PROP_URI]);
+  g_object_class_install_property (object_class, PROP_STATE, properties[PROP_STATE]);
+  g_object_class_install_property (object_class, PROP_CLIENT_ID, properties[PROP_CLIENT_ID]);
+
+  /**
+   * RedisConnection::closed:
+   * @self: the connection
+   * @error: why it closed: %REDIS_ERROR_CLOSED after a close, else the
+   *   error that ended it
+   *
+   * Emitted once when the connection closes, for whatever reason, in the
+   * main context the connection was created in.
+   */
+  signals[CLOSED] =
+    g_signal_new ("closed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_ERROR);
+}
+
+static void
+redis_connection_init (RedisConnection *self)
+{
+  self->options = redis_options_new ();
+  self->context = g_main_context_ref_thread_default ();
+}
+
+/* ---- RedisClient -------------------------------------------------------- */
+
+static void
+redis_connection_submit (RedisClient *client,
+                         RedisCall   *call)
+{
+  RedisConnection *self = REDIS_CONNECTION (client);
+
+  if (self->uri_error != NULL)
+    {
+      redis_call_fail (call, g_error_copy (self->uri_error));
+      return;
+    }
+
+  redis_call_set_timeout (call, self->options->command_timeout_ms);
+  if (!redis_engine_submit (self->engine, call))
+    redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED,
+                                        "%s was not sent: the connection is closed",
+                                        call->first_command ? call->first_command : "The command"));
+}
+
+static void
+engine_close_cb (GObject      *object,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  RedisConnection *self = g_task_get_source_object (task);
+  GError *error = NULL;
+
+  if (!redis_engine_close_finish (self->engine, result, &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+redis_connection_close_async (RedisClient         *client,
+                              GCancellable        *cancellable,
+                              GAsyncReadyCallback  callback,
+                              gpointer             user_data)
+{
+  RedisConnection *self = REDIS_CONNECTION (client);
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  guint timeout = self->options->command_timeout_ms ? self->options->command_timeout_ms : 5000;
+
+  g_task_set_source_tag (task, redis_connection_close_async);
+  redis_engine_close_async (self->engine, timeout, NULL, engine_close_cb, task);
+}
+
+static gboolean
+redis_connection_close_finish (RedisClient   *client,
+                               GAsyncResult  *result,
+                               GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, client), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+static void
+client_iface_init (RedisClientInterface *iface)
+{
+  iface->submit = redis_connection_submit;
+  iface->close_async = redis_connection_close_async;
+  iface->close_finish = redis_connection_close_finish;
+}
+
+/* ---- initialization ----------------------------------------------------- */
+
+static void
+engine_connected_cb (GObject      *object,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  RedisConnection *self = g_task_get_source_object (task);
+  GError *error = NULL;
+
+  if (!redis_engine_connect_finish (self->engine, result, &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_STATE]);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CLIENT_ID]);
+}
+
+static void
+redis_connection_init_async (GAsyncInitable      *initable,
+                             int                  io_priority,
+                             GCancellable        *cancellable,
+                             GAsyncReadyCallback  callback,
+                             gpointer             user_data)
+{
+  RedisConnection *self = REDIS_CONNECTION (initable);
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, redis_connection_init_async);
+
+  if (self->uri_error != NULL)
+    {
+      g_task_return_error (task, g_error_copy (self->uri_error));
+      g_object_unref (task);
+      return;
+    }
+
+  if (!g_atomic_int_compare_and_exchange (&self->init_state, 0, 1))
+    {
+      g_task_return_new_error (task, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
+                               "The connection was initialized already");
+      g_object_unref (task);
+      return;
+    }
+
+  redis_engine_connect_async (self->engine, cancellable, engine_connected_cb, task);
+}
+
+static gboolean
+redis_connection_init_finish (GAsyncInitable  *initable,
+                              GAsyncResult    *result,
+                              GError         **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, initable), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+static void
+async_initable_iface_init (GAsyncInitableIface *iface)
+{
+  iface->init_async = redis_connection_init_async;
+  iface->init_finish = redis_connection_init_finish;
+}
+
+static gboolean
+redis_connection_initable_init (GInitable     *initable,
+                                GCancellable  *cancellable,
+                                GError       **error)
+{
+  RedisSyncCall sync;
+  gboolean ret;
+
+  redis_sync_call_begin (&sync);
+  redis_connection_init_async (G_ASYNC_INITABLE (initable), G_PRIORITY_DEFAULT,
+                               cancellable, redis_sync_call_store, &sync);
+  redis_sync_call_wait (&sync);
+  ret = redis_connection_init_finish (G_ASYNC_INITABLE (initable), sync.result, error);
+  redis_sync_call_end (&sync);
+  return ret;
+}
+
+static void
+initable_iface_init (GInitableIface *iface)
+{
+  iface->init = redis_connection_initable_init;
+}
+
+/* ---- public API --------------------------------------------------------- */
+
+/**
+ * redis_connection_new_sync:
+ * @uri: (nullable): a `redis://`, `rediss://` or `unix://` URI, or %NULL
+ *   for `redis://127.0.0.1:6379`
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Connects to a server and runs the handshake, blocking the calling
+ * thread. To set options as properties, use g_initable_new() with
+ * %REDIS_TYPE_CONNECTION instead.
+ *
+ * Returns: (transfer full): a ready connection, or %NULL with @error set
+ */
+RedisConnection *
+redis_connection_new_sync (const char    *uri,
+                           GCancellable  *cancellable,
+                           GError       **error)
+{
+  return g_initable_new (REDIS_TYPE_CONNECTION, cancellable, error, "uri", uri, NULL);
+}
+
+/**
+ * redis_connection_new_async:
+ * @uri: (nullable): a `redis://`, `rediss://` or `unix://` URI, or %NULL
+ *   for `redis://127.0.0.1:6379`
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when connected or failed
+ * @user_data: data for @callback
+ *
+ * Connects to a server and runs the handshake without blocking. Finish
+ * with [ctor@Redis.Connection.new_finish].
+ */
+void
+redis_connection_new_async (const char          *uri,
+                            GCancellable        *cancellable,
+                            GAsyncReadyCallback  callback,
+                            gpointer             user_data)
+{
+  g_async_initable_new_async (REDIS_TYPE_CONNECTION, G_PRIORITY_DEFAULT, cancellable,
+                              callback, user_data, "uri", uri, NULL);
+}
+
+/**
+ * redis_connection_new_finish:
+ * @result: the #GAsyncResult given to the callback
+ * @error: return location for a #GError
+ *
+ * Finishes [func@Redis.Connection.new_async].
+ *
+ * Returns: (transfer full): a ready connection, or %NULL with @error set
+ */
+RedisConnection *
+redis_connection_new_finish (GAsyncResult  *result,
+                             GError       **error)
+{
+  g_autoptr(GObject) source = g_async_result_get_source_object (result);
+  GObject *object;
+
+  object = g_async_initable_new_finish (G_ASYNC_INITABLE (source), result, error);
+  return object != NULL ? REDIS_CONNECTION (object) : NULL;
+}
+
+/**
+ * redis_connection_get_state:
+ * @self: a [class@Redis.Connection]
+ *
+ * Returns where the connection is in its life cycle.
+ *
+ * Returns: the state
+ */
+RedisConnectionState
+redis_connection_get_state (RedisConnection *self)
+{
+  g_return_val_if_fail (REDIS_IS_CONNECTION (self), REDIS_CONNECTION_STATE_CLOSED);
+
+  return self->engine != NULL ? redis_engine_get_state (self->engine)
+                              : REDIS_CONNECTION_STATE_CLOSED;
+}
+
+/**
+ * redis_connection_get_client_id:
+ * @self: a [class@Redis.Connection]
+ *
+ * Returns the server's `CLIENT ID` of this connection.
+ *
+ * Returns: the id, or 0 before the handshake finished
+ */
+gint64
+redis_connection_get_client_id (RedisConnection *self)
+{
+  g_return_val_if_fail (REDIS_IS_CONNECTION (self), 0);
+
+  return self->engine != NULL ? redis_engine_get_client_id (self->engine) : 0;
+}
+
+/**
+ * redis_connection_get_n_pending:
+ * @self: a [class@Redis.Connection]
+ *
+ * Returns the number of calls submitted and not yet answered (including
+ * calls that timed out whose late replies have not arrived yet).
+ *
+ * Returns: the number of calls in flight
+ */
+guint
+redis_connection_get_n_pending (RedisConnection *self)
+{
+  g_return_val_if_fail (REDIS_IS_CONNECTION (self), 0);
+
+  return self->engine != NULL ? redis_engine_get_n_pending (self->engine) : 0;
+}
+
+RedisEngine *
+redis_connection_get_engine (RedisConnection *self)
+{
+  return self->engine;
+}

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "redis-call-private.h"
+#include "redis-connection.h"
+#include "redis-options-private.h"
+
+G_BEGIN_DECLS
+
+/* One socket to one server: connect + TLS + handshake, the write queue, the
+ * FIFO of calls waiting for replies, the reader, the deadline timer. All of
+ * its I/O runs on the I/O thread (redis-worker); redis_engine_submit() and
+ * redis_engine_close() may be called from any thread.
+ *
+ * Life cycle: new → connect → READY → CLOSED (on failure or close). An
+ * engine is never reused after it closes; the pool makes a new one. While
+ * connected, the engine's sources keep it alive, so an owner must close it. */
+typedef struct _RedisEngine RedisEngine;
+
+/* Called once, on the I/O thread, when the engine closes for any reason.
+ * @unsent holds the calls that were never written: the handler may take
+ * them (g_queue_pop_head) to send elsewhere; those it leaves fail with
+ * REDIS_ERROR_CLOSED. */
+typedef void (*RedisEngineClosedFunc) (RedisEngine  *engine,
+                                       const GError *reason,
+                                       GQueue       *unsent,
+                                       gpointer      user_data);
+
+RedisEngine          *redis_engine_new              (const RedisOptions     *options);
+RedisEngine          *redis_engine_ref              (RedisEngine            *self);
+void                  redis_engine_unref            (RedisEngine            *self);
+void                  redis_engine_set_closed_func  (RedisEngine            *self,
+                                                     RedisEngineClosedFunc   func,
+                                                     gpointer                user_data,
+                                                     GDestroyNotify          notify);
+void                  redis_engine_connect_async    (RedisEngine            *self,
+                                                     GCancellable           *cancellable,
+                                                     GAsyncReadyCallback     callback,
+                                                     gpointer                user_data);
+gboolean              redis_engine_connect_finish   (RedisEngine            *self,
+                                                     GAsyncResult           *result,
+                                                     GError                **error);
+/* Takes a reference on @call. FALSE when the engine no longer accepts calls
+ * (closing or closed): the call is untouched and the caller decides. */
+gboolean              redis_engine_submit           (RedisEngine            *self,
+                                                     RedisCall              *call);
+/* Immediate close: calls not yet written fail with CLOSED, written ones
+ * with @written_code. Takes @reason (nullable). */
+void                  redis_engine_close            (RedisEngine            *self,
+                                                     int                     written_code,
+                                                     GError                 *reason);
+/* Graceful close: accept nothing more, wait up to @timeout_ms for the
+ * replies in flight, then close. */
+void                  redis_engine_close_async      (RedisEngine            *self,
+                                                     guint                   timeout_ms,
+                                                     GCancellable           *cancellable,
+                                                     GAsyncReadyCallback     callback,
+                                                     gpointer                user_data);
+gboolean              redis_engine_close_finish     (RedisEngine            *self,
+                                                     GAsyncResult           *result,
+                                                     GError                **error);
+RedisConnectionState  redis_engine_get_state        (RedisEngine            *self);
+guint                 redis_engine_get_n_pending    (RedisEngine            *self);
+gint64                redis_engine_get_client_id    (RedisEngine            *self);
+const RedisOptions   *redis_engine_get_options      (RedisEngine            *self);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (RedisEngine, redis_engine_unref)
+
+G_END_DECLS

@@ -1,0 +1,1364 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include "config-private.h"
+
+#include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <gio/gunixsocketaddress.h>
+
+#include "redis-engine-private.h"
+#include "redis-error.h"
+#include "redis-reader-private.h"
+#include "redis-reply-private.h"
+#include "redis-worker-private.h"
+
+/*
+ * How a call travels (all on the I/O thread unless noted):
+ *
+ *   submit (any thread) ──► incoming (locked) ──► flush ──┬─► waiting (not READY yet)
+ *                                                          └─► wbuf + inflight (FIFO)
+ *   inflight head ◄── replies from the reader, in order
+ *
+ * A call leaves inflight only when all of its replies have arrived, even if
+ * it was completed earlier (timeout, cancellation, no-reply): its slot keeps
+ * the FIFO in step and its late replies are dropped. Stream offsets
+ * (total_queued / total_written) tell which calls had no byte written when
+ * the connection died: those are handed back for another connection.
+ */
+
+typedef enum
+{
+  PHASE_TCP,
+  PHASE_TLS,
+  PHASE_HANDSHAKE,
+  PHASE_READY,
+} ConnectPhase;
+
+struct _RedisEngine
+{
+  gint                   ref_count;
+  RedisOptions          *options;
+  char                  *address;           /* for messages */
+
+  GMutex                 lock;
+  /* Protected by lock. */
+  GQueue                 incoming;
+  gboolean               accepting;
+  RedisEngineClosedFunc  closed_func;
+  gpointer               closed_data;
+  GDestroyNotify         closed_notify;
+
+  /* Atomic. */
+  gint                   state;             /* RedisConnectionState */
+  gint                   n_pending;
+  gint64                 client_id;
+
+  /* I/O thread only. */
+  GSource               *flush_source;
+  GSource               *timer_source;
+  GSource               *read_source;
+  GSource               *write_source;
+  GSource               *connect_timer;
+  GSource               *connect_cancel_source;
+  GSource               *close_timer;
+  GSocketClient         *client;
+  GIOStream             *stream;
+  GPollableInputStream  *in;
+  GPollableOutputStream *out;
+  GCancellable          *connect_cancellable;
+  GTask                 *connect_task;
+  GTask                 *close_task;
+  ConnectPhase           phase;
+  GTlsCertificateFlags   tls_errors;
+  GQueue                 waiting;
+  GQueue                 inflight;
+  GQueue                 unwritten_noreply;
+  GByteArray            *wbuf;
+  gsize                  wpos;
+  guint64                total_queued;
+  guint64                total_written;
+  RedisReader           *reader;
+  gboolean               closed;
+};
+
+/* Every read happens on the single I/O thread. */
+static char read_buffer[64 * 1024];
+
+static void engine_shutdown (RedisEngine *self,
+                             int          written_code,
+                             GError      *reason);
+static void try_write       (RedisEngine *self);
+
+/* A source with no fd that dispatches when its ready time comes: used to
+ * wake the I/O thread for a flush, and as the deadline timer. */
+static gboolean
+wake_dispatch (GSource     *source,
+               GSourceFunc  callback,
+               gpointer     user_data)
+{
+  g_source_set_ready_time (source, -1);
+  return callback (user_data);
+}
+
+static GSourceFuncs wake_source_funcs = {
+  NULL, NULL, wake_dispatch, NULL, NULL, NULL,
+};
+
+static GSource *
+wake_source_new (const char  *name,
+                 gint         priority,
+                 GSourceFunc  func,
+                 RedisEngine *self)
+{
+  GSource *source = g_source_new (&wake_source_funcs, sizeof (GSource));
+
+  g_source_set_static_name (source, name);
+  g_source_set_priority (source, priority);
+  g_source_set_ready_time (source, -1);
+  g_source_set_callback (source, func, redis_engine_ref (self),
+                         (GDestroyNotify) redis_engine_unref);
+  g_source_attach (source, redis_worker_get_context ());
+  return source;
+}
+
+static void
+clear_source (GSource **source)
+{
+  if (*source != NULL)
+    {
+      g_source_destroy (*source);
+      g_clear_pointer (source, g_source_unref);
+    }
+}
+
+static void
+set_state (RedisEngine          *self,
+           RedisConnectionState  state)
+{
+  g_atomic_int_set (&self->state, state);
+}
+
+static void
+release_call (RedisEngine *self,
+              RedisCall   *call)
+{
+  g_atomic_int_add (&self->n_pending, -1);
+  redis_call_unref (call);
+}
+
+static gboolean flush_cb (gpointer data);
+static gboolean timer_cb (gpointer data);
+
+RedisEngine *
+redis_engine_new (const RedisOptions *options)
+{
+  RedisEngine *self = g_new0 (RedisEngine, 1);
+
+  self->ref_count = 1;
+  self->options = redis_options_copy (options);
+  self->address = redis_options_describe_address (options);
+  g_mutex_init (&self->lock);
+  g_queue_init (&self->incoming);
+  g_queue_init (&self->waiting);
+  g_queue_init (&self->inflight);
+  g_queue_init (&self->unwritten_noreply);
+  self->accepting = TRUE;
+  self->state = REDIS_CONNECTION_STATE_DISCONNECTED;
+  self->wbuf = g_byte_array_new ();
+  self->reader = redis_reader_new (options->max_reply_bytes,
+                                   options->max_elements,
+                                   options->max_line_length);
+  self->flush_source = wake_source_new ("[redispool] flush", G_PRIORITY_DEFAULT, flush_cb, self);
+  self->timer_source = wake_source_new ("[redispool] deadline", G_PRIORITY_DEFAULT, timer_cb, self);
+  return self;
+}
+
+RedisEngine *
+redis_engine_ref (RedisEngine *self)
+{
+  g_atomic_int_inc (&self->ref_count);
+  return self;
+}
+
+void
+redis_engine_unref (RedisEngine *self)
+{
+  if (!g_atomic_int_dec_and_test (&self->ref_count))
+    return;
+
+  /* The sources hold references, so the last one goes after shutdown. */
+  g_assert (self->read_source == NULL && self->write_source == NULL);
+  g_assert (g_queue_is_empty (&self->inflight) && g_queue_is_empty (&self->waiting));
+
+  if (self->closed_notify != NULL)
+    self->closed_notify (self->closed_data);
+  clear_source (&self->flush_source);
+  clear_source (&self->timer_source);
+  g_clear_object (&self->client);
+  g_clear_object (&self->stream);
+  g_clear_object (&self->connect_cancellable);
+  g_byte_array_unref (self->wbuf);
+  redis_reader_free (self->reader);
+  redis_options_free (self->options);
+  g_free (self->address);
+  g_mutex_clear (&self->lock);
+  g_free (self);
+}
+
+void
+redis_engine_set_closed_func (RedisEngine           *self,
+                              RedisEngineClosedFunc  func,
+                              gpointer               user_data,
+                              GDestroyNotify         notify)
+{
+  GDestroyNotify old_notify;
+  gpointer old_data;
+
+  g_mutex_lock (&self->lock);
+  old_notify = self->closed_notify;
+  old_data = self->closed_data;
+  self->closed_func = func;
+  self->closed_data = user_data;
+  self->closed_notify = notify;
+  g_mutex_unlock (&self->lock);
+
+  if (old_notify != NULL)
+    old_notify (old_data);
+}
+
+RedisConnectionState
+redis_engine_get_state (RedisEngine *self)
+{
+  return g_atomic_int_get (&self->state);
+}
+
+guint
+redis_engine_get_n_pending (RedisEngine *self)
+{
+  return MAX (0, g_atomic_int_get (&self->n_pending));
+}
+
+gint64
+redis_engine_get_client_id (RedisEngine *self)
+{
+  return self->client_id;
+}
+
+const RedisOptions *
+redis_engine_get_options (RedisEngine *self)
+{
+  return self->options;
+}
+
+/* ---- deadlines ---------------------------------------------------------- */
+
+/* I/O thread. */
+static void
+arm_timer (RedisEngine *self,
+           gint64       deadline)
+{
+  gint64 current;
+
+  if (deadline == 0 || self->timer_source == NULL)
+    return;
+  current = g_source_get_ready_time (self->timer_source);
+  if (current == -1 || deadline < current)
+    g_source_set_ready_time (self->timer_source, deadline);
+}
+
+static gboolean
+call_cancelled_cb (GCancellable *cancellable,
+                   gpointer      data)
+{
+  RedisCall *call = data;
+
+  /* The call keeps its place in whichever queue holds it: unsent it is
+   * skipped at write time, sent its reply is dropped when it comes. */
+  redis_call_fail (call, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                              "Operation was cancelled"));
+  return G_SOURCE_REMOVE;
+}
+
+/* I/O thread: a call has just arrived from the incoming queue. */
+static void
+watch_call (RedisEngine *self,
+            RedisCall   *call)
+{
+  arm_timer (self, call->deadline);
+
+  if (call->cancellable != NULL && call->cancel_source == NULL)
+    {
+      call->cancel_source = g_cancellable_source_new (call->cancellable);
+      g_source_set_static_name (call->cancel_source, "[redispool] cancel");
+      g_source_set_callback (call->cancel_source, (GSourceFunc) call_cancelled_cb,
+                             redis_call_ref (call), (GDestroyNotify) redis_call_unref);
+      g_source_attach (call->cancel_source, redis_worker_get_context ());
+    }
+}
+
+static gboolean
+timer_cb (gpointer data)
+{
+  RedisEngine *self = data;
+  gint64 now = g_get_monotonic_time ();
+  gint64 next = 0;
+  GList *l, *next_l;
+
+  for (l = self->waiting.head; l != NULL; l = next_l)
+    {
+      RedisCall *call = l->data;
+
+      next_l = l->next;
+      if (!redis_call_is_completed (call) && call->deadline != 0 && call->deadline <= now)
+        redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_TIMEOUT,
+                                            "%s was not sent before its deadline: "
+                                            "no connection to %s yet",
+                                            call->first_command ? call->first_command : "The command",
+                                            self->address));
+      if (redis_call_is_completed (call))
+        {
+          g_queue_delete_link (&self->waiting, l);
+          release_call (self, call);
+        }
+      else if (call->deadline != 0 && (next == 0 || call->deadline < next))
+        next = call->deadline;
+    }
+
+  for (l = self->inflight.head; l != NULL; l = l->next)
+    {
+      RedisCall *call = l->data;
+
+      if (redis_call_is_completed (call) || call->deadline == 0)
+        continue;
+      if (call->deadline <= now)
+        redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_TIMEOUT,
+                                            "No reply to %s from %s before the deadline; "
+                                            "the command may still run and its late "
+                                            "reply will be discarded",
+                                            call->first_command ? call->first_command : "the command",
+                                            self->address));
+      else if (next == 0 || call->deadline < next)
+        next = call->deadline;
+    }
+
+  if (next != 0)
+    g_source_set_ready_time (self->timer_source, next);
+
+  return G_SOURCE_CONTINUE;
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+/* I/O thread: put @call (owned) on the wire, after everything before it. */
+static void
+queue_write (RedisEngine *self,
+             RedisCall   *call)
+{
+  gsize len;
+  const guint8 *data = g_bytes_get_data (call->payload, &len);
+
+  if (redis_call_is_completed (call))
+    {
+      /* Cancelled or timed out before a byte was written: never sent. */
+      release_call (self, call);
+      return;
+    }
+
+  call->write_start = self->total_queued;
+  g_byte_array_append (self->wbuf, data, len);
+  self->total_queued += len;
+  call->write_end = self->total_queued;
+  call->replies = g_ptr_array_new_full (call->n_replies, (GDestroyNotify) redis_reply_unref);
+  g_queue_push_tail (&self->inflight, call);
+
+  if (call->kind == REDIS_CALL_NOREPLY)
+    g_queue_push_tail (&self->unwritten_noreply, redis_call_ref (call));
+}
+
+static gboolean
+writable_cb (GObject  *stream,
+             gpointer  data)
+{
+  RedisEngine *self = data;
+
+  g_clear_pointer (&self->write_source, g_source_unref);
+  try_write (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+complete_written_noreply (RedisEngine *self)
+{
+  RedisCall *call;
+
+  while ((call = g_queue_peek_head (&self->unwritten_noreply)) != NULL &&
+         call->write_end <= self->total_written)
+    {
+      g_queue_pop_head (&self->unwritten_noreply);
+      redis_call_finish_written (call);
+      redis_call_unref (call);
+    }
+}
+
+/* I/O thread: write as much of wbuf as the socket takes, without blocking. */
+static void
+try_write (RedisEngine *self)
+{
+  while (self->wpos < self->wbuf->len)
+    {
+      GError *error = NULL;
+      gssize n;
+
+      n = g_pollable_output_stream_write_nonblocking (self->out,
+                                                      self->wbuf->data + self->wpos,
+                                                      self->wbuf->len - self->wpos,
+                                                      NULL, &error);
+      if (n < 0)
+        {
+          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+            {
+              g_error_free (error);
+              if (self->write_source == NULL)
+                {
+                  self->write_source = g_pollable_output_stream_create_source (self->out, NULL);
+                  g_source_set_static_name (self->write_source, "[redispool] write");
+                  g_source_set_callback (self->write_source, (GSourceFunc) writable_cb,
+                                         redis_engine_ref (self),
+                                         (GDestroyNotify) redis_engine_unref);
+                  g_source_attach (self->write_source, redis_worker_get_context ());
+                }
+              break;
+            }
+
+          engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+                           g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
+                                        "Writing to %s failed: %s",
+                                        self->address, error->message));
+          g_error_free (error);
+          return;
+        }
+
+      self->wpos += n;
+      self->total_written += n;
+    }
+
+  if (self->wpos == self->wbuf->len)
+    {
+      self->wpos = 0;
+      /* Keep a moderate buffer for the next turn; drop a huge one. */
+      if (self->wbuf->len > 1024 * 1024)
+        {
+          g_byte_array_unref (self->wbuf);
+          self->wbuf = g_byte_array_new ();
+        }
+      else
+        g_byte_array_set_size (self->wbuf, 0);
+    }
+  else if (self->wpos > 64 * 1024 && self->wpos > self->wbuf->len / 2)
+    {
+      g_byte_array_remove_range (self->wbuf, 0, self->wpos);
+      self->wpos = 0;
+    }
+
+  complete_written_noreply (self);
+}
+
+static gboolean
+flush_cb (gpointer data)
+{
+  RedisEngine *self = data;
+  GQueue batch = G_QUEUE_INIT;
+  RedisCall *call;
+  gboolean ready;
+
+  g_mutex_lock (&self->lock);
+  batch = self->incoming;
+  g_queue_init (&self->incoming);
+  g_mutex_unlock (&self->lock);
+
+  if (self->closed)
+    {
+      /* Raced with shutdown: shutdown already took the queue. */
+      g_assert (g_queue_is_empty (&batch));
+      return G_SOURCE_CONTINUE;
+    }
+
+  ready = self->phase == PHASE_READY;
+  while ((call = g_queue_pop_head (&batch)) != NULL)
+    {
+      watch_call (self, call);
+      if (ready)
+        queue_write (self, call);
+      else
+        g_queue_push_tail (&self->waiting, call);
+    }
+
+  if (ready)
+    try_write (self);
+
+  return G_SOURCE_CONTINUE;
+}
+
+gboolean
+redis_engine_submit (RedisEngine *self,
+                     RedisCall   *call)
+{
+  gboolean wake;
+
+  g_mutex_lock (&self->lock);
+  if (!self->accepting)
+    {
+      g_mutex_unlock (&self->lock);
+      return FALSE;
+    }
+  g_atomic_int_inc (&self->n_pending);
+  g_queue_push_tail (&self->incoming, redis_call_ref (call));
+  /* One wake-up per batch: the flush drains everything queued until then,
+   * so commands submitted in one main-loop turn go out in one write. */
+  wake = self->incoming.length == 1;
+  if (wake)
+    g_source_set_ready_time (self->flush_source, 0);
+  g_mutex_unlock (&self->lock);
+
+  return TRUE;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+static void
+maybe_finish_graceful_close (RedisEngine *self)
+{
+  if (self->close_task != NULL && g_queue_is_empty (&self->inflight))
+    engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+                     g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED,
+                                  "The connection to %s was closed", self->address));
+}
+
+/* I/O thread. Returns FALSE if the engine shut down. */
+static gboolean
+dispatch_reply (RedisEngine *self,
+                RedisReply  *reply)
+{
+  RedisCall *call = g_queue_peek_head (&self->inflight);
+
+  if (call == NULL || call->write_start >= self->total_written)
+    {
+      redis_reply_unref (reply);
+      engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+                       g_error_new (REDIS_ERROR, REDIS_ERROR_PROTOCOL,
+                                    "Protocol error: %s sent a reply nobody asked for",
+                                    self->address));
+      return FALSE;
+    }
+
+  if (redis_call_is_completed (call))
+    redis_reply_unref (reply);     /* a late reply: its caller has moved on */
+  else
+    g_ptr_array_add (call->replies, reply);
+
+  if (--call->replies_left == 0)
+    {
+      g_queue_pop_head (&self->inflight);
+      if (!redis_call_is_completed (call))
+        redis_call_finish_replies (call);
+      if (call->internal)
+        redis_call_unref (call);
+      else
+        release_call (self, call);
+      maybe_finish_graceful_close (self);
+    }
+
+  return TRUE;
+}
+
+static gboolean
+readable_cb (GObject  *stream,
+             gpointer  data)
+{
+  RedisEngine *self = data;
+
+  /* Bounded per dispatch so one busy connection cannot starve the others. */
+  for (guint round = 0; round < 16 && !self->closed; round++)
+    {
+      GError *error = NULL;
+      RedisReply *reply;
+      gboolean ok;
+      gssize n;
+
+      n = g_pollable_input_stream_read_nonblocking (self->in, read_buffer,
+                                                    sizeof read_buffer, NULL, &error);
+      if (n < 0)
+        {
+          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+            {
+              g_error_free (error);
+              break;
+            }
+          engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+                           g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
+                                        "Reading from %s failed: %s",
+                                        self->address, error->message));
+          g_error_free (error);
+          return G_SOURCE_REMOVE;
+        }
+      if (n == 0)
+        {
+          engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+                           g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
+                                        "%s closed the connection", self->address));
+          return G_SOURCE_REMOVE;
+        }
+
+      ok = redis_reader_feed (self->reader, read_buffer, n, &error);
+      while ((reply = redis_reader_pop (self->reader)) != NULL)
+        if (!dispatch_reply (self, reply))
+          {
+            g_clear_error (&error);
+            return G_SOURCE_REMOVE;
+          }
+
+      if (!ok)
+        {
+          RedisCall *head = g_queue_peek_head (&self->inflight);
+
+          /* The caller whose reply was bad learns why; the connection
+           * cannot be trusted any more and closes. */
+          if (head != NULL)
+            redis_call_fail (head, g_error_copy (error));
+          engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST, error);
+          return G_SOURCE_REMOVE;
+        }
+
+      if ((gsize) n < sizeof read_buffer)
+        break;
+    }
+
+  return self->closed ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
+}
+
+/* ---- shutdown ----------------------------------------------------------- */
+
+static void
+stream_closed_cb (GObject      *object,
+                  GAsyncResult *result,
+                  gpointer      data)
+{
+  g_io_stream_close_finish (G_IO_STREAM (object), result, NULL);
+  redis_engine_unref (data);
+}
+
+/* I/O thread. Takes @reason. The one way an engine ends. */
+static void
+engine_shutdown (RedisEngine *self,
+                 int          written_code,
+                 GError      *reason)
+{
+  GQueue unsent = G_QUEUE_INIT;
+  RedisEngineClosedFunc closed_func;
+  gpointer closed_data;
+  RedisCall *call;
+  GTask *task;
+
+  g_assert (reason != NULL);
+
+  if (self->closed)
+    {
+      g_error_free (reason);
+      return;
+    }
+  self->closed = TRUE;
+
+  /* Keep ourselves alive: destroying the sources drops their references. */
+  redis_engine_ref (self);
+
+  g_mutex_lock (&self->lock);
+  self->accepting = FALSE;
+  unsent = self->incoming;
+  g_queue_init (&self->incoming);
+  closed_func = self->closed_func;
+  closed_data = self->closed_data;
+  g_mutex_unlock (&self->lock);
+
+  set_state (self, REDIS_CONNECTION_STATE_CLOSED);
+
+  clear_source (&self->read_source);
+  clear_source (&self->write_source);
+  clear_source (&self->flush_source);
+  clear_source (&self->timer_source);
+  clear_source (&self->connect_timer);
+  clear_source (&self->connect_cancel_source);
+  clear_source (&self->close_timer);
+  if (self->connect_cancellable != NULL)
+    g_cancellable_cancel (self->connect_cancellable);
+
+  /* Calls that were taken in but never reached the wire. */
+  while ((call = g_queue_pop_head (&self->waiting)) != NULL)
+    g_queue_push_tail (&unsent, call);
+
+  while ((call = g_queue_pop_head (&self->unwritten_noreply)) != NULL)
+    {
+      if (call->write_end <= self->total_written)
+        redis_call_finish_written (call);
+      redis_call_unref (call);
+    }
+
+  while ((call = g_queue_pop_head (&self->inflight)) != NULL)
+    {
+      if (call->internal)
+        {
+          redis_call_fail (call, g_error_copy (reason));
+          redis_call_unref (call);
+        }
+      else if (call->write_start >= self->total_written && !redis_call_is_completed (call))
+        {
+          /* Not a byte of it was written: safe to send elsewhere. */
+          g_clear_pointer (&call->replies, g_ptr_array_unref);
+          call->replies_left = call->n_replies;
+          g_queue_push_tail (&unsent, call);
+        }
+      else
+        {
+          if (!redis_call_is_completed (call))
+            {
+              if (written_code == REDIS_ERROR_CLOSED)
+                redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED,
+                                                    "The connection to %s was closed "
+                                                    "before the reply arrived",
+                                                    self->address));
+              else
+                redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
+                                                    "Connection to %s lost after %s was sent "
+                                                    "(it may have run): %s",
+                                                    self->address,
+                                                    call->first_command ? call->first_command : "the command",
+                                                    reason->message));
+            }
+          release_call (self, call);
+        }
+    }
+
+  /* Internal handshake calls never sit in unsent (they are written first). */
+  if (closed_func != NULL)
+    closed_func (self, reason, &unsent, closed_data);
+
+  /* Calls the owner did not take (or the owner taking none) fail unsent. */
+  while ((call = g_queue_pop_head (&unsent)) != NULL)
+    {
+      redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED,
+                                          "%s was not sent: %s",
+                                          call->first_command ? call->first_command : "The command",
+                                          reason->message));
+      release_call (self, call);
+    }
+
+  if ((task = g_steal_pointer (&self->connect_task)) != NULL)
+    {
+      g_task_return_error (task, g_error_copy (reason));
+      g_object_unref (task);
+    }
+
+  if (self->stream != NULL)
+    g_io_stream_close_async (self->stream, G_PRIORITY_DEFAULT, NULL,
+                             stream_closed_cb, redis_engine_ref (self));
+
+  if ((task = g_steal_pointer (&self->close_task)) != NULL)
+    {
+      g_task_return_boolean (task, TRUE);
+      g_object_unref (task);
+    }
+
+  g_error_free (reason);
+  redis_engine_unref (self);
+}
+
+typedef struct
+{
+  RedisEngine *engine;
+  int          written_code;
+  GError      *reason;
+} CloseRequest;
+
+static gboolean
+close_in_worker (gpointer data)
+{
+  CloseRequest *req = data;
+
+  engine_shutdown (req->engine, req->written_code, g_steal_pointer (&req->reason));
+  return G_SOURCE_REMOVE;
+}
+
+static void
+close_request_free (gpointer data)
+{
+  CloseRequest *req = data;
+
+  if (req->reason != NULL)
+    g_error_free (req->reason);
+  redis_engine_unref (req->engine);
+  g_free (req);
+}
+
+void
+redis_engine_close (RedisEngine *self,
+                    int          written_code,
+                    GError      *reason)
+{
+  CloseRequest *req = g_new0 (CloseRequest, 1);
+
+  /* Refuse new calls at once; the rest happens on the I/O thread. */
+  g_mutex_lock (&self->lock);
+  self->accepting = FALSE;
+  g_mutex_unlock (&self->lock);
+
+  req->engine = redis_engine_ref (self);
+  req->written_code = written_code;
+  req->reason = reason != NULL ? reason :
+    g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED, "The connection to %s was closed",
+                 self->address);
+
+  if (redis_worker_is_current ())
+    {
+      close_in_worker (req);
+      close_request_free (req);
+    }
+  else
+    redis_worker_invoke (close_in_worker, req, close_request_free);
+}
+
+static gboolean
+close_timeout_cb (gpointer data)
+{
+  RedisEngine *self = data;
+
+  g_clear_pointer (&self->close_timer, g_source_unref);
+  engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+                   g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED,
+                                "The connection to %s was closed before all replies arrived",
+                                self->address));
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+start_graceful_close (gpointer data)
+{
+  GTask *task = data;
+  RedisEngine *self = g_task_get_task_data (task);
+  guint timeout_ms = GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (task), "timeout-ms"));
+
+  if (self->closed || self->close_task != NULL)
+    {
+      g_task_return_boolean (task, TRUE);
+      return G_SOURCE_REMOVE;
+    }
+
+  g_mutex_lock (&self->lock);
+  self->accepting = FALSE;
+  g_mutex_unlock (&self->lock);
+
+  /* Calls accepted before the close still go out. */
+  flush_cb (self);
+
+  if (self->phase != PHASE_READY || g_queue_is_empty (&self->inflight))
+    {
+      self->close_task = g_object_ref (task);
+      engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+                       g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED,
+                                    "The connection to %s was closed", self->address));
+      return G_SOURCE_REMOVE;
+    }
+
+  set_state (self, REDIS_CONNECTION_STATE_CLOSING);
+  self->close_task = g_object_ref (task);
+  self->close_timer = g_timeout_source_new (timeout_ms);
+  g_source_set_static_name (self->close_timer, "[redispool] close");
+  g_source_set_callback (self->close_timer, close_timeout_cb,
+                         redis_engine_ref (self), (GDestroyNotify) redis_engine_unref);
+  g_source_attach (self->close_timer, redis_worker_get_context ());
+  return G_SOURCE_REMOVE;
+}
+
+void
+redis_engine_close_async (RedisEngine         *self,
+                          guint                timeout_ms,
+                          GCancellable        *cancellable,
+                          GAsyncReadyCallback  callback,
+                          gpointer             user_data)
+{
+  GTask *task = g_task_new (NULL, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, redis_engine_close_async);
+  g_task_set_task_data (task, redis_engine_ref (self), (GDestroyNotify) redis_engine_unref);
+  g_object_set_data (G_OBJECT (task), "timeout-ms", GUINT_TO_POINTER (MAX (timeout_ms, 1)));
+
+  g_mutex_lock (&self->lock);
+  self->accepting = FALSE;
+  g_mutex_unlock (&self->lock);
+
+  redis_worker_invoke (start_graceful_close, task, g_object_unref);
+}
+
+gboolean
+redis_engine_close_finish (RedisEngine   *self,
+                           GAsyncResult  *result,
+                           GError       **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* ---- connecting --------------------------------------------------------- */
+
+static GError *
+connect_error (RedisEngine *self,
+               int          code,
+               const char  *what,
+               const GError *cause)
+{
+  return g_error_new (REDIS_ERROR, code, "%s %s: %s", what, self->address,
+                      cause != NULL ? cause->message : "unknown error");
+}
+
+static char *
+describe_tls_errors (GTlsCertificateFlags errors)
+{
+  GString *s = g_string_new (NULL);
+
+  if (errors & G_TLS_CERTIFICATE_UNKNOWN_CA)
+    g_string_append (s, "unknown certificate authority, ");
+  if (errors & G_TLS_CERTIFICATE_BAD_IDENTITY)
+    g_string_append (s, "the certificate does not match the host name, ");
+  if (errors & G_TLS_CERTIFICATE_NOT_ACTIVATED)
+    g_string_append (s, "the certificate is not valid yet, ");
+  if (errors & G_TLS_CERTIFICATE_EXPIRED)
+    g_string_append (s, "the certificate has expired, ");
+  if (errors & G_TLS_CERTIFICATE_REVOKED)
+    g_string_append (s, "the certificate was revoked, ");
+  if (errors & G_TLS_CERTIFICATE_INSECURE)
+    g_string_append (s, "the certificate uses insecure algorithms, ");
+  if (errors & G_TLS_CERTIFICATE_GENERIC_ERROR)
+    g_string_append (s, "the certificate is not valid, ");
+  if (s->len >= 2)
+    g_string_truncate (s, s->len - 2);
+  return g_string_free (s, FALSE);
+}
+
+static gboolean
+connect_timeout_cb (gpointer data)
+{
+  RedisEngine *self = data;
+  const RedisOptions *o = self->options;
+  GError *error;
+
+  g_clear_pointer (&self->connect_timer, g_source_unref);
+
+  switch (self->phase)
+    {
+    case PHASE_TLS:
+      error = g_error_new (REDIS_ERROR, REDIS_ERROR_TLS_FAILED,
+                           "TLS handshake with %s did not finish within %u ms "
+                           "(is the server speaking TLS?)", self->address, o->connect_timeout_ms);
+      break;
+    case PHASE_HANDSHAKE:
+      error = g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECT_FAILED,
+                           "No answer from %s to the connection handshake "
+                           "(AUTH/SELECT/CLIENT) within %u ms", self->address, o->connect_timeout_ms);
+      break;
+    case PHASE_TCP:
+    case PHASE_READY:
+    default:
+      error = g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECT_FAILED,
+                           "Could not connect to %s within %u ms", self->address,
+                           o->connect_timeout_ms);
+      break;
+    }
+
+  engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST, error);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+connect_cancelled_cb (GCancellable *cancellable,
+                      gpointer      data)
+{
+  RedisEngine *self = data;
+
+  g_clear_pointer (&self->connect_cancel_source, g_source_unref);
+  engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+                   g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                        "Operation was cancelled"));
+  return G_SOURCE_REMOVE;
+}
+
+static void
+handshake_done_cb (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      data)
+{
+  RedisEngine *self = data;
+  g_autoptr(GPtrArray) replies = NULL;
+  g_autoptr(GError) error = NULL;
+  const RedisOptions *o = self->options;
+  guint i = 0;
+  RedisCall *call;
+  GTask *task;
+
+  replies = g_task_propagate_pointer (G_TASK (result), &error);
+  if (replies == NULL || self->closed)
+    goto out;   /* shutdown has reported the failure already */
+
+  if (o->password != NULL)
+    {
+      RedisReply *r = g_ptr_array_index (replies, i++);
+
+      if (redis_reply_get_kind (r) == REDIS_REPLY_KIND_ERROR)
+        {
+          engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+                           g_error_new (REDIS_ERROR, REDIS_ERROR_AUTH_FAILED,
+                                        "%s", redis_reply_get_string (r, NULL)));
+          goto out;
+        }
+    }
+  if (o->database != 0)
+    {
+      RedisReply *r = g_ptr_array_index (replies, i++);
+
+      if (redis_reply_get_kind (r) == REDIS_REPLY_KIND_ERROR)
+        {
+          const char *text = redis_reply_get_string (r, NULL);
+
+          engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+                           g_error_new (REDIS_ERROR,
+                                        g_str_has_prefix (text, "NOAUTH") ?
+                                          REDIS_ERROR_AUTH_FAILED : REDIS_ERROR_CONNECT_FAILED,
+                                        "SELECT %u failed on %s: %s", o->database,
+                                        self->address, text));
+          goto out;
+        }
+    }
+  if (o->client_name != NULL)
+    {
+      RedisReply *r = g_ptr_array_index (replies, i++);
+
+      if (redis_reply_get_kind (r) == REDIS_REPLY_KIND_ERROR)
+        {
+          const char *text = redis_reply_get_string (r, NULL);
+
+          engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+                           g_error_new (REDIS_ERROR,
+                                        g_str_has_prefix (text, "NOAUTH") ?
+                                          REDIS_ERROR_AUTH_FAILED : REDIS_ERROR_CONNECT_FAILED,
+                                        "CLIENT SETNAME failed on %s: %s", self->address, text));
+          goto out;
+        }
+    }
+  {
+    RedisReply *r = g_ptr_array_index (replies, i++);
+
+    if (redis_reply_get_kind (r) == REDIS_REPLY_KIND_ERROR)
+      {
+        const char *text = redis_reply_get_string (r, NULL);
+
+        engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+                         g_error_new (REDIS_ERROR,
+                                      g_str_has_prefix (text, "NOAUTH") ?
+                                        REDIS_ERROR_AUTH_FAILED : REDIS_ERROR_CONNECT_FAILED,
+                                      "The handshake with %s failed: %s", self->address, text));
+        goto out;
+      }
+    self->client_id = redis_reply_get_integer (r);
+  }
+
+  /* Ready: the calls that waited for the handshake go out now. */
+  self->phase = PHASE_READY;
+  set_state (self, REDIS_CONNECTION_STATE_READY);
+  clear_source (&self->connect_timer);
+  clear_source (&self->connect_cancel_source);
+  while ((call = g_queue_pop_head (&self->waiting)) != NULL)
+    queue_write (self, call);
+  flush_cb (self);
+
+  if ((task = g_steal_pointer (&self->connect_task)) != NULL)
+    {
+      g_task_return_boolean (task, TRUE);
+      g_object_unref (task);
+    }
+
+out:
+  redis_engine_unref (self);
+}
+
+static void
+add_handshake_command (GByteArray  *out,
+                       guint       *n,
+                       const char **argv)
+{
+  gboolean ok = redis_encode_strv (out, argv, NULL, NULL, NULL, NULL);
+
+  g_assert (ok);
+  (*n)++;
+}
+
+/* I/O thread: the stream is up (plain or TLS): start reading, then send
+ * AUTH, SELECT, CLIENT SETNAME and CLIENT ID in one write. */
+static void
+start_session (RedisEngine *self,
+               GIOStream   *stream)
+{
+  const RedisOptions *o = self->options;
+  g_autoptr(GByteArray) payload = g_byte_array_new ();
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GTask) task = NULL;
+  g_autofree char *db = NULL;
+  RedisCall *call;
+  guint n = 0;
+
+  self->stream = stream;
+  self->in = G_POLLABLE_INPUT_STREAM (g_io_stream_get_input_stream (stream));
+  self->out = G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (stream));
+  self->phase = PHASE_HANDSHAKE;
+
+  self->read_source = g_pollable_input_stream_create_source (self->in, NULL);
+  g_source_set_static_name (self->read_source, "[redispool] read");
+  g_source_set_callback (self->read_source, (GSourceFunc) readable_cb,
+                         redis_engine_ref (self), (GDestroyNotify) redis_engine_unref);
+  g_source_attach (self->read_source, redis_worker_get_context ());
+
+  if (o->password != NULL)
+    {
+      if (o->username != NULL)
+        add_handshake_command (payload, &n, (const char *[]) { "AUTH", o->username, o->password, NULL });
+      else
+        add_handshake_command (payload, &n, (const char *[]) { "AUTH", o->password, NULL });
+    }
+  if (o->database != 0)
+    {
+      db = g_strdup_printf ("%u", o->database);
+      add_handshake_command (payload, &n, (const char *[]) { "SELECT", db, NULL });
+    }
+  if (o->client_name != NULL)
+    add_handshake_command (payload, &n, (const char *[]) { "CLIENT", "SETNAME", o->client_name, NULL });
+  add_handshake_command (payload, &n, (const char *[]) { "CLIENT", "ID", NULL });
+
+  bytes = g_byte_array_free_to_bytes (g_steal_pointer (&payload));
+  task = g_task_new (NULL, NULL, handshake_done_cb, redis_engine_ref (self));
+  call = redis_call_new (REDIS_CALL_PIPELINE, bytes, n, task);
+  call->internal = TRUE;
+  call->first_command = g_strdup ("AUTH/SELECT/CLIENT handshake");
+  queue_write (self, call);
+  try_write (self);
+}
+
+static gboolean
+accept_certificate_cb (GTlsConnection       *conn,
+                       GTlsCertificate      *peer_cert,
+                       GTlsCertificateFlags  errors,
+                       gpointer              data)
+{
+  RedisEngine *self = data;
+
+  self->tls_errors = errors;
+  /* Accept only when none of the problems found is one we check for
+   * (all of them by default; turning checks off is explicit). */
+  return (errors & self->options->tls_validation_flags) == 0;
+}
+
+static void
+tls_handshake_cb (GObject      *object,
+                  GAsyncResult *result,
+                  gpointer      data)
+{
+  RedisEngine *self = data;
+  GTlsConnection *tls = G_TLS_CONNECTION (object);
+  g_autoptr(GError) error = NULL;
+
+  if (!g_tls_connection_handshake_finish (tls, result, &error))
+    {
+      if (!self->closed)
+        {
+          g_autofree char *why = describe_tls_errors (self->tls_errors & self->options->tls_validation_flags);
+
+          engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+                           g_error_new (REDIS_ERROR, REDIS_ERROR_TLS_FAILED,
+                                        "TLS handshake with %s failed: %s%s%s",
+                                        self->address, error->message,
+                                        why[0] ? ": " : "", why));
+        }
+      g_object_unref (tls);
+    }
+  else if (self->closed)
+    g_object_unref (tls);
+  else
+    start_session (self, G_IO_STREAM (tls));
+
+  redis_engine_unref (self);
+}
+
+static void
+socket_connected_cb (GObject      *object,
+                     GAsyncResult *result,
+                     gpointer      data)
+{
+  RedisEngine *self = data;
+  const RedisOptions *o = self->options;
+  g_autoptr(GError) error = NULL;
+  GSocketConnection *conn;
+  GIOStream *tls;
+  GSocketConnectable *identity;
+
+  conn = g_socket_client_connect_finish (G_SOCKET_CLIENT (object), result, &error);
+  if (conn == NULL)
+    {
+      if (!self->closed)
+        engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+                         connect_error (self, REDIS_ERROR_CONNECT_FAILED,
+                                        "Could not connect to", error));
+      goto out;
+    }
+  if (self->closed)
+    {
+      g_object_unref (conn);
+      goto out;
+    }
+
+  if (o->socket_path == NULL)
+    g_socket_set_option (g_socket_connection_get_socket (conn),
+                         IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+
+  if (!o->tls)
+    {
+      start_session (self, G_IO_STREAM (conn));
+      goto out;
+    }
+
+  self->phase = PHASE_TLS;
+  identity = g_network_address_new (o->host, o->port);
+  tls = g_tls_client_connection_new (G_IO_STREAM (conn), identity, &error);
+  g_object_unref (identity);
+  g_object_unref (conn);
+  if (tls == NULL)
+    {
+      engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+                       connect_error (self, REDIS_ERROR_TLS_FAILED,
+                                      "TLS is not available for", error));
+      goto out;
+    }
+
+  if (o->tls_ca_file != NULL)
+    {
+      GTlsDatabase *db = g_tls_file_database_new (o->tls_ca_file, &error);
+
+      if (db == NULL)
+        {
+          g_object_unref (tls);
+          engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+                           connect_error (self, REDIS_ERROR_TLS_FAILED,
+                                          "Cannot load the CA file for", error));
+          goto out;
+        }
+      g_tls_connection_set_database (G_TLS_CONNECTION (tls), db);
+      g_object_unref (db);
+    }
+
+  if (o->tls_certificate_file != NULL)
+    {
+      GTlsCertificate *cert;
+
+      cert = g_tls_certificate_new_from_files (o->tls_certificate_file,
+                                               o->tls_key_file ? o->tls_key_file : o->tls_certificate_file,
+                                               &error);
+      if (cert == NULL)
+        {
+          g_object_unref (tls);
+          engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+                           connect_error (self, REDIS_ERROR_TLS_FAILED,
+                                          "Cannot load the client certificate for", error));
+          goto out;
+        }
+      g_tls_connection_set_certificate (G_TLS_CONNECTION (tls), cert);
+      g_object_unref (cert);
+    }
+
+  g_signal_connect (tls, "accept-certificate", G_CALLBACK (accept_certificate_cb), self);
+  g_tls_connection_handshake_async (G_TLS_CONNECTION (tls), G_PRIORITY_DEFAULT,
+                                    self->connect_cancellable,
+                                    tls_handshake_cb, redis_engine_ref (self));
+
+out:
+  redis_engine_unref (self);
+}
+
+static gboolean
+start_connect (gpointer data)
+{
+  RedisEngine *self = data;
+  const RedisOptions *o = self->options;
+  GCancellable *user_cancellable = g_task_get_cancellable (self->connect_task);
+  GSocketConnectable *connectable;
+
+  if (self->closed)
+    {
+      GTask *task = g_steal_pointer (&self->connect_task);
+
+      if (task != NULL)
+        {
+          g_task_return_new_error (task, REDIS_ERROR, REDIS_ERROR_CLOSED,
+                                   "The connection was closed");
+          g_object_unref (task);
+        }
+      return G_SOURCE_REMOVE;
+    }
+
+  set_state (self, REDIS_CONNECTION_STATE_CONNECTING);
+  self->phase = PHASE_TCP;
+  self->connect_cancellable = g_cancellable_new ();
+
+  self->connect_timer = g_timeout_source_new (o->connect_timeout_ms);
+  g_source_set_static_name (self->connect_timer, "[redispool] connect timeout");
+  g_source_set_callback (self->connect_timer, connect_timeout_cb,
+                         redis_engine_ref (self), (GDestroyNotify) redis_engine_unref);
+  g_source_attach (self->connect_timer, redis_worker_get_context ());
+
+  if (user_cancellable != NULL)
+    {
+      self->connect_cancel_source = g_cancellable_source_new (user_cancellable);
+      g_source_set_callback (self->connect_cancel_source, (GSourceFunc) connect_cancelled_cb,
+                             redis_engine_ref (self), (GDestroyNotify) redis_engine_unref);
+      g_source_attach (self->connect_cancel_source, redis_worker_get_context ());
+    }
+
+  self->client = g_socket_client_new ();
+  g_socket_client_set_enable_proxy (self->client, FALSE);
+  if (o->socket_path != NULL)
+    connectable = G_SOCKET_CONNECTABLE (g_unix_socket_address_new (o->socket_path));
+  else
+    connectable = g_network_address_new (o->host, o->port);
+
+  g_socket_client_connect_async (self->client, connectable, self->connect_cancellable,
+                                 socket_connected_cb, redis_engine_ref (self));
+  g_object_unref (connectable);
+  return G_SOURCE_REMOVE;
+}
+
+void
+redis_engine_connect_async (RedisEngine         *self,
+                            GCancellable        *cancellable,
+                            GAsyncReadyCallback  callback,
+                            gpointer             user_data)
+{
+  GTask *task = g_task_new (NULL, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, redis_engine_connect_async);
+  g_task_set_name (task, "[redispool] connect");
+  /* Handed to the I/O thread, which owns connect_task from then on. */
+  self->connect_task = task;
+  redis_worker_invoke (start_connect, redis_engine_ref (self),
+                       (GDestroyNotify) redis_engine_unref);
+}
+
+gboolean
+redis_engine_connect_finish (RedisEngine   *self,
+                             GAsyncResult  *result,
+                             GError       **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}

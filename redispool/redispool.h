@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gio/gio.h>
+
+#define REDIS_INSIDE
+# include "redis-version-macros.h"
+# include "redis-version.h"
+# include "redis-error.h"
+# include "redis-reply.h"
+# include "redis-batch.h"
+# include "redis-client.h"
+# include "redis-connection.h"
+//POOL# include "redis-pool.h"
+# include "redis-enums.h"
+#undef REDIS_INSIDE
