@@ -56,6 +56,14 @@ struct _RedisCall
   guint64            write_start;    /* stream offsets of the payload */
   guint64            write_end;
   gboolean           internal;       /* handshake: bypasses the READY gate */
+  gboolean           no_retry;       /* never moved to another connection */
+
+  /* Called on the I/O thread when the call leaves an engine for good (all
+   * replies in, or failed there); the pool uses it to recycle the dedicated
+   * connection of a blocking command. */
+  void             (*on_done)      (RedisCall *call,
+                                    gpointer   data);
+  gpointer           on_done_data;
 };
 
 /* Encoding. Validates sizes first: hiredis' formatter overflows past 2 GiB.

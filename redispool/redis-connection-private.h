@@ -6,6 +6,22 @@
 
 G_BEGIN_DECLS
 
-RedisEngine *redis_connection_get_engine (RedisConnection *self);
+/* Called once when a lease ends (redis_pool_release() or the wrapper being
+ * disposed), with the engine the lease wrapped. */
+typedef void (*RedisLeaseEndFunc) (RedisEngine *engine,
+                                   gpointer     user_data);
+
+RedisEngine     *redis_connection_get_engine (RedisConnection    *self);
+/* A connection object over an engine that a pool owns (a lease). It never
+ * closes the engine itself; calls on it after the lease ended fail with
+ * REDIS_ERROR_CLOSED. */
+RedisConnection *redis_connection_new_lease  (RedisEngine        *engine,
+                                              const RedisOptions *options,
+                                              RedisLeaseEndFunc   end_func,
+                                              gpointer            user_data,
+                                              GDestroyNotify      notify);
+/* Ends the lease: FALSE if @self is not a lease or it already ended. */
+gboolean         redis_connection_end_lease  (RedisConnection    *self);
+gboolean         redis_connection_is_lease   (RedisConnection    *self);
 
 G_END_DECLS

@@ -53,9 +53,18 @@ struct _RedisConnection
   GError        *uri_error;
   GMainContext  *context;
   RedisEngine   *engine;
-  gboolean       is_lease;    /* handed out by a pool: see the private header */
   gint           init_state;  /* 0 none, 1 started */
+
+  /* Set when the connection is a pool's lease (see the private header). */
+  gboolean           is_lease;
+  gint               lease_ended;   /* atomic */
+  RedisLeaseEndFunc  lease_end_func;
+  gpointer           lease_end_data;
+  GDestroyNotify     lease_end_notify;
 };
+
+/* Passes the engine of a lease to constructed() on the constructing thread. */
+static GPrivate lease_engine_key;
 
 enum
 {
@@ -160,6 +169,14 @@ redis_connection_constructed (GObject *object)
 
   G_OBJECT_CLASS (redis_connection_parent_class)->constructed (object);
 
+  if (g_private_get (&lease_engine_key) != NULL)
+    {
+      self->engine = redis_engine_ref (g_private_get (&lease_engine_key));
+      self->is_lease = TRUE;
+      self->init_state = 1;
+      return;
+    }
+
   if (self->uri != NULL)
     redis_options_parse_uri (self->options, self->uri, NULL, NULL, &self->uri_error);
 
@@ -174,7 +191,16 @@ redis_connection_dispose (GObject *object)
 {
   RedisConnection *self = REDIS_CONNECTION (object);
 
-  if (self->engine != NULL)
+  if (self->is_lease)
+    {
+      /* A lease dropped without redis_pool_release() goes back all the same. */
+      redis_connection_end_lease (self);
+      if (self->lease_end_notify != NULL)
+        self->lease_end_notify (self->lease_end_data);
+      self->lease_end_notify = NULL;
+      g_clear_pointer (&self->engine, redis_engine_unref);
+    }
+  else if (self->engine != NULL)
     {
       redis_engine_set_closed_func (self->engine, NULL, NULL, NULL);
       redis_engine_close (self->engine, REDIS_ERROR_CLOSED, NULL);
@@ -440,6 +466,13 @@ redis_connection_submit (RedisClient *client,
       return;
     }
 
+  if (g_atomic_int_get (&self->lease_ended))
+    {
+      redis_call_fail (call, g_error_new_literal (REDIS_ERROR, REDIS_ERROR_CLOSED,
+                                                  "The lease of this connection was released"));
+      return;
+    }
+
   redis_call_set_timeout (call, self->options->command_timeout_ms);
   if (!redis_engine_submit (self->engine, call))
     redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED,
@@ -473,6 +506,16 @@ redis_connection_close_async (RedisClient         *client,
   guint timeout = self->options->command_timeout_ms ? self->options->command_timeout_ms : 5000;
 
   g_task_set_source_tag (task, redis_connection_close_async);
+
+  if (self->is_lease)
+    {
+      /* Closing a lease hands it back to its pool. */
+      redis_connection_end_lease (self);
+      g_task_return_boolean (task, TRUE);
+      g_object_unref (task);
+      return;
+    }
+
   redis_engine_close_async (self->engine, timeout, NULL, engine_close_cb, task);
 }
 
@@ -702,4 +745,42 @@ RedisEngine *
 redis_connection_get_engine (RedisConnection *self)
 {
   return self->engine;
+}
+
+RedisConnection *
+redis_connection_new_lease (RedisEngine        *engine,
+                            const RedisOptions *options,
+                            RedisLeaseEndFunc   end_func,
+                            gpointer            user_data,
+                            GDestroyNotify      notify)
+{
+  RedisConnection *self;
+
+  g_private_set (&lease_engine_key, engine);
+  self = g_object_new (REDIS_TYPE_CONNECTION, NULL);
+  g_private_set (&lease_engine_key, NULL);
+
+  redis_options_free (self->options);
+  self->options = redis_options_copy (options);
+  self->lease_end_func = end_func;
+  self->lease_end_data = user_data;
+  self->lease_end_notify = notify;
+  return self;
+}
+
+gboolean
+redis_connection_end_lease (RedisConnection *self)
+{
+  if (!self->is_lease || !g_atomic_int_compare_and_exchange (&self->lease_ended, 0, 1))
+    return FALSE;
+
+  if (self->lease_end_func != NULL)
+    self->lease_end_func (self->engine, self->lease_end_data);
+  return TRUE;
+}
+
+gboolean
+redis_connection_is_lease (RedisConnection *self)
+{
+  return self->is_lease;
 }

@@ -144,6 +144,8 @@ release_call (RedisEngine *self,
               RedisCall   *call)
 {
   g_atomic_int_add (&self->n_pending, -1);
+  if (call->on_done != NULL)
+    call->on_done (call, call->on_done_data);
   redis_call_unref (call);
 }
 
@@ -817,13 +819,9 @@ redis_engine_close (RedisEngine *self,
     g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED, "The connection to %s was closed",
                  self->address);
 
-  if (redis_worker_is_current ())
-    {
-      close_in_worker (req);
-      close_request_free (req);
-    }
-  else
-    redis_worker_invoke (close_in_worker, req, close_request_free);
+  /* Always deferred, even on the I/O thread: callers may be inside one of
+   * this engine's own callbacks. */
+  redis_worker_invoke (close_in_worker, req, close_request_free);
 }
 
 static gboolean

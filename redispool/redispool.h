@@ -11,6 +11,6 @@
 # include "redis-batch.h"
 # include "redis-client.h"
 # include "redis-connection.h"
-//POOL# include "redis-pool.h"
+# include "redis-pool.h"
 # include "redis-enums.h"
 #undef REDIS_INSIDE
