@@ -40,7 +40,7 @@ G_BEGIN_DECLS
  *   empty argv, an argument over the size limit, a malformed URI, or a command
  *   that changes connection state on a shared connection.
  * @REDIS_ERROR_SERVER: the server answered with an error reply. The message is
- *   the server's text, whole; [func@Redis.error_get_server_prefix] returns its
+ *   the server's text, whole; [func@Redis.Error.get_server_prefix] returns its
  *   first word (`WRONGTYPE`, `NOAUTH`, `READONLY`…).
  * @REDIS_ERROR_TRANSACTION_ABORTED: EXEC answered `EXECABORT`: a command was
  *   rejected while queueing, so nothing in the transaction ran.
