@@ -29,6 +29,18 @@ typedef enum
 
 typedef struct _RedisCall RedisCall;
 
+/* Where a sync call waits: the I/O thread fills it and signals the cond.
+ * Lives on the waiting thread's stack; never touched after done is set. */
+typedef struct
+{
+  GMutex          lock;
+  GCond           cond;
+  gboolean        done;
+  gpointer        result;
+  GDestroyNotify  result_destroy;
+  GError         *error;
+} RedisCallWaiter;
+
 /* One request in flight: built on the caller's thread, then owned by the
  * engine of the connection it was given to; completed exactly once (the
  * first completion wins, later ones are dropped) through its GTask, whose
@@ -44,7 +56,8 @@ struct _RedisCall
   gint64             block_ms;       /* extra time a blocking command may take; -1 = forever */
   char              *first_command;  /* upper-cased name of the first command */
 
-  GTask             *task;
+  GTask             *task;           /* async calls complete through it… */
+  RedisCallWaiter   *waiter;         /* …sync calls through this */
   GCancellable      *cancellable;
   gint64             deadline;       /* monotonic µs, 0 = none; set on submit */
   gint               completed;      /* atomic */
@@ -94,6 +107,17 @@ RedisCall *redis_call_new            (RedisCallKind        kind,
                                       GBytes              *payload,
                                       guint                n_commands,
                                       GTask               *task);
+/* A call completed through @waiter (a sync call) instead of a GTask. */
+RedisCall *redis_call_new_sync       (RedisCallKind        kind,
+                                      GBytes              *payload,
+                                      guint                n_commands,
+                                      GCancellable        *cancellable,
+                                      RedisCallWaiter     *waiter);
+void       redis_call_waiter_init    (RedisCallWaiter     *waiter);
+/* Blocks until the call completed; returns the result (transfer full) or
+ * NULL with @error set, and clears the waiter. */
+gpointer   redis_call_waiter_wait    (RedisCallWaiter     *waiter,
+                                      GError             **error);
 RedisCall *redis_call_ref            (RedisCall           *self);
 void       redis_call_unref          (RedisCall           *self);
 gboolean   redis_call_is_completed   (RedisCall           *self);

@@ -346,6 +346,48 @@ redis_call_new (RedisCallKind  kind,
 }
 
 RedisCall *
+redis_call_new_sync (RedisCallKind     kind,
+                     GBytes           *payload,
+                     guint             n_commands,
+                     GCancellable     *cancellable,
+                     RedisCallWaiter  *waiter)
+{
+  RedisCall *self = redis_call_new (kind, payload, n_commands, NULL);
+
+  self->waiter = waiter;
+  if (cancellable != NULL)
+    self->cancellable = g_object_ref (cancellable);
+  return self;
+}
+
+void
+redis_call_waiter_init (RedisCallWaiter *waiter)
+{
+  memset (waiter, 0, sizeof *waiter);
+  g_mutex_init (&waiter->lock);
+  g_cond_init (&waiter->cond);
+}
+
+gpointer
+redis_call_waiter_wait (RedisCallWaiter  *waiter,
+                        GError          **error)
+{
+  gpointer result;
+
+  g_mutex_lock (&waiter->lock);
+  while (!waiter->done)
+    g_cond_wait (&waiter->cond, &waiter->lock);
+  g_mutex_unlock (&waiter->lock);
+
+  result = waiter->result;
+  if (waiter->error != NULL)
+    g_propagate_error (error, waiter->error);
+  g_mutex_clear (&waiter->lock);
+  g_cond_clear (&waiter->cond);
+  return result;
+}
+
+RedisCall *
 redis_call_ref (RedisCall *self)
 {
   g_atomic_int_inc (&self->ref_count);
@@ -359,7 +401,7 @@ redis_call_unref (RedisCall *self)
     return;
 
   /* A call is always completed before its last reference goes. */
-  g_assert (self->task == NULL);
+  g_assert (self->task == NULL && self->waiter == NULL);
   g_assert (self->cancel_source == NULL);
   g_clear_pointer (&self->payload, g_bytes_unref);
   g_clear_pointer (&self->replies, g_ptr_array_unref);
@@ -387,51 +429,102 @@ redis_call_set_timeout (RedisCall *self,
                    ((gint64) timeout_ms + self->block_ms) * G_TIME_SPAN_MILLISECOND;
 }
 
-/* Claims the completion; the caller then returns the task. */
-static GTask *
+/* Claims the completion: only the first completion of a call counts. */
+static gboolean
 claim (RedisCall *self)
 {
-  GTask *task;
-
   if (!g_atomic_int_compare_and_exchange (&self->completed, 0, 1))
-    return NULL;
+    return FALSE;
 
   if (self->cancel_source != NULL)
     {
       g_source_destroy (self->cancel_source);
       g_clear_pointer (&self->cancel_source, g_source_unref);
     }
-  task = g_steal_pointer (&self->task);
-  g_assert (task != NULL);
-  return task;
+  return TRUE;
+}
+
+static void
+waiter_deliver (RedisCallWaiter *waiter,
+                gpointer         result,
+                GDestroyNotify   destroy,
+                GError          *error)
+{
+  g_mutex_lock (&waiter->lock);
+  waiter->result = result;
+  waiter->result_destroy = destroy;
+  waiter->error = error;
+  waiter->done = TRUE;
+  g_cond_signal (&waiter->cond);
+  /* The waiter may be gone as soon as the lock is released. */
+  g_mutex_unlock (&waiter->lock);
+}
+
+static void
+deliver_pointer (RedisCall      *self,
+                 gpointer        result,
+                 GDestroyNotify  destroy)
+{
+  if (self->waiter != NULL)
+    waiter_deliver (g_steal_pointer (&self->waiter), result, destroy, NULL);
+  else
+    {
+      GTask *task = g_steal_pointer (&self->task);
+
+      g_task_return_pointer (task, result, destroy);
+      g_object_unref (task);
+    }
+}
+
+static void
+deliver_error (RedisCall *self,
+               GError    *error)
+{
+  if (self->waiter != NULL)
+    waiter_deliver (g_steal_pointer (&self->waiter), NULL, NULL, error);
+  else
+    {
+      GTask *task = g_steal_pointer (&self->task);
+
+      g_task_return_error (task, error);
+      g_object_unref (task);
+    }
+}
+
+/* Booleans travel as a non-NULL pointer for sync waiters. */
+static void
+deliver_true (RedisCall *self)
+{
+  if (self->waiter != NULL)
+    waiter_deliver (g_steal_pointer (&self->waiter), GINT_TO_POINTER (1), NULL, NULL);
+  else
+    {
+      GTask *task = g_steal_pointer (&self->task);
+
+      g_task_return_boolean (task, TRUE);
+      g_object_unref (task);
+    }
 }
 
 gboolean
 redis_call_fail (RedisCall *self,
                  GError    *error)
 {
-  GTask *task = claim (self);
-
-  if (task == NULL)
+  if (!claim (self))
     {
       g_error_free (error);
       return FALSE;
     }
 
-  g_task_return_error (task, error);
-  g_object_unref (task);
+  deliver_error (self, error);
   return TRUE;
 }
 
 void
 redis_call_finish_written (RedisCall *self)
 {
-  GTask *task = claim (self);
-
-  if (task == NULL)
-    return;
-  g_task_return_boolean (task, TRUE);
-  g_object_unref (task);
+  if (claim (self))
+    deliver_true (self);
 }
 
 static GError *
@@ -442,21 +535,20 @@ error_from_reply (RedisReply *reply,
 }
 
 static void
-finish_transaction (RedisCall *self,
-                    GTask     *task)
+finish_transaction (RedisCall *self)
 {
   RedisReply *exec = g_ptr_array_index (self->replies, self->replies->len - 1);
 
   switch (redis_reply_get_kind (exec))
     {
     case REDIS_REPLY_KIND_ARRAY:
-      g_task_return_pointer (task, redis_reply_steal_elements (exec),
-                             (GDestroyNotify) g_ptr_array_unref);
+      deliver_pointer (self, redis_reply_steal_elements (exec),
+                       (GDestroyNotify) g_ptr_array_unref);
       return;
 
     case REDIS_REPLY_KIND_NIL:
-      g_task_return_new_error (task, REDIS_ERROR, REDIS_ERROR_WATCH_FAILED,
-                               "The transaction did not run: a watched key changed");
+      deliver_error (self, g_error_new_literal (REDIS_ERROR, REDIS_ERROR_WATCH_FAILED,
+                                                "The transaction did not run: a watched key changed"));
       return;
 
     case REDIS_REPLY_KIND_ERROR:
@@ -469,25 +561,25 @@ finish_transaction (RedisCall *self,
 
               if (redis_reply_get_kind (queued) == REDIS_REPLY_KIND_ERROR)
                 {
-                  g_task_return_new_error (task, REDIS_ERROR, REDIS_ERROR_TRANSACTION_ABORTED,
-                                           "%s (command %u: %s)",
-                                           redis_reply_get_string (exec, NULL), i,
-                                           redis_reply_get_string (queued, NULL));
+                  deliver_error (self, g_error_new (REDIS_ERROR, REDIS_ERROR_TRANSACTION_ABORTED,
+                                                    "%s (command %u: %s)",
+                                                    redis_reply_get_string (exec, NULL), i,
+                                                    redis_reply_get_string (queued, NULL)));
                   return;
                 }
             }
-          g_task_return_error (task, error_from_reply (exec, REDIS_ERROR_TRANSACTION_ABORTED));
+          deliver_error (self, error_from_reply (exec, REDIS_ERROR_TRANSACTION_ABORTED));
         }
       else
-        g_task_return_error (task, error_from_reply (exec, REDIS_ERROR_SERVER));
+        deliver_error (self, error_from_reply (exec, REDIS_ERROR_SERVER));
       return;
 
     case REDIS_REPLY_KIND_STRING:
     case REDIS_REPLY_KIND_STATUS:
     case REDIS_REPLY_KIND_INTEGER:
     default:
-      g_task_return_new_error (task, REDIS_ERROR, REDIS_ERROR_PROTOCOL,
-                               "EXEC answered with something that is not an array");
+      deliver_error (self, g_error_new_literal (REDIS_ERROR, REDIS_ERROR_PROTOCOL,
+                                                "EXEC answered with something that is not an array"));
       return;
     }
 }
@@ -495,9 +587,7 @@ finish_transaction (RedisCall *self,
 void
 redis_call_finish_replies (RedisCall *self)
 {
-  GTask *task = claim (self);
-
-  if (task == NULL)
+  if (!claim (self))
     return;
 
   g_assert (self->replies != NULL && self->replies->len == self->n_replies);
@@ -509,29 +599,25 @@ redis_call_finish_replies (RedisCall *self)
         RedisReply *reply = g_ptr_array_index (self->replies, 0);
 
         if (redis_reply_get_kind (reply) == REDIS_REPLY_KIND_ERROR)
-          g_task_return_error (task, error_from_reply (reply, REDIS_ERROR_SERVER));
+          deliver_error (self, error_from_reply (reply, REDIS_ERROR_SERVER));
         else
-          g_task_return_pointer (task, redis_reply_ref (reply),
-                                 (GDestroyNotify) redis_reply_unref);
+          deliver_pointer (self, redis_reply_ref (reply), (GDestroyNotify) redis_reply_unref);
       }
       break;
 
     case REDIS_CALL_PIPELINE:
-      g_task_return_pointer (task, g_ptr_array_ref (self->replies),
-                             (GDestroyNotify) g_ptr_array_unref);
+      deliver_pointer (self, g_ptr_array_ref (self->replies), (GDestroyNotify) g_ptr_array_unref);
       break;
 
     case REDIS_CALL_TRANSACTION:
-      finish_transaction (self, task);
+      finish_transaction (self);
       break;
 
     case REDIS_CALL_NOREPLY:
-      g_task_return_boolean (task, TRUE);
+      deliver_true (self);
       break;
 
     default:
       g_assert_not_reached ();
     }
-
-  g_object_unref (task);
 }

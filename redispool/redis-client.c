@@ -101,99 +101,42 @@ redis_sync_call_end (RedisSyncCall *sync)
 
 /* ---- submission --------------------------------------------------------- */
 
-static gboolean
-refuse_unsupported (GTask             *task,
-                    RedisCommandFlags  flags,
-                    const char        *name)
+/* Builds the call for one command (no completion target yet), or fails
+ * with INVALID_ARGUMENT before anything reaches a connection. */
+static RedisCall *
+build_argv_call (RedisCallKind        kind,
+                 const char * const  *argv,
+                 GBytes             **args,
+                 gsize                n_args,
+                 gboolean             use_bytes,
+                 GError             **error)
 {
-  if ((flags & REDIS_COMMAND_FLAG_UNSUPPORTED) == 0)
-    return FALSE;
-
-  g_task_return_new_error (task, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
-                           "%s is not supported: after it the server no longer "
-                           "answers one reply per command", name);
-  return TRUE;
-}
-
-static void
-submit (RedisClient       *self,
-        GTask             *task,
-        RedisCallKind      kind,
-        GBytes            *payload,
-        guint              n_commands,
-        RedisCommandFlags  flags,
-        gint64             block_ms,
-        char              *name)
-{
-  RedisCall *call;
-
-  if (refuse_unsupported (task, flags, name))
-    {
-      g_free (name);
-      return;
-    }
-
-  call = redis_call_new (kind, payload, n_commands, task);
-  call->flags = flags;
-  call->block_ms = block_ms;
-  call->first_command = name;
-  REDIS_CLIENT_GET_IFACE (self)->submit (self, call);
-  redis_call_unref (call);
-}
-
-static GTask *
-new_task (RedisClient         *self,
-          GCancellable        *cancellable,
-          GAsyncReadyCallback  callback,
-          gpointer             user_data,
-          gpointer             source_tag,
-          const char          *name)
-{
-  GTask *task = g_task_new (self, cancellable, callback, user_data);
-
-  g_task_set_source_tag (task, source_tag);
-  g_task_set_name (task, name);
-  return task;
-}
-
-static void
-start_argv (RedisClient         *self,
-            RedisCallKind        kind,
-            const char * const  *argv,
-            GBytes             **args,
-            gsize                n_args,
-            gboolean             use_bytes,
-            GCancellable        *cancellable,
-            GAsyncReadyCallback  callback,
-            gpointer             user_data,
-            gpointer             source_tag,
-            const char          *task_name)
-{
-  g_autoptr(GTask) task = new_task (self, cancellable, callback, user_data, source_tag, task_name);
   g_autoptr(GByteArray) encoded = g_byte_array_new ();
   g_autoptr(GBytes) payload = NULL;
-  GError *error = NULL;
   RedisCommandFlags flags = 0;
   gint64 block_ms = 0;
   char *name = NULL;
+  RedisCall *call;
   gboolean ok;
-
-  if (g_task_return_error_if_cancelled (task))
-    return;
 
   if (kind == REDIS_CALL_NOREPLY)
     redis_encode_strv (encoded, (const char *[]) { "CLIENT", "REPLY", "OFF", NULL },
                        NULL, NULL, NULL, NULL);
 
   if (use_bytes)
-    ok = redis_encode_bytes (encoded, args, n_args, &flags, &block_ms, &name, &error);
+    ok = redis_encode_bytes (encoded, args, n_args, &flags, &block_ms, &name, error);
   else
-    ok = redis_encode_strv (encoded, argv, &flags, &block_ms, &name, &error);
-
+    ok = redis_encode_strv (encoded, argv, &flags, &block_ms, &name, error);
   if (!ok)
+    return NULL;
+
+  if (flags & REDIS_COMMAND_FLAG_UNSUPPORTED)
     {
-      g_task_return_error (task, error);
-      return;
+      g_set_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
+                   "%s is not supported: after it the server no longer "
+                   "answers one reply per command", name);
+      g_free (name);
+      return NULL;
     }
 
   if (kind == REDIS_CALL_NOREPLY)
@@ -201,45 +144,45 @@ start_argv (RedisClient         *self,
                        NULL, NULL, NULL, NULL);
 
   payload = g_byte_array_free_to_bytes (g_steal_pointer (&encoded));
-  submit (self, task, kind, payload, 1, flags, block_ms, name);
+  call = redis_call_new (kind, payload, 1, NULL);
+  call->flags = flags;
+  call->block_ms = block_ms;
+  call->first_command = name;
+  return call;
 }
 
-static void
-start_batch (RedisClient         *self,
-             RedisCallKind        kind,
-             RedisBatch          *batch,
-             GCancellable        *cancellable,
-             GAsyncReadyCallback  callback,
-             gpointer             user_data,
-             gpointer             source_tag,
-             const char          *task_name)
+static RedisCall *
+build_batch_call (RedisCallKind   kind,
+                  RedisBatch     *batch,
+                  GError        **error)
 {
-  g_autoptr(GTask) task = new_task (self, cancellable, callback, user_data, source_tag, task_name);
   g_autoptr(GBytes) body = NULL;
   g_autoptr(GBytes) payload = NULL;
-  GError *error = NULL;
   RedisCommandFlags flags = 0;
   gint64 block_ms = 0;
   char *name = NULL;
-  guint n;
-
-  if (g_task_return_error_if_cancelled (task))
-    return;
+  RedisCall *call;
 
   if (batch == NULL)
     {
-      g_task_return_new_error (task, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
-                               "The batch is NULL");
-      return;
+      g_set_error_literal (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
+                           "The batch is NULL");
+      return NULL;
     }
 
-  body = redis_batch_encode (batch, &flags, &block_ms, &name, &error);
+  body = redis_batch_encode (batch, &flags, &block_ms, &name, error);
   if (body == NULL)
+    return NULL;
+
+  if (flags & REDIS_COMMAND_FLAG_UNSUPPORTED)
     {
-      g_task_return_error (task, error);
-      return;
+      g_set_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
+                   "The batch holds a command that is not supported (SUBSCRIBE, "
+                   "MONITOR, CLIENT REPLY, HELLO…): after it the server no longer "
+                   "answers one reply per command");
+      g_free (name);
+      return NULL;
     }
-  n = redis_batch_get_n_commands (batch);
 
   if (kind == REDIS_CALL_PIPELINE)
     payload = g_bytes_ref (body);
@@ -270,7 +213,107 @@ start_batch (RedisClient         *self,
       block_ms = 0;
     }
 
-  submit (self, task, kind, payload, n, flags, block_ms, name);
+  call = redis_call_new (kind, payload, redis_batch_get_n_commands (batch), NULL);
+  call->flags = flags;
+  call->block_ms = block_ms;
+  call->first_command = name;
+  return call;
+}
+
+/* Async: the call completes through a GTask in the caller's context. */
+static void
+submit_async (RedisClient         *self,
+              RedisCall           *call,
+              GError              *error,
+              GCancellable        *cancellable,
+              GAsyncReadyCallback  callback,
+              gpointer             user_data,
+              gpointer             source_tag,
+              const char          *task_name)
+{
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, source_tag);
+  g_task_set_name (task, task_name);
+
+  if (call == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  if (g_task_return_error_if_cancelled (task))
+    {
+      redis_call_unref (call);
+      return;
+    }
+
+  call->task = g_object_ref (task);
+  if (cancellable != NULL)
+    call->cancellable = g_object_ref (cancellable);
+  REDIS_CLIENT_GET_IFACE (self)->submit (self, call);
+  redis_call_unref (call);
+}
+
+/* Sync: the calling thread waits on a condition variable that the I/O
+ * thread signals; no main context is involved. */
+static gpointer
+submit_sync (RedisClient   *self,
+             RedisCall     *call,
+             GCancellable  *cancellable,
+             GError       **error)
+{
+  RedisCallWaiter waiter;
+
+  if (call == NULL)
+    return NULL;
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    {
+      redis_call_unref (call);
+      return NULL;
+    }
+
+  redis_call_waiter_init (&waiter);
+  call->waiter = &waiter;
+  if (cancellable != NULL)
+    call->cancellable = g_object_ref (cancellable);
+  REDIS_CLIENT_GET_IFACE (self)->submit (self, call);
+  redis_call_unref (call);
+  return redis_call_waiter_wait (&waiter, error);
+}
+
+static void
+start_argv (RedisClient         *self,
+            RedisCallKind        kind,
+            const char * const  *argv,
+            GBytes             **args,
+            gsize                n_args,
+            gboolean             use_bytes,
+            GCancellable        *cancellable,
+            GAsyncReadyCallback  callback,
+            gpointer             user_data,
+            gpointer             source_tag,
+            const char          *task_name)
+{
+  GError *error = NULL;
+  RedisCall *call = build_argv_call (kind, argv, args, n_args, use_bytes, &error);
+
+  submit_async (self, call, error, cancellable, callback, user_data, source_tag, task_name);
+}
+
+static void
+start_batch (RedisClient         *self,
+             RedisCallKind        kind,
+             RedisBatch          *batch,
+             GCancellable        *cancellable,
+             GAsyncReadyCallback  callback,
+             gpointer             user_data,
+             gpointer             source_tag,
+             const char          *task_name)
+{
+  GError *error = NULL;
+  RedisCall *call = build_batch_call (kind, batch, &error);
+
+  submit_async (self, call, error, cancellable, callback, user_data, source_tag, task_name);
 }
 
 /* ---- command ------------------------------------------------------------ */
@@ -345,18 +388,11 @@ redis_client_command_sync (RedisClient         *self,
                            GCancellable        *cancellable,
                            GError             **error)
 {
-  RedisSyncCall sync;
-  RedisReply *ret;
-
   g_return_val_if_fail (REDIS_IS_CLIENT (self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  redis_sync_call_begin (&sync);
-  redis_client_command_async (self, argv, cancellable, redis_sync_call_store, &sync);
-  redis_sync_call_wait (&sync);
-  ret = redis_client_command_finish (self, sync.result, error);
-  redis_sync_call_end (&sync);
-  return ret;
+  return submit_sync (self, build_argv_call (REDIS_CALL_COMMAND, argv, NULL, 0, FALSE, error),
+                      cancellable, error);
 }
 
 /* ---- command_bytes ------------------------------------------------------ */
@@ -427,18 +463,11 @@ redis_client_command_bytes_sync (RedisClient   *self,
                                  GCancellable  *cancellable,
                                  GError       **error)
 {
-  RedisSyncCall sync;
-  RedisReply *ret;
-
   g_return_val_if_fail (REDIS_IS_CLIENT (self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  redis_sync_call_begin (&sync);
-  redis_client_command_bytes_async (self, args, n_args, cancellable, redis_sync_call_store, &sync);
-  redis_sync_call_wait (&sync);
-  ret = redis_client_command_bytes_finish (self, sync.result, error);
-  redis_sync_call_end (&sync);
-  return ret;
+  return submit_sync (self, build_argv_call (REDIS_CALL_COMMAND, NULL, args, n_args, TRUE, error),
+                      cancellable, error);
 }
 
 /* ---- pipeline ----------------------------------------------------------- */
@@ -509,18 +538,10 @@ redis_client_pipeline_sync (RedisClient   *self,
                             GCancellable  *cancellable,
                             GError       **error)
 {
-  RedisSyncCall sync;
-  GPtrArray *ret;
-
   g_return_val_if_fail (REDIS_IS_CLIENT (self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  redis_sync_call_begin (&sync);
-  redis_client_pipeline_async (self, batch, cancellable, redis_sync_call_store, &sync);
-  redis_sync_call_wait (&sync);
-  ret = redis_client_pipeline_finish (self, sync.result, error);
-  redis_sync_call_end (&sync);
-  return ret;
+  return submit_sync (self, build_batch_call (REDIS_CALL_PIPELINE, batch, error), cancellable, error);
 }
 
 /* ---- transaction -------------------------------------------------------- */
@@ -596,18 +617,10 @@ redis_client_transaction_sync (RedisClient   *self,
                                GCancellable  *cancellable,
                                GError       **error)
 {
-  RedisSyncCall sync;
-  GPtrArray *ret;
-
   g_return_val_if_fail (REDIS_IS_CLIENT (self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  redis_sync_call_begin (&sync);
-  redis_client_transaction_async (self, batch, cancellable, redis_sync_call_store, &sync);
-  redis_sync_call_wait (&sync);
-  ret = redis_client_transaction_finish (self, sync.result, error);
-  redis_sync_call_end (&sync);
-  return ret;
+  return submit_sync (self, build_batch_call (REDIS_CALL_TRANSACTION, batch, error), cancellable, error);
 }
 
 /* ---- noreply ------------------------------------------------------------ */
@@ -676,18 +689,11 @@ redis_client_noreply_command_sync (RedisClient         *self,
                                    GCancellable        *cancellable,
                                    GError             **error)
 {
-  RedisSyncCall sync;
-  gboolean ret;
-
   g_return_val_if_fail (REDIS_IS_CLIENT (self), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  redis_sync_call_begin (&sync);
-  redis_client_noreply_command_async (self, argv, cancellable, redis_sync_call_store, &sync);
-  redis_sync_call_wait (&sync);
-  ret = redis_client_noreply_command_finish (self, sync.result, error);
-  redis_sync_call_end (&sync);
-  return ret;
+  return submit_sync (self, build_argv_call (REDIS_CALL_NOREPLY, argv, NULL, 0, FALSE, error),
+                      cancellable, error) != NULL;
 }
 
 /**
@@ -753,18 +759,11 @@ redis_client_noreply_pipeline_sync (RedisClient   *self,
                                     GCancellable  *cancellable,
                                     GError       **error)
 {
-  RedisSyncCall sync;
-  gboolean ret;
-
   g_return_val_if_fail (REDIS_IS_CLIENT (self), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  redis_sync_call_begin (&sync);
-  redis_client_noreply_pipeline_async (self, batch, cancellable, redis_sync_call_store, &sync);
-  redis_sync_call_wait (&sync);
-  ret = redis_client_noreply_pipeline_finish (self, sync.result, error);
-  redis_sync_call_end (&sync);
-  return ret;
+  return submit_sync (self, build_batch_call (REDIS_CALL_NOREPLY, batch, error),
+                      cancellable, error) != NULL;
 }
 
 /* ---- close -------------------------------------------------------------- */

@@ -466,10 +466,12 @@ redis_connection_submit (RedisClient *client,
       return;
     }
 
-  if (g_atomic_int_get (&self->lease_ended))
+  if (g_atomic_int_get (&self->lease_ended) || self->engine == NULL)
     {
       redis_call_fail (call, g_error_new_literal (REDIS_ERROR, REDIS_ERROR_CLOSED,
-                                                  "The lease of this connection was released"));
+                                                  self->engine == NULL ?
+                                                    "The connection was disposed" :
+                                                    "The lease of this connection was released"));
       return;
     }
 
@@ -506,6 +508,13 @@ redis_connection_close_async (RedisClient         *client,
   guint timeout = self->options->command_timeout_ms ? self->options->command_timeout_ms : 5000;
 
   g_task_set_source_tag (task, redis_connection_close_async);
+
+  if (self->engine == NULL)
+    {
+      g_task_return_boolean (task, TRUE);
+      g_object_unref (task);
+      return;
+    }
 
   if (self->is_lease)
     {

@@ -756,7 +756,15 @@ engine_shutdown (RedisEngine *self,
 
   if ((task = g_steal_pointer (&self->connect_task)) != NULL)
     {
-      g_task_return_error (task, g_error_copy (reason));
+      /* Whatever ends a connection before it is ready is a failure to
+       * connect (auth, TLS and cancellation keep their own codes). */
+      if (reason->domain == REDIS_ERROR &&
+          (reason->code == REDIS_ERROR_CONNECTION_LOST || reason->code == REDIS_ERROR_PROTOCOL ||
+           reason->code == REDIS_ERROR_REPLY_TOO_LARGE || reason->code == REDIS_ERROR_TIMEOUT))
+        g_task_return_new_error (task, REDIS_ERROR, REDIS_ERROR_CONNECT_FAILED,
+                                 "Could not connect to %s: %s", self->address, reason->message);
+      else
+        g_task_return_error (task, g_error_copy (reason));
       g_object_unref (task);
     }
 
