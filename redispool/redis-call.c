@@ -8,6 +8,7 @@
 #include "redis-call-private.h"
 #include "redis-error.h"
 #include "redis-reply-private.h"
+#include "redis-worker-private.h"
 
 /* Commands that change the state of the connection they run on. On a shared
  * (multiplexed) pool connection they would leak into other callers' commands,
@@ -460,6 +461,123 @@ waiter_deliver (RedisCallWaiter *waiter,
   g_mutex_unlock (&waiter->lock);
 }
 
+/* Completions made on the I/O thread are batched per destination main
+ * context: one idle source (one wake-up of that context) returns every task
+ * completed meanwhile, instead of one wake-up per reply. The tasks are
+ * returned from inside their own context, so GTask runs their callbacks
+ * right away. */
+typedef enum
+{
+  RESULT_POINTER,
+  RESULT_TRUE,
+  RESULT_ERROR,
+} ResultType;
+
+typedef struct
+{
+  GTask          *task;
+  ResultType      type;
+  gpointer        result;
+  GDestroyNotify  destroy;
+  GError         *error;
+} Completion;
+
+typedef struct
+{
+  GMainContext *context;
+  GQueue        items;
+} CompletionBatch;
+
+static GMutex batches_lock;
+static GHashTable *batches;   /* GMainContext* → CompletionBatch*, while scheduled */
+
+static void
+return_completion (Completion *c)
+{
+  switch (c->type)
+    {
+    case RESULT_POINTER:
+      g_task_return_pointer (c->task, c->result, c->destroy);
+      break;
+    case RESULT_TRUE:
+      g_task_return_boolean (c->task, TRUE);
+      break;
+    case RESULT_ERROR:
+      g_task_return_error (c->task, c->error);
+      break;
+    default:
+      g_assert_not_reached ();
+    }
+  g_object_unref (c->task);
+}
+
+static gboolean
+batch_dispatch_cb (gpointer data)
+{
+  CompletionBatch *batch = data;
+  Completion *c;
+
+  g_mutex_lock (&batches_lock);
+  g_hash_table_remove (batches, batch->context);
+  g_mutex_unlock (&batches_lock);
+
+  while ((c = g_queue_pop_head (&batch->items)) != NULL)
+    {
+      return_completion (c);
+      g_free (c);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+batch_free (gpointer data)
+{
+  CompletionBatch *batch = data;
+
+  g_assert (g_queue_is_empty (&batch->items));
+  g_main_context_unref (batch->context);
+  g_free (batch);
+}
+
+static void
+deliver_task (RedisCall      *self,
+              ResultType      type,
+              gpointer        result,
+              GDestroyNotify  destroy,
+              GError         *error)
+{
+  Completion c = { g_steal_pointer (&self->task), type, result, destroy, error };
+  GMainContext *context;
+  CompletionBatch *batch;
+
+  if (!redis_worker_is_current ())
+    {
+      return_completion (&c);
+      return;
+    }
+
+  context = g_task_get_context (c.task);
+  g_mutex_lock (&batches_lock);
+  if (batches == NULL)
+    batches = g_hash_table_new (NULL, NULL);
+  batch = g_hash_table_lookup (batches, context);
+  if (batch == NULL)
+    {
+      GSource *source = g_idle_source_new ();
+
+      batch = g_new0 (CompletionBatch, 1);
+      batch->context = g_main_context_ref (context);
+      g_hash_table_insert (batches, context, batch);
+      g_source_set_priority (source, G_PRIORITY_DEFAULT);
+      g_source_set_static_name (source, "[redispool] completions");
+      g_source_set_callback (source, batch_dispatch_cb, batch, batch_free);
+      g_source_attach (source, context);
+      g_source_unref (source);
+    }
+  g_queue_push_tail (&batch->items, g_memdup2 (&c, sizeof c));
+  g_mutex_unlock (&batches_lock);
+}
+
 static void
 deliver_pointer (RedisCall      *self,
                  gpointer        result,
@@ -468,12 +586,7 @@ deliver_pointer (RedisCall      *self,
   if (self->waiter != NULL)
     waiter_deliver (g_steal_pointer (&self->waiter), result, destroy, NULL);
   else
-    {
-      GTask *task = g_steal_pointer (&self->task);
-
-      g_task_return_pointer (task, result, destroy);
-      g_object_unref (task);
-    }
+    deliver_task (self, RESULT_POINTER, result, destroy, NULL);
 }
 
 static void
@@ -483,12 +596,7 @@ deliver_error (RedisCall *self,
   if (self->waiter != NULL)
     waiter_deliver (g_steal_pointer (&self->waiter), NULL, NULL, error);
   else
-    {
-      GTask *task = g_steal_pointer (&self->task);
-
-      g_task_return_error (task, error);
-      g_object_unref (task);
-    }
+    deliver_task (self, RESULT_ERROR, NULL, NULL, error);
 }
 
 /* Booleans travel as a non-NULL pointer for sync waiters. */
@@ -498,12 +606,7 @@ deliver_true (RedisCall *self)
   if (self->waiter != NULL)
     waiter_deliver (g_steal_pointer (&self->waiter), GINT_TO_POINTER (1), NULL, NULL);
   else
-    {
-      GTask *task = g_steal_pointer (&self->task);
-
-      g_task_return_boolean (task, TRUE);
-      g_object_unref (task);
-    }
+    deliver_task (self, RESULT_TRUE, NULL, NULL, NULL);
 }
 
 gboolean
