@@ -208,6 +208,32 @@ redis_engine_unref (RedisEngine *self)
   g_free (self);
 }
 
+typedef struct
+{
+  GDestroyNotify notify;
+  gpointer       data;
+} NotifyLater;
+
+static NotifyLater *
+notify_later_new (GDestroyNotify notify,
+                  gpointer       data)
+{
+  NotifyLater *later = g_new (NotifyLater, 1);
+
+  later->notify = notify;
+  later->data = data;
+  return later;
+}
+
+static gboolean
+notify_later_cb (gpointer user_data)
+{
+  NotifyLater *later = user_data;
+
+  later->notify (later->data);
+  return G_SOURCE_REMOVE;
+}
+
 void
 redis_engine_set_closed_func (RedisEngine           *self,
                               RedisEngineClosedFunc  func,
@@ -225,8 +251,12 @@ redis_engine_set_closed_func (RedisEngine           *self,
   self->closed_notify = notify;
   g_mutex_unlock (&self->lock);
 
+  /* engine_shutdown() may be using the old data right now on the I/O
+   * thread (it reads the handler under the lock, then calls it unlocked),
+   * or we may be inside that very handler: free it later, on the I/O
+   * thread, after any shutdown in progress has finished. */
   if (old_notify != NULL)
-    old_notify (old_data);
+    redis_worker_invoke (notify_later_cb, notify_later_new (old_notify, old_data), g_free);
 }
 
 RedisConnectionState

@@ -1688,6 +1688,15 @@ redis_pool_submit (RedisClient *client,
       return;
     }
 
+  /* Disposed: the core is gone. */
+  if (self->core == NULL)
+    {
+      redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED,
+                                          "%s was not sent: the pool is closed",
+                                          call->first_command ? call->first_command : "The command"));
+      return;
+    }
+
   if (call->flags & REDIS_COMMAND_FLAG_CONNECTION_STATE)
     {
       redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
@@ -1712,6 +1721,13 @@ redis_pool_close_async (RedisClient         *client,
   GTask *task = g_task_new (self, cancellable, callback, user_data);
 
   g_task_set_source_tag (task, redis_pool_close_async);
+  if (self->core == NULL)
+    {
+      /* Disposed: closed already. */
+      g_task_return_boolean (task, TRUE);
+      g_object_unref (task);
+      return;
+    }
   core_close (self->core, task);
 }
 

@@ -1,0 +1,1414 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* Unit tests without a server: RedisReply, the RESP2 reader and its limits,
+ * command encoding and classification, and the URI parser. */
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <gio/gio.h>
+
+#include "redispool.h"
+#include "redis-call-private.h"
+#include "redis-options-private.h"
+#include "redis-reader-private.h"
+#include "redis-reply-private.h"
+#include "test-helpers.h"
+
+#define SECRET "s3cr3tPW"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static RedisReader *
+default_reader (void)
+{
+  return redis_reader_new (1024 * 1024, 1024, 1024);
+}
+
+/* Feeds @data whole; asserts success; returns all replies popped. */
+static GPtrArray *
+parse_all (RedisReader *reader,
+           const char  *data,
+           gsize        len)
+{
+  g_autoptr(GError) error = NULL;
+  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) redis_reply_unref);
+  RedisReply *r;
+
+  g_assert_true (redis_reader_feed (reader, data, len, &error));
+  g_assert_no_error (error);
+  while ((r = redis_reader_pop (reader)) != NULL)
+    g_ptr_array_add (out, r);
+  return out;
+}
+
+/* Parses @data (a NUL-terminated string) with a fresh default reader and
+ * expects exactly one reply. */
+static RedisReply *
+parse_one (const char *data)
+{
+  RedisReader *reader = default_reader ();
+  g_autoptr(GPtrArray) all = parse_all (reader, data, strlen (data));
+  RedisReply *r;
+
+  g_assert_cmpuint (all->len, ==, 1);
+  r = redis_reply_ref (g_ptr_array_index (all, 0));
+  redis_reader_free (reader);
+  return r;
+}
+
+/* Feeds @data to a fresh reader and expects the feed to fail with @code. */
+static void
+assert_feed_fails (const char *data,
+                   gsize       len,
+                   int         code)
+{
+  RedisReader *reader = default_reader ();
+  g_autoptr(GError) error = NULL;
+  RedisReply *r;
+
+  g_assert_false (redis_reader_feed (reader, data, len, &error));
+  g_assert_error (error, REDIS_ERROR, code);
+  g_assert_nonnull (error->message);
+  /* Nothing complete came before the bad bytes. */
+  r = redis_reader_pop (reader);
+  g_assert_null (r);
+  redis_reader_free (reader);
+}
+
+static void
+assert_live_zero (void)
+{
+  g_assert_cmpuint (redis_reply_get_live_count (), ==, 0);
+}
+
+/* ---- RedisReply ---------------------------------------------------------- */
+
+static void
+test_reply_string (void)
+{
+  static const char data[] = "a\0b\xff";
+  RedisReply *r = redis_reply_new_text (REDIS_REPLY_KIND_STRING, data, 4);
+  const char *s;
+  gsize len = 99;
+  GBytes *bytes;
+  gconstpointer bdata;
+  gsize blen;
+
+  g_assert_cmpuint (redis_reply_get_live_count (), ==, 1);
+  g_assert_cmpint (redis_reply_get_kind (r), ==, REDIS_REPLY_KIND_STRING);
+  g_assert_false (redis_reply_is_nil (r));
+
+  s = redis_reply_get_string (r, &len);
+  g_assert_cmpuint (len, ==, 4);
+  g_assert_cmpmem (s, len, data, 4);
+  g_assert_cmpint (s[4], ==, '\0');   /* always NUL-terminated */
+  g_assert_nonnull (redis_reply_get_string (r, NULL));
+
+  /* get_bytes shares the reply's memory and keeps the reply alive. */
+  bytes = redis_reply_get_bytes (r);
+  bdata = g_bytes_get_data (bytes, &blen);
+  g_assert_true (bdata == (gconstpointer) s);
+  g_assert_cmpuint (blen, ==, 4);
+  redis_reply_unref (r);
+  g_assert_cmpuint (redis_reply_get_live_count (), ==, 1);
+  g_assert_cmpmem (g_bytes_get_data (bytes, NULL), 4, data, 4);
+  g_bytes_unref (bytes);
+  assert_live_zero ();
+
+  /* An empty string is not nil. */
+  r = redis_reply_new_text (REDIS_REPLY_KIND_STRING, NULL, 0);
+  s = redis_reply_get_string (r, &len);
+  g_assert_cmpstr (s, ==, "");
+  g_assert_cmpuint (len, ==, 0);
+  bytes = redis_reply_get_bytes (r);
+  g_assert_cmpuint (g_bytes_get_size (bytes), ==, 0);
+  g_bytes_unref (bytes);
+  redis_reply_unref (r);
+
+  /* Other accessors on a string. */
+  r = redis_reply_new_text (REDIS_REPLY_KIND_STATUS, "OK", 2);
+  g_assert_cmpint (redis_reply_get_integer (r), ==, 0);
+  g_assert_cmpuint (redis_reply_get_n_elements (r), ==, 0);
+  g_assert_null (redis_reply_get_element (r, 0));
+  {
+    g_autoptr(GPtrArray) els = redis_reply_get_elements (r);
+    g_assert_cmpuint (els->len, ==, 0);
+  }
+  g_assert_null (redis_reply_get_error_prefix (r));
+  redis_reply_unref (r);
+  assert_live_zero ();
+}
+
+static void
+test_reply_integer_nil_array (void)
+{
+  RedisReply *i = redis_reply_new_integer (G_MININT64);
+  RedisReply *n = redis_reply_new_nil ();
+  RedisReply *a = redis_reply_new_array (3);
+  RedisReply *empty = redis_reply_new_array (0);
+  gsize len = 42;
+  GPtrArray *els;
+
+  g_assert_cmpint (redis_reply_get_kind (i), ==, REDIS_REPLY_KIND_INTEGER);
+  g_assert_cmpint (redis_reply_get_integer (i), ==, G_MININT64);
+  g_assert_null (redis_reply_get_string (i, &len));
+  g_assert_cmpuint (len, ==, 0);
+  g_assert_null (redis_reply_get_bytes (i));
+
+  g_assert_cmpint (redis_reply_get_kind (n), ==, REDIS_REPLY_KIND_NIL);
+  g_assert_true (redis_reply_is_nil (n));
+  g_assert_null (redis_reply_get_string (n, NULL));
+  g_assert_null (redis_reply_get_bytes (n));
+
+  redis_reply_set_element (a, 0, redis_reply_ref (i));
+  redis_reply_set_element (a, 1, redis_reply_ref (n));
+  redis_reply_set_element (a, 2, redis_reply_new_text (REDIS_REPLY_KIND_STRING, "x", 1));
+  g_assert_cmpint (redis_reply_get_kind (a), ==, REDIS_REPLY_KIND_ARRAY);
+  g_assert_cmpuint (redis_reply_get_n_elements (a), ==, 3);
+  g_assert_true (redis_reply_get_element (a, 0) == i);
+  g_assert_true (redis_reply_get_element (a, 1) == n);
+  g_assert_null (redis_reply_get_element (a, 3));
+  g_assert_null (redis_reply_get_element (a, G_MAXUINT));
+  g_assert_null (redis_reply_get_string (a, NULL));
+
+  els = redis_reply_get_elements (a);
+  g_assert_cmpuint (els->len, ==, 3);
+  g_assert_true (g_ptr_array_index (els, 0) == i);
+  /* The container holds its own references. */
+  redis_reply_unref (a);
+  g_assert_cmpstr (redis_reply_get_string (g_ptr_array_index (els, 2), NULL), ==, "x");
+  g_ptr_array_unref (els);
+
+  g_assert_cmpuint (redis_reply_get_n_elements (empty), ==, 0);
+  g_assert_false (redis_reply_is_nil (empty));
+  els = redis_reply_get_elements (empty);
+  g_assert_cmpuint (els->len, ==, 0);
+  g_ptr_array_unref (els);
+
+  redis_reply_unref (empty);
+  redis_reply_unref (i);
+  redis_reply_unref (n);
+  assert_live_zero ();
+}
+
+static void
+test_reply_variant (void)
+{
+  RedisReply *r;
+  GVariant *v;
+  GVariant *child;
+  gsize n;
+
+  r = redis_reply_new_text (REDIS_REPLY_KIND_STRING, "héllo", strlen ("héllo"));
+  v = redis_reply_to_variant (r);
+  g_assert_false (g_variant_is_floating (v));
+  g_assert_cmpstr (g_variant_get_type_string (v), ==, "s");
+  g_assert_cmpstr (g_variant_get_string (v, NULL), ==, "héllo");
+  g_variant_unref (v);
+  redis_reply_unref (r);
+
+  /* Embedded NUL → ay */
+  r = redis_reply_new_text (REDIS_REPLY_KIND_STRING, "a\0b", 3);
+  v = redis_reply_to_variant (r);
+  g_assert_cmpstr (g_variant_get_type_string (v), ==, "ay");
+  g_assert_cmpmem (g_variant_get_fixed_array (v, &n, 1), n, "a\0b", 3);
+  g_variant_unref (v);
+  redis_reply_unref (r);
+
+  /* Invalid UTF-8 → ay */
+  r = redis_reply_new_text (REDIS_REPLY_KIND_STRING, "\xff\xfe", 2);
+  v = redis_reply_to_variant (r);
+  g_assert_cmpstr (g_variant_get_type_string (v), ==, "ay");
+  g_assert_cmpmem (g_variant_get_fixed_array (v, &n, 1), n, "\xff\xfe", 2);
+  g_variant_unref (v);
+  redis_reply_unref (r);
+
+  /* Status and error → s, even with invalid UTF-8 */
+  r = redis_reply_new_text (REDIS_REPLY_KIND_STATUS, "OK", 2);
+  v = redis_reply_to_variant (r);
+  g_assert_cmpstr (g_variant_get_type_string (v), ==, "s");
+  g_assert_cmpstr (g_variant_get_string (v, NULL), ==, "OK");
+  g_variant_unref (v);
+  redis_reply_unref (r);
+
+  r = redis_reply_new_text (REDIS_REPLY_KIND_ERROR, "ERR \xff", 5);
+  v = redis_reply_to_variant (r);
+  g_assert_cmpstr (g_variant_get_type_string (v), ==, "s");
+  g_assert_true (g_utf8_validate (g_variant_get_string (v, NULL), -1, NULL));
+  g_variant_unref (v);
+  redis_reply_unref (r);
+
+  r = redis_reply_new_integer (-7);
+  v = redis_reply_to_variant (r);
+  g_assert_cmpstr (g_variant_get_type_string (v), ==, "x");
+  g_assert_cmpint (g_variant_get_int64 (v), ==, -7);
+  g_variant_unref (v);
+  redis_reply_unref (r);
+
+  r = redis_reply_new_nil ();
+  v = redis_reply_to_variant (r);
+  g_assert_cmpstr (g_variant_get_type_string (v), ==, "mv");
+  g_assert_null (g_variant_get_maybe (v));
+  g_variant_unref (v);
+  redis_reply_unref (r);
+
+  r = parse_one ("*4\r\n$1\r\na\r\n:5\r\n$-1\r\n*1\r\n+OK\r\n");
+  v = redis_reply_to_variant (r);
+  g_assert_cmpstr (g_variant_get_type_string (v), ==, "av");
+  g_assert_cmpuint (g_variant_n_children (v), ==, 4);
+  child = g_variant_get_child_value (v, 0);
+  {
+    g_autoptr(GVariant) inner = g_variant_get_variant (child);
+    g_assert_cmpstr (g_variant_get_string (inner, NULL), ==, "a");
+  }
+  g_variant_unref (child);
+  child = g_variant_get_child_value (v, 1);
+  {
+    g_autoptr(GVariant) inner = g_variant_get_variant (child);
+    g_assert_cmpint (g_variant_get_int64 (inner), ==, 5);
+  }
+  g_variant_unref (child);
+  child = g_variant_get_child_value (v, 2);
+  {
+    g_autoptr(GVariant) inner = g_variant_get_variant (child);
+    g_assert_cmpstr (g_variant_get_type_string (inner), ==, "mv");
+  }
+  g_variant_unref (child);
+  child = g_variant_get_child_value (v, 3);
+  {
+    g_autoptr(GVariant) inner = g_variant_get_variant (child);
+    g_assert_cmpstr (g_variant_get_type_string (inner), ==, "av");
+  }
+  g_variant_unref (child);
+  g_variant_unref (v);
+  redis_reply_unref (r);
+
+  assert_live_zero ();
+}
+
+static void
+test_reply_to_string (void)
+{
+  RedisReply *r;
+  char *s;
+
+  r = parse_one ("*6\r\n$9\r\na\"b\\\n\r\t\x01\xff\r\n:-3\r\n$-1\r\n+OK\r\n-ERR nope\r\n*0\r\n");
+  s = redis_reply_to_string (r);
+  g_assert_cmpstr (s, ==,
+                   "[\"a\\\"b\\\\\\n\\r\\t\\x01\\xff\", (integer) -3, (nil), OK, "
+                   "(error) ERR nope, []]");
+  g_free (s);
+  redis_reply_unref (r);
+
+  r = redis_reply_new_text (REDIS_REPLY_KIND_STRING, "a\0b", 3);
+  s = redis_reply_to_string (r);
+  g_assert_cmpstr (s, ==, "\"a\\x00b\"");
+  g_free (s);
+  redis_reply_unref (r);
+
+  assert_live_zero ();
+}
+
+static void
+test_reply_error_prefix (void)
+{
+  static const struct { const char *text; const char *prefix; } cases[] = {
+    { "WRONGTYPE Operation against a key holding the wrong kind of value", "WRONGTYPE" },
+    { "ERR unknown command", "ERR" },
+    { "NOAUTH Authentication required.", "NOAUTH" },
+    { "EXECABORT", "EXECABORT" },
+    { "MY_ERR x", "MY_ERR" },
+    { "lowercase error", NULL },
+    { "", NULL },
+    { "ERR:x", NULL },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      RedisReply *r = redis_reply_new_text (REDIS_REPLY_KIND_ERROR, cases[i].text,
+                                            strlen (cases[i].text));
+      g_autofree char *prefix = redis_reply_get_error_prefix (r);
+
+      g_assert_cmpstr (prefix, ==, cases[i].prefix);
+      redis_reply_unref (r);
+    }
+
+  /* Only error replies have a prefix. */
+  {
+    RedisReply *r = redis_reply_new_text (REDIS_REPLY_KIND_STRING, "ERR x", 5);
+    g_assert_null (redis_reply_get_error_prefix (r));
+    redis_reply_unref (r);
+  }
+
+  /* And GErrors built from server replies. */
+  {
+    g_autoptr(GError) e = g_error_new_literal (REDIS_ERROR, REDIS_ERROR_SERVER,
+                                               "WRONGTYPE Operation against a key");
+    g_autoptr(GError) other = g_error_new_literal (REDIS_ERROR, REDIS_ERROR_TIMEOUT,
+                                                   "TIMEOUT x");
+    g_autofree char *p = redis_error_get_server_prefix (e);
+    g_autofree char *q = redis_error_get_server_prefix (other);
+
+    g_assert_cmpstr (p, ==, "WRONGTYPE");
+    g_assert_null (q);
+  }
+
+  assert_live_zero ();
+}
+
+static void
+test_reply_boxed (void)
+{
+  RedisReply *r = redis_reply_new_integer (1);
+  GValue v = G_VALUE_INIT;
+
+  g_assert_true (G_TYPE_IS_BOXED (REDIS_TYPE_REPLY));
+  g_value_init (&v, REDIS_TYPE_REPLY);
+  g_value_set_boxed (&v, r);
+  redis_reply_unref (r);
+  g_assert_cmpuint (redis_reply_get_live_count (), ==, 1);
+  g_value_unset (&v);
+  assert_live_zero ();
+}
+
+/* ---- reader: types ------------------------------------------------------- */
+
+static void
+test_reader_types (void)
+{
+  static const char stream[] =
+    "+OK\r\n"
+    "-ERR bad thing\r\n"
+    ":42\r\n"
+    ":-9223372036854775808\r\n"
+    ":9223372036854775807\r\n"
+    "$5\r\nhello\r\n"
+    "$0\r\n\r\n"
+    "$4\r\na\r\n\0\r\n"
+    "$-1\r\n"
+    "*-1\r\n"
+    "*0\r\n"
+    "*3\r\n$1\r\na\r\n:1\r\n*1\r\n+x\r\n"
+    "+\r\n";
+  RedisReader *reader = default_reader ();
+  g_autoptr(GPtrArray) all = parse_all (reader, stream, sizeof stream - 1);
+  RedisReply *r;
+  gsize len;
+
+  g_assert_cmpuint (all->len, ==, 13);
+
+  r = all->pdata[0];
+  g_assert_cmpint (redis_reply_get_kind (r), ==, REDIS_REPLY_KIND_STATUS);
+  g_assert_cmpstr (redis_reply_get_string (r, NULL), ==, "OK");
+
+  r = all->pdata[1];
+  g_assert_cmpint (redis_reply_get_kind (r), ==, REDIS_REPLY_KIND_ERROR);
+  g_assert_cmpstr (redis_reply_get_string (r, NULL), ==, "ERR bad thing");
+  {
+    g_autofree char *p = redis_reply_get_error_prefix (r);
+    g_assert_cmpstr (p, ==, "ERR");
+  }
+
+  r = all->pdata[2];
+  g_assert_cmpint (redis_reply_get_kind (r), ==, REDIS_REPLY_KIND_INTEGER);
+  g_assert_cmpint (redis_reply_get_integer (r), ==, 42);
+  g_assert_cmpint (redis_reply_get_integer (all->pdata[3]), ==, G_MININT64);
+  g_assert_cmpint (redis_reply_get_integer (all->pdata[4]), ==, G_MAXINT64);
+
+  r = all->pdata[5];
+  g_assert_cmpint (redis_reply_get_kind (r), ==, REDIS_REPLY_KIND_STRING);
+  g_assert_cmpstr (redis_reply_get_string (r, &len), ==, "hello");
+  g_assert_cmpuint (len, ==, 5);
+
+  r = all->pdata[6];
+  g_assert_cmpint (redis_reply_get_kind (r), ==, REDIS_REPLY_KIND_STRING);
+  g_assert_cmpstr (redis_reply_get_string (r, &len), ==, "");
+  g_assert_cmpuint (len, ==, 0);
+
+  /* A bulk string may contain CRLF and NUL. */
+  r = all->pdata[7];
+  g_assert_cmpmem (redis_reply_get_string (r, &len), len, "a\r\n\0", 4);
+
+  g_assert_cmpint (redis_reply_get_kind (all->pdata[8]), ==, REDIS_REPLY_KIND_NIL);
+  g_assert_cmpint (redis_reply_get_kind (all->pdata[9]), ==, REDIS_REPLY_KIND_NIL);
+
+  r = all->pdata[10];
+  g_assert_cmpint (redis_reply_get_kind (r), ==, REDIS_REPLY_KIND_ARRAY);
+  g_assert_cmpuint (redis_reply_get_n_elements (r), ==, 0);
+
+  r = all->pdata[11];
+  g_assert_cmpint (redis_reply_get_kind (r), ==, REDIS_REPLY_KIND_ARRAY);
+  g_assert_cmpuint (redis_reply_get_n_elements (r), ==, 3);
+  g_assert_cmpstr (redis_reply_get_string (redis_reply_get_element (r, 0), NULL), ==, "a");
+  g_assert_cmpint (redis_reply_get_integer (redis_reply_get_element (r, 1)), ==, 1);
+  g_assert_cmpstr (redis_reply_get_string (redis_reply_get_element (redis_reply_get_element (r, 2), 0), NULL), ==, "x");
+
+  r = all->pdata[12];
+  g_assert_cmpint (redis_reply_get_kind (r), ==, REDIS_REPLY_KIND_STATUS);
+  g_assert_cmpstr (redis_reply_get_string (r, NULL), ==, "");
+
+  g_assert_null (redis_reader_pop (reader));
+  redis_reader_free (reader);
+  g_clear_pointer (&all, g_ptr_array_unref);
+  assert_live_zero ();
+}
+
+static const char complex_reply[] =
+  "*5\r\n"
+    "$3\r\nfoo\r\n"
+    "*3\r\n"
+      ":-12345\r\n"
+      "$-1\r\n"
+      "*2\r\n"
+        "*1\r\n$6\r\nx\r\ny\0z\r\n"
+        "-WRONGTYPE no\r\n"
+    "+status line\r\n"
+    "*0\r\n"
+    "$10\r\n0123456789\r\n"
+  ":7\r\n";
+
+static char *
+parse_in_chunks (gsize chunk)
+{
+  RedisReader *reader = default_reader ();
+  GString *out = g_string_new (NULL);
+  gsize len = sizeof complex_reply - 1;
+  RedisReply *r;
+
+  for (gsize off = 0; off < len; off += chunk)
+    {
+      g_autoptr(GError) error = NULL;
+
+      g_assert_true (redis_reader_feed (reader, complex_reply + off, MIN (chunk, len - off), &error));
+      g_assert_no_error (error);
+      while ((r = redis_reader_pop (reader)) != NULL)
+        {
+          char *s = redis_reply_to_string (r);
+          g_string_append (out, s);
+          g_string_append_c (out, '|');
+          g_free (s);
+          redis_reply_unref (r);
+        }
+    }
+  redis_reader_free (reader);
+  return g_string_free (out, FALSE);
+}
+
+static void
+test_reader_bytewise (void)
+{
+  g_autofree char *whole = parse_in_chunks (sizeof complex_reply);
+
+  g_assert_cmpstr (whole, ==,
+                   "[\"foo\", [(integer) -12345, (nil), [[\"x\\r\\ny\\x00z\"], "
+                   "(error) WRONGTYPE no]], status line, [], \"0123456789\"]|(integer) 7|");
+
+  for (gsize chunk = 1; chunk <= 17; chunk++)
+    {
+      g_autofree char *split = parse_in_chunks (chunk);
+      g_assert_cmpstr (split, ==, whole);
+    }
+  assert_live_zero ();
+}
+
+static void
+test_reader_many (void)
+{
+  GString *s = g_string_new (NULL);
+  RedisReader *reader = default_reader ();
+  g_autoptr(GPtrArray) all = NULL;
+
+  for (guint i = 0; i < 10000; i++)
+    {
+      char num[16];
+
+      g_snprintf (num, sizeof num, "%u", i);
+      g_string_append_printf (s, ":%u\r\n$%u\r\n%s\r\n", i, (guint) strlen (num), num);
+    }
+  all = parse_all (reader, s->str, s->len);
+  g_assert_cmpuint (all->len, ==, 20000);
+  for (guint i = 0; i < 10000; i++)
+    {
+      char buf[16];
+
+      g_assert_cmpint (redis_reply_get_integer (all->pdata[2 * i]), ==, i);
+      g_snprintf (buf, sizeof buf, "%u", i);
+      g_assert_cmpstr (redis_reply_get_string (all->pdata[2 * i + 1], NULL), ==, buf);
+    }
+  redis_reader_free (reader);
+  g_string_free (s, TRUE);
+  g_clear_pointer (&all, g_ptr_array_unref);
+  assert_live_zero ();
+}
+
+static void
+test_reader_nil (void)
+{
+  RedisReply *r = parse_one ("*-1\r\n");
+
+  g_assert_true (redis_reply_is_nil (r));
+  redis_reply_unref (r);
+  r = parse_one ("$-1\r\n");
+  g_assert_true (redis_reply_is_nil (r));
+  redis_reply_unref (r);
+  assert_live_zero ();
+}
+
+/* ---- reader: limits ------------------------------------------------------ */
+
+static void
+test_reader_huge_array_count (void)
+{
+  gint64 start = g_get_monotonic_time ();
+
+  assert_feed_fails ("*2147483647\r\n", 13, REDIS_ERROR_REPLY_TOO_LARGE);
+  /* Even with the largest max-elements. */
+  {
+    RedisReader *reader = redis_reader_new (1024, G_MAXINT, 1024);
+    g_autoptr(GError) error = NULL;
+
+    g_assert_false (redis_reader_feed (reader, "*2147483648\r\n", 13, &error));
+    g_assert_error (error, REDIS_ERROR, REDIS_ERROR_REPLY_TOO_LARGE);
+    redis_reader_free (reader);
+  }
+  /* The limit is exact. */
+  {
+    RedisReader *reader = redis_reader_new (1024 * 1024, 3, 1024);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) ok = parse_all (reader, "*3\r\n:1\r\n:2\r\n:3\r\n", strlen ("*3\r\n:1\r\n:2\r\n:3\r\n"));
+
+    g_assert_cmpuint (ok->len, ==, 1);
+    g_assert_false (redis_reader_feed (reader, "*4\r\n", 4, &error));
+    g_assert_error (error, REDIS_ERROR, REDIS_ERROR_REPLY_TOO_LARGE);
+    redis_reader_free (reader);
+  }
+  g_assert_cmpint (g_get_monotonic_time () - start, <, (gint64) test_scale_ms (1000) * 1000);
+  assert_live_zero ();
+}
+
+static void
+test_reader_huge_bulk_length (void)
+{
+  gint64 start = g_get_monotonic_time ();
+
+  assert_feed_fails ("$4611686018427387904\r\n", 22, REDIS_ERROR_REPLY_TOO_LARGE);
+  assert_feed_fails ("$9223372036854775807\r\n", 22, REDIS_ERROR_REPLY_TOO_LARGE);
+  /* Past INT64: not a number any more. */
+  assert_feed_fails ("$9223372036854775808\r\n", 22, REDIS_ERROR_PROTOCOL);
+  assert_feed_fails ("*1\r\n$4611686018427387904\r\n", 26, REDIS_ERROR_REPLY_TOO_LARGE);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, (gint64) test_scale_ms (1000) * 1000);
+}
+
+static void
+test_reader_bulk_over_max (void)
+{
+  RedisReader *reader;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *payload = g_malloc (2000);
+  GString *s;
+  g_autoptr(GPtrArray) ok = NULL;
+
+  memset (payload, 'p', 2000);
+
+  /* Just within the limit. */
+  reader = redis_reader_new (1024, 1024, 1024);
+  s = g_string_new ("$1000\r\n");
+  g_string_append_len (s, payload, 1000);
+  g_string_append (s, "\r\n");
+  ok = parse_all (reader, s->str, s->len);
+  g_assert_cmpuint (ok->len, ==, 1);
+  g_string_free (s, TRUE);
+
+  /* One bulk over it, rejected from its header alone. */
+  g_assert_false (redis_reader_feed (reader, "$1025\r\n", 7, &error));
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_REPLY_TOO_LARGE);
+  g_clear_error (&error);
+  /* After a failure the reader accepts nothing. */
+  g_assert_false (redis_reader_feed (reader, "+OK\r\n", 5, &error));
+  g_assert_nonnull (error);
+  g_clear_error (&error);
+  g_assert_null (redis_reader_pop (reader));
+  redis_reader_free (reader);
+
+  /* Several bulks that together exceed it inside one array. */
+  reader = redis_reader_new (1024, 1024, 1024);
+  s = g_string_new ("*2\r\n$600\r\n");
+  g_string_append_len (s, payload, 600);
+  g_string_append (s, "\r\n$600\r\n");
+  g_string_append_len (s, payload, 600);
+  g_string_append (s, "\r\n");
+  g_assert_false (redis_reader_feed (reader, s->str, s->len, &error));
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_REPLY_TOO_LARGE);
+  g_clear_error (&error);
+  g_assert_null (redis_reader_pop (reader));
+  g_string_free (s, TRUE);
+  redis_reader_free (reader);
+
+  /* The limit is per reply: many replies of 600 bytes pass. */
+  reader = redis_reader_new (1024, 1024, 1024);
+  s = g_string_new (NULL);
+  for (guint i = 0; i < 10; i++)
+    {
+      g_string_append (s, "$600\r\n");
+      g_string_append_len (s, payload, 600);
+      g_string_append (s, "\r\n");
+    }
+  g_clear_pointer (&ok, g_ptr_array_unref);
+  ok = parse_all (reader, s->str, s->len);
+  g_assert_cmpuint (ok->len, ==, 10);
+  g_string_free (s, TRUE);
+  redis_reader_free (reader);
+
+  g_clear_pointer (&ok, g_ptr_array_unref);
+  assert_live_zero ();
+}
+
+#define CHUNK (64 * 1024)
+#define HUGE_LINE (100 * 1024 * 1024)
+
+static void
+test_reader_long_line (void)
+{
+  RedisReader *reader = redis_reader_new (512 * 1024 * 1024, 1024, 64 * 1024);
+  g_autofree char *chunk = g_malloc (CHUNK);
+  gint64 start, elapsed;
+  gsize fed = 0;
+  gsize failed_at = 0;
+  GError *first_error = NULL;
+
+  memset (chunk, 'a', CHUNK);
+  chunk[0] = '+';
+
+  start = g_get_monotonic_time ();
+  while (fed < HUGE_LINE)
+    {
+      GError *error = NULL;
+
+      if (!redis_reader_feed (reader, chunk, CHUNK, &error))
+        {
+          g_assert_nonnull (error);
+          if (first_error == NULL)
+            {
+              first_error = error;
+              failed_at = fed + CHUNK;
+            }
+          else
+            g_error_free (error);
+        }
+      else
+        g_assert_no_error (error);
+      chunk[0] = 'a';
+      fed += CHUNK;
+    }
+  elapsed = g_get_monotonic_time () - start;
+
+  g_assert_error (first_error, REDIS_ERROR, REDIS_ERROR_REPLY_TOO_LARGE);
+  g_error_free (first_error);
+  /* It failed as soon as the line was over 64 KiB. */
+  g_assert_cmpuint (failed_at, <=, 2 * CHUNK);
+  g_assert_null (redis_reader_pop (reader));
+  g_test_message ("feeding 100 MiB took %" G_GINT64_FORMAT " ms", elapsed / 1000);
+  g_assert_cmpint (elapsed, <, (gint64) test_scale_ms (2000) * 1000);
+  redis_reader_free (reader);
+  assert_live_zero ();
+}
+
+/* A long line that is allowed must still be parsed in linear time (hiredis
+ * alone rescans an unterminated line on every feed). */
+static void
+test_reader_long_line_linear (void)
+{
+  const gsize total = 32 * 1024 * 1024;
+  RedisReader *reader = redis_reader_new (64 * 1024 * 1024, 1024, 64 * 1024 * 1024);
+  g_autofree char *chunk = g_malloc (CHUNK);
+  g_autoptr(GError) error = NULL;
+  RedisReply *r;
+  gint64 start, elapsed;
+  gsize len;
+
+  memset (chunk, 'b', CHUNK);
+  start = g_get_monotonic_time ();
+  g_assert_true (redis_reader_feed (reader, "+", 1, &error));
+  for (gsize fed = 0; fed < total; fed += CHUNK)
+    {
+      g_assert_true (redis_reader_feed (reader, chunk, CHUNK, &error));
+      g_assert_null (redis_reader_pop (reader));
+    }
+  g_assert_true (redis_reader_feed (reader, "\r\n", 2, &error));
+  g_assert_no_error (error);
+  r = redis_reader_pop (reader);
+  elapsed = g_get_monotonic_time () - start;
+
+  g_assert_nonnull (r);
+  g_assert_cmpint (redis_reply_get_kind (r), ==, REDIS_REPLY_KIND_STATUS);
+  redis_reply_get_string (r, &len);
+  g_assert_cmpuint (len, ==, total);
+  redis_reply_unref (r);
+  g_test_message ("32 MiB line in 64 KiB feeds took %" G_GINT64_FORMAT " ms", elapsed / 1000);
+  g_assert_cmpint (elapsed, <, (gint64) test_scale_ms (2000) * 1000);
+  redis_reader_free (reader);
+  assert_live_zero ();
+}
+
+static void
+test_reader_nesting (void)
+{
+  GString *s = g_string_new (NULL);
+  RedisReply *r;
+  RedisReply *cur;
+  guint depth = 0;
+
+  /* Seven levels are fine. */
+  for (guint i = 0; i < REDIS_READER_MAX_DEPTH; i++)
+    g_string_append (s, "*1\r\n");
+  g_string_append (s, ":1\r\n");
+  r = parse_one (s->str);
+  for (cur = r; redis_reply_get_kind (cur) == REDIS_REPLY_KIND_ARRAY; cur = redis_reply_get_element (cur, 0))
+    depth++;
+  g_assert_cmpuint (depth, ==, 7);
+  g_assert_cmpint (redis_reply_get_integer (cur), ==, 1);
+  redis_reply_unref (r);
+
+  /* Eight are not. */
+  g_string_prepend (s, "*1\r\n");
+  assert_feed_fails (s->str, s->len, REDIS_ERROR_PROTOCOL);
+
+  /* A very deep one fails early and cheaply. */
+  g_string_truncate (s, 0);
+  for (guint i = 0; i < 100000; i++)
+    g_string_append (s, "*1\r\n");
+  assert_feed_fails (s->str, s->len, REDIS_ERROR_PROTOCOL);
+
+  g_string_free (s, TRUE);
+  assert_live_zero ();
+}
+
+static void
+test_reader_bad_type (void)
+{
+  static const char * const bad[] = {
+    "?x\r\n",
+    "_\r\n",                /* RESP3 null */
+    "%1\r\n+a\r\n+b\r\n",   /* map */
+    "~1\r\n+a\r\n",         /* set */
+    ">2\r\n+a\r\n+b\r\n",   /* push */
+    "#t\r\n",               /* boolean */
+    ",1.5\r\n",             /* double */
+    "(12345678901234567890\r\n", /* big number */
+    "=7\r\ntxt:abc\r\n",    /* verbatim */
+    "|1\r\n+a\r\n+b\r\n",   /* attribute */
+    "!3\r\nERR\r\n",        /* blob error */
+    "\r\n",
+    "\x00\r\n",
+    "hello\r\n",            /* inline */
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      gsize len = bad[i][0] == '\0' ? 3 : strlen (bad[i]);
+      g_test_message ("bad type case %" G_GSIZE_FORMAT, i);
+      assert_feed_fails (bad[i], len, REDIS_ERROR_PROTOCOL);
+    }
+
+  /* A RESP3 type inside an array. */
+  assert_feed_fails ("*2\r\n:1\r\n_\r\n", 11, REDIS_ERROR_PROTOCOL);
+  assert_live_zero ();
+}
+
+static void
+test_reader_bad_framing (void)
+{
+  static const char * const bad[] = {
+    ":12a\r\n",
+    ":\r\n",
+    ":-\r\n",
+    ": 1\r\n",
+    ":+1\r\n",
+    ":99999999999999999999\r\n",
+    ":9223372036854775808\r\n",
+    "$-2\r\n",
+    "$abc\r\n",
+    "$\r\n",
+    "$3\r\nabcXY",
+    "$3\r\nabc\rX",
+    "$3\r\nabcd\r\n",
+    "*-2\r\n",
+    "*x\r\n",
+    "*1\r\n$1\r\nab\r\n",
+    "+OK\n",            /* LF without CR */
+    ":1\n",
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_test_message ("bad framing case %" G_GSIZE_FORMAT ": %s", i, bad[i]);
+      assert_feed_fails (bad[i], strlen (bad[i]), REDIS_ERROR_PROTOCOL);
+    }
+
+  /* CRLF after a bulk split across feeds: good and bad. */
+  {
+    RedisReader *reader = default_reader ();
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) a = parse_all (reader, "$3\r\nabc\r", 8);
+    g_autoptr(GPtrArray) b = parse_all (reader, "\n", 1);
+
+    g_assert_cmpuint (a->len, ==, 0);
+    g_assert_cmpuint (b->len, ==, 1);
+    g_clear_pointer (&b, g_ptr_array_unref);
+    g_clear_pointer (&a, g_ptr_array_unref);
+    a = parse_all (reader, "$3\r\nabc\r", 8);
+    g_assert_false (redis_reader_feed (reader, "X", 1, &error));
+    g_assert_error (error, REDIS_ERROR, REDIS_ERROR_PROTOCOL);
+    g_assert_null (redis_reader_pop (reader));
+    redis_reader_free (reader);
+  }
+  assert_live_zero ();
+}
+
+static void
+test_reader_good_before_bad (void)
+{
+  RedisReader *reader = default_reader ();
+  g_autoptr(GError) error = NULL;
+  static const char data[] = "+OK\r\n:5\r\n*2\r\n$1\r\na\r\n:1\r\n*2\r\n:1\r\n?bad\r\n";
+  RedisReply *r;
+
+  g_assert_false (redis_reader_feed (reader, data, sizeof data - 1, &error));
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_PROTOCOL);
+  r = redis_reader_pop (reader);
+  g_assert_cmpstr (redis_reply_get_string (r, NULL), ==, "OK");
+  redis_reply_unref (r);
+  r = redis_reader_pop (reader);
+  g_assert_cmpint (redis_reply_get_integer (r), ==, 5);
+  redis_reply_unref (r);
+  r = redis_reader_pop (reader);
+  g_assert_cmpuint (redis_reply_get_n_elements (r), ==, 2);
+  redis_reply_unref (r);
+  /* The half array before the bad byte is not a reply. */
+  g_assert_null (redis_reader_pop (reader));
+  g_clear_error (&error);
+  g_assert_false (redis_reader_feed (reader, "+OK\r\n", 5, &error));
+  g_assert_null (redis_reader_pop (reader));
+  redis_reader_free (reader);
+
+  /* Same across feeds: replies completed in an earlier feed stay. */
+  reader = default_reader ();
+  g_clear_error (&error);
+  g_assert_true (redis_reader_feed (reader, "+A\r\n*2\r\n:1", 10, &error));
+  g_assert_false (redis_reader_feed (reader, "\r\n%1\r\n", 6, &error));
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_PROTOCOL);
+  r = redis_reader_pop (reader);
+  g_assert_cmpstr (redis_reply_get_string (r, NULL), ==, "A");
+  redis_reply_unref (r);
+  g_assert_null (redis_reader_pop (reader));
+  redis_reader_free (reader);
+
+  /* Freeing a reader with unpopped and partial replies frees them. */
+  reader = default_reader ();
+  g_clear_error (&error);
+  g_assert_true (redis_reader_feed (reader, "+A\r\n+B\r\n*3\r\n:1\r\n$2\r\nx", 21, &error));
+  redis_reader_free (reader);
+
+  assert_live_zero ();
+}
+
+/* ---- encoding ------------------------------------------------------------ */
+
+static void
+test_encode_format (void)
+{
+  g_autoptr(GByteArray) out = g_byte_array_new ();
+  g_autoptr(GError) error = NULL;
+  RedisCommandFlags flags = 99;
+  gint64 block_ms = 99;
+  g_autofree char *name = NULL;
+  const char *argv[] = { "set", "k", "v", NULL };
+  static const char expected[] = "*3\r\n$3\r\nset\r\n$1\r\nk\r\n$1\r\nv\r\n";
+  g_autoptr(GBytes) b0 = g_bytes_new_static ("SET", 3);
+  g_autoptr(GBytes) b1 = g_bytes_new_static ("k\0\xff", 3);
+  g_autoptr(GBytes) b2 = g_bytes_new_static ("", 0);
+  GBytes *bargs[] = { b0, b1, b2 };
+  static const char expected_bytes[] = "*3\r\n$3\r\nSET\r\n$3\r\nk\0\xff\r\n$0\r\n\r\n";
+
+  g_assert_true (redis_encode_strv (out, argv, &flags, &block_ms, &name, &error));
+  g_assert_no_error (error);
+  g_assert_cmpmem (out->data, out->len, expected, sizeof expected - 1);
+  g_assert_cmpint (flags, ==, REDIS_COMMAND_FLAG_NONE);
+  g_assert_cmpint (block_ms, ==, 0);
+  g_assert_cmpstr (name, ==, "SET");
+
+  /* Appends. */
+  g_assert_true (redis_encode_bytes (out, bargs, 3, NULL, NULL, NULL, &error));
+  g_assert_cmpuint (out->len, ==, sizeof expected - 1 + sizeof expected_bytes - 1);
+  g_assert_cmpmem (out->data + sizeof expected - 1, sizeof expected_bytes - 1,
+                   expected_bytes, sizeof expected_bytes - 1);
+}
+
+static void
+assert_encode_invalid_strv (const char * const *argv)
+{
+  g_autoptr(GByteArray) out = g_byte_array_new ();
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (redis_encode_strv (out, argv, NULL, NULL, NULL, &error));
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT);
+  g_assert_cmpuint (out->len, ==, 0);
+}
+
+static void
+assert_encode_invalid_bytes (GBytes **args,
+                             gsize    n_args)
+{
+  g_autoptr(GByteArray) out = g_byte_array_new ();
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (redis_encode_bytes (out, args, n_args, NULL, NULL, NULL, &error));
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT);
+  g_assert_cmpuint (out->len, ==, 0);
+  g_test_message ("%s", error->message);
+}
+
+static void
+test_encode_invalid (void)
+{
+  const char *empty[] = { NULL };
+  const char *empty_name[] = { "", "x", NULL };
+  g_autoptr(GBytes) name = g_bytes_new_static ("GET", 3);
+  g_autoptr(GBytes) nothing = g_bytes_new (NULL, 0);
+  GBytes *with_null[] = { name, NULL };
+  GBytes *null_first[] = { NULL, name };
+  GBytes *empty_first[] = { nothing, name };
+
+  assert_encode_invalid_strv (NULL);
+  assert_encode_invalid_strv (empty);
+  assert_encode_invalid_strv (empty_name);
+
+  assert_encode_invalid_bytes (NULL, 0);
+  assert_encode_invalid_bytes (NULL, 2);
+  assert_encode_invalid_bytes (with_null, 0);
+  assert_encode_invalid_bytes (with_null, 2);
+  assert_encode_invalid_bytes (null_first, 2);
+  assert_encode_invalid_bytes (empty_first, 2);
+}
+
+static void
+test_encode_oversized (void)
+{
+  const gsize big = REDIS_MAX_ARGUMENT_BYTES + 1;
+  const gsize four_hundred = (gsize) 400 * 1024 * 1024;
+  void *region;
+  g_autoptr(GBytes) name = g_bytes_new_static ("SET", 3);
+  g_autoptr(GBytes) key = g_bytes_new_static ("k", 1);
+  g_autoptr(GBytes) huge = NULL;
+  g_autoptr(GBytes) large = NULL;
+  gint64 start = g_get_monotonic_time ();
+
+  if (sizeof (gsize) < 8)
+    {
+      g_test_skip ("needs a 64-bit address space");
+      return;
+    }
+
+  /* Reserved, never touched: costs no memory. */
+  region = mmap (NULL, big, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (region == MAP_FAILED)
+    {
+      g_test_skip ("cannot reserve 512 MiB of address space");
+      return;
+    }
+
+  huge = g_bytes_new_static (region, big);
+  {
+    GBytes *args[] = { name, key, huge };
+    assert_encode_invalid_bytes (args, 3);
+  }
+  {
+    GBytes *args[] = { huge };   /* even as the name */
+    assert_encode_invalid_bytes (args, 1);
+  }
+
+  /* Each argument within the limit, the total past what hiredis' int
+   * lengths can hold. */
+  large = g_bytes_new_static (region, four_hundred);
+  {
+    GBytes *args[] = { name, large, large, large, large, large, large };
+    assert_encode_invalid_bytes (args, G_N_ELEMENTS (args));
+  }
+
+  g_clear_pointer (&huge, g_bytes_unref);
+  g_clear_pointer (&large, g_bytes_unref);
+  munmap (region, big);
+
+  /* Checked before any byte was read or copied. */
+  g_assert_cmpint (g_get_monotonic_time () - start, <, (gint64) test_scale_ms (1000) * 1000);
+}
+
+typedef struct
+{
+  const char *argv[10];
+  RedisCommandFlags flags;
+  gint64 block_ms;
+} ClassifyCase;
+
+static void
+test_encode_classify (void)
+{
+  static const ClassifyCase cases[] = {
+    { { "GET", "k" }, REDIS_COMMAND_FLAG_NONE, 0 },
+    { { "BLPOP", "a", "b", "5" }, REDIS_COMMAND_FLAG_BLOCKING, 5000 },
+    { { "blpop", "a", "0.25" }, REDIS_COMMAND_FLAG_BLOCKING, 250 },
+    { { "BLPOP", "a", "0" }, REDIS_COMMAND_FLAG_BLOCKING, -1 },
+    { { "BRPOP", "a", "1" }, REDIS_COMMAND_FLAG_BLOCKING, 1000 },
+    { { "BLMOVE", "a", "b", "LEFT", "RIGHT", "2" }, REDIS_COMMAND_FLAG_BLOCKING, 2000 },
+    { { "BZPOPMIN", "z", "0" }, REDIS_COMMAND_FLAG_BLOCKING, -1 },
+    { { "XREAD", "BLOCK", "100", "STREAMS", "s", "0" }, REDIS_COMMAND_FLAG_BLOCKING, 100 },
+    { { "xread", "count", "1", "block", "0", "streams", "s", "$" }, REDIS_COMMAND_FLAG_BLOCKING, -1 },
+    { { "XREAD", "COUNT", "1", "STREAMS", "s", "0" }, REDIS_COMMAND_FLAG_NONE, 0 },
+    { { "XREAD", "STREAMS", "BLOCK", "0" }, REDIS_COMMAND_FLAG_NONE, 0 },
+    { { "XREADGROUP", "GROUP", "g", "c", "BLOCK", "50", "STREAMS", "s", ">" }, REDIS_COMMAND_FLAG_BLOCKING, 50 },
+    { { "WAIT", "1", "300" }, REDIS_COMMAND_FLAG_BLOCKING, 300 },
+    { { "SELECT", "3" }, REDIS_COMMAND_FLAG_CONNECTION_STATE, 0 },
+    { { "select", "3" }, REDIS_COMMAND_FLAG_CONNECTION_STATE, 0 },
+    { { "WATCH", "k" }, REDIS_COMMAND_FLAG_CONNECTION_STATE, 0 },
+    { { "MULTI" }, REDIS_COMMAND_FLAG_CONNECTION_STATE, 0 },
+    { { "CLIENT", "SETNAME", "x" }, REDIS_COMMAND_FLAG_CONNECTION_STATE, 0 },
+    { { "CLIENT", "LIST" }, REDIS_COMMAND_FLAG_NONE, 0 },
+    { { "CLIENT" }, REDIS_COMMAND_FLAG_NONE, 0 },
+    { { "SUBSCRIBE", "ch" }, REDIS_COMMAND_FLAG_CONNECTION_STATE | REDIS_COMMAND_FLAG_UNSUPPORTED, 0 },
+    { { "psubscribe", "c*" }, REDIS_COMMAND_FLAG_CONNECTION_STATE | REDIS_COMMAND_FLAG_UNSUPPORTED, 0 },
+    { { "MONITOR" }, REDIS_COMMAND_FLAG_CONNECTION_STATE | REDIS_COMMAND_FLAG_UNSUPPORTED, 0 },
+    { { "CLIENT", "REPLY", "OFF" }, REDIS_COMMAND_FLAG_CONNECTION_STATE | REDIS_COMMAND_FLAG_UNSUPPORTED, 0 },
+    { { "client", "reply", "skip" }, REDIS_COMMAND_FLAG_CONNECTION_STATE | REDIS_COMMAND_FLAG_UNSUPPORTED, 0 },
+    { { "HELLO", "3" }, REDIS_COMMAND_FLAG_CONNECTION_STATE | REDIS_COMMAND_FLAG_UNSUPPORTED, 0 },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GByteArray) out = g_byte_array_new ();
+      g_autoptr(GError) error = NULL;
+      RedisCommandFlags flags = 0xff;
+      gint64 block_ms = 12345;
+
+      g_test_message ("classify %s %s", cases[i].argv[0],
+                      cases[i].argv[1] ? cases[i].argv[1] : "");
+      g_assert_true (redis_encode_strv (out, cases[i].argv, &flags, &block_ms, NULL, &error));
+      g_assert_no_error (error);
+      g_assert_cmpint (flags, ==, cases[i].flags);
+      g_assert_cmpint (block_ms, ==, cases[i].block_ms);
+    }
+}
+
+/* ---- URIs ---------------------------------------------------------------- */
+
+static RedisOptions *
+parse_uri_ok (const char *uri)
+{
+  RedisOptions *o = redis_options_new ();
+  g_autoptr(GError) error = NULL;
+
+  g_test_message ("parsing %s", uri);
+  g_assert_true (redis_options_parse_uri (o, uri, NULL, NULL, &error));
+  g_assert_no_error (error);
+  return o;
+}
+
+static void
+test_uri_good (void)
+{
+  RedisOptions *o;
+  g_autofree char *back = NULL;
+
+  o = parse_uri_ok ("redis://example.com:6380/2");
+  g_assert_cmpstr (o->host, ==, "example.com");
+  g_assert_cmpuint (o->port, ==, 6380);
+  g_assert_cmpuint (o->database, ==, 2);
+  g_assert_false (o->tls);
+  g_assert_null (o->socket_path);
+  g_assert_null (o->username);
+  g_assert_null (o->password);
+  redis_options_free (o);
+
+  o = parse_uri_ok ("redis://example.com");
+  g_assert_cmpuint (o->port, ==, 6379);
+  g_assert_cmpuint (o->database, ==, 0);
+  redis_options_free (o);
+
+  o = parse_uri_ok ("redis://example.com/");
+  g_assert_cmpuint (o->database, ==, 0);
+  redis_options_free (o);
+
+  o = parse_uri_ok ("rediss://secure.example.com:7000");
+  g_assert_true (o->tls);
+  g_assert_cmpstr (o->host, ==, "secure.example.com");
+  g_assert_cmpuint (o->port, ==, 7000);
+  g_assert_cmpint (o->tls_validation_flags, ==, G_TLS_CERTIFICATE_VALIDATE_ALL);
+  redis_options_free (o);
+
+  o = parse_uri_ok ("redis://[::1]:6390/1");
+  g_assert_cmpstr (o->host, ==, "::1");
+  g_assert_cmpuint (o->port, ==, 6390);
+  back = redis_options_to_uri (o);
+  g_assert_true (g_str_has_prefix (back, "redis://[::1]:6390/1"));
+  g_clear_pointer (&back, g_free);
+  redis_options_free (o);
+
+  o = parse_uri_ok ("unix:///run/redis/redis.sock?db=3");
+  g_assert_cmpstr (o->socket_path, ==, "/run/redis/redis.sock");
+  g_assert_cmpuint (o->database, ==, 3);
+  g_assert_false (o->tls);
+  redis_options_free (o);
+
+  o = parse_uri_ok ("redis://alice:" SECRET "@h:1/0");
+  g_assert_cmpstr (o->username, ==, "alice");
+  g_assert_cmpstr (o->password, ==, SECRET);
+  redis_options_free (o);
+
+  o = parse_uri_ok ("redis://:" SECRET "@h");
+  g_assert_null (o->username);
+  g_assert_cmpstr (o->password, ==, SECRET);
+  redis_options_free (o);
+
+  /* Percent-encoded password. */
+  o = parse_uri_ok ("redis://:p%40ss%3Aw@h");
+  g_assert_cmpstr (o->password, ==, "p@ss:w");
+  redis_options_free (o);
+
+  o = parse_uri_ok ("redis://h/5?client_name=app&connect_timeout=500&command_timeout=2s");
+  g_assert_cmpuint (o->database, ==, 5);
+  g_assert_cmpstr (o->client_name, ==, "app");
+  g_assert_cmpuint (o->connect_timeout_ms, ==, 500);
+  g_assert_cmpuint (o->command_timeout_ms, ==, 2000);
+  redis_options_free (o);
+
+  o = parse_uri_ok ("redis://h?command_timeout=250ms&connect_timeout=1.5s&db=7");
+  g_assert_cmpuint (o->command_timeout_ms, ==, 250);
+  g_assert_cmpuint (o->connect_timeout_ms, ==, 1500);
+  g_assert_cmpuint (o->database, ==, 7);
+  redis_options_free (o);
+
+  o = parse_uri_ok ("redis://h?command_timeout=0");
+  g_assert_cmpuint (o->command_timeout_ms, ==, 0);
+  redis_options_free (o);
+
+  o = parse_uri_ok ("rediss://h?tls_insecure=true&tls_ca_file=/ca.pem"
+                    "&tls_certificate_file=/c.pem&tls_key_file=/k.pem"
+                    "&max_reply_bytes=4096&max_elements=10&max_line_length=128");
+  g_assert_cmpint (o->tls_validation_flags, ==, 0);
+  g_assert_cmpstr (o->tls_ca_file, ==, "/ca.pem");
+  g_assert_cmpstr (o->tls_certificate_file, ==, "/c.pem");
+  g_assert_cmpstr (o->tls_key_file, ==, "/k.pem");
+  g_assert_cmpuint (o->max_reply_bytes, ==, 4096);
+  g_assert_cmpuint (o->max_elements, ==, 10);
+  g_assert_cmpuint (o->max_line_length, ==, 128);
+  redis_options_free (o);
+
+  /* client_name with an encoded space */
+  o = parse_uri_ok ("redis://h?client_name=my%20app");
+  g_assert_cmpstr (o->client_name, ==, "my app");
+  redis_options_free (o);
+}
+
+static gboolean
+extra_cb (const char  *key,
+          const char  *value,
+          gpointer     user_data,
+          GError     **error)
+{
+  if (g_str_equal (key, "pool_size"))
+    {
+      *(guint *) user_data = atoi (value);
+      return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+test_uri_extra (void)
+{
+  RedisOptions *o = redis_options_new ();
+  g_autoptr(GError) error = NULL;
+  guint pool_size = 0;
+
+  g_assert_true (redis_options_parse_uri (o, "redis://h?pool_size=4", extra_cb, &pool_size, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (pool_size, ==, 4);
+  g_assert_false (redis_options_parse_uri (o, "redis://:" SECRET "@h?nope=1", extra_cb, &pool_size, &error));
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT);
+  g_assert_null (strstr (error->message, SECRET));
+  redis_options_free (o);
+}
+
+static void
+test_uri_bad (void)
+{
+  static const char * const bad[] = {
+    "http://:" SECRET "@h/0",
+    "redis+tls://:" SECRET "@h/0",
+    "redis://:" SECRET "@h:99999/0",
+    "redis://:" SECRET "@h:abc/0",
+    "redis://:" SECRET "@h:0/0",
+    "redis://:" SECRET "@h:-1/0",
+    "redis://:" SECRET "@h/abc",
+    "redis://:" SECRET "@h/-1",
+    "redis://:" SECRET "@h/1/2",
+    "redis://:" SECRET "@h/99999999999",
+    "redis://:" SECRET "@h/0?db=x",
+    "redis://:" SECRET "@h/0?unknown=1",
+    "redis://:" SECRET "@h/0?command_timeout=5x",
+    "redis://:" SECRET "@h/0?command_timeout=-1",
+    "redis://:" SECRET "@h/0?command_timeout=",
+    "redis://:" SECRET "@h/0?connect_timeout=0",
+    "redis://:" SECRET "@h/0?connect_timeout=10m",
+    "redis://:" SECRET "@h/0?tls_insecure=maybe",
+    "redis://:" SECRET "@h/0?max_reply_bytes=10",
+    "redis://:" SECRET "@h/0?max_elements=0",
+    "redis://:" SECRET "@h/0?max_line_length=1",
+    "redis://:" SECRET "@[::1/0",
+    "redis://:s3cr3t%ZZPW@h/0",
+    "//:" SECRET "@h/0",
+    ":" SECRET "@h",
+    "h:6379",
+    "",
+    "unix://:" SECRET "@",
+    "unix:relative.sock",
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      RedisOptions *o = redis_options_new ();
+      g_autoptr(GError) error = NULL;
+
+      g_test_message ("bad URI case %" G_GSIZE_FORMAT, i);
+      g_assert_false (redis_options_parse_uri (o, bad[i], NULL, NULL, &error));
+      g_assert_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT);
+      g_test_message ("  → %s", error->message);
+      g_assert_null (strstr (error->message, SECRET));
+      g_assert_null (strstr (error->message, "s3cr3t"));
+      redis_options_free (o);
+    }
+}
+
+static void
+test_uri_to_uri (void)
+{
+  static const char * const uris[] = {
+    "redis://alice:" SECRET "@h:1/2?client_name=x&command_timeout=250ms",
+    "redis://:" SECRET "@h",
+    "rediss://bob:" SECRET "@secure:6380/4",
+    "unix://carol:" SECRET "@/tmp/redis.sock?db=3",
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (uris); i++)
+    {
+      RedisOptions *o = parse_uri_ok (uris[i]);
+      RedisOptions *again = redis_options_new ();
+      g_autoptr(GError) error = NULL;
+      g_autofree char *uri = redis_options_to_uri (o);
+      g_autofree char *addr = redis_options_describe_address (o);
+
+      g_test_message ("%s → %s", uris[i], uri);
+      g_assert_null (strstr (uri, SECRET));
+      g_assert_null (strstr (addr, SECRET));
+
+      /* It parses back to the same options (except the password). */
+      g_assert_true (redis_options_parse_uri (again, uri, NULL, NULL, &error));
+      g_assert_no_error (error);
+      g_assert_cmpstr (again->host, ==, o->host);
+      g_assert_cmpuint (again->port, ==, o->port);
+      g_assert_cmpstr (again->socket_path, ==, o->socket_path);
+      g_assert_cmpuint (again->database, ==, o->database);
+      g_assert_cmpstr (again->username, ==, o->username);
+      g_assert_cmpstr (again->client_name, ==, o->client_name);
+      g_assert_cmpint (again->tls, ==, o->tls);
+      g_assert_cmpuint (again->command_timeout_ms, ==, o->command_timeout_ms);
+      g_assert_cmpuint (again->connect_timeout_ms, ==, o->connect_timeout_ms);
+      g_assert_null (again->password);
+
+      /* Copies keep the password; freeing scrubs it. */
+      {
+        RedisOptions *copy = redis_options_copy (o);
+        g_assert_cmpstr (copy->password, ==, SECRET);
+        redis_options_free (copy);
+      }
+
+      redis_options_free (again);
+      redis_options_free (o);
+    }
+}
+
+static void
+test_uri_duration (void)
+{
+  static const struct { const char *text; gboolean ok; guint ms; } cases[] = {
+    { "500", TRUE, 500 },
+    { "0", TRUE, 0 },
+    { "250ms", TRUE, 250 },
+    { "2s", TRUE, 2000 },
+    { "1.5s", TRUE, 1500 },
+    { "", FALSE, 0 },
+    { " 5", FALSE, 0 },
+    { "5 ", FALSE, 0 },
+    { "-1", FALSE, 0 },
+    { "5m", FALSE, 0 },
+    { "s", FALSE, 0 },
+    { "ms", FALSE, 0 },
+    { "99999999999", FALSE, 0 },
+    { "5000000s", FALSE, 0 },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      guint ms = 4242;
+      gboolean ok = redis_options_parse_duration_ms (cases[i].text, &ms);
+
+      g_test_message ("duration “%s”", cases[i].text);
+      g_assert_cmpint (ok, ==, cases[i].ok);
+      if (ok)
+        g_assert_cmpuint (ms, ==, cases[i].ms);
+      else
+        g_assert_cmpuint (ms, ==, 4242);
+    }
+  g_assert_false (redis_options_parse_duration_ms (NULL, NULL));
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+
+  g_test_add_func ("/reply/string", test_reply_string);
+  g_test_add_func ("/reply/integer-nil-array", test_reply_integer_nil_array);
+  g_test_add_func ("/reply/variant", test_reply_variant);
+  g_test_add_func ("/reply/to-string", test_reply_to_string);
+  g_test_add_func ("/reply/error-prefix", test_reply_error_prefix);
+  g_test_add_func ("/reply/boxed", test_reply_boxed);
+
+  g_test_add_func ("/reader/types", test_reader_types);
+  g_test_add_func ("/reader/bytewise", test_reader_bytewise);
+  g_test_add_func ("/reader/many", test_reader_many);
+  g_test_add_func ("/reader/nil", test_reader_nil);
+  g_test_add_func ("/reader/limits/array-count", test_reader_huge_array_count);
+  g_test_add_func ("/reader/limits/bulk-length", test_reader_huge_bulk_length);
+  g_test_add_func ("/reader/limits/bulk-over-max", test_reader_bulk_over_max);
+  g_test_add_func ("/reader/limits/long-line", test_reader_long_line);
+  g_test_add_func ("/reader/limits/long-line-linear", test_reader_long_line_linear);
+  g_test_add_func ("/reader/limits/nesting", test_reader_nesting);
+  g_test_add_func ("/reader/bad/type", test_reader_bad_type);
+  g_test_add_func ("/reader/bad/framing", test_reader_bad_framing);
+  g_test_add_func ("/reader/bad/good-before-bad", test_reader_good_before_bad);
+
+  g_test_add_func ("/encode/format", test_encode_format);
+  g_test_add_func ("/encode/invalid", test_encode_invalid);
+  g_test_add_func ("/encode/oversized", test_encode_oversized);
+  g_test_add_func ("/encode/classify", test_encode_classify);
+
+  g_test_add_func ("/uri/good", test_uri_good);
+  g_test_add_func ("/uri/extra", test_uri_extra);
+  g_test_add_func ("/uri/bad", test_uri_bad);
+  g_test_add_func ("/uri/to-uri", test_uri_to_uri);
+  g_test_add_func ("/uri/duration", test_uri_duration);
+
+  return g_test_run ();
+}
