@@ -637,6 +637,15 @@ static void lease_connected_cb (GObject      *object,
                                 GAsyncResult *result,
                                 gpointer      user_data);
 
+static gboolean
+lease_connect_in_worker (gpointer data)
+{
+  LeaseRequest *req = data;
+
+  redis_engine_connect_async (req->engine, NULL, lease_connected_cb, req);
+  return G_SOURCE_REMOVE;
+}
+
 /* Hands @req's call or task an engine: an idle one, or a new connection. */
 static void
 core_lease (LeaseRequest *req)
@@ -677,7 +686,10 @@ core_lease (LeaseRequest *req)
   req->engine = redis_engine_new (core->options);
   redis_engine_set_closed_func (req->engine, lease_engine_closed_cb, core_ref (core),
                                 (GDestroyNotify) core_unref);
-  redis_engine_connect_async (req->engine, NULL, lease_connected_cb, req);
+  /* Connect from the I/O thread so that the connection comes up whatever
+   * the caller's main context is doing (a blocking call must not wait for
+   * its caller to iterate a loop). */
+  redis_worker_invoke (lease_connect_in_worker, req, NULL);
 }
 
 static void
