@@ -90,8 +90,8 @@ static void engine_shutdown (RedisEngine *self,
                              GError      *reason);
 static void try_write       (RedisEngine *self);
 
-/* A source with no fd that dispatches when its ready time comes: used to
- * wake the I/O thread for a flush, and as the deadline timer. */
+/* A source with no fd that dispatches when its ready time comes: the
+ * deadline timer. */
 static gboolean
 wake_dispatch (GSource     *source,
                GSourceFunc  callback,
@@ -120,6 +120,65 @@ wake_source_new (const char  *name,
                          (GDestroyNotify) redis_engine_unref);
   g_source_attach (source, redis_worker_get_context ());
   return source;
+}
+
+/* The flush source: ready while its flag is set. Submitters set the flag
+ * and wake the I/O thread once; unlike a ready time, clearing the flag in
+ * dispatch costs no extra wake-up (g_source_set_ready_time() signals the
+ * context every time it changes). */
+typedef struct
+{
+  GSource source;
+  gint    pending;    /* atomic */
+} FlushSource;
+
+static gboolean
+flush_prepare (GSource *source,
+               gint    *timeout)
+{
+  *timeout = -1;
+  return g_atomic_int_get (&((FlushSource *) source)->pending) != 0;
+}
+
+static gboolean
+flush_check (GSource *source)
+{
+  return g_atomic_int_get (&((FlushSource *) source)->pending) != 0;
+}
+
+static gboolean
+flush_dispatch (GSource     *source,
+                GSourceFunc  callback,
+                gpointer     user_data)
+{
+  g_atomic_int_set (&((FlushSource *) source)->pending, 0);
+  return callback (user_data);
+}
+
+static GSourceFuncs flush_source_funcs = {
+  flush_prepare, flush_check, flush_dispatch, NULL, NULL, NULL,
+};
+
+static GSource *
+flush_source_new (GSourceFunc  func,
+                  RedisEngine *self)
+{
+  GSource *source = g_source_new (&flush_source_funcs, sizeof (FlushSource));
+
+  g_source_set_static_name (source, "[redispool] flush");
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, func, redis_engine_ref (self),
+                         (GDestroyNotify) redis_engine_unref);
+  g_source_attach (source, redis_worker_get_context ());
+  return source;
+}
+
+static void
+flush_source_wake (GSource *source)
+{
+  g_atomic_int_set (&((FlushSource *) source)->pending, 1);
+  if (!redis_worker_is_current ())
+    g_main_context_wakeup (redis_worker_get_context ());
 }
 
 static void
@@ -171,7 +230,7 @@ redis_engine_new (const RedisOptions *options)
   self->reader = redis_reader_new (options->max_reply_bytes,
                                    options->max_elements,
                                    options->max_line_length);
-  self->flush_source = wake_source_new ("[redispool] flush", G_PRIORITY_DEFAULT, flush_cb, self);
+  self->flush_source = flush_source_new (flush_cb, self);
   self->timer_source = wake_source_new ("[redispool] deadline", G_PRIORITY_DEFAULT, timer_cb, self);
   return self;
 }
@@ -455,6 +514,9 @@ try_write (RedisEngine *self)
                 {
                   self->write_source = g_pollable_output_stream_create_source (self->out, NULL);
                   g_source_set_static_name (self->write_source, "[redispool] write");
+                  /* Not blocked around dispatch: that removes and re-adds
+                   * its poll fd, waking the context twice per dispatch. */
+                  g_source_set_can_recurse (self->write_source, TRUE);
                   g_source_set_callback (self->write_source, (GSourceFunc) writable_cb,
                                          redis_engine_ref (self),
                                          (GDestroyNotify) redis_engine_unref);
@@ -550,7 +612,7 @@ redis_engine_submit (RedisEngine *self,
    * so commands submitted in one main-loop turn go out in one write. */
   wake = self->incoming.length == 1;
   if (wake)
-    g_source_set_ready_time (self->flush_source, 0);
+    flush_source_wake (self->flush_source);
   g_mutex_unlock (&self->lock);
 
   return TRUE;
@@ -605,13 +667,13 @@ dispatch_reply (RedisEngine *self,
 }
 
 static gboolean
-readable_cb (GObject  *stream,
-             gpointer  data)
+readable_cb (gpointer data)
 {
   RedisEngine *self = data;
+  guint round;
 
   /* Bounded per dispatch so one busy connection cannot starve the others. */
-  for (guint round = 0; round < 16 && !self->closed; round++)
+  for (round = 0; round < 16 && !self->closed; round++)
     {
       GError *error = NULL;
       RedisReply *reply;
@@ -665,6 +727,11 @@ readable_cb (GObject  *stream,
       if ((gsize) n < sizeof read_buffer)
         break;
     }
+
+  /* Stopped by the bound with data possibly left (in the socket or in the
+   * TLS layer's buffer): come back on the next iteration. */
+  if (round == 16 && !self->closed)
+    g_source_set_ready_time (self->read_source, 0);
 
   return self->closed ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
 }
@@ -1134,6 +1201,49 @@ add_handshake_command (GByteArray  *out,
   (*n)++;
 }
 
+/* The read source watches the socket's fd directly rather than through
+ * g_pollable_input_stream_create_source(): that one is a child source that
+ * GLib blocks around every dispatch, removing and re-adding its fd, which
+ * wakes the context twice per read. The callback reads until the stream
+ * would block, so data buffered by a TLS layer is never left behind. */
+static gboolean
+read_dispatch (GSource     *source,
+               GSourceFunc  callback,
+               gpointer     user_data)
+{
+  if (g_source_get_ready_time (source) != -1)
+    g_source_set_ready_time (source, -1);
+  return callback (user_data);
+}
+
+static GSourceFuncs read_source_funcs = {
+  NULL, NULL, read_dispatch, NULL, NULL, NULL,
+};
+
+static GSource *
+read_source_new (GIOStream   *stream,
+                 RedisEngine *self)
+{
+  g_autoptr(GIOStream) base = NULL;
+  GSource *source;
+  GSocket *socket;
+
+  if (G_IS_SOCKET_CONNECTION (stream))
+    base = g_object_ref (stream);
+  else
+    g_object_get (stream, "base-io-stream", &base, NULL);
+  socket = g_socket_connection_get_socket (G_SOCKET_CONNECTION (base));
+
+  source = g_source_new (&read_source_funcs, sizeof (GSource));
+  g_source_set_static_name (source, "[redispool] read");
+  g_source_add_unix_fd (source, g_socket_get_fd (socket), G_IO_IN | G_IO_HUP | G_IO_ERR);
+  g_source_set_can_recurse (source, TRUE);
+  g_source_set_callback (source, readable_cb, redis_engine_ref (self),
+                         (GDestroyNotify) redis_engine_unref);
+  g_source_attach (source, redis_worker_get_context ());
+  return source;
+}
+
 /* I/O thread: the stream is up (plain or TLS): start reading, then send
  * AUTH, SELECT, CLIENT SETNAME and CLIENT ID in one write. */
 static void
@@ -1153,11 +1263,7 @@ start_session (RedisEngine *self,
   self->out = G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (stream));
   self->phase = PHASE_HANDSHAKE;
 
-  self->read_source = g_pollable_input_stream_create_source (self->in, NULL);
-  g_source_set_static_name (self->read_source, "[redispool] read");
-  g_source_set_callback (self->read_source, (GSourceFunc) readable_cb,
-                         redis_engine_ref (self), (GDestroyNotify) redis_engine_unref);
-  g_source_attach (self->read_source, redis_worker_get_context ());
+  self->read_source = read_source_new (stream, self);
 
   if (o->password != NULL)
     {
