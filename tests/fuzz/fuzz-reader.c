@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* libFuzzer target for the reply path: bytes from the server → RedisReader
+ * (framer + hiredis) → RedisReply → GVariant / string.
+ *
+ * Input format: byte 0 selects how the stream is cut and which limits are
+ * used, bytes 1… are the stream itself.
+ *   bits 0-3  chunk size scale: chunks are 1 … 2^bits bytes (0 = one chunk)
+ *   bits 4-6  seed of the chunk-size generator
+ *   bit 7     tiny limits (256 bytes, 16 elements, 32-byte lines) instead of
+ *             the normal ones (1 MiB, 4096 elements, 1024-byte lines), so the
+ *             limits are also hit by data actually received, not only by
+ *             declared lengths and counts
+ *
+ * Checks, besides ASan/UBSan/LSan and GLib criticals (fatal here):
+ *   - the stream cut into chunks gives the same replies (same to_string())
+ *     and the same verdict (error domain and code) as the stream fed whole;
+ *   - after a failed feed the reader accepts nothing more;
+ *   - every reply converts to a GVariant in normal form;
+ *   - no RedisReply is alive after the reader and the replies are freed.
+ */
+
+#include "config-private.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "redis-error.h"
+#include "redis-reader-private.h"
+#include "redis-reply.h"
+
+int LLVMFuzzerInitialize (int *argc, char ***argv);
+int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
+
+typedef struct
+{
+  GPtrArray *strings;   /* to_string() of every reply, in order */
+  GQuark     domain;    /* 0 if every feed succeeded */
+  int        code;
+} Outcome;
+
+static void
+outcome_clear (Outcome *o)
+{
+  g_ptr_array_unref (o->strings);
+}
+
+static void
+check_reply (RedisReply *reply)
+{
+  GVariant *variant;
+  RedisReplyKind kind = redis_reply_get_kind (reply);
+
+  variant = redis_reply_to_variant (reply);
+  g_assert_nonnull (variant);
+  g_variant_take_ref (variant);
+  g_assert_true (g_variant_is_normal_form (variant));
+  g_free (g_variant_print (variant, TRUE));
+  g_variant_unref (variant);
+
+  switch (kind)
+    {
+    case REDIS_REPLY_KIND_ERROR:
+      g_free (redis_reply_get_error_prefix (reply));
+      break;
+    case REDIS_REPLY_KIND_STRING:
+    case REDIS_REPLY_KIND_STATUS:
+      {
+        gsize len = 0;
+        GBytes *bytes = redis_reply_get_bytes (reply);
+        const char *str = redis_reply_get_string (reply, &len);
+
+        g_assert_nonnull (str);
+        g_assert_cmpuint (str[len], ==, '\0');
+        if (bytes != NULL)
+          {
+            g_assert_cmpuint (g_bytes_get_size (bytes), ==, len);
+            g_bytes_unref (bytes);
+          }
+      }
+      break;
+    case REDIS_REPLY_KIND_ARRAY:
+      {
+        guint n = redis_reply_get_n_elements (reply);
+        GPtrArray *elements = redis_reply_get_elements (reply);
+
+        g_assert_nonnull (elements);
+        g_assert_cmpuint (elements->len, ==, n);
+        for (guint i = 0; i < n; i++)
+          check_reply (redis_reply_get_element (reply, i));
+        g_ptr_array_unref (elements);
+      }
+      break;
+    case REDIS_REPLY_KIND_INTEGER:
+      (void) redis_reply_get_integer (reply);
+      break;
+    case REDIS_REPLY_KIND_NIL:
+      g_assert_true (redis_reply_is_nil (reply));
+      break;
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+static void
+drain (RedisReader *reader,
+       Outcome     *out)
+{
+  RedisReply *reply;
+
+  while ((reply = redis_reader_pop (reader)) != NULL)
+    {
+      check_reply (reply);
+      g_ptr_array_add (out->strings, redis_reply_to_string (reply));
+      redis_reply_unref (reply);
+    }
+}
+
+static guint32
+xorshift (guint32 *state)
+{
+  guint32 x = *state;
+
+  x ^= x << 13;
+  x ^= x >> 17;
+  x ^= x << 5;
+  return *state = x;
+}
+
+/* Feeds @data in chunks whose sizes come from @scale and @seed (@scale 0:
+ * one feed), popping replies after every feed as a connection does. */
+static void
+run (const guint8 *data,
+     gsize         size,
+     guint         scale,
+     guint32       seed,
+     gboolean      tiny,
+     Outcome      *out)
+{
+  RedisReader *reader;
+  gsize off = 0;
+
+  if (tiny)
+    reader = redis_reader_new (256, 16, 32);
+  else
+    reader = redis_reader_new (1024 * 1024, 4096, 1024);
+
+  out->strings = g_ptr_array_new_with_free_func (g_free);
+  out->domain = 0;
+  out->code = 0;
+
+  while (off < size)
+    {
+      GError *error = NULL;
+      gsize len = size - off;
+
+      if (scale > 0)
+        {
+          gsize chunk = 1 + xorshift (&seed) % (1u << scale);   /* not inside MIN() */
+
+          len = MIN (len, chunk);
+        }
+
+      if (!redis_reader_feed (reader, (const char *) data + off, len, &error))
+        {
+          g_assert_nonnull (error);
+          g_assert_true (error->domain == REDIS_ERROR);
+          g_assert_true (error->code == REDIS_ERROR_PROTOCOL ||
+                         error->code == REDIS_ERROR_REPLY_TOO_LARGE);
+          out->domain = error->domain;
+          out->code = error->code;
+          g_error_free (error);
+          drain (reader, out);
+
+          /* A failed reader stays failed and yields nothing new. */
+          error = NULL;
+          g_assert_false (redis_reader_feed (reader, "+OK\r\n", 5, &error));
+          g_assert_nonnull (error);
+          g_error_free (error);
+          g_assert_null (redis_reader_pop (reader));
+          break;
+        }
+      g_assert_null (error);
+      drain (reader, out);
+      off += len;
+    }
+
+  redis_reader_free (reader);
+}
+
+/* Warnings and criticals (g_return_if_fail in the library or in GLib, e.g.
+ * a non-UTF-8 string given to g_variant_new_string) are bugs here. Abort
+ * ourselves: libFuzzer saves the input on abort(), not on the SIGTRAP of a
+ * fatal GLib message. */
+static void
+fatal_log_handler (const char     *domain,
+                   GLogLevelFlags  level,
+                   const char     *message,
+                   gpointer        user_data)
+{
+  g_log_default_handler (domain, level, message, user_data);
+  if (level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING))
+    abort ();
+}
+
+int
+LLVMFuzzerInitialize (int    *argc,
+                      char ***argv)
+{
+  g_log_set_default_handler (fatal_log_handler, NULL);
+  return 0;
+}
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data,
+                        size_t         size)
+{
+  Outcome whole, chunked;
+  guint scale;
+  guint32 seed;
+  gboolean tiny;
+
+  if (size < 1)
+    return 0;
+
+  scale = data[0] & 0x0f;
+  seed = 0x9e3779b9u ^ (((data[0] >> 4) & 0x07) + 1);
+  tiny = (data[0] & 0x80) != 0;
+  data++;
+  size--;
+
+  run (data, size, 0, seed, tiny, &whole);
+  run (data, size, scale > 12 ? 12 : scale, seed, tiny, &chunked);
+
+  /* Fragmentation must not change anything. */
+  g_assert_cmpuint (whole.domain, ==, chunked.domain);
+  g_assert_cmpint (whole.code, ==, chunked.code);
+  g_assert_cmpuint (whole.strings->len, ==, chunked.strings->len);
+  for (guint i = 0; i < whole.strings->len; i++)
+    g_assert_cmpstr (whole.strings->pdata[i], ==, chunked.strings->pdata[i]);
+
+  outcome_clear (&whole);
+  outcome_clear (&chunked);
+
+  g_assert_cmpuint (redis_reply_get_live_count (), ==, 0);
+  return 0;
+}
