@@ -43,4 +43,10 @@ void redis_sync_call_store (GObject       *object,
 void redis_sync_call_wait  (RedisSyncCall *sync);
 void redis_sync_call_end   (RedisSyncCall *sync);
 
+/* GInitable.init() for objects whose real initialization is the
+ * GAsyncInitable one: runs it through a RedisSyncCall. */
+gboolean redis_sync_initable_init (GInitable     *initable,
+                                   GCancellable  *cancellable,
+                                   GError       **error);
+
 G_END_DECLS

@@ -99,6 +99,23 @@ redis_sync_call_end (RedisSyncCall *sync)
   g_clear_object (&sync->result);
 }
 
+gboolean
+redis_sync_initable_init (GInitable     *initable,
+                          GCancellable  *cancellable,
+                          GError       **error)
+{
+  RedisSyncCall sync;
+  gboolean ret;
+
+  redis_sync_call_begin (&sync);
+  g_async_initable_init_async (G_ASYNC_INITABLE (initable), G_PRIORITY_DEFAULT,
+                               cancellable, redis_sync_call_store, &sync);
+  redis_sync_call_wait (&sync);
+  ret = g_async_initable_init_finish (G_ASYNC_INITABLE (initable), sync.result, error);
+  redis_sync_call_end (&sync);
+  return ret;
+}
+
 /* ---- submission --------------------------------------------------------- */
 
 /* Builds the call for one command (no completion target yet), or fails

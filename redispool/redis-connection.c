@@ -613,27 +613,10 @@ async_initable_iface_init (GAsyncInitableIface *iface)
   iface->init_finish = redis_connection_init_finish;
 }
 
-static gboolean
-redis_connection_initable_init (GInitable     *initable,
-                                GCancellable  *cancellable,
-                                GError       **error)
-{
-  RedisSyncCall sync;
-  gboolean ret;
-
-  redis_sync_call_begin (&sync);
-  redis_connection_init_async (G_ASYNC_INITABLE (initable), G_PRIORITY_DEFAULT,
-                               cancellable, redis_sync_call_store, &sync);
-  redis_sync_call_wait (&sync);
-  ret = redis_connection_init_finish (G_ASYNC_INITABLE (initable), sync.result, error);
-  redis_sync_call_end (&sync);
-  return ret;
-}
-
 static void
 initable_iface_init (GInitableIface *iface)
 {
-  iface->init = redis_connection_initable_init;
+  iface->init = redis_sync_initable_init;
 }
 
 /* ---- public API --------------------------------------------------------- */

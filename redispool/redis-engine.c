@@ -90,38 +90,6 @@ static void engine_shutdown (RedisEngine *self,
                              GError      *reason);
 static void try_write       (RedisEngine *self);
 
-/* A source with no fd that dispatches when its ready time comes: the
- * deadline timer. */
-static gboolean
-wake_dispatch (GSource     *source,
-               GSourceFunc  callback,
-               gpointer     user_data)
-{
-  g_source_set_ready_time (source, -1);
-  return callback (user_data);
-}
-
-static GSourceFuncs wake_source_funcs = {
-  NULL, NULL, wake_dispatch, NULL, NULL, NULL,
-};
-
-static GSource *
-wake_source_new (const char  *name,
-                 gint         priority,
-                 GSourceFunc  func,
-                 RedisEngine *self)
-{
-  GSource *source = g_source_new (&wake_source_funcs, sizeof (GSource));
-
-  g_source_set_static_name (source, name);
-  g_source_set_priority (source, priority);
-  g_source_set_ready_time (source, -1);
-  g_source_set_callback (source, func, redis_engine_ref (self),
-                         (GDestroyNotify) redis_engine_unref);
-  g_source_attach (source, redis_worker_get_context ());
-  return source;
-}
-
 /* The flush source: ready while its flag is set. Submitters set the flag
  * and wake the I/O thread once; unlike a ready time, clearing the flag in
  * dispatch costs no extra wake-up (g_source_set_ready_time() signals the
@@ -231,7 +199,9 @@ redis_engine_new (const RedisOptions *options)
                                    options->max_elements,
                                    options->max_line_length);
   self->flush_source = flush_source_new (flush_cb, self);
-  self->timer_source = wake_source_new ("[redispool] deadline", G_PRIORITY_DEFAULT, timer_cb, self);
+  self->timer_source = redis_worker_deadline_source_new ("[redispool] deadline", timer_cb,
+                                                         redis_engine_ref (self),
+                                                         (GDestroyNotify) redis_engine_unref);
   return self;
 }
 
@@ -1092,6 +1062,27 @@ connect_cancelled_cb (GCancellable *cancellable,
   return G_SOURCE_REMOVE;
 }
 
+/* I/O thread: FALSE (and the engine shut down) if the handshake command
+ * @what failed. NOAUTH means the server wants a password we did not give. */
+static gboolean
+handshake_step_ok (RedisEngine *self,
+                   RedisReply  *reply,
+                   const char  *what)
+{
+  const char *text;
+
+  if (redis_reply_get_kind (reply) != REDIS_REPLY_KIND_ERROR)
+    return TRUE;
+
+  text = redis_reply_get_string (reply, NULL);
+  engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+                   g_error_new (REDIS_ERROR,
+                                g_str_has_prefix (text, "NOAUTH") ?
+                                  REDIS_ERROR_AUTH_FAILED : REDIS_ERROR_CONNECT_FAILED,
+                                "%s failed on %s: %s", what, self->address, text));
+  return FALSE;
+}
+
 static void
 handshake_done_cb (GObject      *object,
                    GAsyncResult *result,
@@ -1121,55 +1112,14 @@ handshake_done_cb (GObject      *object,
           goto out;
         }
     }
-  if (o->database != 0)
-    {
-      RedisReply *r = g_ptr_array_index (replies, i++);
-
-      if (redis_reply_get_kind (r) == REDIS_REPLY_KIND_ERROR)
-        {
-          const char *text = redis_reply_get_string (r, NULL);
-
-          engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
-                           g_error_new (REDIS_ERROR,
-                                        g_str_has_prefix (text, "NOAUTH") ?
-                                          REDIS_ERROR_AUTH_FAILED : REDIS_ERROR_CONNECT_FAILED,
-                                        "SELECT %u failed on %s: %s", o->database,
-                                        self->address, text));
-          goto out;
-        }
-    }
-  if (o->client_name != NULL)
-    {
-      RedisReply *r = g_ptr_array_index (replies, i++);
-
-      if (redis_reply_get_kind (r) == REDIS_REPLY_KIND_ERROR)
-        {
-          const char *text = redis_reply_get_string (r, NULL);
-
-          engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
-                           g_error_new (REDIS_ERROR,
-                                        g_str_has_prefix (text, "NOAUTH") ?
-                                          REDIS_ERROR_AUTH_FAILED : REDIS_ERROR_CONNECT_FAILED,
-                                        "CLIENT SETNAME failed on %s: %s", self->address, text));
-          goto out;
-        }
-    }
-  {
-    RedisReply *r = g_ptr_array_index (replies, i++);
-
-    if (redis_reply_get_kind (r) == REDIS_REPLY_KIND_ERROR)
-      {
-        const char *text = redis_reply_get_string (r, NULL);
-
-        engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
-                         g_error_new (REDIS_ERROR,
-                                      g_str_has_prefix (text, "NOAUTH") ?
-                                        REDIS_ERROR_AUTH_FAILED : REDIS_ERROR_CONNECT_FAILED,
-                                      "The handshake with %s failed: %s", self->address, text));
-        goto out;
-      }
-    self->client_id = redis_reply_get_integer (r);
-  }
+  if (o->database != 0 && !handshake_step_ok (self, g_ptr_array_index (replies, i++), "SELECT"))
+    goto out;
+  if (o->client_name != NULL &&
+      !handshake_step_ok (self, g_ptr_array_index (replies, i++), "CLIENT SETNAME"))
+    goto out;
+  if (!handshake_step_ok (self, g_ptr_array_index (replies, i), "CLIENT ID"))
+    goto out;
+  self->client_id = redis_reply_get_integer (g_ptr_array_index (replies, i));
 
   /* Ready: the calls that waited for the handshake go out now. */
   self->phase = PHASE_READY;

@@ -358,19 +358,6 @@ queue_timer_cb (gpointer data)
 }
 
 static gboolean
-queue_timer_dispatch (GSource     *source,
-                      GSourceFunc  callback,
-                      gpointer     user_data)
-{
-  g_source_set_ready_time (source, -1);
-  return callback (user_data);
-}
-
-static GSourceFuncs queue_timer_funcs = {
-  NULL, NULL, queue_timer_dispatch, NULL, NULL, NULL,
-};
-
-static gboolean
 queued_call_cancelled_cb (GCancellable *cancellable,
                           gpointer      data)
 {
@@ -1314,12 +1301,9 @@ redis_pool_constructed (GObject *object)
   for (guint i = 0; i < core->size; i++)
     core->slots[i].index = i;
 
-  core->queue_timer = g_source_new (&queue_timer_funcs, sizeof (GSource));
-  g_source_set_static_name (core->queue_timer, "[redispool] pool queue deadline");
-  g_source_set_ready_time (core->queue_timer, -1);
-  g_source_set_callback (core->queue_timer, queue_timer_cb, core_ref (core),
-                         (GDestroyNotify) core_unref);
-  g_source_attach (core->queue_timer, redis_worker_get_context ());
+  core->queue_timer = redis_worker_deadline_source_new ("[redispool] pool queue deadline",
+                                                       queue_timer_cb, core_ref (core),
+                                                       (GDestroyNotify) core_unref);
 
   g_weak_ref_set (&core->pool, self);
 }
@@ -1834,27 +1818,10 @@ async_initable_iface_init (GAsyncInitableIface *iface)
   iface->init_finish = redis_pool_init_finish;
 }
 
-static gboolean
-redis_pool_initable_init (GInitable     *initable,
-                          GCancellable  *cancellable,
-                          GError       **error)
-{
-  RedisSyncCall sync;
-  gboolean ret;
-
-  redis_sync_call_begin (&sync);
-  redis_pool_init_async (G_ASYNC_INITABLE (initable), G_PRIORITY_DEFAULT,
-                         cancellable, redis_sync_call_store, &sync);
-  redis_sync_call_wait (&sync);
-  ret = redis_pool_init_finish (G_ASYNC_INITABLE (initable), sync.result, error);
-  redis_sync_call_end (&sync);
-  return ret;
-}
-
 static void
 initable_iface_init (GInitableIface *iface)
 {
-  iface->init = redis_pool_initable_init;
+  iface->init = redis_sync_initable_init;
 }
 
 /* ---- public API --------------------------------------------------------- */

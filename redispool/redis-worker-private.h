@@ -21,4 +21,12 @@ void          redis_worker_invoke      (GSourceFunc     func,
                                         gpointer        data,
                                         GDestroyNotify  notify);
 
+/* A source on the I/O thread that dispatches once its ready time (set with
+ * g_source_set_ready_time(), monotonic µs) comes, then waits for the next
+ * one: the deadline timers of engines and pools. */
+GSource      *redis_worker_deadline_source_new (const char     *name,
+                                                GSourceFunc     func,
+                                                gpointer        data,
+                                                GDestroyNotify  notify);
+
 G_END_DECLS

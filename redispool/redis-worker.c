@@ -53,3 +53,31 @@ redis_worker_invoke (GSourceFunc     func,
   g_source_attach (source, redis_worker_get_context ());
   g_source_unref (source);
 }
+
+static gboolean
+deadline_dispatch (GSource     *source,
+                   GSourceFunc  callback,
+                   gpointer     user_data)
+{
+  g_source_set_ready_time (source, -1);
+  return callback (user_data);
+}
+
+static GSourceFuncs deadline_source_funcs = {
+  NULL, NULL, deadline_dispatch, NULL, NULL, NULL,
+};
+
+GSource *
+redis_worker_deadline_source_new (const char     *name,
+                                  GSourceFunc     func,
+                                  gpointer        data,
+                                  GDestroyNotify  notify)
+{
+  GSource *source = g_source_new (&deadline_source_funcs, sizeof (GSource));
+
+  g_source_set_static_name (source, name);
+  g_source_set_ready_time (source, -1);
+  g_source_set_callback (source, func, data, notify);
+  g_source_attach (source, redis_worker_get_context ());
+  return source;
+}
