@@ -297,7 +297,7 @@ redis_connection_class_init (RedisConnectionClass *klass)
    * options at once, for example
    * `redis://user:secret@127.0.0.1:6379/2?client_name=app&command_timeout=2s`
    * or `unix:///run/redis.sock?db=1`. Query parameters: `db`,
-   * `client_name`, `connect_timeout`, `command_timeout` (milliseconds, or
+   * `client_name`, `connect_timeout`, `command_timeout`, `stall_timeout` (milliseconds, or
    * with an `ms` or `s` suffix), `tls_ca_file`, `tls_certificate_file`,
    * `tls_key_file`, `tls_insecure`, `max_reply_bytes`, `max_elements`,
    * `max_line_length`.
@@ -407,6 +407,14 @@ redis_connection_class_init (RedisConnectionClass *klass)
    *
    * Milliseconds allowed for each call from submission to reply; 0 for no
    * limit. Blocking commands get their own block time on top. Default 5000.
+   */
+  /**
+   * RedisConnection:stall-timeout:
+   *
+   * Milliseconds of silence from the server, once a written call is past its
+   * deadline, after which the connection is considered dead (blackholed or
+   * half-open) and closed as lost; a pool then replaces it. 0 turns stall
+   * detection off. Default 10000.
    */
   /**
    * RedisConnection:max-reply-bytes:

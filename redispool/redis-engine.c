@@ -78,6 +78,7 @@ struct _RedisEngine
   gsize                  wpos;
   guint64                total_queued;
   guint64                total_written;
+  gint64                 last_read_time;    /* monotonic µs of the last byte read */
   RedisReader           *reader;
   gboolean               closed;
 };
@@ -403,6 +404,34 @@ timer_cb (gpointer data)
         next = call->deadline;
     }
 
+  /* Stall detection: the oldest written call is overdue (even if it was
+   * abandoned) and nothing at all has come from the server for
+   * stall-timeout since. A blackholed or half-open connection looks like
+   * that; a slow command (DEBUG SLEEP) usually does not last that long. The
+   * connection is then closed as lost, and a pool replaces it. */
+  if (self->options->stall_timeout_ms > 0 && self->phase == PHASE_READY)
+    {
+      RedisCall *head = g_queue_peek_head (&self->inflight);
+
+      if (head != NULL && head->deadline != 0 && head->write_start < self->total_written)
+        {
+          gint64 quiet_since = MAX (self->last_read_time, head->deadline);
+          gint64 stall_at = quiet_since + (gint64) self->options->stall_timeout_ms * G_TIME_SPAN_MILLISECOND;
+
+          if (now >= stall_at)
+            {
+              engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+                               g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
+                                            "The connection to %s stalled: replies are overdue "
+                                            "and nothing arrived for %u ms",
+                                            self->address, self->options->stall_timeout_ms));
+              return G_SOURCE_REMOVE;
+            }
+          if (next == 0 || stall_at < next)
+            next = stall_at;
+        }
+    }
+
   if (next != 0)
     g_source_set_ready_time (self->timer_source, next);
 
@@ -673,6 +702,7 @@ readable_cb (gpointer data)
                                         "%s closed the connection", self->address));
           return G_SOURCE_REMOVE;
         }
+      self->last_read_time = g_get_monotonic_time ();
 
       ok = redis_reader_feed (self->reader, read_buffer, n, &error);
       while ((reply = redis_reader_pop (self->reader)) != NULL)

@@ -24,6 +24,7 @@ typedef struct
   GTlsCertificateFlags  tls_validation_flags;
   guint                 connect_timeout_ms;
   guint                 command_timeout_ms;
+  guint                 stall_timeout_ms;
   guint64               max_reply_bytes;
   guint                 max_elements;
   guint                 max_line_length;
@@ -47,6 +48,7 @@ enum
   REDIS_OPTIONS_PROP_TLS_VALIDATION_FLAGS,
   REDIS_OPTIONS_PROP_CONNECT_TIMEOUT,
   REDIS_OPTIONS_PROP_COMMAND_TIMEOUT,
+  REDIS_OPTIONS_PROP_STALL_TIMEOUT,
   REDIS_OPTIONS_PROP_MAX_REPLY_BYTES,
   REDIS_OPTIONS_PROP_MAX_ELEMENTS,
   REDIS_OPTIONS_PROP_MAX_LINE_LENGTH,

@@ -1620,6 +1620,14 @@ redis_pool_class_init (RedisPoolClass *klass)
    * connection; 0 for no limit. Default 5000.
    */
   /**
+   * RedisPool:stall-timeout:
+   *
+   * Milliseconds of silence from the server, once a written call is past its
+   * deadline, after which the connection is considered dead (blackholed or
+   * half-open) and closed as lost; a pool then replaces it. 0 turns stall
+   * detection off. Default 10000.
+   */
+  /**
    * RedisPool:max-reply-bytes:
    *
    * The largest reply accepted, in bytes. Default 512 MiB.

@@ -8,6 +8,7 @@
 
 #include "redispool.h"
 #include "fake-server.h"
+#include "fault-proxy.h"
 #include "redis-test-server.h"
 #include "test-helpers.h"
 
@@ -237,6 +238,74 @@ closed_port (void)
   port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
   g_socket_close (sock, NULL);
   return port;
+}
+
+
+/* ---- stall detection ---------------------------------------------------- */
+
+/* A blackholed connection (the peer keeps the socket, answers nothing): the
+ * call times out at its deadline, and once nothing has arrived for
+ * stall-timeout after that, the connection closes as lost. A slow command
+ * that does answer within stall-timeout keeps the connection. */
+static void
+test_stall_detected (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FaultProxy) proxy = NULL;
+  g_autoptr(RedisConnection) conn = NULL;
+  g_autoptr(RedisReply) reply = NULL;
+  ClosedRecord rec = { 0, NULL };
+  gint64 start, timed_out, closed_at;
+
+  REQUIRE_SERVER ();
+  proxy = fault_proxy_new (redis_test_server_get_port (server), &error);
+  g_assert_no_error (error);
+
+  conn = g_initable_new (REDIS_TYPE_CONNECTION, NULL, &error,
+                         "port", (guint) fault_proxy_get_port (proxy),
+                         "command-timeout", 200,
+                         "stall-timeout", 300,
+                         NULL);
+  g_assert_no_error (error);
+  g_signal_connect (conn, "closed", G_CALLBACK (closed_cb), &rec);
+
+  /* Slow but alive: DEBUG SLEEP 0.4 times out at 200 ms, its reply comes at
+   * 400 ms, before 200 + 300 ms of silence: the connection stays. */
+  start = g_get_monotonic_time ();
+  reply = redis_client_command_sync (REDIS_CLIENT (conn),
+                                     (const char *[]) { "DEBUG", "SLEEP", "0.4", NULL },
+                                     NULL, &error);
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_TIMEOUT);
+  g_clear_error (&error);
+  g_usleep (400 * 1000);
+  reply = redis_client_command_sync (REDIS_CLIENT (conn),
+                                     (const char *[]) { "ECHO", "alive", NULL }, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (redis_reply_get_string (reply, NULL), ==, "alive");
+  g_clear_pointer (&reply, redis_reply_unref);
+  g_assert_cmpint (redis_connection_get_state (conn), ==, REDIS_CONNECTION_STATE_READY);
+
+  /* Blackholed: the call times out, then the connection is declared dead. */
+  fault_proxy_do (proxy, "blackhole");
+  start = g_get_monotonic_time ();
+  reply = redis_client_command_sync (REDIS_CLIENT (conn),
+                                     (const char *[]) { "ECHO", "lost", NULL }, NULL, &error);
+  timed_out = g_get_monotonic_time ();
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_TIMEOUT);
+  g_clear_error (&error);
+  g_assert_cmpint (MS (timed_out - start), >=, 190);
+  g_assert_cmpint (MS (timed_out - start), <, test_scale_ms (1000));
+
+  WAIT_UNTIL (rec.n > 0, 3000);
+  closed_at = g_get_monotonic_time ();
+  g_assert_cmpuint (rec.n, ==, 1);
+  g_assert_error (rec.error, REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST);
+  g_assert_nonnull (strstr (rec.error->message, "stalled"));
+  /* Deadline (200 ms) + stall-timeout (300 ms), give or take a tick. */
+  g_assert_cmpint (MS (closed_at - start), >=, 450);
+  g_assert_cmpint (MS (closed_at - start), <, test_scale_ms (1500));
+  g_assert_cmpint (redis_connection_get_state (conn), ==, REDIS_CONNECTION_STATE_CLOSED);
+  g_clear_error (&rec.error);
 }
 
 /* ---- command ------------------------------------------------------------ */
@@ -2622,6 +2691,7 @@ main (int    argc,
   g_test_add_func ("/connection/contract/unsolicited-reply", test_unsolicited_reply);
   g_test_add_func ("/connection/contract/fake-close-stall", test_fake_close_and_stall);
   g_test_add_func ("/connection/contract/limits", test_limits);
+  g_test_add_func ("/connection/contract/stall", test_stall_detected);
   g_test_add_func ("/connection/threads/many", test_threads);
   g_test_add_func ("/connection/threads/sync-contexts", test_sync_contexts);
 
