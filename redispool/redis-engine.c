@@ -712,6 +712,14 @@ readable_cb (gpointer data)
             return G_SOURCE_REMOVE;
           }
 
+      if (ok && redis_reader_has_failed (self->reader))
+        {
+          ok = FALSE;
+          error = g_error_new (REDIS_ERROR, REDIS_ERROR_PROTOCOL,
+                               "Protocol error: %s sent a reply that could not be parsed",
+                               self->address);
+        }
+
       if (!ok)
         {
           RedisCall *head = g_queue_peek_head (&self->inflight);
@@ -818,13 +826,16 @@ engine_shutdown (RedisEngine *self,
         }
       else
         {
+          /* Written, so it may have run: never CLOSED, which promises the
+           * opposite, even when the close was ours (dispose). */
           if (!redis_call_is_completed (call))
             {
               if (written_code == REDIS_ERROR_CLOSED)
-                redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED,
-                                                    "The connection to %s was closed "
-                                                    "before the reply arrived",
-                                                    self->address));
+                redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
+                                                    "The connection to %s was closed after %s "
+                                                    "was sent, before its reply (it may have run)",
+                                                    self->address,
+                                                    call->first_command ? call->first_command : "the command"));
               else
                 redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
                                                     "Connection to %s lost after %s was sent "

@@ -31,8 +31,9 @@ G_BEGIN_DECLS
  * @REDIS_ERROR_TIMEOUT: the command did not complete within its deadline. It
  *   may still run on the server; its late reply is discarded.
  * @REDIS_ERROR_CLOSED: the connection or pool was closed before the command was
- *   sent, so it did not run; or it was disposed (an immediate close) while the
- *   command waited for its reply, in which case it may have run.
+ *   sent. The command did not run. (A command already written when its
+ *   connection closes, even by dispose, fails with
+ *   %REDIS_ERROR_CONNECTION_LOST.)
  * @REDIS_ERROR_PROTOCOL: the server sent bytes that are not valid RESP2, or a
  *   reply nobody asked for. The connection is closed.
  * @REDIS_ERROR_REPLY_TOO_LARGE: a reply exceeded one of the configured limits

@@ -556,11 +556,12 @@ redis_options_to_uri (const RedisOptions *self)
   else
     {
       gboolean ipv6 = strchr (self->host, ':') != NULL;
+      g_autofree char *host = g_uri_escape_string (self->host, ipv6 ? ":" : NULL, FALSE);
 
       g_string_append_printf (out, "%s://%s%s%s%s%s:%u/%u",
                               self->tls ? "rediss" : "redis",
                               user ? user : "", user ? "@" : "",
-                              ipv6 ? "[" : "", self->host, ipv6 ? "]" : "",
+                              ipv6 ? "[" : "", host, ipv6 ? "]" : "",
                               self->port, self->database);
     }
 

@@ -94,7 +94,7 @@ typedef struct
   GSource      *retry_source;
   gboolean      ever_ready;
   guint64       reconnects;
-  char         *last_error;
+  GError       *last_error;
 } Slot;
 
 /* Everything the pool's connections and timers touch from the I/O thread
@@ -230,7 +230,7 @@ core_unref (PoolCore *core)
     {
       g_assert (core->slots[i].engine == NULL);
       g_assert (core->slots[i].retry_source == NULL);
-      g_free (core->slots[i].last_error);
+      g_clear_error (&core->slots[i].last_error);
     }
   g_free (core->slots);
   if (core->queue_timer != NULL)
@@ -364,6 +364,27 @@ queued_call_cancelled_cb (GCancellable *cancellable,
   redis_call_fail (data, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
                                               "Operation was cancelled"));
   return G_SOURCE_REMOVE;
+}
+
+/* Called with the lock held: when no slot is up and every slot's last
+ * attempt was refused by AUTH, waiting cannot help; returns that error. */
+static const GError *
+auth_failure_locked (PoolCore *core)
+{
+  const GError *error = NULL;
+
+  if (core->slots == NULL || core->active > 0)
+    return NULL;
+  for (guint i = 0; i < core->size; i++)
+    {
+      const GError *e = core->slots[i].last_error;
+
+      if (core->slots[i].state == SLOT_READY || e == NULL ||
+          !g_error_matches (e, REDIS_ERROR, REDIS_ERROR_AUTH_FAILED))
+        return NULL;
+      error = e;
+    }
+  return error;
 }
 
 /* Called with the lock held. FALSE if the queue is full. */
@@ -501,6 +522,18 @@ core_dispatch_shared (PoolCore  *core,
         }
 
       engine = pick_locked (core, &index);
+      if (engine == NULL && auth_failure_locked (core) != NULL)
+        {
+          GError *auth = g_error_copy (auth_failure_locked (core));
+
+          /* Every connection is refused by AUTH: say so now rather than
+           * let the call wait out its deadline. */
+          g_mutex_unlock (&core->lock);
+          g_prefix_error (&auth, "%s was not sent: ",
+                          call->first_command ? call->first_command : "The command");
+          redis_call_fail (call, auth);
+          return;
+        }
       if (engine == NULL)
         {
           gboolean can_recover = !core->started || core->reconnect;
@@ -999,6 +1032,8 @@ slot_engine_closed_cb (RedisEngine  *engine,
   PoolCore *core = ref->core;
   Slot *slot = &core->slots[ref->index];
   gboolean lost = FALSE;
+  GQueue refused = G_QUEUE_INIT;
+  GError *auth_error = NULL;
   RedisCall *call;
 
   g_mutex_lock (&core->lock);
@@ -1008,15 +1043,33 @@ slot_engine_closed_cb (RedisEngine  *engine,
       if (slot->state == SLOT_READY)
         core->active--;
       slot->state = SLOT_DOWN;
-      g_free (slot->last_error);
-      slot->last_error = g_strdup (reason->message);
+      g_clear_error (&slot->last_error);
+      slot->last_error = g_error_copy (reason);
       slot->engine = NULL;
       redis_engine_unref (engine);
       if (lost)
         slot->attempts = 0;
       slot_schedule_retry_locked (core, slot);
     }
+  if (auth_failure_locked (core) != NULL)
+    {
+      /* Calls waiting for a connection would only time out. */
+      auth_error = g_error_copy (auth_failure_locked (core));
+      refused = core->queued;
+      g_queue_init (&core->queued);
+    }
   g_mutex_unlock (&core->lock);
+
+  while ((call = g_queue_pop_head (&refused)) != NULL)
+    {
+      GError *error = g_error_copy (auth_error);
+
+      g_prefix_error (&error, "%s was not sent: ",
+                      call->first_command ? call->first_command : "The command");
+      redis_call_fail (call, error);
+      redis_call_unref (call);
+    }
+  g_clear_error (&auth_error);
 
   /* Calls that never reached the wire go to another connection. */
   while (unsent != NULL && (call = g_queue_pop_head (unsent)) != NULL)
@@ -2009,7 +2062,8 @@ redis_pool_get_info (RedisPool *self)
                                                   redis_engine_get_client_id (slot->engine) : 0));
       g_variant_builder_add (&conns, "{sv}", "reconnects", g_variant_new_uint64 (slot->reconnects));
       if (slot->last_error != NULL)
-        g_variant_builder_add (&conns, "{sv}", "last-error", g_variant_new_string (slot->last_error));
+        g_variant_builder_add (&conns, "{sv}", "last-error",
+                               g_variant_new_string (slot->last_error->message));
       g_variant_builder_close (&conns);
     }
   g_variant_builder_add (&builder, "{sv}", "size", g_variant_new_uint32 (core->size));

@@ -34,6 +34,9 @@ gboolean     redis_reader_feed  (RedisReader  *self,
                                  gsize         len,
                                  GError      **error);
 
+/* Whether the stream failed (then nothing more comes out of it). */
+gboolean     redis_reader_has_failed (RedisReader *self);
+
 /* Returns the next complete reply (transfer full), or NULL. */
 RedisReply  *redis_reader_pop   (RedisReader  *self);
 

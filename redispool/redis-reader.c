@@ -193,6 +193,10 @@ parse_int64 (const char *s,
     }
   if (i == len || len - i > 19)
     return FALSE;
+  /* hiredis 0.14.1 refuses leading zeros and "-0": so must the framer, or
+   * it would accept a reply that hiredis then cannot parse. */
+  if (s[i] == '0' && (len - i > 1 || negative))
+    return FALSE;
   for (; i < len; i++)
     {
       if (s[i] < '0' || s[i] > '9')
@@ -404,6 +408,12 @@ redis_reader_feed (RedisReader  *self,
   return !self->failed;
 }
 
+gboolean
+redis_reader_has_failed (RedisReader *self)
+{
+  return self->failed;
+}
+
 RedisReply *
 redis_reader_pop (RedisReader *self)
 {
@@ -417,9 +427,10 @@ redis_reader_pop (RedisReader *self)
   /* Always pass a pointer: redisReaderGetReply (r, NULL) leaks in 0.14.1. */
   if (redisReaderGetReply (self->hiredis, &reply) != REDIS_OK || reply == NULL)
     {
-      /* The framer and hiredis disagree: treat as a protocol failure. */
-      g_warning ("hiredis rejected a reply the framer accepted: %s",
-                 self->hiredis->errstr);
+      /* The framer and hiredis disagree (a framer bug): the stream can no
+       * longer be trusted; the next feed reports a protocol error. */
+      g_debug ("hiredis rejected a reply the framer accepted: %s",
+               self->hiredis->errstr);
       self->failed = TRUE;
       self->n_complete = 0;
       return NULL;

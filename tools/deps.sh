@@ -10,6 +10,7 @@ packages=(
   valac gjs python3-gi gi-docgen python3-toml
   redis-server redis-tools openssl valgrind
   python3-redis strace
+  clang libclang-rt-14-dev
 )
 
 missing=()

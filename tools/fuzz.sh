@@ -46,7 +46,7 @@ for target in reader uri; do
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0} \
   LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp} \
     "$build_dir/tests/fuzz-$target" \
-      -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
+      -max_total_time="$seconds" -timeout=10 -error_exitcode=1 -timeout_exitcode=1 -rss_limit_mb=2048 -max_len=16384 \
       -print_final_stats=1 -dict="tests/fuzz/$target.dict" \
       -artifact_prefix="$crashes/$target-" \
       "$work" "tests/fuzz/corpus-$target" >"$log" 2>&1 &

@@ -4,11 +4,14 @@
 # Runs the whole redispool test suite on a Debian 12 machine:
 #   deps -> meson setup (_build, reused) -> compile -> meson test (all suites)
 #   -> meson test --setup=valgrind --suite c (skip with REDISPOOL_VALGRIND=0)
+#   -> _build-asan (clang, ASan+UBSan): meson test --setup=asan --suite c,
+#      then --suite fuzz (libFuzzer, 30 s each) (skip with REDISPOOL_ASAN=0)
 # and prints a subtest-level summary whose last line is
 #   "N passed, N failed, N skipped".
 # Exits non-zero if any step or any test failed.
 #
-# Environment: BUILD_DIR (default _build), REDISPOOL_VALGRIND (default 1).
+# Environment: BUILD_DIR (default _build), REDISPOOL_VALGRIND (default 1),
+# ASAN_BUILD_DIR (default _build-asan), REDISPOOL_ASAN (default 1).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,6 +67,50 @@ if [ "$status" -eq 0 ] || [ -f "$BUILD_DIR/build.ninja" ]; then
     fi
   fi
 fi
+
+# ---- issue 6: ASan+UBSan pass and fuzzers (begin) ----
+# A second build dir compiled by clang with -Db_sanitize=address,undefined
+# (introspection/vapi/docs off): `meson test --setup=asan --suite c`
+# (results labelled [asan]), then the libFuzzer targets for 30 s each
+# (`--suite fuzz`, labelled [fuzz-asan]). Skip with REDISPOOL_ASAN=0.
+if [ "${REDISPOOL_ASAN:-1}" != 0 ]; then
+  ASAN_BUILD_DIR=${ASAN_BUILD_DIR:-_build-asan}
+  step "meson setup $ASAN_BUILD_DIR (clang, ASan+UBSan)"
+  asan_ok=1
+  if [ -f "$ASAN_BUILD_DIR/meson-private/coredata.dat" ]; then
+    echo "reusing $ASAN_BUILD_DIR"
+  elif ! CC=clang meson setup "$ASAN_BUILD_DIR" \
+         -Db_sanitize=address,undefined -Db_lundef=false \
+         -Dintrospection=disabled -Dvapi=disabled -Ddocs=disabled; then
+    extra+=(--extra-failure "meson setup $ASAN_BUILD_DIR failed")
+    status=1
+    asan_ok=0
+  fi
+  if [ "$asan_ok" = 1 ]; then
+    step "meson compile -C $ASAN_BUILD_DIR"
+    if ! meson compile -C "$ASAN_BUILD_DIR"; then
+      extra+=(--extra-failure "meson compile -C $ASAN_BUILD_DIR failed")
+      status=1
+    else
+      rm -f "$ASAN_BUILD_DIR"/meson-logs/testlog*.json
+      step "meson test --setup=asan --suite c ($ASAN_BUILD_DIR)"
+      if ! meson test -C "$ASAN_BUILD_DIR" --setup=asan --suite c \
+             --print-errorlogs --no-rebuild; then
+        status=1
+      fi
+      [ -f "$ASAN_BUILD_DIR/meson-logs/testlog-asan.json" ] &&
+        logs+=("$ASAN_BUILD_DIR/meson-logs/testlog-asan.json")
+      step "meson test --setup=asan --suite fuzz ($ASAN_BUILD_DIR)"
+      if ! meson test -C "$ASAN_BUILD_DIR" --setup=asan --suite fuzz \
+             --logbase testlog-fuzz --print-errorlogs --no-rebuild; then
+        status=1
+      fi
+      [ -f "$ASAN_BUILD_DIR/meson-logs/testlog-fuzz-asan.json" ] &&
+        logs+=("$ASAN_BUILD_DIR/meson-logs/testlog-fuzz-asan.json")
+    fi
+  fi
+fi
+# ---- issue 6: ASan+UBSan pass and fuzzers (end) ----
 
 step "results"
 if ! "$PYTHON" tools/count-results.py "${extra[@]}" "${logs[@]}"; then

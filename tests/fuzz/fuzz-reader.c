@@ -194,7 +194,7 @@ run (const guint8 *data,
  * ourselves: libFuzzer saves the input on abort(), not on the SIGTRAP of a
  * fatal GLib message. */
 static void
-fatal_log_handler (const char     *domain,
+reader_fatal_log_handler (const char     *domain,
                    GLogLevelFlags  level,
                    const char     *message,
                    gpointer        user_data)
@@ -208,7 +208,7 @@ int
 LLVMFuzzerInitialize (int    *argc,
                       char ***argv)
 {
-  g_log_set_default_handler (fatal_log_handler, NULL);
+  g_log_set_default_handler (reader_fatal_log_handler, NULL);
   return 0;
 }
 
