@@ -74,7 +74,7 @@ if [ -z "${REDISPOOL_BENCHMARK:-}" ]; then
   fi
   # A stale build.ninja does not know new targets yet: regenerate, then build.
   ninja -C "$BUILD_DIR" build.ninja >/dev/null
-  meson compile -C "$BUILD_DIR" redispool-benchmark >/dev/null
+  meson compile -C "$BUILD_DIR" redispool-benchmark pool-rss >/dev/null
   REDISPOOL_BENCHMARK="$BUILD_DIR/examples/redispool-benchmark"
   export GI_TYPELIB_PATH="$BUILD_DIR/redispool${GI_TYPELIB_PATH:+:$GI_TYPELIB_PATH}"
   export LD_LIBRARY_PATH="$BUILD_DIR/redispool${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -185,4 +185,11 @@ if [ "${SKIP_PYTHON:-0}" != 1 ]; then
   else
     echo "(skipped: $PYTHON cannot load the Redis-1.0 typelib; build with introspection)"
   fi
+fi
+
+# --- memory ------------------------------------------------------------------
+pool_rss="$(dirname "$REDISPOOL_BENCHMARK")/pool-rss"
+if [ -x "$pool_rss" ]; then
+  echo
+  "$pool_rss" "redis://127.0.0.1:$port/0"
 fi
