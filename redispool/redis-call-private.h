@@ -64,7 +64,8 @@ struct _RedisCall
 
   /* Owned by the engine's I/O thread. */
   GSource           *cancel_source;
-  GPtrArray         *replies;        /* replies received so far */
+  GPtrArray         *replies;        /* replies received so far… */
+  RedisReply        *reply;          /* …or the one reply of a COMMAND call */
   guint              replies_left;
   guint64            write_start;    /* stream offsets of the payload */
   guint64            write_end;

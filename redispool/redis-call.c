@@ -479,6 +479,7 @@ redis_call_unref (RedisCall *self)
   g_assert (self->cancel_source == NULL);
   g_clear_pointer (&self->payload, g_bytes_unref);
   g_clear_pointer (&self->replies, g_ptr_array_unref);
+  g_clear_pointer (&self->reply, redis_reply_unref);
   g_clear_object (&self->cancellable);
   g_free (self->first_command);
   g_free (self);
@@ -563,6 +564,8 @@ typedef struct
 
 static GMutex batches_lock;
 static GHashTable *batches;   /* GMainContext* → CompletionBatch*, while scheduled */
+/* The batch found last: completions usually go to the same context in a row. */
+static CompletionBatch *last_batch;
 
 static void
 return_completion (Completion *c)
@@ -592,6 +595,8 @@ batch_dispatch_cb (gpointer data)
 
   g_mutex_lock (&batches_lock);
   g_hash_table_remove (batches, batch->context);
+  if (last_batch == batch)
+    last_batch = NULL;
   g_mutex_unlock (&batches_lock);
 
   while ((c = g_queue_pop_head (&batch->items)) != NULL)
@@ -633,7 +638,10 @@ deliver_task (RedisCall      *self,
   g_mutex_lock (&batches_lock);
   if (batches == NULL)
     batches = g_hash_table_new (NULL, NULL);
-  batch = g_hash_table_lookup (batches, context);
+  if (last_batch != NULL && last_batch->context == context)
+    batch = last_batch;
+  else
+    batch = g_hash_table_lookup (batches, context);
   if (batch == NULL)
     {
       GSource *source = g_idle_source_new ();
@@ -648,6 +656,7 @@ deliver_task (RedisCall      *self,
       g_source_unref (source);
     }
   g_queue_push_tail (&batch->items, g_memdup2 (&c, sizeof c));
+  last_batch = batch;
   g_mutex_unlock (&batches_lock);
 }
 
@@ -766,18 +775,20 @@ redis_call_finish_replies (RedisCall *self)
   if (!claim (self))
     return;
 
-  g_assert (self->replies != NULL && self->replies->len == self->n_replies);
+  g_assert (self->kind == REDIS_CALL_COMMAND ?
+            self->reply != NULL :
+            self->replies != NULL && self->replies->len == self->n_replies);
 
   switch (self->kind)
     {
     case REDIS_CALL_COMMAND:
       {
-        RedisReply *reply = g_ptr_array_index (self->replies, 0);
+        RedisReply *reply = self->reply;
 
         if (redis_reply_get_kind (reply) == REDIS_REPLY_KIND_ERROR)
           deliver_error (self, error_from_reply (reply, REDIS_ERROR_SERVER));
         else
-          deliver_pointer (self, redis_reply_ref (reply), (GDestroyNotify) redis_reply_unref);
+          deliver_pointer (self, g_steal_pointer (&self->reply), (GDestroyNotify) redis_reply_unref);
       }
       break;
 

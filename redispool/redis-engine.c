@@ -459,7 +459,9 @@ queue_write (RedisEngine *self,
   g_byte_array_append (self->wbuf, data, len);
   self->total_queued += len;
   call->write_end = self->total_queued;
-  call->replies = g_ptr_array_new_full (call->n_replies, (GDestroyNotify) redis_reply_unref);
+  /* One command, one reply: no array needed (the common case). */
+  if (call->kind != REDIS_CALL_COMMAND)
+    call->replies = g_ptr_array_new_full (call->n_replies, (GDestroyNotify) redis_reply_unref);
   g_queue_push_tail (&self->inflight, call);
 
   if (call->kind == REDIS_CALL_NOREPLY)
@@ -648,7 +650,14 @@ dispatch_reply (RedisEngine *self,
   if (redis_call_is_completed (call))
     redis_reply_unref (reply);     /* a late reply: its caller has moved on */
   else
-    g_ptr_array_add (call->replies, reply);
+    {
+      if (call->replies != NULL)
+        g_ptr_array_add (call->replies, reply);
+      else if (call->reply == NULL)
+        call->reply = reply;
+      else
+        redis_reply_unref (reply);   /* cannot happen: one reply expected */
+    }
 
   if (--call->replies_left == 0)
     {
@@ -821,6 +830,7 @@ engine_shutdown (RedisEngine *self,
         {
           /* Not a byte of it was written: safe to send elsewhere. */
           g_clear_pointer (&call->replies, g_ptr_array_unref);
+          g_clear_pointer (&call->reply, redis_reply_unref);
           call->replies_left = call->n_replies;
           g_queue_push_tail (&unsent, call);
         }

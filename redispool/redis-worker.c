@@ -6,12 +6,16 @@
 
 static GMainContext *worker_context;
 static GThread *worker_thread;
+/* Asked on every completion: a plain thread-local is much cheaper than
+ * g_thread_self () (a GPrivate lookup). */
+static __thread gboolean on_worker_thread;
 
 static gpointer
 worker_main (gpointer data)
 {
   GMainContext *context = data;
 
+  on_worker_thread = TRUE;
   g_main_context_push_thread_default (context);
   /* Runs for the life of the process, like GDBus' worker thread. */
   for (;;)
@@ -37,7 +41,7 @@ redis_worker_get_context (void)
 gboolean
 redis_worker_is_current (void)
 {
-  return worker_thread != NULL && g_thread_self () == worker_thread;
+  return on_worker_thread;
 }
 
 void

@@ -184,5 +184,5 @@ done
 echo
 echo "Top functions by self cost, W2 at N2 (share of all instructions):"
 callgrind_annotate --inclusive=no --auto=no --threshold=100 "$tmp/cg.W2.$N2" |
-  awk '/^ *[0-9,]+ \(/ && !/PROGRAM TOTALS/' | head -n 15 |
+  awk '/^ *[0-9,]+ \(/ && !/PROGRAM TOTALS/ && n++ < 15' |
   sed -e 's/^ *[0-9,]* (/(/' -e 's/ \[\([^]]*\/\)\{0,1\}\([^]/]*\)\]$/ [\2]/'
