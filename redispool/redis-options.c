@@ -81,7 +81,8 @@ redis_options_install_properties (GObjectClass  *klass,
                                   guint          first_id,
                                   GParamSpec   **pspecs)
 {
-  const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY;
+  /* Options are read when the object is initialized: construct-only. */
+  const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS;
 
   pspecs[REDIS_OPTIONS_PROP_HOST] =
     g_param_spec_string ("host", NULL, NULL, DEFAULT_HOST, rw);
@@ -95,7 +96,7 @@ redis_options_install_properties (GObjectClass  *klass,
     g_param_spec_string ("username", NULL, NULL, NULL, rw);
   pspecs[REDIS_OPTIONS_PROP_PASSWORD] =
     g_param_spec_string ("password", NULL, NULL, NULL,
-                         G_PARAM_WRITABLE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS);
+                         G_PARAM_WRITABLE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
   pspecs[REDIS_OPTIONS_PROP_CLIENT_NAME] =
     g_param_spec_string ("client-name", NULL, NULL, NULL, rw);
   pspecs[REDIS_OPTIONS_PROP_TLS] =
