@@ -297,7 +297,8 @@ redis_connection_class_init (RedisConnectionClass *klass)
    * options at once, for example
    * `redis://user:secret@127.0.0.1:6379/2?client_name=app&command_timeout=2s`
    * or `unix:///run/redis.sock?db=1`. Query parameters: `db`,
-   * `client_name`, `connect_timeout`, `command_timeout`, `stall_timeout` (milliseconds, or
+   * `client_name`, `connect_timeout`, `command_timeout`, `stall_timeout`,
+   * `health_check_interval` (milliseconds, or
    * with an `ms` or `s` suffix), `tls_ca_file`, `tls_certificate_file`,
    * `tls_key_file`, `tls_insecure`, `max_reply_bytes`, `max_elements`,
    * `max_line_length`.
@@ -415,6 +416,14 @@ redis_connection_class_init (RedisConnectionClass *klass)
    * deadline, after which the connection is considered dead (blackholed or
    * half-open) and closed as lost; a pool then replaces it. 0 turns stall
    * detection off. Default 10000.
+   */
+  /**
+   * RedisConnection:health-check-interval:
+   *
+   * Milliseconds of idleness (nothing in flight, nothing received) after
+   * which a connection sends a PING, so that a vanished peer is noticed
+   * (through [property@Redis.Connection:stall-timeout]) before a user command meets it.
+   * 0 turns it off. Default 30000.
    */
   /**
    * RedisConnection:max-reply-bytes:

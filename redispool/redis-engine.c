@@ -359,6 +359,29 @@ watch_call (RedisEngine *self,
     }
 }
 
+static void queue_write (RedisEngine *self,
+                         RedisCall   *call);
+
+/* I/O thread: one PING, internal (no caller waits; its reply is dropped). */
+static void
+send_health_check (RedisEngine *self)
+{
+  g_autoptr(GByteArray) encoded = g_byte_array_new ();
+  g_autoptr(GBytes) payload = NULL;
+  g_autoptr(GTask) task = g_task_new (NULL, NULL, NULL, NULL);
+  RedisCall *call;
+
+  redis_encode_strv (encoded, (const char *[]) { "PING", NULL }, NULL, NULL, NULL, NULL);
+  payload = g_byte_array_free_to_bytes (g_steal_pointer (&encoded));
+  call = redis_call_new (REDIS_CALL_COMMAND, payload, 1, task);
+  call->internal = TRUE;
+  call->first_command = g_strdup ("PING (health check)");
+  redis_call_set_timeout (call, self->options->command_timeout_ms ?
+                                self->options->command_timeout_ms : 5000);
+  queue_write (self, call);
+  try_write (self);
+}
+
 static gboolean
 timer_cb (gpointer data)
 {
@@ -430,6 +453,25 @@ timer_cb (gpointer data)
           if (next == 0 || stall_at < next)
             next = stall_at;
         }
+    }
+
+  /* Health check: an idle connection gets a PING every interval, so that a
+   * peer that vanished (half-open) is found by the stall detection above
+   * before a user command meets it. */
+  if (self->options->health_check_ms > 0 && self->phase == PHASE_READY &&
+      g_queue_is_empty (&self->inflight))
+    {
+      gint64 due = self->last_read_time + (gint64) self->options->health_check_ms * G_TIME_SPAN_MILLISECOND;
+
+      if (now >= due)
+        {
+          send_health_check (self);
+          if (self->closed)
+            return G_SOURCE_REMOVE;
+          due = now + (gint64) self->options->health_check_ms * G_TIME_SPAN_MILLISECOND;
+        }
+      if (next == 0 || due < next)
+        next = due;
     }
 
   if (next != 0)
@@ -1175,6 +1217,9 @@ handshake_done_cb (GObject      *object,
   /* Ready: the calls that waited for the handshake go out now. */
   self->phase = PHASE_READY;
   set_state (self, REDIS_CONNECTION_STATE_READY);
+  self->last_read_time = g_get_monotonic_time ();
+  if (o->health_check_ms > 0)
+    arm_timer (self, self->last_read_time + (gint64) o->health_check_ms * G_TIME_SPAN_MILLISECOND);
   clear_source (&self->connect_timer);
   clear_source (&self->connect_cancel_source);
   while ((call = g_queue_pop_head (&self->waiting)) != NULL)

@@ -25,6 +25,7 @@ typedef struct
   guint                 connect_timeout_ms;
   guint                 command_timeout_ms;
   guint                 stall_timeout_ms;
+  guint                 health_check_ms;
   guint64               max_reply_bytes;
   guint                 max_elements;
   guint                 max_line_length;
@@ -49,6 +50,7 @@ enum
   REDIS_OPTIONS_PROP_CONNECT_TIMEOUT,
   REDIS_OPTIONS_PROP_COMMAND_TIMEOUT,
   REDIS_OPTIONS_PROP_STALL_TIMEOUT,
+  REDIS_OPTIONS_PROP_HEALTH_CHECK_INTERVAL,
   REDIS_OPTIONS_PROP_MAX_REPLY_BYTES,
   REDIS_OPTIONS_PROP_MAX_ELEMENTS,
   REDIS_OPTIONS_PROP_MAX_LINE_LENGTH,

@@ -12,6 +12,7 @@
 #define DEFAULT_PORT             6379
 #define DEFAULT_TIMEOUT_MS       5000
 #define DEFAULT_STALL_TIMEOUT_MS 10000
+#define DEFAULT_HEALTH_CHECK_MS  30000
 #define DEFAULT_MAX_REPLY_BYTES  (G_GUINT64_CONSTANT (512) * 1024 * 1024)
 #define DEFAULT_MAX_ELEMENTS     (16u * 1024 * 1024)
 #define DEFAULT_MAX_LINE_LENGTH  (64u * 1024)
@@ -27,6 +28,7 @@ redis_options_new (void)
   self->connect_timeout_ms = DEFAULT_TIMEOUT_MS;
   self->command_timeout_ms = DEFAULT_TIMEOUT_MS;
   self->stall_timeout_ms = DEFAULT_STALL_TIMEOUT_MS;
+  self->health_check_ms = DEFAULT_HEALTH_CHECK_MS;
   self->max_reply_bytes = DEFAULT_MAX_REPLY_BYTES;
   self->max_elements = DEFAULT_MAX_ELEMENTS;
   self->max_line_length = DEFAULT_MAX_LINE_LENGTH;
@@ -116,6 +118,8 @@ redis_options_install_properties (GObjectClass  *klass,
     g_param_spec_uint ("command-timeout", NULL, NULL, 0, G_MAXUINT, DEFAULT_TIMEOUT_MS, rw);
   pspecs[REDIS_OPTIONS_PROP_STALL_TIMEOUT] =
     g_param_spec_uint ("stall-timeout", NULL, NULL, 0, G_MAXUINT, DEFAULT_STALL_TIMEOUT_MS, rw);
+  pspecs[REDIS_OPTIONS_PROP_HEALTH_CHECK_INTERVAL] =
+    g_param_spec_uint ("health-check-interval", NULL, NULL, 0, G_MAXUINT, DEFAULT_HEALTH_CHECK_MS, rw);
   pspecs[REDIS_OPTIONS_PROP_MAX_REPLY_BYTES] =
     g_param_spec_uint64 ("max-reply-bytes", NULL, NULL, 1024, G_MAXUINT64 / 4,
                          DEFAULT_MAX_REPLY_BYTES, rw);
@@ -190,6 +194,9 @@ redis_options_set_property (RedisOptions *self,
     case REDIS_OPTIONS_PROP_STALL_TIMEOUT:
       self->stall_timeout_ms = g_value_get_uint (value);
       break;
+    case REDIS_OPTIONS_PROP_HEALTH_CHECK_INTERVAL:
+      self->health_check_ms = g_value_get_uint (value);
+      break;
     case REDIS_OPTIONS_PROP_MAX_REPLY_BYTES:
       self->max_reply_bytes = g_value_get_uint64 (value);
       break;
@@ -252,6 +259,9 @@ redis_options_get_property (const RedisOptions *self,
       break;
     case REDIS_OPTIONS_PROP_STALL_TIMEOUT:
       g_value_set_uint (value, self->stall_timeout_ms);
+      break;
+    case REDIS_OPTIONS_PROP_HEALTH_CHECK_INTERVAL:
+      g_value_set_uint (value, self->health_check_ms);
       break;
     case REDIS_OPTIONS_PROP_MAX_REPLY_BYTES:
       g_value_set_uint64 (value, self->max_reply_bytes);
@@ -364,11 +374,14 @@ apply_query_param (RedisOptions           *self,
       g_free (self->client_name);
       self->client_name = g_strdup (value);
     }
-  else if (g_str_equal (key, "stall_timeout"))
+  else if (g_str_equal (key, "stall_timeout") || g_str_equal (key, "health_check_interval"))
     {
       if (!redis_options_parse_duration_ms (value, &ms))
         return invalid (error, "%s=“%s” is not a duration (use 500, 500ms or 5s)", key, value);
-      self->stall_timeout_ms = ms;
+      if (key[0] == 's')
+        self->stall_timeout_ms = ms;
+      else
+        self->health_check_ms = ms;
     }
   else if (g_str_equal (key, "connect_timeout") || g_str_equal (key, "command_timeout"))
     {

@@ -1681,6 +1681,14 @@ redis_pool_class_init (RedisPoolClass *klass)
    * detection off. Default 10000.
    */
   /**
+   * RedisPool:health-check-interval:
+   *
+   * Milliseconds of idleness (nothing in flight, nothing received) after
+   * which a connection sends a PING, so that a vanished peer is noticed
+   * (through [property@Redis.Pool:stall-timeout]) before a user command meets it.
+   * 0 turns it off. Default 30000.
+   */
+  /**
    * RedisPool:max-reply-bytes:
    *
    * The largest reply accepted, in bytes. Default 512 MiB.

@@ -2377,7 +2377,7 @@ main (int    argc,
   int ret;
 
   /* Keep going after a failed scenario, so that every scenario reports its
-   * figures (and the known-bug ones do not hide each other). */
+   * figures. */
   char **args = g_new0 (char *, argc + 2);
 
   memcpy (args, argv, argc * sizeof (char *));
@@ -2411,12 +2411,11 @@ main (int    argc,
                         test_end_with_work_pending);
   g_test_add_func ("/chaos/threads-under-kills", test_threads_under_kills);
 
-  /* Last, so that the rest runs while this known library bug makes them
-   * fail: a dispose fails calls already written with CLOSED ("never sent")
-   * although they may have run (see the report). */
-  g_test_add_data_func ("/chaos/known-bugs/dispose-in-handler", GINT_TO_POINTER (END_DISPOSE_IN_HANDLER),
+  /* Regression: a dispose once failed calls already written with CLOSED
+   * ("never sent") although they may have run; they must be CONNECTION_LOST. */
+  g_test_add_data_func ("/chaos/regressions/dispose-in-handler", GINT_TO_POINTER (END_DISPOSE_IN_HANDLER),
                         test_end_with_work_pending);
-  g_test_add_data_func ("/chaos/known-bugs/dispose-in-thread", GINT_TO_POINTER (END_DISPOSE_IN_THREAD),
+  g_test_add_data_func ("/chaos/regressions/dispose-in-thread", GINT_TO_POINTER (END_DISPOSE_IN_THREAD),
                         test_end_with_work_pending);
 
   ret = g_test_run ();

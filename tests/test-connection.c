@@ -308,6 +308,65 @@ test_stall_detected (void)
   g_clear_error (&rec.error);
 }
 
+
+/* An idle connection to a vanished peer is found by the health check (a
+ * PING after health-check-interval of idleness) plus stall detection,
+ * without any user command. */
+static void
+test_health_check (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FaultProxy) proxy = NULL;
+  g_autoptr(RedisConnection) conn = NULL;
+  g_autofree char *stats = NULL;
+  ClosedRecord rec = { 0, NULL };
+  guint64 up_before;
+  gint64 start;
+
+  REQUIRE_SERVER ();
+  proxy = fault_proxy_new (redis_test_server_get_port (server), &error);
+  g_assert_no_error (error);
+
+  conn = g_initable_new (REDIS_TYPE_CONNECTION, NULL, &error,
+                         "port", (guint) fault_proxy_get_port (proxy),
+                         "command-timeout", 200,
+                         "stall-timeout", 300,
+                         "health-check-interval", 200,
+                         NULL);
+  g_assert_no_error (error);
+  g_signal_connect (conn, "closed", G_CALLBACK (closed_cb), &rec);
+
+  stats = fault_proxy_command (proxy, "stats", &error);
+  g_assert_no_error (error);
+  up_before = g_ascii_strtoull (strstr (stats, "bytes_up=") + 9, NULL, 10);
+  g_clear_pointer (&stats, g_free);
+
+  /* A live server answers the PINGs: the connection stays up. */
+  {
+    gboolean waited = FALSE;
+
+    g_timeout_add (700, test_set_flag_cb, &waited);
+    WAIT_UNTIL (waited, 2000);
+  }
+  g_assert_cmpuint (rec.n, ==, 0);
+  g_assert_cmpint (redis_connection_get_state (conn), ==, REDIS_CONNECTION_STATE_READY);
+  stats = fault_proxy_command (proxy, "stats", &error);
+  g_assert_no_error (error);
+  g_test_message ("proxy after 700 ms idle: %s", stats);
+  /* At least two PINGs ("*1\r\n$4\r\nPING\r\n", 14 bytes each) went out. */
+  g_assert_cmpuint (g_ascii_strtoull (strstr (stats, "bytes_up=") + 9, NULL, 10) - up_before, >=, 28);
+
+  /* The peer vanishes; nobody sends anything; the connection notices. */
+  fault_proxy_do (proxy, "blackhole");
+  start = g_get_monotonic_time ();
+  WAIT_UNTIL (rec.n > 0, 3000);
+  g_assert_error (rec.error, REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST);
+  g_assert_nonnull (strstr (rec.error->message, "stalled"));
+  /* At most interval (200) + timeout (200) + stall (300), give or take. */
+  g_assert_cmpint (MS (g_get_monotonic_time () - start), <, test_scale_ms (1500));
+  g_clear_error (&rec.error);
+}
+
 /* ---- command ------------------------------------------------------------ */
 
 static void
@@ -978,7 +1037,7 @@ test_dispose_pending (void)
   g_clear_object (&r2);
 
   g_assert_cmpint (redis_connection_get_state (conn), ==, REDIS_CONNECTION_STATE_CLOSED);
-  /* Calls after dispose: see /connection/known-bugs/call-after-dispose. */
+  /* Calls after dispose: see /connection/regressions/call-after-dispose. */
   unref_and_wait_finalized (conn);
 
   /* The server is not left sleeping for the next test. */
@@ -1576,7 +1635,7 @@ test_tls (void)
                            "port", (guint) port, "connect-timeout", test_scale_ms (1000), NULL);
     g_assert_null (conn);
     g_test_message ("plaintext to TLS: %s (code %d)", error->message, error->code);
-    /* The code is checked in /connection/known-bugs/handshake-closed. */
+    /* The code is checked in /connection/regressions/handshake-closed. */
     g_assert_true (error->domain == REDIS_ERROR);
     g_assert_cmpint (g_get_monotonic_time () - start, <, test_scale_ms (3000) * 1000);
     g_clear_error (&error);
@@ -2703,14 +2762,15 @@ main (int    argc,
   g_test_add_func ("/connection/contract/fake-close-stall", test_fake_close_and_stall);
   g_test_add_func ("/connection/contract/limits", test_limits);
   g_test_add_func ("/connection/contract/stall", test_stall_detected);
+  g_test_add_func ("/connection/contract/health-check", test_health_check);
   g_test_add_func ("/connection/threads/many", test_threads);
   g_test_add_func ("/connection/threads/sync-contexts", test_sync_contexts);
 
   /* Last, so that the rest runs even while these known library bugs make
    * them fail (see the report). */
-  g_test_add_func ("/connection/known-bugs/call-after-dispose", test_call_after_dispose);
-  g_test_add_func ("/connection/known-bugs/handshake-closed", test_handshake_closed);
-  g_test_add_func ("/connection/known-bugs/unref-after-lost", test_unref_after_lost);
+  g_test_add_func ("/connection/regressions/call-after-dispose", test_call_after_dispose);
+  g_test_add_func ("/connection/regressions/handshake-closed", test_handshake_closed);
+  g_test_add_func ("/connection/regressions/unref-after-lost", test_unref_after_lost);
 
   ret = g_test_run ();
 
