@@ -194,11 +194,12 @@ main (void)
            g_atomic_int_get (&q.done), total,
            len != NULL ? redis_reply_get_integer (len) : -1, g_atomic_int_get (&q.failed));
 
+  /* Clean up; how many keys DEL removed does not matter. */
   {
-    g_autoptr(RedisReply) del =
-      redis_client_command_sync (REDIS_CLIENT (q.pool),
-                                 (const char *[]) { "DEL", q.queue, q.results, NULL },
-                                 NULL, NULL);
+    RedisReply *deleted = redis_client_command_sync (REDIS_CLIENT (q.pool),
+                                                     (const char *[]) { "DEL", q.queue, q.results, NULL },
+                                                     NULL, NULL);
+    g_clear_pointer (&deleted, redis_reply_unref);
   }
   redis_client_close_sync (REDIS_CLIENT (q.pool), NULL, NULL);
   g_object_unref (q.pool);

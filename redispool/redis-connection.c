@@ -44,6 +44,8 @@
  * current when the connection was created.
  */
 
+typedef struct _ConnectionLink ConnectionLink;
+
 struct _RedisConnection
 {
   GObject        parent_instance;
@@ -53,6 +55,7 @@ struct _RedisConnection
   GError        *uri_error;
   GMainContext  *context;
   RedisEngine   *engine;
+  ConnectionLink *link;       /* how the I/O thread reaches us; see below */
   gint           init_state;  /* 0 none, 1 started */
 
   /* Set when the connection is a pool's lease (see the private header). */
@@ -96,17 +99,78 @@ G_DEFINE_FINAL_TYPE_WITH_CODE (RedisConnection, redis_connection, G_TYPE_OBJECT,
 
 /* ---- signals from the I/O thread ---------------------------------------- */
 
+/* How the I/O thread reaches the connection object: a shared, locked,
+ * non-owning pointer that dispose clears. (A GWeakRef would do, but GLib
+ * 2.74 frees an object's weak-ref list in g_object_run_dispose() without the
+ * lock that g_weak_ref_clear() takes, so clearing one from the I/O thread
+ * while the object is disposed on another thread can crash.) */
+struct _ConnectionLink
+{
+  gint             ref_count;
+  GMutex           lock;
+  RedisConnection *conn;    /* not a reference; NULL once disposed */
+};
+
+static ConnectionLink *
+connection_link_new (RedisConnection *conn)
+{
+  ConnectionLink *link = g_new0 (ConnectionLink, 1);
+
+  link->ref_count = 1;
+  g_mutex_init (&link->lock);
+  link->conn = conn;
+  return link;
+}
+
+static ConnectionLink *
+connection_link_ref (ConnectionLink *link)
+{
+  g_atomic_int_inc (&link->ref_count);
+  return link;
+}
+
+static void
+connection_link_unref (gpointer data)
+{
+  ConnectionLink *link = data;
+
+  if (!g_atomic_int_dec_and_test (&link->ref_count))
+    return;
+  g_mutex_clear (&link->lock);
+  g_free (link);
+}
+
+/* A new reference to the connection, or NULL once it was disposed. */
+static RedisConnection *
+connection_link_get (ConnectionLink *link)
+{
+  RedisConnection *conn;
+
+  g_mutex_lock (&link->lock);
+  conn = link->conn != NULL ? g_object_ref (link->conn) : NULL;
+  g_mutex_unlock (&link->lock);
+  return conn;
+}
+
+static void
+connection_link_clear (ConnectionLink *link)
+{
+  g_mutex_lock (&link->lock);
+  link->conn = NULL;
+  g_mutex_unlock (&link->lock);
+}
+
 typedef struct
 {
-  GWeakRef  self;
-  GError   *error;
+  ConnectionLink *link;
+  GError         *error;
 } ClosedEmission;
 
 static gboolean
 emit_closed_cb (gpointer data)
 {
   ClosedEmission *emission = data;
-  g_autoptr(RedisConnection) self = g_weak_ref_get (&emission->self);
+  g_autoptr(RedisConnection) self = connection_link_get (emission->link);
 
   if (self != NULL)
     {
@@ -121,7 +185,7 @@ closed_emission_free (gpointer data)
 {
   ClosedEmission *emission = data;
 
-  g_weak_ref_clear (&emission->self);
+  connection_link_unref (emission->link);
   g_error_free (emission->error);
   g_free (emission);
 }
@@ -133,8 +197,8 @@ engine_closed_cb (RedisEngine  *engine,
                   GQueue       *unsent,
                   gpointer      user_data)
 {
-  GWeakRef *weak = user_data;
-  g_autoptr(RedisConnection) self = g_weak_ref_get (weak);
+  ConnectionLink *link = user_data;
+  g_autoptr(RedisConnection) self = connection_link_get (link);
   ClosedEmission *emission;
   GSource *source;
 
@@ -142,7 +206,7 @@ engine_closed_cb (RedisEngine  *engine,
     return;
 
   emission = g_new0 (ClosedEmission, 1);
-  g_weak_ref_init (&emission->self, self);
+  emission->link = connection_link_ref (link);
   emission->error = g_error_copy (reason);
 
   source = g_idle_source_new ();
@@ -152,20 +216,12 @@ engine_closed_cb (RedisEngine  *engine,
   g_source_unref (source);
 }
 
-static void
-weak_ref_free (gpointer data)
-{
-  g_weak_ref_clear (data);
-  g_free (data);
-}
-
 /* ---- GObject ------------------------------------------------------------ */
 
 static void
 redis_connection_constructed (GObject *object)
 {
   RedisConnection *self = REDIS_CONNECTION (object);
-  GWeakRef *weak;
 
   G_OBJECT_CLASS (redis_connection_parent_class)->constructed (object);
 
@@ -181,9 +237,9 @@ redis_connection_constructed (GObject *object)
     redis_options_parse_uri (self->options, self->uri, NULL, NULL, &self->uri_error);
 
   self->engine = redis_engine_new (self->options);
-  weak = g_new0 (GWeakRef, 1);
-  g_weak_ref_init (weak, self);
-  redis_engine_set_closed_func (self->engine, engine_closed_cb, weak, weak_ref_free);
+  self->link = connection_link_new (self);
+  redis_engine_set_closed_func (self->engine, engine_closed_cb,
+                                connection_link_ref (self->link), connection_link_unref);
 }
 
 static void
@@ -202,6 +258,7 @@ redis_connection_dispose (GObject *object)
     }
   else if (self->engine != NULL)
     {
+      connection_link_clear (self->link);
       redis_engine_set_closed_func (self->engine, NULL, NULL, NULL);
       redis_engine_close (self->engine, REDIS_ERROR_CLOSED, NULL);
       g_clear_pointer (&self->engine, redis_engine_unref);
@@ -216,6 +273,7 @@ redis_connection_finalize (GObject *object)
   RedisConnection *self = REDIS_CONNECTION (object);
 
   redis_options_free (self->options);
+  g_clear_pointer (&self->link, connection_link_unref);
   g_free (self->uri);
   g_clear_error (&self->uri_error);
   g_main_context_unref (self->context);

@@ -1368,6 +1368,10 @@ redis_pool_dispose (GObject *object)
 
   if (self->core != NULL)
     {
+      /* Cleared here, on the disposing thread: see ConnectionLink in
+       * redis-connection.c for why a GWeakRef must not be cleared from the
+       * I/O thread while its object is being disposed. */
+      g_weak_ref_set (&self->core->pool, NULL);
       core_close (self->core, NULL);
       if (self->core->queue_timer != NULL)
         g_source_destroy (self->core->queue_timer);
