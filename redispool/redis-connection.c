@@ -324,14 +324,8 @@ redis_connection_set_property (GObject      *object,
       break;
     default:
       if (prop_id >= PROP_FIRST_OPTION && prop_id < N_PROPS)
-        {
-          /* Options are read by the engine, created at construction. */
-          if (self->engine != NULL)
-            g_warning ("RedisConnection:%s can only be set at construction",
-                       g_param_spec_get_name (pspec));
-          else
-            redis_options_set_property (self->options, prop_id - PROP_FIRST_OPTION, value);
-        }
+        /* Construct-only: the engine made in constructed() reads them. */
+        redis_options_set_property (self->options, prop_id - PROP_FIRST_OPTION, value);
       else
         G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }

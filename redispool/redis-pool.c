@@ -1451,12 +1451,7 @@ redis_pool_set_property (GObject      *object,
   RedisPool *self = REDIS_POOL (object);
   PoolCore *core = self->core;
 
-  if (core->slots != NULL)
-    {
-      g_warning ("RedisPool:%s can only be set at construction", g_param_spec_get_name (pspec));
-      return;
-    }
-
+  /* Every property is construct-only: GObject refuses later changes. */
   switch (prop_id)
     {
     case PROP_URI:
