@@ -607,17 +607,21 @@ lease_request_free (LeaseRequest *req)
   g_free (req);
 }
 
-/* Any thread: an engine (from a lease or a blocking call) comes back. */
+/* Any thread: an engine (from a lease or a blocking call) comes back. It
+ * is kept for the next lease when @reusable, still up and there is room;
+ * otherwise it is closed. */
 static void
 core_return_engine (PoolCore    *core,
-                    RedisEngine *engine)
+                    RedisEngine *engine,
+                    gboolean     reusable)
 {
   gboolean keep = FALSE;
 
   g_mutex_lock (&core->lock);
   if (core->n_leased > 0)
     core->n_leased--;
-  if (!core->closed && redis_engine_get_state (engine) == REDIS_CONNECTION_STATE_READY &&
+  if (reusable && !core->closed &&
+      redis_engine_get_state (engine) == REDIS_CONNECTION_STATE_READY &&
       core->idle_leases.length < MAX (core->size, 1))
     {
       g_queue_push_tail (&core->idle_leases, redis_engine_ref (engine));
@@ -647,7 +651,7 @@ blocking_done_cb (RedisCall *call,
   /* Runs once: the call left the dedicated engine. */
   call->on_done = NULL;
   call->on_done_data = NULL;
-  core_return_engine (link->core, link->engine);
+  core_return_engine (link->core, link->engine, TRUE);
   redis_engine_unref (link->engine);
   core_unref (link->core);
   g_free (link);
@@ -727,9 +731,7 @@ lease_connected_cb (GObject      *object,
 
   if (result != NULL && !redis_engine_connect_finish (req->engine, result, &error))
     {
-      g_mutex_lock (&core->lock);
-      core->n_leased--;
-      g_mutex_unlock (&core->lock);
+      core_return_engine (core, req->engine, FALSE);
       if (req->call != NULL)
         {
           g_prefix_error (&error, "%s was not sent: ", req->call->first_command);
@@ -815,18 +817,8 @@ restore_done_cb (RedisCall *call,
        redis_reply_get_kind (g_ptr_array_index (call->replies, 1)) == REDIS_REPLY_KIND_STATUS &&
        redis_reply_get_kind (g_ptr_array_index (call->replies, 2)) == REDIS_REPLY_KIND_STATUS;
 
-  if (ok)
-    core_return_engine (data->core, data->engine);
-  else
-    {
-      /* Its state is unknown: never reuse it. */
-      g_mutex_lock (&data->core->lock);
-      if (data->core->n_leased > 0)
-        data->core->n_leased--;
-      g_mutex_unlock (&data->core->lock);
-      redis_engine_set_closed_func (data->engine, NULL, NULL, NULL);
-      redis_engine_close (data->engine, REDIS_ERROR_CLOSED, NULL);
-    }
+  /* When the reset failed its state is unknown: never reuse it. */
+  core_return_engine (data->core, data->engine, ok);
 
   redis_engine_unref (data->engine);
   core_unref (data->core);
