@@ -42,8 +42,11 @@ G_BEGIN_DECLS
  *   empty argv, an argument over the size limit, a malformed URI, or a command
  *   that changes connection state on a shared connection.
  * @REDIS_ERROR_SERVER: the server answered with an error reply. The message is
- *   the server's text, whole; [func@Redis.Error.get_server_prefix] returns its
- *   first word (`WRONGTYPE`, `NOAUTH`, `READONLY`…).
+ *   the server's text, whole, escaped as valid UTF-8 (control characters and
+ *   bytes that are not UTF-8 as `\xNN`, see [method@Redis.Reply.to_string]);
+ *   [func@Redis.Error.get_server_prefix] returns its first word
+ *   (`WRONGTYPE`, `NOAUTH`, `READONLY`…). The raw bytes of an error inside a
+ *   pipeline or transaction result are in its [struct@Redis.Reply].
  * @REDIS_ERROR_TRANSACTION_ABORTED: EXEC answered `EXECABORT`: a command was
  *   rejected while queueing, so nothing in the transaction ran.
  * @REDIS_ERROR_WATCH_FAILED: EXEC answered nil: a watched key changed, so

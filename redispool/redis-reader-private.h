@@ -19,7 +19,12 @@ typedef struct _RedisReader RedisReader;
  * that validates the RESP2 structure against the limits, in one linear pass;
  * hiredis is asked for a reply only once the framer has seen it complete, so
  * hiredis never rescans. Not thread-safe: one reader belongs to one
- * connection's I/O. */
+ * connection's I/O.
+ *
+ * @max_reply_bytes counts the exact wire bytes of one top-level reply: type
+ * bytes, length lines, payloads and every CRLF, nested elements included. A
+ * reply of exactly @max_reply_bytes bytes passes; one byte more fails with
+ * REDIS_ERROR_REPLY_TOO_LARGE. */
 RedisReader *redis_reader_new   (gsize         max_reply_bytes,
                                  guint         max_elements,
                                  gsize         max_line_length);

@@ -22,7 +22,9 @@ struct _RedisReader
   guint64      bulk_left;       /* payload + CRLF bytes of a bulk string */
   guint        depth;           /* open arrays */
   gint64       remaining[REDIS_READER_MAX_DEPTH + 1];
-  guint64      reply_bytes;     /* size of the top-level reply so far */
+  guint64      reply_bytes;     /* wire bytes of the top-level reply so far:
+                                 * every line with its CRLF, every bulk
+                                 * payload with its CRLF */
   guint        n_complete;      /* complete replies fed to hiredis, not popped */
   guint        failed : 1;
 };
@@ -248,8 +250,10 @@ process_line (RedisReader  *self,
           element_done (self);
           return TRUE;
         }
-      if ((guint64) n > self->max_reply_bytes ||
-          self->reply_bytes + (guint64) n > self->max_reply_bytes)
+      /* reply_bytes already counts this header line (and is at most
+       * max_reply_bytes); the payload comes with its CRLF. */
+      g_assert (self->reply_bytes <= self->max_reply_bytes);
+      if ((guint64) n + 2 > self->max_reply_bytes - self->reply_bytes)
         return fail (self, error, REDIS_ERROR_REPLY_TOO_LARGE,
                      "Reply too large: a bulk string of %" G_GINT64_FORMAT
                      " bytes exceeds max-reply-bytes (%" G_GSIZE_FORMAT ")",

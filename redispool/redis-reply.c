@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "redis-reply-private.h"
+#include "redis-text-private.h"
 
 /**
  * RedisReply:
@@ -437,48 +438,24 @@ redis_reply_to_variant (RedisReply *self)
 }
 
 static void
-append_quoted (GString    *out,
-               const char *data,
-               gsize       len)
-{
-  g_string_append_c (out, '"');
-  for (gsize i = 0; i < len; i++)
-    {
-      guchar c = data[i];
-
-      if (c == '"' || c == '\\')
-        g_string_append_printf (out, "\\%c", c);
-      else if (c == '\n')
-        g_string_append (out, "\\n");
-      else if (c == '\r')
-        g_string_append (out, "\\r");
-      else if (c == '\t')
-        g_string_append (out, "\\t");
-      else if (c < 0x20 || c >= 0x7f)
-        g_string_append_printf (out, "\\x%02x", c);
-      else
-        g_string_append_c (out, c);
-    }
-  g_string_append_c (out, '"');
-}
-
-static void
 append_reply (GString    *out,
               RedisReply *self)
 {
   switch (self->kind)
     {
     case REDIS_REPLY_KIND_STRING:
-      append_quoted (out, self->data, self->len);
+      g_string_append_c (out, '"');
+      redis_text_escape_append (out, self->data, self->len, REDIS_TEXT_ESCAPE_QUOTE);
+      g_string_append_c (out, '"');
       break;
 
     case REDIS_REPLY_KIND_STATUS:
-      g_string_append_len (out, self->data, self->len);
+      redis_text_escape_append (out, self->data, self->len, REDIS_TEXT_ESCAPE_DEFAULT);
       break;
 
     case REDIS_REPLY_KIND_ERROR:
       g_string_append (out, "(error) ");
-      g_string_append_len (out, self->data, self->len);
+      redis_text_escape_append (out, self->data, self->len, REDIS_TEXT_ESCAPE_DEFAULT);
       break;
 
     case REDIS_REPLY_KIND_INTEGER:
@@ -509,11 +486,19 @@ append_reply (GString    *out,
  * redis_reply_to_string:
  * @self: a [struct@Redis.Reply]
  *
- * Formats @self for people reading logs: strings quoted with non-printable
- * bytes escaped, `(integer) 3`, `(nil)`, `(error) ERR …`, arrays in
+ * Formats @self for people reading logs: strings in double quotes, status
+ * text unquoted, `(integer) 3`, `(nil)`, `(error) ERR …`, arrays in
  * brackets.
  *
- * Returns: (transfer full): a new string
+ * The server's text is escaped, so the result is always valid UTF-8 without
+ * control characters: a backslash becomes `\\`, line feed, carriage return
+ * and tab become `\n`, `\r` and `\t`, a double quote inside a string
+ * becomes `\"`, and each byte of other control characters (C0, DEL, C1,
+ * the Unicode line separators and bidirectional controls) or of invalid
+ * UTF-8 becomes `\xNN`. Other UTF-8 text is kept. Use
+ * [method@Redis.Reply.get_bytes] for the exact bytes.
+ *
+ * Returns: (transfer full): a new string, valid UTF-8
  */
 char *
 redis_reply_to_string (RedisReply *self)

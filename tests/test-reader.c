@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 /* Unit tests without a server: RedisReply, the RESP2 reader and its limits,
- * command encoding and classification, and the URI parser. */
+ * escaping of server text, command encoding and classification, and the URI
+ * parser. The /text/server-* tests check the escaping end to end against a
+ * throwaway redis-server and the scripted fake server. */
 
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,9 @@
 #include "redis-options-private.h"
 #include "redis-reader-private.h"
 #include "redis-reply-private.h"
+#include "redis-text-private.h"
+#include "fake-server.h"
+#include "redis-test-server.h"
 #include "test-helpers.h"
 
 #define SECRET "s3cr3tPW"
@@ -664,6 +669,153 @@ test_reader_bulk_over_max (void)
   assert_live_zero ();
 }
 
+/* max-reply-bytes counts exact wire bytes. Each builder makes a reply whose
+ * size grows with @fill. */
+static GString *
+build_bulk (gsize fill)
+{
+  GString *s = g_string_new (NULL);
+
+  g_string_append_printf (s, "$%" G_GSIZE_FORMAT "\r\n", fill);
+  for (gsize i = 0; i < fill; i++)
+    g_string_append_c (s, 'b');
+  g_string_append (s, "\r\n");
+  return s;
+}
+
+static GString *
+build_nested (gsize fill)
+{
+  GString *s = g_string_new ("*2\r\n*3\r\n:1\r\n$-1\r\n");
+  GString *bulk = build_bulk (fill);
+
+  /* The bulk is not last: its CRLF counts before the next element. */
+  g_string_append_len (s, bulk->str, bulk->len);
+  g_string_append (s, "+OK\r\n");
+  g_string_free (bulk, TRUE);
+  return s;
+}
+
+static GString *
+build_status (gsize fill)
+{
+  GString *s = g_string_new ("+");
+
+  for (gsize i = 0; i < fill; i++)
+    g_string_append_c (s, 's');
+  g_string_append (s, "\r\n");
+  return s;
+}
+
+static GString *
+build_error_in_array (gsize fill)
+{
+  GString *s = g_string_new ("*1\r\n-ERR ");
+
+  for (gsize i = 0; i < fill; i++)
+    g_string_append_c (s, 'e');
+  g_string_append (s, "\r\n");
+  return s;
+}
+
+/* Feeds @data to a reader limited to @limit bytes, whole or byte by byte,
+ * followed by a small reply; returns whether the feed succeeded (and then
+ * checks both replies came out). */
+static gboolean
+feed_with_limit (const GString  *data,
+                 gsize           limit,
+                 gboolean        bytewise,
+                 GError        **error)
+{
+  RedisReader *reader = redis_reader_new (limit, 1024, 4096);
+  gboolean ok = TRUE;
+  RedisReply *r;
+
+  if (bytewise)
+    {
+      for (gsize i = 0; ok && i < data->len; i++)
+        ok = redis_reader_feed (reader, data->str + i, 1, error);
+    }
+  else
+    ok = redis_reader_feed (reader, data->str, data->len, error);
+  if (ok)
+    ok = redis_reader_feed (reader, ":7\r\n", 4, error);
+
+  if (ok)
+    {
+      r = redis_reader_pop (reader);
+      g_assert_nonnull (r);
+      redis_reply_unref (r);
+      r = redis_reader_pop (reader);
+      g_assert_nonnull (r);
+      g_assert_cmpint (redis_reply_get_integer (r), ==, 7);
+      redis_reply_unref (r);
+    }
+  g_assert_null (redis_reader_pop (reader));
+  redis_reader_free (reader);
+  return ok;
+}
+
+/* A reply of exactly @wire bytes passes a limit of @wire and fails one of
+ * @wire - 1 with REPLY_TOO_LARGE, fed whole or byte by byte. */
+static void
+assert_exact_limit (GString *(*build) (gsize),
+                    gsize     wire)
+{
+  GString *data = NULL;
+
+  for (gsize fill = 0; ; fill++)
+    {
+      data = build (fill);
+      if (data->len >= wire)
+        break;
+      g_string_free (data, TRUE);
+    }
+  g_assert_cmpuint (data->len, ==, wire);
+
+  for (int bytewise = 0; bytewise < 2; bytewise++)
+    {
+      g_autoptr(GError) error = NULL;
+
+      g_assert_true (feed_with_limit (data, wire, bytewise, &error));
+      g_assert_no_error (error);
+      g_assert_false (feed_with_limit (data, wire - 1, bytewise, &error));
+      g_assert_error (error, REDIS_ERROR, REDIS_ERROR_REPLY_TOO_LARGE);
+    }
+  g_string_free (data, TRUE);
+}
+
+static void
+test_reader_exact_wire_bytes (void)
+{
+  static const gsize bulk_sizes[] = { 20, 100, 1024, 4096 };
+  static const gsize nested_sizes[] = { 40, 100, 1024, 4096 };
+  static const gsize line_sizes[] = { 17, 64, 1024, 4000 };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (bulk_sizes); i++)
+    assert_exact_limit (build_bulk, bulk_sizes[i]);
+  for (gsize i = 0; i < G_N_ELEMENTS (nested_sizes); i++)
+    assert_exact_limit (build_nested, nested_sizes[i]);
+  for (gsize i = 0; i < G_N_ELEMENTS (line_sizes); i++)
+    {
+      assert_exact_limit (build_status, line_sizes[i]);
+      assert_exact_limit (build_error_in_array, line_sizes[i]);
+    }
+
+  /* The case of issue 16: a 1,017-byte bulk is 1,026 wire bytes. */
+  {
+    GString *data = build_bulk (1017);
+    g_autoptr(GError) error = NULL;
+
+    g_assert_cmpuint (data->len, ==, 1026);
+    g_assert_false (feed_with_limit (data, 1024, FALSE, &error));
+    g_assert_error (error, REDIS_ERROR, REDIS_ERROR_REPLY_TOO_LARGE);
+    g_string_free (data, TRUE);
+  }
+
+  assert_live_zero ();
+}
+
 #define CHUNK (64 * 1024)
 #define HUGE_LINE (100 * 1024 * 1024)
 
@@ -911,6 +1063,380 @@ test_reader_good_before_bad (void)
   redis_reader_free (reader);
 
   assert_live_zero ();
+}
+
+/* ---- escaping of server text --------------------------------------------- */
+
+/* Valid UTF-8, without C0, DEL or C1 controls, line separators or
+ * bidirectional controls. */
+static void
+assert_clean_text (const char *s)
+{
+  g_assert_nonnull (s);
+  g_assert_true (g_utf8_validate (s, -1, NULL));
+  for (const char *p = s; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+
+      g_assert_false (g_unichar_iscntrl (c));
+      g_assert_false (c == 0x061c || c == 0x200e || c == 0x200f ||
+                      (c >= 0x2028 && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069));
+    }
+}
+
+/* The inverse of redis_text_escape_append(). */
+static GByteArray *
+unescape (const char *s)
+{
+  GByteArray *out = g_byte_array_new ();
+
+  while (*s != '\0')
+    {
+      guint8 c = (guint8) *s;
+
+      if (c == '\\')
+        {
+          switch (s[1])
+            {
+            case '\\': c = '\\'; s += 2; break;
+            case '"': c = '"'; s += 2; break;
+            case 'n': c = '\n'; s += 2; break;
+            case 'r': c = '\r'; s += 2; break;
+            case 't': c = '\t'; s += 2; break;
+            case 'x':
+              g_assert_cmpint (g_ascii_xdigit_value (s[2]), >=, 0);
+              g_assert_cmpint (g_ascii_xdigit_value (s[3]), >=, 0);
+              c = (guint8) (g_ascii_xdigit_value (s[2]) * 16 + g_ascii_xdigit_value (s[3]));
+              s += 4;
+              break;
+            default:
+              g_assert_not_reached ();
+            }
+        }
+      else
+        s++;
+      g_byte_array_append (out, &c, 1);
+    }
+  return out;
+}
+
+static void
+test_text_escape (void)
+{
+  static const struct { const char *in; gssize len; const char *out; const char *quoted; } cases[] = {
+    { "", 0, "", NULL },
+    { "OK", -1, "OK", NULL },
+    { "WRONGTYPE Operation against a key", -1, "WRONGTYPE Operation against a key", NULL },
+    { "a\\b", -1, "a\\\\b", NULL },
+    { "say \"hi\"", -1, "say \"hi\"", "say \\\"hi\\\"" },
+    { "l1\r\nl2\tx", -1, "l1\\r\\nl2\\tx", NULL },
+    { "\x1b[2J\x1b]0;title\x07", -1, "\\x1b[2J\\x1b]0;title\\x07", NULL },
+    { "a\0b", 3, "a\\x00b", NULL },
+    { "\x01\x1f\x7f", -1, "\\x01\\x1f\\x7f", NULL },
+    /* Invalid UTF-8, byte by byte. */
+    { "\xff\xfe", -1, "\\xff\\xfe", NULL },
+    { "ok\xff" "caf\xc3\xa9", -1, "ok\\xffcaf\xc3\xa9", NULL },
+    { "\xe6\x97", -1, "\\xe6\\x97", NULL },                 /* truncated */
+    { "\xe6\x97" "A", -1, "\\xe6\\x97A", NULL },
+    { "\xc0\xaf", -1, "\\xc0\\xaf", NULL },                 /* overlong '/' */
+    { "\xed\xa0\x80", -1, "\\xed\\xa0\\x80", NULL },         /* surrogate */
+    { "\xf4\x90\x80\x80", -1, "\\xf4\\x90\\x80\\x80", NULL }, /* past U+10FFFF */
+    { "\x80", -1, "\\x80", NULL },                          /* lone continuation */
+    /* Valid UTF-8 is kept... */
+    { "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80 \xc2\xa0", -1,
+      "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80 \xc2\xa0", NULL },
+    /* ...except C1 controls (NEL, CSI), line separators and bidi controls. */
+    { "\xc2\x85\xc2\x9b" "31m", -1, "\\xc2\\x85\\xc2\\x9b" "31m", NULL },
+    { "\xc2\x80\xc2\x9f", -1, "\\xc2\\x80\\xc2\\x9f", NULL },
+    { "a\xe2\x80\xa8" "b\xe2\x80\xa9", -1, "a\\xe2\\x80\\xa8" "b\\xe2\\x80\\xa9", NULL },
+    { "x\xe2\x80\xaeyz", -1, "x\\xe2\\x80\\xaeyz", NULL },  /* RLO */
+    { "\xe2\x81\xa6\xe2\x81\xa9\xe2\x80\x8f\xd8\x9c", -1,
+      "\\xe2\\x81\\xa6\\xe2\\x81\\xa9\\xe2\\x80\\x8f\\xd8\\x9c", NULL },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      gsize len = cases[i].len < 0 ? strlen (cases[i].in) : (gsize) cases[i].len;
+      g_autofree char *plain = redis_text_escape (cases[i].in, len);
+      GString *quoted = g_string_new (NULL);
+      g_autoptr(GByteArray) back = NULL;
+
+      g_assert_cmpstr (plain, ==, cases[i].out);
+      assert_clean_text (plain);
+      back = unescape (plain);
+      g_assert_cmpmem (back->data, back->len, cases[i].in, len);
+
+      redis_text_escape_append (quoted, cases[i].in, len, REDIS_TEXT_ESCAPE_QUOTE);
+      g_assert_cmpstr (quoted->str, ==, cases[i].quoted != NULL ? cases[i].quoted : cases[i].out);
+      g_string_free (quoted, TRUE);
+    }
+
+  /* NULL is fine for empty text. */
+  {
+    g_autofree char *empty = redis_text_escape (NULL, 0);
+    g_assert_cmpstr (empty, ==, "");
+  }
+}
+
+/* Random byte strings (with a bias towards multi-byte sequences and
+ * controls): always clean, always reversible. */
+static void
+test_text_escape_random (void)
+{
+  static const char *const pieces[] = {
+    "a", "Z", " ", "\\", "\"", "\r", "\n", "\t", "\x1b", "\x7f",
+    "\xc3\xa9", "\xe6\x97\xa5", "\xf0\x9f\x98\x80", "\xc2\x85", "\xe2\x80\xae",
+    "\xe2\x80\xa8", "\xc3", "\xe6\x97", "\xf0\x9f",
+  };
+
+  for (guint iter = 0; iter < 5000; iter++)
+    {
+      GByteArray *in = g_byte_array_new ();
+      guint n = g_test_rand_int_range (0, 24);
+      GString *out = g_string_new (NULL);
+      g_autoptr(GByteArray) back = NULL;
+
+      for (guint k = 0; k < n; k++)
+        {
+          if (g_test_rand_bit ())
+            {
+              guint8 b = (guint8) g_test_rand_int_range (0, 256);
+              g_byte_array_append (in, &b, 1);
+            }
+          else
+            {
+              const char *p = pieces[g_test_rand_int_range (0, G_N_ELEMENTS (pieces))];
+              g_byte_array_append (in, (const guint8 *) p, strlen (p));
+            }
+        }
+
+      redis_text_escape_append (out, (const char *) in->data, in->len,
+                                g_test_rand_bit () ? REDIS_TEXT_ESCAPE_QUOTE : REDIS_TEXT_ESCAPE_DEFAULT);
+      assert_clean_text (out->str);
+      g_assert_cmpuint (strlen (out->str), ==, out->len);
+      back = unescape (out->str);
+      g_assert_cmpmem (back->data, back->len, in->data, in->len);
+
+      g_string_free (out, TRUE);
+      g_byte_array_unref (in);
+    }
+}
+
+/* redis_reply_to_string() escapes status and error text like strings. */
+static void
+test_text_to_string (void)
+{
+  static const struct { const char *wire; gsize wire_len; const char *text; } cases[] = {
+    { "+\xff\xfe\r\n", 0, "\\xff\\xfe" },
+    { "+a\rb\x1b[0m\r\n", 0, "a\\rb\\x1b[0m" },
+    { "+caf\xc3\xa9\r\n", 0, "caf\xc3\xa9" },
+    { "+\xc2\x9b" "2J\r\n", 0, "\\xc2\\x9b" "2J" },
+    { "-ERR \xff\xfe\x1b[2J\r\n", 0, "(error) ERR \\xff\\xfe\\x1b[2J" },
+    { "-ERR a\\b \"q\"\r\n", 0, "(error) ERR a\\\\b \"q\"" },
+    { "$7\r\n\"\xc3\xa9\x1b\r\n\x00\r\n", 13, "\"\\\"\xc3\xa9\\x1b\\r\\n\\x00\"" },
+    { "$3\r\n\xc2\x85x\r\n", 0, "\"\\xc2\\x85x\"" },
+    { "*3\r\n+\xff\r\n-E \x1b\r\n$2\r\n\xfe\n\r\n", 0, "[\\xff, (error) E \\x1b, \"\\xfe\\n\"]" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      RedisReader *reader = default_reader ();
+      gsize len = cases[i].wire_len != 0 ? cases[i].wire_len : strlen (cases[i].wire);
+      g_autoptr(GPtrArray) all = parse_all (reader, cases[i].wire, len);
+      g_autofree char *s = NULL;
+
+      g_assert_cmpuint (all->len, ==, 1);
+      s = redis_reply_to_string (all->pdata[0]);
+      g_assert_cmpstr (s, ==, cases[i].text);
+      assert_clean_text (s);
+      redis_reader_free (reader);
+    }
+
+  /* The raw bytes stay reachable. */
+  {
+    RedisReply *r = parse_one ("-ERR \xff\xfe\x1b\r\n");
+    g_autoptr(GBytes) bytes = redis_reply_get_bytes (r);
+    g_autofree char *prefix = redis_reply_get_error_prefix (r);
+
+    g_assert_cmpmem (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), "ERR \xff\xfe\x1b", 7);
+    g_assert_cmpstr (prefix, ==, "ERR");
+    redis_reply_unref (r);
+  }
+
+  assert_live_zero ();
+}
+
+static RedisReply *
+command_sync (RedisConnection  *conn,
+              GError          **error,
+              const char       *const *argv)
+{
+  return redis_client_command_sync (REDIS_CLIENT (conn), argv, NULL, error);
+}
+
+static void
+close_connection (RedisConnection *conn)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (redis_connection_get_state (conn) != REDIS_CONNECTION_STATE_CLOSED)
+    {
+      g_assert_true (redis_client_close_sync (REDIS_CLIENT (conn), NULL, &error));
+      g_assert_no_error (error);
+    }
+  g_object_unref (conn);
+}
+
+/* What a real server sends (through Lua) reaches GError messages and
+ * to_string() escaped, with the raw bytes still in the reply. */
+static void
+test_text_server_replies (void)
+{
+  static const char error_script[] =
+    "return redis.error_reply('ERR ' .. string.char(255, 254, 27) .. '[2J')";
+  static const char status_script[] = "return redis.status_reply(string.char(255, 254))";
+  g_autoptr(RedisTestServer) server = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(RedisBatch) batch = NULL;
+  g_autoptr(GPtrArray) replies = NULL;
+  RedisConnection *conn;
+  RedisReply *r;
+
+  if (!redis_test_server_available ())
+    {
+      g_test_skip ("redis-server not available");
+      return;
+    }
+  server = redis_test_server_new (REDIS_TEST_SERVER_TCP, NULL, &error);
+  g_assert_no_error (error);
+  conn = g_initable_new (REDIS_TYPE_CONNECTION, NULL, &error,
+                         "port", (guint) redis_test_server_get_port (server),
+                         "command-timeout", test_scale_ms (5000),
+                         "connect-timeout", test_scale_ms (5000),
+                         NULL);
+  g_assert_no_error (error);
+
+  /* An error reply: a GError with a clean message and the right prefix. */
+  r = command_sync (conn, &error, (const char *[]) { "EVAL", error_script, "0", NULL });
+  g_assert_null (r);
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_SERVER);
+  g_test_message ("error: %s", error->message);
+  assert_clean_text (error->message);
+  g_assert_cmpstr (error->message, ==, "ERR \\xff\\xfe\\x1b[2J");
+  {
+    g_autofree char *prefix = redis_error_get_server_prefix (error);
+    g_assert_cmpstr (prefix, ==, "ERR");
+  }
+  g_clear_error (&error);
+
+  /* In a pipeline the error reply itself arrives, raw bytes intact. */
+  batch = redis_batch_new ();
+  redis_batch_add (batch, (const char *[]) { "EVAL", error_script, "0", NULL });
+  redis_batch_add (batch, (const char *[]) { "EVAL", status_script, "0", NULL });
+  replies = redis_client_pipeline_sync (REDIS_CLIENT (conn), batch, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (replies->len, ==, 2);
+  {
+    RedisReply *e = replies->pdata[0];
+    RedisReply *st = replies->pdata[1];
+    g_autoptr(GBytes) eb = redis_reply_get_bytes (e);
+    g_autoptr(GBytes) sb = redis_reply_get_bytes (st);
+    g_autofree char *es = redis_reply_to_string (e);
+    g_autofree char *ss = redis_reply_to_string (st);
+    g_autofree char *prefix = redis_reply_get_error_prefix (e);
+
+    g_assert_cmpint (redis_reply_get_kind (e), ==, REDIS_REPLY_KIND_ERROR);
+    g_assert_cmpmem (g_bytes_get_data (eb, NULL), g_bytes_get_size (eb), "ERR \xff\xfe\x1b[2J", 10);
+    g_assert_cmpstr (es, ==, "(error) ERR \\xff\\xfe\\x1b[2J");
+    g_assert_cmpstr (prefix, ==, "ERR");
+
+    g_assert_cmpint (redis_reply_get_kind (st), ==, REDIS_REPLY_KIND_STATUS);
+    g_assert_cmpmem (g_bytes_get_data (sb, NULL), g_bytes_get_size (sb), "\xff\xfe", 2);
+    g_assert_cmpstr (ss, ==, "\\xff\\xfe");
+  }
+  g_clear_pointer (&replies, g_ptr_array_unref);
+  g_clear_object (&batch);
+
+  /* EXECABORT naming a refused command whose name is not text. */
+  batch = redis_batch_new ();
+  redis_batch_add (batch, (const char *[]) { "SET", "text:k", "v", NULL });
+  redis_batch_add (batch, (const char *[]) { "\xff\x1b[2J", "x", NULL });
+  replies = redis_client_transaction_sync (REDIS_CLIENT (conn), batch, NULL, &error);
+  g_assert_null (replies);
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_TRANSACTION_ABORTED);
+  g_test_message ("execabort: %s", error->message);
+  assert_clean_text (error->message);
+  g_assert_true (g_str_has_prefix (error->message, "EXECABORT "));
+  g_assert_nonnull (strstr (error->message, "(command 2: ERR "));
+  g_assert_nonnull (strstr (error->message, "\\xff\\x1b[2J"));
+  {
+    g_autofree char *prefix = redis_error_get_server_prefix (error);
+    g_assert_cmpstr (prefix, ==, "EXECABORT");
+  }
+  g_clear_error (&error);
+
+  close_connection (conn);
+  test_drain_main_context ();
+  WAIT_UNTIL (redis_reply_get_live_count () == 0, 2000);
+}
+
+/* Handshake failures (AUTH, SELECT) built from hostile server text. */
+static void
+test_text_server_handshake (void)
+{
+  g_autoptr(FakeServer) fake = fake_server_new ();
+  guint port = fake_server_get_port (fake);
+  g_autoptr(GError) error = NULL;
+  RedisConnection *conn;
+
+  fake_server_set_answer_all (fake, ":1\r\n", -1);
+
+  /* AUTH refused. */
+  fake_server_add_reply (fake, "-WRONGPASS \xff\xfe\x1b[2J\r\xc2\x9b\r\n", -1);
+  conn = g_initable_new (REDIS_TYPE_CONNECTION, NULL, &error,
+                         "port", port, "password", "pw",
+                         "connect-timeout", test_scale_ms (5000), NULL);
+  g_assert_null (conn);
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_AUTH_FAILED);
+  g_test_message ("auth: %s", error->message);
+  assert_clean_text (error->message);
+  g_assert_cmpstr (error->message, ==, "WRONGPASS \\xff\\xfe\\x1b[2J\\r\\xc2\\x9b");
+  {
+    g_autofree char *prefix = redis_error_get_server_prefix (error);
+    g_assert_cmpstr (prefix, ==, "WRONGPASS");
+  }
+  g_clear_error (&error);
+
+  /* SELECT refused. */
+  fake_server_add_reply (fake, "-ERR \xff\x1b]0;x\x07\r\n", -1);
+  conn = g_initable_new (REDIS_TYPE_CONNECTION, NULL, &error,
+                         "port", port, "database", 3,
+                         "connect-timeout", test_scale_ms (5000), NULL);
+  g_assert_null (conn);
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_CONNECT_FAILED);
+  g_test_message ("select: %s", error->message);
+  assert_clean_text (error->message);
+  g_assert_true (g_str_has_prefix (error->message, "SELECT failed on "));
+  g_assert_true (g_str_has_suffix (error->message, ": ERR \\xff\\x1b]0;x\\x07"));
+  g_clear_error (&error);
+
+  /* NOAUTH at SELECT: an authentication failure, still escaped. */
+  fake_server_add_reply (fake, "-NOAUTH \xfe\x1b\r\n", -1);
+  conn = g_initable_new (REDIS_TYPE_CONNECTION, NULL, &error,
+                         "port", port, "database", 3,
+                         "connect-timeout", test_scale_ms (5000), NULL);
+  g_assert_null (conn);
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_AUTH_FAILED);
+  assert_clean_text (error->message);
+  g_assert_true (g_str_has_prefix (error->message, "NOAUTH \\xfe\\x1b (SELECT failed on "));
+  {
+    g_autofree char *prefix = redis_error_get_server_prefix (error);
+    g_assert_cmpstr (prefix, ==, "NOAUTH");
+  }
+  g_clear_error (&error);
+
+  test_drain_main_context ();
+  WAIT_UNTIL (redis_reply_get_live_count () == 0, 2000);
 }
 
 /* ---- encoding ------------------------------------------------------------ */
@@ -1392,12 +1918,19 @@ main (int    argc,
   g_test_add_func ("/reader/limits/array-count", test_reader_huge_array_count);
   g_test_add_func ("/reader/limits/bulk-length", test_reader_huge_bulk_length);
   g_test_add_func ("/reader/limits/bulk-over-max", test_reader_bulk_over_max);
+  g_test_add_func ("/reader/limits/exact-wire-bytes", test_reader_exact_wire_bytes);
   g_test_add_func ("/reader/limits/long-line", test_reader_long_line);
   g_test_add_func ("/reader/limits/long-line-linear", test_reader_long_line_linear);
   g_test_add_func ("/reader/limits/nesting", test_reader_nesting);
   g_test_add_func ("/reader/bad/type", test_reader_bad_type);
   g_test_add_func ("/reader/bad/framing", test_reader_bad_framing);
   g_test_add_func ("/reader/bad/good-before-bad", test_reader_good_before_bad);
+
+  g_test_add_func ("/text/escape", test_text_escape);
+  g_test_add_func ("/text/escape-random", test_text_escape_random);
+  g_test_add_func ("/text/to-string", test_text_to_string);
+  g_test_add_func ("/text/server-replies", test_text_server_replies);
+  g_test_add_func ("/text/server-handshake", test_text_server_handshake);
 
   g_test_add_func ("/encode/format", test_encode_format);
   g_test_add_func ("/encode/invalid", test_encode_invalid);

@@ -245,6 +245,35 @@ class RedisBindingTest(unittest.TestCase):
         self.assertTrue(cm.exception.matches(Redis.error_quark(), Redis.Error.SERVER))
         self.assertEqual(Redis.error_get_server_prefix(cm.exception), 'ERR')
 
+    def test_server_text_not_utf8(self):
+        # Issue 16: server text that is not UTF-8, or holds control
+        # characters, reaches GError messages and to_string() escaped; the
+        # raw bytes stay in the reply.
+        script = "return redis.error_reply('ERR ' .. string.char(255, 254, 27))"
+        with self.assertRaises(GLib.Error) as cm:
+            self.pool.command_sync(['EVAL', script, '0'])
+        e = cm.exception
+        self.assertTrue(e.matches(Redis.error_quark(), Redis.Error.SERVER), e)
+        self.assertEqual(e.message, 'ERR \\xff\\xfe\\x1b')
+        self.assertEqual(Redis.error_get_server_prefix(e), 'ERR')
+        with self.assertRaises(GLib.Error) as cm:
+            run_async(self.pool.command_async, self.pool.command_finish, ['EVAL', script, '0'])
+        self.assertTrue(cm.exception.matches(Redis.error_quark(), Redis.Error.SERVER))
+        self.assertEqual(cm.exception.message, 'ERR \\xff\\xfe\\x1b')
+
+        res = self.pool.pipeline_sync(Redis.Batch().add(['EVAL', script, '0']))
+        self.assertEqual(res[0].get_kind(), Redis.ReplyKind.ERROR)
+        self.assertEqual(res[0].to_string(), '(error) ERR \\xff\\xfe\\x1b')
+        self.assertEqual(res[0].get_bytes().get_data(), b'ERR \xff\xfe\x1b')
+        self.assertEqual(res[0].get_error_prefix(), 'ERR')
+
+        r = self.pool.command_sync(['EVAL', 'return redis.status_reply(string.char(255, 254))', '0'])
+        self.assertEqual(r.get_kind(), Redis.ReplyKind.STATUS)
+        self.assertEqual(r.to_string(), '\\xff\\xfe')
+        self.assertIsInstance(str(r), str)
+        self.assertEqual(r.get_bytes().get_data(), b'\xff\xfe')
+        self.assertEqual(r.to_variant().get_type_string(), 's')
+
     def test_state_command_refused_on_pool(self):
         with self.assertRaises(GLib.Error) as cm:
             self.pool.command_sync(['WATCH', 'k'])

@@ -17,6 +17,10 @@
  *     and the same verdict (error domain and code) as the stream fed whole;
  *   - after a failed feed the reader accepts nothing more;
  *   - every reply converts to a GVariant in normal form;
+ *   - every reply is exactly the next bytes of the stream (RESP2 as the
+ *     framer accepts it has one spelling per reply, bar "$-1"/"*-1" for
+ *     nil), so its wire size is known, and it is within max-reply-bytes;
+ *   - to_string() is valid UTF-8 without control characters;
  *   - no RedisReply is alive after the reader and the replies are freed.
  */
 
@@ -35,9 +39,13 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
 typedef struct
 {
-  GPtrArray *strings;   /* to_string() of every reply, in order */
-  GQuark     domain;    /* 0 if every feed succeeded */
-  int        code;
+  GPtrArray    *strings;   /* to_string() of every reply, in order */
+  GQuark        domain;    /* 0 if every feed succeeded */
+  int           code;
+  const guint8 *stream;    /* the whole stream */
+  gsize         size;
+  gsize         offset;    /* wire bytes of the replies popped so far */
+  gsize         limit;     /* max-reply-bytes of the reader */
 } Outcome;
 
 static void
@@ -103,6 +111,78 @@ check_reply (RedisReply *reply)
     }
 }
 
+/* Whether the stream at *@offset spells @reply; advances *@offset. */
+static gboolean
+match_wire (RedisReply   *reply,
+            const guint8 *data,
+            gsize         size,
+            gsize        *offset)
+{
+  char head[32];
+  const char *text = NULL;
+  gsize text_len = 0;
+  gsize head_len;
+  guint n = 0;
+
+  switch (redis_reply_get_kind (reply))
+    {
+    case REDIS_REPLY_KIND_STATUS:
+    case REDIS_REPLY_KIND_ERROR:
+      text = redis_reply_get_string (reply, &text_len);
+      head[0] = redis_reply_get_kind (reply) == REDIS_REPLY_KIND_STATUS ? '+' : '-';
+      head_len = 1;
+      break;
+    case REDIS_REPLY_KIND_STRING:
+      text = redis_reply_get_string (reply, &text_len);
+      head_len = g_snprintf (head, sizeof head, "$%" G_GSIZE_FORMAT "\r\n", text_len);
+      break;
+    case REDIS_REPLY_KIND_INTEGER:
+      head_len = g_snprintf (head, sizeof head, ":%" G_GINT64_FORMAT "\r\n",
+                             redis_reply_get_integer (reply));
+      break;
+    case REDIS_REPLY_KIND_NIL:
+      if (size - *offset < 5 ||
+          (memcmp (data + *offset, "$-1\r\n", 5) != 0 &&
+           memcmp (data + *offset, "*-1\r\n", 5) != 0))
+        return FALSE;
+      *offset += 5;
+      return TRUE;
+    case REDIS_REPLY_KIND_ARRAY:
+      n = redis_reply_get_n_elements (reply);
+      head_len = g_snprintf (head, sizeof head, "*%u\r\n", n);
+      break;
+    default:
+      g_assert_not_reached ();
+    }
+
+  if (size - *offset < head_len || memcmp (data + *offset, head, head_len) != 0)
+    return FALSE;
+  *offset += head_len;
+
+  if (text != NULL)
+    {
+      if (size - *offset < text_len + 2 ||
+          memcmp (data + *offset, text, text_len) != 0 ||
+          memcmp (data + *offset + text_len, "\r\n", 2) != 0)
+        return FALSE;
+      *offset += text_len + 2;
+    }
+
+  for (guint i = 0; i < n; i++)
+    if (!match_wire (redis_reply_get_element (reply, i), data, size, offset))
+      return FALSE;
+  return TRUE;
+}
+
+/* Valid UTF-8 without C0, DEL or C1 controls. */
+static void
+check_printable (const char *s)
+{
+  g_assert_true (g_utf8_validate (s, -1, NULL));
+  for (const char *p = s; *p != '\0'; p = g_utf8_next_char (p))
+    g_assert_false (g_unichar_iscntrl (g_utf8_get_char (p)));
+}
+
 static void
 drain (RedisReader *reader,
        Outcome     *out)
@@ -111,8 +191,19 @@ drain (RedisReader *reader,
 
   while ((reply = redis_reader_pop (reader)) != NULL)
     {
+      gsize start = out->offset;
+      char *text;
+
       check_reply (reply);
-      g_ptr_array_add (out->strings, redis_reply_to_string (reply));
+      if (!match_wire (reply, out->stream, out->size, &out->offset))
+        {
+          g_printerr ("reply at offset %" G_GSIZE_FORMAT " does not match the stream\n", start);
+          abort ();
+        }
+      g_assert_cmpuint (out->offset - start, <=, out->limit);
+      text = redis_reply_to_string (reply);
+      check_printable (text);
+      g_ptr_array_add (out->strings, text);
       redis_reply_unref (reply);
     }
 }
@@ -141,14 +232,18 @@ run (const guint8 *data,
   RedisReader *reader;
   gsize off = 0;
 
+  out->limit = tiny ? 256 : 1024 * 1024;
   if (tiny)
-    reader = redis_reader_new (256, 16, 32);
+    reader = redis_reader_new (out->limit, 16, 32);
   else
-    reader = redis_reader_new (1024 * 1024, 4096, 1024);
+    reader = redis_reader_new (out->limit, 4096, 1024);
 
   out->strings = g_ptr_array_new_with_free_func (g_free);
   out->domain = 0;
   out->code = 0;
+  out->stream = data;
+  out->size = size;
+  out->offset = 0;
 
   while (off < size)
     {
@@ -234,6 +329,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   run (data, size, scale > 12 ? 12 : scale, seed, tiny, &chunked);
 
   /* Fragmentation must not change anything. */
+  g_assert_cmpuint (whole.offset, ==, chunked.offset);
   g_assert_cmpuint (whole.domain, ==, chunked.domain);
   g_assert_cmpint (whole.code, ==, chunked.code);
   g_assert_cmpuint (whole.strings->len, ==, chunked.strings->len);
