@@ -76,16 +76,23 @@ void          redis_options_set_property     (RedisOptions          *self,
 void          redis_options_get_property     (const RedisOptions    *self,
                                               guint                  rel_id,
                                               GValue                *value);
+/* Error messages never quote GLib's text, nor anything of a URI with
+ * userinfo (an '@' after "//"); the password never reaches GLib. */
 gboolean      redis_options_parse_uri        (RedisOptions          *self,
                                               const char            *uri,
                                               RedisOptionsExtraFunc  extra,
                                               gpointer               user_data,
                                               GError               **error);
-/* A URI describing the options, without the password. */
+/* Zeroes and frees a string that may hold a password (a password, or a
+ * URI with one), and sets *@secret to NULL. */
+void          redis_options_clear_secret     (char                 **secret);
+/* A URI of every option but the password; parsed, it gives the same
+ * options (the TLS validation flags as all or none: tls_insecure). */
 char         *redis_options_to_uri           (const RedisOptions    *self);
 /* "host:port" or the socket path, for messages. */
 char         *redis_options_describe_address (const RedisOptions    *self);
-/* Parses "500", "500ms", "5s", "1.5s" into milliseconds. */
+/* Parses "500", "500ms", "5s", "1.5s" into milliseconds: a decimal number
+ * (no sign or exponent) that fits a guint of milliseconds. */
 gboolean      redis_options_parse_duration_ms (const char           *text,
                                                guint                *out_ms);
 

@@ -51,13 +51,14 @@ redis_options_copy (const RedisOptions *self)
   return copy;
 }
 
-static void
-clear_secret (char **secret)
+void
+redis_options_clear_secret (char **secret)
 {
   if (*secret != NULL)
     {
-      /* Do not leave the password in freed heap memory. */
-      memset (*secret, 0, strlen (*secret));
+      /* Do not leave the password in freed heap memory (explicit_bzero(),
+       * unlike memset(), is not dropped as a dead store before the free). */
+      explicit_bzero (*secret, strlen (*secret));
       g_clear_pointer (secret, g_free);
     }
 }
@@ -70,7 +71,7 @@ redis_options_free (RedisOptions *self)
   g_free (self->host);
   g_free (self->socket_path);
   g_free (self->username);
-  clear_secret (&self->password);
+  redis_options_clear_secret (&self->password);
   g_free (self->client_name);
   g_free (self->tls_ca_file);
   g_free (self->tls_certificate_file);
@@ -160,7 +161,7 @@ redis_options_set_property (RedisOptions *self,
       self->username = g_value_dup_string (value);
       break;
     case REDIS_OPTIONS_PROP_PASSWORD:
-      clear_secret (&self->password);
+      redis_options_clear_secret (&self->password);
       self->password = g_value_dup_string (value);
       break;
     case REDIS_OPTIONS_PROP_CLIENT_NAME:
@@ -278,32 +279,61 @@ redis_options_get_property (const RedisOptions *self,
     }
 }
 
+/* A decimal number ("500", "1.5", ".5", "5.") followed by nothing or "ms"
+ * (milliseconds) or "s" (seconds). Integer arithmetic only, so there is no
+ * sign, exponent, nan or inf to refuse and no float-to-integer conversion;
+ * what does not fit a guint of milliseconds is refused, and what is below a
+ * millisecond is dropped ("1.5ms" is 1 ms). */
 gboolean
 redis_options_parse_duration_ms (const char *text,
                                  guint      *out_ms)
 {
-  char *end = NULL;
-  double value;
-  double factor = 1.0;
+  const char *int_start, *int_end, *frac_start, *frac_end, *p;
+  guint64 scale;
+  guint64 ms = 0;
 
-  if (text == NULL || *text == '\0' || g_ascii_isspace (*text))
+  if (text == NULL)
     return FALSE;
 
-  value = g_ascii_strtod (text, &end);
-  if (end == text || value < 0)
+  p = int_start = text;
+  while (g_ascii_isdigit (*p))
+    p++;
+  int_end = frac_start = frac_end = p;
+  if (*p == '.')
+    {
+      frac_start = ++p;
+      while (g_ascii_isdigit (*p))
+        p++;
+      frac_end = p;
+    }
+  if (int_end == int_start && frac_end == frac_start)
     return FALSE;
 
-  if (g_str_equal (end, "") || g_str_equal (end, "ms"))
-    factor = 1.0;
-  else if (g_str_equal (end, "s"))
-    factor = 1000.0;
+  if (g_str_equal (p, "") || g_str_equal (p, "ms"))
+    scale = 1;
+  else if (g_str_equal (p, "s"))
+    scale = 1000;
   else
     return FALSE;
 
-  value *= factor;
-  if (value > G_MAXUINT)
+  for (p = int_start; p < int_end; p++)
+    {
+      ms = ms * 10 + (guint64) (*p - '0');
+      if (ms > G_MAXUINT)
+        return FALSE;
+    }
+  ms *= scale;                  /* at most G_MAXUINT * 1000: no overflow */
+
+  /* Digits after the point that still count: three for seconds. */
+  for (p = frac_start; p < frac_end && scale > 1; p++)
+    {
+      scale /= 10;
+      ms += (guint64) (*p - '0') * scale;
+    }
+
+  if (ms > G_MAXUINT)
     return FALSE;
-  *out_ms = (guint) value;
+  *out_ms = (guint) ms;
   return TRUE;
 }
 
@@ -331,6 +361,157 @@ parse_bool (const char *text,
 }
 
 static gboolean
+is_unreserved (char c)
+{
+  return g_ascii_isalnum (c) || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+/* Whether @host is an IPv6 address, with or without a zone ("fe80::1%eth0");
+ * @zone is set to what follows its '%', or NULL. */
+static gboolean
+is_ipv6_literal (const char  *host,
+                 const char **zone)
+{
+  const char *pct = strchr (host, '%');
+  g_autofree char *addr = g_strndup (host, pct != NULL ? (gsize) (pct - host) : strlen (host));
+
+  *zone = pct != NULL ? pct + 1 : NULL;
+  return strchr (addr, ':') != NULL && g_hostname_is_ip_address (addr);
+}
+
+/* The zone of an IPv6 literal must be a name that to_uri() can write back
+ * inside the brackets (GLib does not decode it, except a leading "25"). */
+static gboolean
+is_valid_host (const char *host)
+{
+  const char *zone;
+
+  if (!is_ipv6_literal (host, &zone) || zone == NULL)
+    return TRUE;
+  if (*zone == '\0')
+    return FALSE;
+  for (; *zone != '\0'; zone++)
+    if (!is_unreserved (*zone))
+      return FALSE;
+  return TRUE;
+}
+
+/* @text as an error message may show it: printable ASCII as is, other bytes
+ * (and '\') as \xNN, at most 64 bytes of it. */
+static char *
+printable (const char *text)
+{
+  GString *out = g_string_new (NULL);
+  gsize i;
+
+  for (i = 0; text[i] != '\0' && i < 64; i++)
+    {
+      guchar c = text[i];
+
+      if (c >= 0x20 && c < 0x7f && c != '\\')
+        g_string_append_c (out, c);
+      else
+        g_string_append_printf (out, "\\x%02x", c);
+    }
+  if (text[i] != '\0')
+    g_string_append (out, "…");
+  return g_string_free (out, FALSE);
+}
+
+/* Percent-decodes @len bytes of @text into a new string (*@out), or returns
+ * FALSE for a bad escape, or a result that is not UTF-8 or holds a NUL: what
+ * GLib refuses in a URI. For the userinfo, which GLib never gets (see
+ * redis_options_parse_uri()); a result refused is wiped before it is freed. */
+static gboolean
+decode_userinfo_part (const char  *text,
+                      gsize        len,
+                      char       **out)
+{
+  char *decoded = g_malloc (len + 1);
+  gsize n = 0;
+
+  for (gsize i = 0; i < len; i++)
+    {
+      if (text[i] != '%')
+        decoded[n++] = text[i];
+      else if (i + 2 < len && g_ascii_isxdigit (text[i + 1]) && g_ascii_isxdigit (text[i + 2]))
+        {
+          decoded[n++] = (char) ((g_ascii_xdigit_value (text[i + 1]) << 4) |
+                                 g_ascii_xdigit_value (text[i + 2]));
+          i += 2;
+        }
+      else
+        goto bad;
+    }
+  decoded[n] = '\0';
+  if (!g_utf8_validate (decoded, n, NULL))
+    goto bad;
+
+  *out = decoded;
+  return TRUE;
+
+bad:
+  explicit_bzero (decoded, len + 1);
+  g_free (decoded);
+  return FALSE;
+}
+
+/* Sets the user name and the password from the raw userinfo of a URI,
+ * @len bytes at @userinfo: "user", "user:password" or ":password". */
+static gboolean
+apply_userinfo (RedisOptions *self,
+                const char   *userinfo,
+                gsize         len)
+{
+  const char *colon = memchr (userinfo, ':', len);
+  gsize user_len = colon != NULL ? (gsize) (colon - userinfo) : len;
+  char *user = NULL;
+  char *password = NULL;
+
+  if (!decode_userinfo_part (userinfo, user_len, &user))
+    return FALSE;
+  if (colon != NULL && !decode_userinfo_part (colon + 1, len - user_len - 1, &password))
+    {
+      g_free (user);
+      return FALSE;
+    }
+
+  if (user[0] != '\0')
+    {
+      g_free (self->username);
+      self->username = user;
+    }
+  else
+    g_free (user);
+  if (password != NULL)
+    {
+      redis_options_clear_secret (&self->password);
+      self->password = password;
+    }
+  return TRUE;
+}
+
+/* g_uri_unref(), wiping the userinfo and the password first. The GUri never
+ * has any (the userinfo is taken out before GLib parses the URI): a safety
+ * net, should that change. */
+typedef GUri WipedUri;
+
+static void
+wiped_uri_unref (WipedUri *uri)
+{
+  char *userinfo = (char *) g_uri_get_userinfo (uri);
+  char *password = (char *) g_uri_get_password (uri);
+
+  if (userinfo != NULL)
+    explicit_bzero (userinfo, strlen (userinfo));
+  if (password != NULL)
+    explicit_bzero (password, strlen (password));
+  g_uri_unref (uri);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (WipedUri, wiped_uri_unref)
+
+static gboolean
 invalid (GError     **error,
          const char  *format,
          ...) G_GNUC_PRINTF (2, 3);
@@ -352,10 +533,31 @@ invalid (GError     **error,
   return FALSE;
 }
 
+/* "key=“value” is …", or "key is …" when the URI's text may not be quoted
+ * (@key is one the parser knows: its own text). */
+static gboolean
+invalid_value (GError     **error,
+               gboolean     quote,
+               const char  *key,
+               const char  *value,
+               const char  *what)
+{
+  g_autofree char *shown = NULL;
+
+  if (!quote)
+    return invalid (error, "%s %s", key, what);
+  shown = printable (value);
+  return invalid (error, "%s=“%s” %s", key, shown, what);
+}
+
+#define NOT_A_DURATION "is not a duration (use 500, 500ms or 5s)"
+
+/* @quote: the message may show @key and @value (see redis_options_parse_uri()). */
 static gboolean
 apply_query_param (RedisOptions           *self,
                    const char             *key,
                    const char             *value,
+                   gboolean                quote,
                    RedisOptionsExtraFunc   extra,
                    gpointer                user_data,
                    GError                **error)
@@ -366,7 +568,7 @@ apply_query_param (RedisOptions           *self,
   if (g_str_equal (key, "db") || g_str_equal (key, "database"))
     {
       if (!parse_uint (value, G_MAXINT, &n))
-        return invalid (error, "“%s” is not a database number", value);
+        return invalid_value (error, quote, key, value, "is not a database number");
       self->database = n;
     }
   else if (g_str_equal (key, "client_name"))
@@ -377,7 +579,7 @@ apply_query_param (RedisOptions           *self,
   else if (g_str_equal (key, "stall_timeout") || g_str_equal (key, "health_check_interval"))
     {
       if (!redis_options_parse_duration_ms (value, &ms))
-        return invalid (error, "%s=“%s” is not a duration (use 500, 500ms or 5s)", key, value);
+        return invalid_value (error, quote, key, value, NOT_A_DURATION);
       if (key[0] == 's')
         self->stall_timeout_ms = ms;
       else
@@ -386,7 +588,7 @@ apply_query_param (RedisOptions           *self,
   else if (g_str_equal (key, "connect_timeout") || g_str_equal (key, "command_timeout"))
     {
       if (!redis_options_parse_duration_ms (value, &ms))
-        return invalid (error, "%s=“%s” is not a duration (use 500, 500ms or 5s)", key, value);
+        return invalid_value (error, quote, key, value, NOT_A_DURATION);
       if (key[1] == 'o' && key[2] == 'n' && key[3] == 'n')
         {
           if (ms == 0)
@@ -416,69 +618,162 @@ apply_query_param (RedisOptions           *self,
       gboolean insecure;
 
       if (!parse_bool (value, &insecure))
-        return invalid (error, "tls_insecure=“%s” is not a boolean", value);
+        return invalid_value (error, quote, key, value, "is not a boolean (use true or false)");
       self->tls_validation_flags = insecure ? 0 : G_TLS_CERTIFICATE_VALIDATE_ALL;
     }
   else if (g_str_equal (key, "max_reply_bytes"))
     {
       if (!parse_uint (value, G_MAXUINT64 / 4, &n) || n < 1024)
-        return invalid (error, "max_reply_bytes=“%s” is not a size of at least 1024", value);
+        return invalid_value (error, quote, key, value, "is not a size of at least 1024");
       self->max_reply_bytes = n;
     }
   else if (g_str_equal (key, "max_elements"))
     {
       if (!parse_uint (value, G_MAXINT, &n) || n < 1)
-        return invalid (error, "max_elements=“%s” is not a positive count", value);
+        return invalid_value (error, quote, key, value, "is not a positive count");
       self->max_elements = n;
     }
   else if (g_str_equal (key, "max_line_length"))
     {
       if (!parse_uint (value, G_MAXINT, &n) || n < 64)
-        return invalid (error, "max_line_length=“%s” is not a size of at least 64", value);
+        return invalid_value (error, quote, key, value, "is not a size of at least 64");
       self->max_line_length = n;
     }
   else if (extra != NULL)
     {
       GError *local_error = NULL;
 
-      if (!extra (key, value, user_data, &local_error))
+      if (extra (key, value, user_data, &local_error))
+        return TRUE;
+      if (local_error != NULL && quote)
         {
-          if (local_error == NULL)
-            return invalid (error, "unknown parameter “%s”", key);
           g_propagate_error (error, local_error);
           return FALSE;
         }
+      if (local_error != NULL)
+        {
+          /* The owner's message may quote the value. */
+          g_error_free (local_error);
+          return invalid (error, "a query parameter is not valid");
+        }
+      goto unknown;
     }
   else
-    return invalid (error, "unknown parameter “%s”", key);
+    goto unknown;
 
+  return TRUE;
+
+unknown:
+  if (quote)
+    {
+      g_autofree char *shown = printable (key);
+
+      return invalid (error, "unknown parameter “%s”", shown);
+    }
+  return invalid (error, "unknown parameter");
+}
+
+/* GLib's own message quotes the text it failed to read (as a port, a host…),
+ * which can be part of a password: it is never passed on. */
+static gboolean
+invalid_syntax (GError       **error,
+                const GError  *parse_error,
+                gboolean       stray_at)
+{
+  if (parse_error->domain == G_URI_ERROR)
+    switch (parse_error->code)
+      {
+      case G_URI_ERROR_BAD_HOST:
+      case G_URI_ERROR_BAD_PORT:
+        if (stray_at)
+          return invalid (error, "the authority part cannot be parsed");
+        if (parse_error->code == G_URI_ERROR_BAD_PORT)
+          return invalid (error, "the port is not a number from 1 to 65535");
+        return invalid (error, "the host is not valid");
+      case G_URI_ERROR_BAD_PATH:
+        return invalid (error, "the path has an invalid percent-encoding or is not UTF-8");
+      case G_URI_ERROR_BAD_QUERY:
+        return invalid (error, "the query cannot be parsed "
+                               "(use key=value pairs joined by '&', percent-encoded)");
+      case G_URI_ERROR_BAD_FRAGMENT:
+        return invalid (error, "the fragment has an invalid percent-encoding or is not UTF-8");
+      default:
+        break;
+      }
+  return invalid (error, "it cannot be parsed");
+}
+
+/* Where the scheme of @uri ends (its ':'), or NULL if it has none: GLib's
+ * rule, ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":". */
+static const char *
+find_scheme_end (const char *uri)
+{
+  const char *p = uri;
+
+  if (!g_ascii_isalpha (*p))
+    return NULL;
+  while (g_ascii_isalnum (*p) || *p == '+' || *p == '-' || *p == '.')
+    p++;
+  return *p == ':' ? p : NULL;
+}
+
+/* The authority of @uri: what follows "scheme://" up to the first '/', '?'
+ * or '#', as GLib reads it; FALSE if there is none. */
+static gboolean
+find_authority (const char  *uri,
+                const char **authority,
+                const char **authority_end)
+{
+  const char *scheme_end = find_scheme_end (uri);
+
+  if (scheme_end == NULL || !g_str_has_prefix (scheme_end, "://"))
+    return FALSE;
+  *authority = scheme_end + 3;
+  *authority_end = *authority + strcspn (*authority, "/?#");
   return TRUE;
 }
 
-gboolean
-redis_options_parse_uri (RedisOptions           *self,
-                         const char             *uri,
-                         RedisOptionsExtraFunc   extra,
-                         gpointer                user_data,
-                         GError                **error)
+static gboolean
+parse_uri (RedisOptions           *self,
+           const char             *uri,
+           gboolean                quote,
+           gboolean                stray_at,
+           RedisOptionsExtraFunc   extra,
+           gpointer                user_data,
+           GError                **error)
 {
-  g_autoptr(GUri) parsed = NULL;
+  g_autoptr(WipedUri) parsed = NULL;
   g_autoptr(GHashTable) params = NULL;
   g_autoptr(GError) parse_error = NULL;
-  const char *scheme;
-  const char *path;
-  const char *query;
+  g_autoptr(GString) without_userinfo = NULL;
+  const char *scheme, *path, *query;
+  const char *authority = NULL;
+  const char *authority_end = NULL;
+  const char *at = NULL;
   GHashTableIter iter;
   gpointer key, value;
 
-  g_return_val_if_fail (uri != NULL, FALSE);
+  if (find_scheme_end (uri) == NULL)
+    return invalid (error, "it must start with redis://, rediss:// or unix://");
 
-  /* GLib's messages name the part that failed, never the URI itself, so
-   * they are safe to pass on; the URI (which may hold a password) is never
-   * quoted. */
-  parsed = g_uri_parse (uri, G_URI_FLAGS_HAS_PASSWORD | G_URI_FLAGS_ENCODED_QUERY, &parse_error);
+  /* The userinfo is taken out here and decoded by us, so that GLib never
+   * has the password (it would free its copies unwiped, and quote parts of
+   * it in messages). It is the authority up to its last '@': an unencoded
+   * '@' belongs to the password. */
+  if (find_authority (uri, &authority, &authority_end))
+    for (const char *p = authority; p < authority_end; p++)
+      if (*p == '@')
+        at = p;
+  if (at != NULL)
+    {
+      without_userinfo = g_string_new_len (uri, authority - uri);
+      g_string_append (without_userinfo, at + 1);
+    }
+
+  parsed = g_uri_parse (without_userinfo != NULL ? without_userinfo->str : uri,
+                        G_URI_FLAGS_ENCODED_QUERY, &parse_error);
   if (parsed == NULL)
-    return invalid (error, "%s", parse_error->message);
+    return invalid_syntax (error, parse_error, stray_at);
 
   scheme = g_uri_get_scheme (parsed);
   if (g_ascii_strcasecmp (scheme, "unix") == 0)
@@ -495,6 +790,8 @@ redis_options_parse_uri (RedisOptions           *self,
       const char *host = g_uri_get_host (parsed);
       int port = g_uri_get_port (parsed);
 
+      if (host != NULL && !is_valid_host (host))
+        return invalid (error, "the host is not valid");
       self->tls = g_ascii_strcasecmp (scheme, "rediss") == 0;
       g_clear_pointer (&self->socket_path, g_free);
       if (host != NULL && host[0] != '\0')
@@ -503,7 +800,7 @@ redis_options_parse_uri (RedisOptions           *self,
           self->host = g_strdup (host);
         }
       if (port == 0)
-        return invalid (error, "port 0 is not valid");
+        return invalid (error, "the port is not a number from 1 to 65535");
       if (port > 0)
         self->port = port;
 
@@ -513,80 +810,163 @@ redis_options_parse_uri (RedisOptions           *self,
           guint64 db;
 
           if (!parse_uint (path + 1, G_MAXINT, &db))
-            return invalid (error, "the path must be a database number, not “%s”", path + 1);
+            {
+              g_autofree char *shown = NULL;
+
+              if (!quote)
+                return invalid (error, "the path must be a database number");
+              shown = printable (path + 1);
+              return invalid (error, "the path must be a database number, not “%s”", shown);
+            }
           self->database = db;
         }
       else if (path != NULL && path[0] != '\0' && !g_str_equal (path, "/"))
         return invalid (error, "the path must be a database number");
     }
-  else
-    return invalid (error, "unsupported scheme “%s” (use redis, rediss or unix)", scheme);
+  else if (quote && authority != NULL)
+    {
+      g_autofree char *shown = printable (scheme);
 
-  if (g_uri_get_user (parsed) != NULL && g_uri_get_user (parsed)[0] != '\0')
-    {
-      g_free (self->username);
-      self->username = g_strdup (g_uri_get_user (parsed));
+      return invalid (error, "unsupported scheme “%s” (use redis, rediss or unix)", shown);
     }
-  if (g_uri_get_password (parsed) != NULL)
-    {
-      clear_secret (&self->password);
-      self->password = g_strdup (g_uri_get_password (parsed));
-    }
+  else if (authority != NULL)
+    return invalid (error, "unsupported scheme (use redis, rediss or unix)");
+  else
+    return invalid (error, "it must start with redis://, rediss:// or unix://");
+
+  if (at != NULL && !apply_userinfo (self, authority, at - authority))
+    return invalid (error, "the user name or password has an invalid percent-encoding or is not UTF-8");
 
   query = g_uri_get_query (parsed);
   if (query != NULL && query[0] != '\0')
     {
-      params = g_uri_parse_params (query, -1, "&", G_URI_PARAMS_NONE, &parse_error);
+      params = g_uri_parse_params (query, -1, "&", G_URI_PARAMS_NONE, NULL);
       if (params == NULL)
-        return invalid (error, "bad query: %s", parse_error->message);
+        return invalid (error, "the query cannot be parsed "
+                               "(use key=value pairs joined by '&', percent-encoded)");
 
       g_hash_table_iter_init (&iter, params);
       while (g_hash_table_iter_next (&iter, &key, &value))
-        if (!apply_query_param (self, key, value, extra, user_data, error))
+        if (!apply_query_param (self, key, value, quote, extra, user_data, error))
           return FALSE;
     }
 
   return TRUE;
 }
 
+gboolean
+redis_options_parse_uri (RedisOptions           *self,
+                         const char             *uri,
+                         RedisOptionsExtraFunc   extra,
+                         gpointer                user_data,
+                         GError                **error)
+{
+  GError *local_error = NULL;
+  const char *slashes, *authority, *authority_end;
+  gboolean quote;
+  gboolean stray_at;
+
+  g_return_val_if_fail (uri != NULL, FALSE);
+
+  /* Messages may quote the URI (its scheme, path, query keys and values)
+   * only if it has no userinfo. A password with an unencoded '/', '?' or
+   * '#' is split by the parser into the authority, the path, the query and
+   * the fragment, so the userinfo can be anything between "//" and an '@':
+   * if there is an '@' after "//", nothing of the URI is quoted. */
+  slashes = strstr (uri, "//");
+  quote = slashes == NULL || strchr (slashes, '@') == NULL;
+
+  /* An '@' after the authority: probably a password with an unencoded '/',
+   * '?' or '#' (then quote is FALSE). */
+  stray_at = find_authority (uri, &authority, &authority_end) && strchr (authority_end, '@') != NULL;
+
+  if (parse_uri (self, uri, quote, stray_at, extra, user_data, &local_error))
+    return TRUE;
+
+  if (stray_at)
+    {
+      char *message = g_strconcat (local_error->message,
+                                   " (a password with '/', '?', '#' or '@' must be percent-encoded)",
+                                   NULL);
+
+      g_free (local_error->message);
+      local_error->message = message;
+    }
+  g_propagate_error (error, local_error);
+  return FALSE;
+}
+
+static void
+append_param (GString    *query,
+              const char *key,
+              const char *value)
+{
+  if (value == NULL)
+    return;
+  g_string_append_printf (query, "&%s=", key);
+  g_string_append_uri_escaped (query, value, "/", FALSE);
+}
+
+/* The URI of every option but the password, in the parser's own spelling:
+ * redis_options_parse_uri() of it gives the same options. Each component is
+ * percent-encoded; a host with a ':' that is not an IPv6 address too (an
+ * IPv6 address goes in brackets, its zone as "%25zone"). The TLS validation
+ * flags are either all (the default, not written) or none (tls_insecure):
+ * a URI cannot say more, so other sets read back as all. */
 char *
 redis_options_to_uri (const RedisOptions *self)
 {
-  g_autofree char *user = NULL;
   GString *out = g_string_new (NULL);
-  char sep = '?';
+  g_autoptr(GString) query = g_string_new (NULL);
+  gboolean has_user = self->username != NULL && self->username[0] != '\0';
 
-  if (self->username != NULL)
-    user = g_uri_escape_string (self->username, NULL, FALSE);
+  g_string_append (out, self->socket_path != NULL ? "unix" : self->tls ? "rediss" : "redis");
+  g_string_append (out, "://");
+  if (has_user)
+    {
+      g_string_append_uri_escaped (out, self->username, NULL, FALSE);
+      g_string_append_c (out, '@');
+    }
 
   if (self->socket_path != NULL)
     {
-      g_autofree char *path = g_uri_escape_string (self->socket_path, "/", FALSE);
-
-      g_string_append_printf (out, "unix://%s%s%s", user ? user : "", user ? "@" : "", path);
-      g_string_append_printf (out, "?db=%u", self->database);
-      sep = '&';
+      g_string_append_uri_escaped (out, self->socket_path, "/", FALSE);
+      g_string_append_printf (query, "&db=%u", self->database);
     }
   else
     {
-      gboolean ipv6 = strchr (self->host, ':') != NULL;
-      g_autofree char *host = g_uri_escape_string (self->host, ipv6 ? ":" : NULL, FALSE);
+      const char *zone;
 
-      g_string_append_printf (out, "%s://%s%s%s%s%s:%u/%u",
-                              self->tls ? "rediss" : "redis",
-                              user ? user : "", user ? "@" : "",
-                              ipv6 ? "[" : "", host, ipv6 ? "]" : "",
-                              self->port, self->database);
+      if (is_ipv6_literal (self->host, &zone) && is_valid_host (self->host))
+        {
+          g_string_append_c (out, '[');
+          g_string_append_len (out, self->host, zone != NULL ? zone - 1 - self->host : -1);
+          if (zone != NULL)
+            g_string_append_printf (out, "%%25%s", zone);
+          g_string_append_c (out, ']');
+        }
+      else
+        g_string_append_uri_escaped (out, self->host, NULL, FALSE);
+      g_string_append_printf (out, ":%u/%u", self->port, self->database);
     }
 
-  if (self->client_name != NULL)
-    {
-      g_autofree char *name = g_uri_escape_string (self->client_name, NULL, FALSE);
-      g_string_append_printf (out, "%cclient_name=%s", sep, name);
-      sep = '&';
-    }
-  g_string_append_printf (out, "%cconnect_timeout=%ums&command_timeout=%ums",
-                          sep, self->connect_timeout_ms, self->command_timeout_ms);
+  append_param (query, "client_name", self->client_name);
+  if (self->tls_validation_flags == 0)
+    g_string_append (query, "&tls_insecure=true");
+  append_param (query, "tls_ca_file", self->tls_ca_file);
+  append_param (query, "tls_certificate_file", self->tls_certificate_file);
+  append_param (query, "tls_key_file", self->tls_key_file);
+  g_string_append_printf (query,
+                          "&connect_timeout=%ums&command_timeout=%ums"
+                          "&stall_timeout=%ums&health_check_interval=%ums"
+                          "&max_reply_bytes=%" G_GUINT64_FORMAT
+                          "&max_elements=%u&max_line_length=%u",
+                          self->connect_timeout_ms, self->command_timeout_ms,
+                          self->stall_timeout_ms, self->health_check_ms,
+                          self->max_reply_bytes, self->max_elements, self->max_line_length);
+
+  g_string_append_c (out, '?');
+  g_string_append (out, query->str + 1);   /* without the first '&' */
   return g_string_free (out, FALSE);
 }
 
