@@ -45,6 +45,12 @@ typedef struct
   char *expired_cert_file;
   char *client_cert_file;
   char *client_key_file;
+  /* Generated on first use by certs_get_extra(), in a private directory
+   * of the process (never in a shared REDISPOOL_TEST_CERT_DIR, which may
+   * predate them); signed by the CA above, with the server key above. */
+  char *extra_dir;
+  char *not_yet_valid_cert_file;
+  char *self_signed_cert_file;
 } Certs;
 
 static GMutex certs_lock;
@@ -134,6 +140,11 @@ certs_free (Certs *c)
   g_free (c->expired_cert_file);
   g_free (c->client_cert_file);
   g_free (c->client_key_file);
+  if (c->extra_dir != NULL)
+    rm_rf (c->extra_dir);
+  g_free (c->extra_dir);
+  g_free (c->not_yet_valid_cert_file);
+  g_free (c->self_signed_cert_file);
   g_free (c);
 }
 
@@ -331,6 +342,91 @@ certs_get (GError **error)
   return ret;
 }
 
+/* The certificates only some tests need (not yet valid, self-signed),
+ * generated once per process into a private directory that is removed at
+ * exit. Needs certs_get() to have succeeded. */
+static gboolean
+certs_get_extra (GError **error)
+{
+  g_autofree char *openssl = find_tool ("OPENSSL", "openssl");
+  g_autofree char *tmp = NULL;
+  g_autofree char *db = NULL;
+  g_autofree char *index = NULL;
+  g_autofree char *serial = NULL;
+  g_autofree char *conf = NULL;
+  gboolean ok = TRUE;
+
+  g_mutex_lock (&certs_lock);
+  g_assert (certs != NULL);
+  if (certs->extra_dir != NULL)
+    goto out;
+
+  if (openssl == NULL)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                           "openssl not found in PATH");
+      ok = FALSE;
+      goto out;
+    }
+
+  tmp = g_dir_make_tmp ("redispool-certs-extra-XXXXXX", error);
+  if (tmp == NULL)
+    {
+      ok = FALSE;
+      goto out;
+    }
+  db = g_build_filename (tmp, "db", NULL);
+  index = g_build_filename (db, "index.txt", NULL);
+  serial = g_build_filename (db, "serial", NULL);
+  conf = g_build_filename (tmp, "ca.cnf", NULL);
+
+  {
+    const char *csr[] = { "req", "-new", "-key", certs->server_key_file,
+                          "-out", "server.csr", "-subj", "/CN=localhost", NULL };
+    const char *not_yet_valid[] = { "ca", "-batch", "-config", "ca.cnf",
+                                    "-cert", certs->ca_file, "-keyfile", certs->ca_key_file,
+                                    "-in", "server.csr", "-out", "not-yet-valid.crt",
+                                    "-startdate", "20900101000000Z",
+                                    "-enddate", "20910101000000Z",
+                                    "-extensions", "server", "-notext", NULL };
+    const char *self_signed[] = { "req", "-x509", "-key", certs->server_key_file,
+                                  "-out", "self-signed.crt", "-days", "3650",
+                                  "-subj", "/CN=localhost",
+                                  "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                                  "-addext", "basicConstraints=critical,CA:FALSE",
+                                  "-addext", "extendedKeyUsage=serverAuth",
+                                  NULL };
+    const char **steps[] = { csr, not_yet_valid, self_signed };
+
+    if (g_mkdir (db, 0700) != 0)
+      {
+        int saved_errno = errno;
+        g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                     "cannot create %s: %s", db, g_strerror (saved_errno));
+        ok = FALSE;
+      }
+    if (ok)
+      ok = g_file_set_contents (index, "", 0, error) &&
+           g_file_set_contents (serial, "2000\n", -1, error) &&
+           g_file_set_contents (conf, ca_conf, -1, error);
+    for (guint i = 0; ok && i < G_N_ELEMENTS (steps); i++)
+      ok = run_tool (tmp, openssl, steps[i], error);
+  }
+
+  if (!ok)
+    {
+      rm_rf (tmp);
+      goto out;
+    }
+  certs->not_yet_valid_cert_file = g_build_filename (tmp, "not-yet-valid.crt", NULL);
+  certs->self_signed_cert_file = g_build_filename (tmp, "self-signed.crt", NULL);
+  certs->extra_dir = g_steal_pointer (&tmp);
+
+out:
+  g_mutex_unlock (&certs_lock);
+  return ok;
+}
+
 /* ---- process management ------------------------------------------------ */
 
 static guint16
@@ -454,7 +550,12 @@ spawn_server (RedisTestServer  *self,
 
       ADD ("--tls-port"); ADD_PORT (self->tls_port);
       ADD ("--tls-cert-file");
-      ADD (expired ? c->expired_cert_file : c->server_cert_file);
+      if (self->flags & REDIS_TEST_SERVER_TLS_NOT_YET_VALID)
+        ADD (c->not_yet_valid_cert_file);
+      else if (self->flags & REDIS_TEST_SERVER_TLS_SELF_SIGNED)
+        ADD (c->self_signed_cert_file);
+      else
+        ADD (expired ? c->expired_cert_file : c->server_cert_file);
       ADD ("--tls-key-file"); ADD (c->server_key_file);
       ADD ("--tls-ca-cert-file"); ADD (c->ca_file);
       ADD ("--tls-auth-clients"); ADD ("optional");
@@ -698,6 +799,8 @@ redis_test_server_new (RedisTestServerFlags  flags,
 
   if (flags & REDIS_TEST_SERVER_TLS_EXPIRED)
     flags |= REDIS_TEST_SERVER_TLS;
+  if (flags & (REDIS_TEST_SERVER_TLS_NOT_YET_VALID | REDIS_TEST_SERVER_TLS_SELF_SIGNED))
+    flags |= REDIS_TEST_SERVER_TLS;
 
   self->flags = flags;
   self->extra_args = g_strdupv ((char **) extra_args);
@@ -710,6 +813,9 @@ redis_test_server_new (RedisTestServerFlags  flags,
 
   /* Generate certificates before the port race starts. */
   if ((flags & REDIS_TEST_SERVER_TLS) && certs_get (error) == NULL)
+    return NULL;
+  if ((flags & (REDIS_TEST_SERVER_TLS_NOT_YET_VALID | REDIS_TEST_SERVER_TLS_SELF_SIGNED)) &&
+      !certs_get_extra (error))
     return NULL;
 
   if (!start (self, TRUE, error))
@@ -780,6 +886,8 @@ CERT_GETTER (client_cert_file, client_cert_file)
 CERT_GETTER (client_key_file, client_key_file)
 CERT_GETTER (server_cert_file, server_cert_file)
 CERT_GETTER (expired_cert_file, expired_cert_file)
+/* NULL until a server was created with REDIS_TEST_SERVER_TLS_SELF_SIGNED. */
+CERT_GETTER (self_signed_cert_file, self_signed_cert_file)
 
 #undef CERT_GETTER
 

@@ -32,6 +32,11 @@ typedef enum
   REDIS_TEST_SERVER_UNIX = 1 << 1,
   /* TLS with a server certificate that expired in 2020 (implies TLS) */
   REDIS_TEST_SERVER_TLS_EXPIRED = 1 << 2,
+  /* TLS with a server certificate valid only from 2090 (implies TLS) */
+  REDIS_TEST_SERVER_TLS_NOT_YET_VALID = 1 << 3,
+  /* TLS with a self-signed server certificate for localhost and 127.0.0.1
+   * (implies TLS); redis_test_server_get_self_signed_cert_file() */
+  REDIS_TEST_SERVER_TLS_SELF_SIGNED = 1 << 4,
 } RedisTestServerFlags;
 
 gboolean         redis_test_server_available             (void);
@@ -50,6 +55,7 @@ const char      *redis_test_server_get_client_cert_file  (RedisTestServer      *
 const char      *redis_test_server_get_client_key_file   (RedisTestServer      *self);
 const char      *redis_test_server_get_server_cert_file  (RedisTestServer      *self);
 const char      *redis_test_server_get_expired_cert_file (RedisTestServer      *self);
+const char      *redis_test_server_get_self_signed_cert_file (RedisTestServer  *self);
 GPid             redis_test_server_get_pid               (RedisTestServer      *self);
 gboolean         redis_test_server_is_running            (RedisTestServer      *self);
 

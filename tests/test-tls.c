@@ -1,0 +1,453 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* TLS verification per connection (issue 16, item 9).
+ *
+ * glib-networking (GnuTLS backend) keeps TLS 1.3 session tickets per
+ * process, keyed by server address, host name, port and client
+ * certificate, and resumes them in later connections to the same server,
+ * whatever their database. A resumed handshake carries no certificate, so
+ * the backend does not emit accept-certificate and never rejects it.
+ * Each connection must still enforce its own tls-ca-file and
+ * tls-validation-flags: these tests make connections with different
+ * settings to the same server in one process, in both orders, and check
+ * every mask against every failure the test server can produce.
+ *
+ * glib-networking turns its session cache off in GTest programs
+ * (g_test_initialized()), so that its own tests always see full
+ * handshakes; these tests turn it back on around each connection attempt
+ * (see allow_resumption()), as it is in the applications that use the
+ * library. */
+
+#include <string.h>
+#include <gio/gio.h>
+
+#include "redispool.h"
+#include "redis-test-server.h"
+#include "test-helpers.h"
+
+#define ALL G_TLS_CERTIFICATE_VALIDATE_ALL
+
+static gboolean have_server;
+
+#define REQUIRE_SERVER()                                      \
+  G_STMT_START {                                              \
+    if (!have_server)                                         \
+      {                                                       \
+        g_test_skip ("redis-server not available");           \
+        return;                                               \
+      }                                                       \
+  } G_STMT_END
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* g_test_initialized() reads g_test_config_vars->test_initialized. Only
+ * the pointer is const: it points to a static GLib object that
+ * g_test_init() writes, so writing it through a cast is well defined.
+ * Turned off only while a connection is being made, so that the rest of
+ * GTest sees an initialized test program. */
+static void
+allow_resumption (gboolean allow)
+{
+  ((GTestConfig *) g_test_config_vars)->test_initialized = !allow;
+}
+
+static RedisTestServer *
+start_server (RedisTestServerFlags  flags,
+              const char * const   *extra_args)
+{
+  g_autoptr(GError) error = NULL;
+  RedisTestServer *server;
+
+  server = redis_test_server_new (flags, extra_args, &error);
+  if (server == NULL)
+    g_test_skip_printf ("cannot start a TLS server: %s", error->message);
+  return server;
+}
+
+/* Drops the caller's reference after closing; the connection must go away. */
+static void
+close_and_finalize (RedisConnection *conn)
+{
+  g_autoptr(GError) error = NULL;
+  GWeakRef weak;
+
+  g_assert_true (redis_client_close_sync (REDIS_CLIENT (conn), NULL, &error));
+  g_assert_no_error (error);
+  g_weak_ref_init (&weak, conn);
+  g_object_unref (conn);
+  test_drain_main_context ();
+  WAIT_UNTIL (({ GObject *o = g_weak_ref_get (&weak);
+                 gboolean gone = o == NULL;
+                 if (o != NULL)
+                   g_object_unref (o);
+                 gone; }), 2000);
+  g_weak_ref_clear (&weak);
+}
+
+/* Connects with session resumption allowed (as outside GTest). */
+static RedisConnection *
+open_tls (guint16               port,
+          const char           *host,
+          const char           *ca_file,
+          GTlsCertificateFlags  flags,
+          GError              **error)
+{
+  RedisConnection *conn;
+
+  allow_resumption (TRUE);
+  conn = g_initable_new (REDIS_TYPE_CONNECTION, NULL, error,
+                         "host", host, "port", (guint) port, "tls", TRUE,
+                         "tls-ca-file", ca_file,
+                         "tls-validation-flags", flags,
+                         "connect-timeout", test_scale_ms (2000),
+                         "command-timeout", test_scale_ms (2000), NULL);
+  allow_resumption (FALSE);
+  return conn;
+}
+
+/* The connection succeeds and answers over TLS. */
+static void
+assert_accepted (guint16               port,
+                 const char           *host,
+                 const char           *ca_file,
+                 GTlsCertificateFlags  flags,
+                 const char           *what)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(RedisReply) reply = NULL;
+  const char *argv[] = { "ECHO", what, NULL };
+  RedisConnection *conn;
+
+  conn = open_tls (port, host, ca_file, flags, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (conn);
+  /* Reading the reply also reads the server's session tickets, which are
+   * then cached for the next connection. */
+  reply = redis_client_command_sync (REDIS_CLIENT (conn), argv, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (redis_reply_get_kind (reply), ==, REDIS_REPLY_KIND_STRING);
+  g_assert_cmpstr (redis_reply_get_string (reply, NULL), ==, what);
+  close_and_finalize (conn);
+  g_test_message ("%s: accepted", what);
+}
+
+/* The connection fails with TLS_FAILED, naming @reason (may be NULL). */
+static void
+assert_rejected (guint16               port,
+                 const char           *host,
+                 const char           *ca_file,
+                 GTlsCertificateFlags  flags,
+                 const char           *reason,
+                 const char           *what)
+{
+  g_autoptr(GError) error = NULL;
+  RedisConnection *conn;
+
+  conn = open_tls (port, host, ca_file, flags, &error);
+  if (conn != NULL)
+    {
+      close_and_finalize (conn);
+      g_test_fail_printf ("%s: connected, but should have been rejected", what);
+      return;
+    }
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_TLS_FAILED);
+  g_test_message ("%s: %s", what, error->message);
+  if (reason != NULL && strstr (error->message, reason) == NULL)
+    g_test_fail_printf ("%s: \"%s\" does not say \"%s\"", what, error->message, reason);
+}
+
+/* Reports whether the backend resumes a session here: a plain GIO
+ * handshake with a database that does not know the server's CA succeeds
+ * only by resuming (the errors are still reported). Informative: the tests
+ * hold whether or not the backend resumes, but only exercise the resumed
+ * path when it does. */
+static void
+report_backend_resumption (guint16     port,
+                           const char *wrong_ca_file)
+{
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GSocketConnection) base = NULL;
+  g_autoptr(GSocketConnectable) identity = NULL;
+  g_autoptr(GTlsDatabase) db = NULL;
+  g_autoptr(GIOStream) tls = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean resumed;
+
+  base = g_socket_client_connect_to_host (client, "localhost", port, NULL, &error);
+  g_assert_no_error (error);
+  identity = g_network_address_new ("localhost", port);
+  tls = g_tls_client_connection_new (G_IO_STREAM (base), identity, &error);
+  g_assert_no_error (error);
+  db = g_tls_file_database_new (wrong_ca_file, &error);
+  g_assert_no_error (error);
+  g_tls_connection_set_database (G_TLS_CONNECTION (tls), db);
+
+  allow_resumption (TRUE);
+  resumed = g_tls_connection_handshake (G_TLS_CONNECTION (tls), NULL, &error);
+  allow_resumption (FALSE);
+
+  g_test_message ("plain GIO handshake with the wrong CA: %s (peer certificate errors 0x%x)",
+                  resumed ? "succeeded: the session was resumed" : error->message,
+                  g_tls_connection_get_peer_certificate_errors (G_TLS_CONNECTION (tls)));
+  if (resumed)
+    g_assert_true (g_tls_connection_get_peer_certificate_errors (G_TLS_CONNECTION (tls)) &
+                   G_TLS_CERTIFICATE_UNKNOWN_CA);
+  else
+    g_test_message ("the backend did not resume: the resumed path is not exercised");
+  g_io_stream_close (tls, NULL, NULL);
+}
+
+/* ---- resumption --------------------------------------------------------- */
+
+/* Right CA first, then a wrong CA, the system store, and masks that leave
+ * out the failure's flag or not. */
+static void
+test_resumption_right_first (void)
+{
+  g_autoptr(RedisTestServer) server = NULL;
+  const char *ca, *other;
+  guint16 port;
+
+  REQUIRE_SERVER ();
+  server = start_server (REDIS_TEST_SERVER_TLS, NULL);
+  if (server == NULL)
+    return;
+  port = redis_test_server_get_tls_port (server);
+  ca = redis_test_server_get_ca_file (server);
+  other = redis_test_server_get_other_ca_file (server);
+
+  assert_accepted (port, "localhost", ca, ALL, "right CA");
+  report_backend_resumption (port, other);
+
+  assert_rejected (port, "localhost", other, ALL, "unknown certificate authority",
+                   "wrong CA after the right CA");
+  assert_rejected (port, "localhost", NULL, ALL, "unknown certificate authority",
+                   "system store after the right CA");
+  assert_rejected (port, "localhost", other, G_TLS_CERTIFICATE_UNKNOWN_CA,
+                   "unknown certificate authority",
+                   "wrong CA, checking only the CA, after the right CA");
+  /* Identical settings may share the session. */
+  assert_accepted (port, "localhost", ca, ALL, "right CA again");
+  /* Settings that accept the failure accept it on a resumed session too. */
+  assert_accepted (port, "localhost", other, ALL & ~G_TLS_CERTIFICATE_UNKNOWN_CA,
+                   "wrong CA, CA check off");
+  assert_accepted (port, "localhost", NULL, 0, "system store, checks off");
+  /* And those do not open the door for the next connection either. */
+  assert_rejected (port, "localhost", other, ALL, "unknown certificate authority",
+                   "wrong CA after the checks were off");
+  assert_rejected (port, "localhost", NULL, ALL, "unknown certificate authority",
+                   "system store after the checks were off");
+  assert_accepted (port, "localhost", ca, ALL, "right CA at the end");
+}
+
+/* A wrong CA and the system store first, then the right CA, then the wrong
+ * ones again. */
+static void
+test_resumption_wrong_first (void)
+{
+  g_autoptr(RedisTestServer) server = NULL;
+  const char *ca, *other;
+  guint16 port;
+
+  REQUIRE_SERVER ();
+  server = start_server (REDIS_TEST_SERVER_TLS, NULL);
+  if (server == NULL)
+    return;
+  port = redis_test_server_get_tls_port (server);
+  ca = redis_test_server_get_ca_file (server);
+  other = redis_test_server_get_other_ca_file (server);
+
+  assert_rejected (port, "localhost", other, ALL, "unknown certificate authority",
+                   "wrong CA first");
+  assert_rejected (port, "localhost", NULL, ALL, "unknown certificate authority",
+                   "system store first");
+  assert_accepted (port, "localhost", ca, ALL, "right CA after the wrong ones");
+  assert_accepted (port, "localhost", ca, ALL, "right CA again");
+  assert_rejected (port, "localhost", other, ALL, "unknown certificate authority",
+                   "wrong CA after the right CA");
+  assert_rejected (port, "localhost", NULL, ALL, "unknown certificate authority",
+                   "system store after the right CA");
+  assert_accepted (port, "localhost", ca, ALL, "right CA at the end");
+}
+
+/* A client certificate is part of glib-networking's cache key: the same
+ * one does not carry the trust of one CA file over to another. */
+static void
+test_resumption_client_certificate (void)
+{
+  g_autoptr(RedisTestServer) server = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(RedisReply) reply = NULL;
+  const char *argv[] = { "PING", NULL };
+  RedisConnection *conn;
+  guint16 port;
+
+  REQUIRE_SERVER ();
+  server = start_server (REDIS_TEST_SERVER_TLS, NULL);
+  if (server == NULL)
+    return;
+  port = redis_test_server_get_tls_port (server);
+
+  allow_resumption (TRUE);
+  conn = g_initable_new (REDIS_TYPE_CONNECTION, NULL, &error,
+                         "host", "localhost", "port", (guint) port, "tls", TRUE,
+                         "tls-ca-file", redis_test_server_get_ca_file (server),
+                         "tls-certificate-file", redis_test_server_get_client_cert_file (server),
+                         "tls-key-file", redis_test_server_get_client_key_file (server),
+                         "connect-timeout", test_scale_ms (2000), NULL);
+  allow_resumption (FALSE);
+  g_assert_no_error (error);
+  reply = redis_client_command_sync (REDIS_CLIENT (conn), argv, NULL, &error);
+  g_assert_no_error (error);
+  close_and_finalize (conn);
+
+  allow_resumption (TRUE);
+  conn = g_initable_new (REDIS_TYPE_CONNECTION, NULL, &error,
+                         "host", "localhost", "port", (guint) port, "tls", TRUE,
+                         "tls-ca-file", redis_test_server_get_other_ca_file (server),
+                         "tls-certificate-file", redis_test_server_get_client_cert_file (server),
+                         "tls-key-file", redis_test_server_get_client_key_file (server),
+                         "connect-timeout", test_scale_ms (2000), NULL);
+  allow_resumption (FALSE);
+  g_assert_null (conn);
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_TLS_FAILED);
+  g_test_message ("wrong CA with the same client certificate: %s", error->message);
+}
+
+/* ---- partial validation masks -------------------------------------------- */
+
+typedef struct
+{
+  const char           *name;
+  RedisTestServerFlags  server_flags;
+  const char           *host;
+  /* 0: the server's CA, 1: the unrelated CA, 2: none (system store) */
+  guint                 ca;
+  GTlsCertificateFlags  failure;
+  const char           *reason;
+} MaskCase;
+
+static const MaskCase mask_cases[] = {
+  { "unknown-ca", REDIS_TEST_SERVER_TLS, "localhost", 1,
+    G_TLS_CERTIFICATE_UNKNOWN_CA, "unknown certificate authority" },
+  { "system-store", REDIS_TEST_SERVER_TLS, "localhost", 2,
+    G_TLS_CERTIFICATE_UNKNOWN_CA, "unknown certificate authority" },
+  { "bad-identity", REDIS_TEST_SERVER_TLS, "127.0.0.2", 0,
+    G_TLS_CERTIFICATE_BAD_IDENTITY, "does not match the host name" },
+  { "expired", REDIS_TEST_SERVER_TLS_EXPIRED, "localhost", 0,
+    G_TLS_CERTIFICATE_EXPIRED, "has expired" },
+  { "not-yet-valid", REDIS_TEST_SERVER_TLS_NOT_YET_VALID, "localhost", 0,
+    G_TLS_CERTIFICATE_NOT_ACTIVATED, "not valid yet" },
+  { "self-signed", REDIS_TEST_SERVER_TLS_SELF_SIGNED, "localhost", 0,
+    G_TLS_CERTIFICATE_UNKNOWN_CA, "unknown certificate authority" },
+};
+
+/* For one failure F: the default mask and the mask F alone (every other
+ * check off) reject; the mask that leaves out F accepts. Accepting and
+ * rejecting connections alternate, so each rejection follows a connection
+ * that cached a session. */
+static void
+test_masks (gconstpointer data)
+{
+  const MaskCase *mc = data;
+  const char *bind_args[] = { "--bind", "127.0.0.1", "127.0.0.2", NULL };
+  g_autoptr(RedisTestServer) server = NULL;
+  GTlsCertificateFlags ignore_failure = ALL & ~mc->failure;
+  const char *ca = NULL;
+  guint16 port;
+
+  REQUIRE_SERVER ();
+  server = start_server (mc->server_flags, bind_args);
+  if (server == NULL)
+    return;
+  port = redis_test_server_get_tls_port (server);
+  switch (mc->ca)
+    {
+    case 0:
+      ca = redis_test_server_get_ca_file (server);
+      break;
+    case 1:
+      ca = redis_test_server_get_other_ca_file (server);
+      break;
+    case 2:
+      ca = NULL;
+      break;
+    default:
+      g_assert_not_reached ();
+    }
+
+  if (g_str_equal (mc->host, "127.0.0.2"))
+    {
+      g_autoptr(GSocketClient) client = g_socket_client_new ();
+      g_autoptr(GSocketConnection) probe = NULL;
+      g_autoptr(GError) error = NULL;
+
+      probe = g_socket_client_connect_to_host (client, mc->host, port, NULL, &error);
+      if (probe == NULL)
+        {
+          g_test_skip_printf ("127.0.0.2 not reachable: %s", error->message);
+          return;
+        }
+    }
+
+  /* Reject first (nothing cached), then alternate. */
+  assert_rejected (port, mc->host, ca, ALL, mc->reason, "default checks");
+  assert_rejected (port, mc->host, ca, mc->failure, mc->reason, "only this check");
+  assert_accepted (port, mc->host, ca, ignore_failure, "every check but this one");
+  assert_rejected (port, mc->host, ca, mc->failure, mc->reason,
+                   "only this check, after an accepted connection");
+  assert_accepted (port, mc->host, ca, ignore_failure, "every check but this one, again");
+  assert_rejected (port, mc->host, ca, ALL, mc->reason,
+                   "default checks, after an accepted connection");
+  /* A mask that ignores some other failure only does not help. */
+  assert_rejected (port, mc->host, ca,
+                   ALL & ~(mc->failure == G_TLS_CERTIFICATE_EXPIRED ?
+                           G_TLS_CERTIFICATE_NOT_ACTIVATED : G_TLS_CERTIFICATE_EXPIRED),
+                   mc->reason, "another check off");
+}
+
+/* The self-signed certificate as its own tls-ca-file is trusted, and that
+ * trust does not carry over to a connection with another CA file. */
+static void
+test_self_signed_trusted (void)
+{
+  g_autoptr(RedisTestServer) server = NULL;
+  guint16 port;
+
+  REQUIRE_SERVER ();
+  server = start_server (REDIS_TEST_SERVER_TLS_SELF_SIGNED, NULL);
+  if (server == NULL)
+    return;
+  port = redis_test_server_get_tls_port (server);
+
+  assert_accepted (port, "localhost", redis_test_server_get_self_signed_cert_file (server),
+                   ALL, "self-signed certificate as the CA file");
+  assert_rejected (port, "localhost", redis_test_server_get_ca_file (server), ALL,
+                   "unknown certificate authority", "the test CA file");
+  assert_rejected (port, "localhost", NULL, ALL,
+                   "unknown certificate authority", "the system store");
+  assert_accepted (port, "localhost", redis_test_server_get_self_signed_cert_file (server),
+                   ALL, "self-signed certificate as the CA file, again");
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+
+  have_server = redis_test_server_available ();
+
+  g_test_add_func ("/tls/resumption/right-ca-first", test_resumption_right_first);
+  g_test_add_func ("/tls/resumption/wrong-ca-first", test_resumption_wrong_first);
+  g_test_add_func ("/tls/resumption/client-certificate", test_resumption_client_certificate);
+  for (guint i = 0; i < G_N_ELEMENTS (mask_cases); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/tls/masks/%s", mask_cases[i].name);
+
+      g_test_add_data_func (path, &mask_cases[i], test_masks);
+    }
+  g_test_add_func ("/tls/resumption/self-signed", test_self_signed_trusted);
+
+  return g_test_run ();
+}
