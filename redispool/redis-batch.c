@@ -14,8 +14,17 @@
  *
  * Commands are encoded when added, so a batch can be sent many times and
  * from any thread once built. An argument list that is not valid (empty,
- * NULL entries, an argument over 512 MiB) is remembered, and every call that
- * sends the batch then fails with %REDIS_ERROR_INVALID_ARGUMENT.
+ * NULL entries, an argument over 512 MiB), or a command that would take the
+ * batch over 1 GiB encoded, is refused: the batch remembers the first
+ * refusal, and every call that sends the batch then fails with
+ * %REDIS_ERROR_INVALID_ARGUMENT and its message.
+ *
+ * 1 GiB is the most one call may carry, the same as Redis' default
+ * `client-query-buffer-limit`: a whole batch, and for a transaction or a
+ * no-reply pipeline also its wrapping (`MULTI` … `EXEC`, or
+ * `CLIENT REPLY OFF` … `ON` and an `ECHO`), so a batch just under the
+ * limit may still be refused when sent that way. Split larger work into
+ * several batches.
  *
  * ```c
  * g_autoptr(RedisBatch) batch = redis_batch_new ();
@@ -117,7 +126,9 @@ record (RedisBatch        *self,
  * @argv: (array zero-terminated=1): the command name followed by its
  *   arguments
  *
- * Appends one command.
+ * Appends one command. A command that is not valid, or that would take
+ * the batch over 1 GiB encoded, is not added: the batch remembers the error
+ * and every call sending it fails with %REDIS_ERROR_INVALID_ARGUMENT.
  *
  * Returns: (transfer none): @self, for chaining
  */
@@ -149,7 +160,8 @@ redis_batch_add (RedisBatch         *self,
  * @n_args: the number of entries in @args
  *
  * Appends one command given as byte arrays, for keys and values that are
- * not text.
+ * not text. Refused like [method@Redis.Batch.add] when not valid or when
+ * the batch would then be over 1 GiB encoded.
  *
  * Returns: (transfer none): @self, for chaining
  */
@@ -197,6 +209,7 @@ redis_batch_get_n_commands (RedisBatch *self)
 
 GBytes *
 redis_batch_encode (RedisBatch         *self,
+                    guint              *n_commands,
                     RedisCommandFlags  *flags,
                     gint64             *block_ms,
                     char              **first_command,
@@ -213,6 +226,7 @@ redis_batch_encode (RedisBatch         *self,
   else
     {
       ret = g_bytes_new (self->encoded->data, self->encoded->len);
+      *n_commands = self->n_commands;
       *flags = self->flags;
       *block_ms = self->block_ms;
       *first_command = g_strdup (self->first_command);

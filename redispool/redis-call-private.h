@@ -10,6 +10,14 @@ G_BEGIN_DECLS
 /* The largest argument accepted, as Redis' own proto-max-bulk-len. */
 #define REDIS_MAX_ARGUMENT_BYTES ((gsize) 512 * 1024 * 1024)
 
+/* The largest payload one call may carry, RESP encoded: one command, or all
+ * the commands of a batch with their wrappers (MULTI … EXEC, CLIENT REPLY
+ * OFF … ON + ECHO). 1 GiB, the same as Redis' default
+ * client-query-buffer-limit. Enforced wherever a payload grows (a command
+ * added to a batch, a call built), before anything is allocated or copied:
+ * it also keeps every length far from the 32-bit length of GByteArray. */
+#define REDIS_MAX_PAYLOAD_BYTES ((gsize) 1024 * 1024 * 1024)
+
 typedef enum
 {
   REDIS_CALL_COMMAND,        /* one command, one reply (an error reply is a GError) */
@@ -71,6 +79,14 @@ struct _RedisCall
   guint64            write_end;
   gboolean           internal;       /* handshake: bypasses the READY gate */
   gboolean           no_retry;       /* never moved to another connection */
+  gboolean           secret;         /* payload holds a password: zeroed once written */
+  /* A written blocking call that was cancelled or timed out: the server is
+   * asked to end its wait (CLIENT UNBLOCK … ERROR) and the call completes
+   * when its reply arrives, with this error if the wait was ended there,
+   * with the reply if the server had served it first. */
+  GError            *abandon_error;
+  char              *noreply_token;  /* NOREPLY: what the closing ECHO must return */
+  guint              n_queued;       /* TRANSACTION: "+QUEUED" replies seen (I/O thread) */
 
   /* Called on the I/O thread when the call leaves an engine for good (all
    * replies in, or failed there); the pool uses it to recycle the dedicated
@@ -103,6 +119,27 @@ gboolean   redis_encode_bytes        (GByteArray          *out,
                                       gint64              *block_ms,
                                       char               **name,
                                       GError             **error);
+/* Appends @len bytes of already encoded commands to @out (a payload being
+ * built), or fails with INVALID_ARGUMENT if @out would then be over the
+ * payload limit. */
+gboolean   redis_encode_append       (GByteArray          *out,
+                                      const guint8        *data,
+                                      gsize                len,
+                                      GError             **error);
+/* Fails with INVALID_ARGUMENT if a payload of @size bytes is over the
+ * payload limit. */
+gboolean   redis_encode_check_payload (guint64             size,
+                                       GError            **error);
+/* The exact size of the RESP encoding of a command of @argc arguments of
+ * @lens bytes; G_MAXUINT64 if that does not fit in 64 bits. Checked
+ * arithmetic: never wraps, whatever @lens holds. */
+guint64    redis_encode_command_size (guint                argc,
+                                      const gsize         *lens);
+/* The payload limit in force: REDIS_MAX_PAYLOAD_BYTES… */
+gsize      redis_encode_get_max_payload (void);
+/* …or, for tests only, a smaller one (0 restores the default). Not
+ * synchronised: set it while no call is being built. */
+void       redis_encode_set_max_payload_for_testing (gsize max_payload);
 
 RedisCall *redis_call_new            (RedisCallKind        kind,
                                       GBytes              *payload,
@@ -132,6 +169,21 @@ gboolean   redis_call_fail           (RedisCall           *self,
 void       redis_call_finish_replies (RedisCall           *self);
 /* Completes a no-reply call successfully. */
 void       redis_call_finish_written (RedisCall           *self);
+/* I/O thread: FALSE when @reply, the reply number @index (0-based) of the
+ * call on the wire, cannot be what the server sends in step with the call's
+ * payload (e.g. the acknowledgements of a no-reply call): the stream is out
+ * of step and the connection must close with PROTOCOL. To be called for
+ * every reply of the call, in order, whether or not the call has completed
+ * already (a transaction counts its "+QUEUED" replies here to check EXEC's
+ * array against them; when they differ, the call is failed here with
+ * PROTOCOL before FALSE is returned).
+ *
+ * A no-reply call expects two replies: "+OK" from CLIENT REPLY ON, then the
+ * ECHO of @noreply_token (a server that ignores CLIENT REPLY OFF answers the
+ * commands too, and never in the token's place). */
+gboolean   redis_call_reply_in_step  (RedisCall           *self,
+                                      guint                index,
+                                      RedisReply          *reply);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (RedisCall, redis_call_unref)
 

@@ -7,16 +7,23 @@
 #include "redis-call-private.h"
 #include "redis-error.h"
 #include "redis-reply-private.h"
+#include "redis-text-private.h"
 #include "redis-worker-private.h"
 
 /* Commands the library must treat specially, with their flags:
  *
- * - CONNECTION_STATE: they change the state of the connection they run on.
- *   On a shared (multiplexed) pool connection that would leak into other
+ * - CONNECTION_STATE: they change the state of the connection they run on,
+ *   or how the next command on it behaves (ASKING, CLIENT CACHING). On a
+ *   shared (multiplexed) pool connection that would leak into other
  *   callers' commands, so the pool sends them only through a lease.
  * - UNSUPPORTED: after them the server no longer answers one reply per
- *   command (push messages, a stream of events, silence, another protocol),
- *   which reply matching cannot survive; they are refused.
+ *   command (push messages, a stream of events, silence, another protocol,
+ *   a debugging session), which reply matching cannot survive; they are
+ *   refused. REPLCONF: ACK and GETACK get no reply at all.
+ *
+ * Audited against the full command list of redis 7.0 (tests/test-commands.c
+ * fails on any command it does not know, so a new one must be classified
+ * there, and here if it is special).
  *
  * Looked up on every command, so entries carry their lengths and the
  * comparison starts with the length. */
@@ -39,7 +46,9 @@ static const SpecialCommand special_commands[] = {
   ENTRY ("MULTI", STATE), ENTRY ("EXEC", STATE), ENTRY ("DISCARD", STATE),
   ENTRY ("AUTH", STATE), ENTRY ("RESET", STATE), ENTRY ("READONLY", STATE),
   ENTRY ("READWRITE", STATE), ENTRY ("SWAPDB", STATE), ENTRY ("QUIT", STATE),
-  SUB_ENTRY ("CLIENT", "SETNAME", STATE), SUB_ENTRY ("CLIENT", "TRACKING", STATE),
+  ENTRY ("ASKING", STATE),
+  SUB_ENTRY ("CLIENT", "SETNAME", STATE), SUB_ENTRY ("CLIENT", "SETINFO", STATE),
+  SUB_ENTRY ("CLIENT", "TRACKING", STATE), SUB_ENTRY ("CLIENT", "CACHING", STATE),
   SUB_ENTRY ("CLIENT", "NO-EVICT", STATE), SUB_ENTRY ("CLIENT", "NO-TOUCH", STATE),
   SUB_ENTRY ("CLIENT", "REPLY", UNSUPPORTED),
   ENTRY ("SUBSCRIBE", UNSUPPORTED), ENTRY ("PSUBSCRIBE", UNSUPPORTED),
@@ -47,6 +56,7 @@ static const SpecialCommand special_commands[] = {
   ENTRY ("PUNSUBSCRIBE", UNSUPPORTED), ENTRY ("SUNSUBSCRIBE", UNSUPPORTED),
   ENTRY ("MONITOR", UNSUPPORTED), ENTRY ("HELLO", UNSUPPORTED),
   ENTRY ("SYNC", UNSUPPORTED), ENTRY ("PSYNC", UNSUPPORTED),
+  ENTRY ("REPLCONF", UNSUPPORTED), SUB_ENTRY ("SCRIPT", "DEBUG", UNSUPPORTED),
 };
 
 #undef STATE
@@ -83,41 +93,85 @@ lookup_special (const char *name,
   return REDIS_COMMAND_FLAG_NONE;
 }
 
-/* Seconds as Redis takes them for BLPOP & co. (a decimal number). */
+/* Block times, as the extra time a blocking command may take: -1 for
+ * "forever", 0 when Redis refuses the value (it then answers at once with
+ * an error, so the command needs no extra time), else milliseconds, up to
+ * G_MAXINT64 (redis_call_set_timeout() saturates: no deadline).
+ *
+ * Redis 7.0 reads BLPOP & co.'s timeout with string2ld() (strtold(): no
+ * leading space, nothing after the number, no NUL inside, not NaN, no
+ * overflow, under 5 KiB), then waits ceil (seconds × 1000) ms, 0 meaning
+ * forever: a negative value over -1 ms waits forever too; below that it is
+ * "timeout is negative"; from 2^63 ms on, "timeout is negative" (7.0, its
+ * long long conversion wraps) or "out of range" (7.2). Computed here in double,
+ * without ever converting an out-of-range value to an integer. Where double
+ * and Redis' long double can disagree (at -1 ms, near 2^63 ms, under 1e-308
+ * s) the answer leans to the longer wait: a block time too long only gives
+ * an error reply more time to arrive, one too short fails a legitimate wait
+ * with TIMEOUT. */
+#define REDIS_MAX_FLOAT_CHARS 5120
+/* 2^63 ms plus two units in the last place: beyond doubt out of range. */
+#define REDIS_MS_OUT_OF_RANGE 9223372036854779904.0
+
 static gint64
 seconds_to_ms (const char *text,
                gsize       len)
 {
-  char buf[64];
+  char stack_buf[64];
+  g_autofree char *heap_buf = NULL;
+  char *buf = stack_buf;
   char *end = NULL;
-  double v;
+  double ms;
+  gint64 whole;
 
-  if (len == 0 || len >= sizeof buf)
+  if (len == 0 || len >= REDIS_MAX_FLOAT_CHARS)
     return 0;
+  if (len >= sizeof stack_buf)
+    buf = heap_buf = g_malloc (len + 1);
   memcpy (buf, text, len);
   buf[len] = '\0';
-  v = g_ascii_strtod (buf, &end);
-  if (end == buf || *end != '\0' || v < 0)
+  if (g_ascii_isspace (buf[0]))
     return 0;
-  if (v == 0)
-    return -1;
-  return (gint64) (v * 1000.0 + 0.5);
+  ms = g_ascii_strtod (buf, &end);
+  if (end != buf + len)           /* also a NUL inside */
+    return 0;
+  ms *= 1000.0;
+
+  /* Also false for NaN; ±HUGE_VAL from an overflow is out of range too. */
+  if (!(ms >= -1.0 && ms <= REDIS_MS_OUT_OF_RANGE))
+    return 0;
+  if (ms <= 0.0)
+    return -1;                  /* ceil() is 0: forever (-1.0 too, see above) */
+  if (ms >= 9223372036854775808.0)
+    return G_MAXINT64;
+  whole = (gint64) ms;          /* 0 < ms < 2^63: defined */
+  if ((double) whole < ms)
+    whole++;                    /* ceil(), as Redis rounds */
+  return whole;
 }
 
+/* Milliseconds as Redis 7.0 reads WAIT's and XREAD's BLOCK (string2ll():
+ * "0", or an optional '-' then 1-9 and digits, within a long long); 0 means
+ * forever, a negative value is refused. */
 static gint64
 millis (const char *text,
         gsize       len)
 {
-  char buf[32];
-  guint64 v;
+  guint64 v = 0;
 
-  if (len == 0 || len >= sizeof buf)
+  if (len == 1 && text[0] == '0')
+    return -1;
+  /* A positive long long has 19 digits at most; negative ones are refused
+   * whatever they are ("negative", or "not an integer"). */
+  if (len == 0 || len > 19 || text[0] < '1' || text[0] > '9')
     return 0;
-  memcpy (buf, text, len);
-  buf[len] = '\0';
-  if (!g_ascii_string_to_unsigned (buf, 10, 0, G_MAXINT64 / 1000, &v, NULL))
-    return 0;
-  return v == 0 ? -1 : (gint64) v;
+  for (gsize i = 0; i < len; i++)
+    {
+      if (!g_ascii_isdigit (text[i]))
+        return 0;
+      v = v * 10 + (guint64) (text[i] - '0');   /* < 10^19 < 2^64 */
+    }
+  return v <= G_MAXINT64 ? (gint64) v : 0;
 }
 
 static RedisCommandFlags
@@ -173,6 +227,12 @@ classify (guint         argc,
 
   if (name_is (name, name_len, "XREAD") || name_is (name, name_len, "XREADGROUP"))
     {
+      gboolean group = name_len == strlen ("XREADGROUP");
+      gboolean blocking = FALSE;
+      gboolean refused = FALSE;
+
+      /* The options before STREAMS, as Redis walks them: the last BLOCK
+       * counts, an invalid one is an error at once. */
       for (guint i = 1; i + 1 < argc; i++)
         {
           if (name_is (argv[i], lens[i], "STREAMS"))
@@ -180,8 +240,20 @@ classify (guint         argc,
           if (name_is (argv[i], lens[i], "BLOCK"))
             {
               *block_ms = millis (argv[i + 1], lens[i + 1]);
-              return REDIS_COMMAND_FLAG_BLOCKING;
+              refused |= *block_ms == 0;
+              blocking = TRUE;
+              i++;
             }
+          else if (name_is (argv[i], lens[i], "COUNT"))
+            i++;
+          else if (group && name_is (argv[i], lens[i], "GROUP"))
+            i += 2;
+        }
+      if (blocking)
+        {
+          if (refused)
+            *block_ms = 0;
+          return REDIS_COMMAND_FLAG_BLOCKING;
         }
     }
 
@@ -209,6 +281,92 @@ append_decimal (guint8 *p,
   return p;
 }
 
+/* The payload limit: REDIS_MAX_PAYLOAD_BYTES, lower in some tests. */
+static gsize max_payload = REDIS_MAX_PAYLOAD_BYTES;
+
+gsize
+redis_encode_get_max_payload (void)
+{
+  return max_payload;
+}
+
+void
+redis_encode_set_max_payload_for_testing (gsize limit)
+{
+  g_return_if_fail (limit <= REDIS_MAX_PAYLOAD_BYTES);
+
+  max_payload = limit != 0 ? limit : REDIS_MAX_PAYLOAD_BYTES;
+}
+
+static void
+set_payload_error (GError  **error,
+                   guint64   size)
+{
+  g_set_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
+               "The call would be %" G_GUINT64_FORMAT " bytes encoded, over the "
+               "limit of %" G_GSIZE_FORMAT " bytes a call (a command, or a batch "
+               "with its wrapping) may carry", size, max_payload);
+}
+
+static guint
+decimal_width (guint64 n)
+{
+  guint width = 1;
+
+  while (n >= 10)
+    {
+      n /= 10;
+      width++;
+    }
+  return width;
+}
+
+guint64
+redis_encode_command_size (guint        argc,
+                           const gsize *lens)
+{
+  guint64 size = 1 + decimal_width (argc) + 2;   /* "*<argc>\r\n" */
+
+  for (guint i = 0; i < argc; i++)
+    {
+      /* "$<len>\r\n" <len bytes> "\r\n" */
+      if (!g_uint64_checked_add (&size, size, 1 + decimal_width (lens[i]) + 2 + 2) ||
+          !g_uint64_checked_add (&size, size, lens[i]))
+        return G_MAXUINT64;
+    }
+  return size;
+}
+
+gboolean
+redis_encode_check_payload (guint64   size,
+                            GError  **error)
+{
+  if (size > max_payload)
+    {
+      set_payload_error (error, size);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+redis_encode_append (GByteArray    *out,
+                     const guint8  *data,
+                     gsize          len,
+                     GError       **error)
+{
+  guint64 size;
+
+  if (!g_uint64_checked_add (&size, out->len, len))
+    size = G_MAXUINT64;
+  if (!redis_encode_check_payload (size, error))
+    return FALSE;
+  /* At most max_payload (1 GiB): no 32-bit wrap. */
+  if (len > 0)
+    g_byte_array_append (out, data, (guint) len);
+  return TRUE;
+}
+
 gboolean
 redis_encode_command (GByteArray          *out,
                       guint                argc,
@@ -219,7 +377,10 @@ redis_encode_command (GByteArray          *out,
                       char               **name,
                       GError             **error)
 {
-  guint64 total = 0;
+  /* What the encoding takes at most: every length counted at 20 digits.
+   * Cannot wrap: each argument is at most 2^29 bytes, argc below 2^32. */
+  guint64 bound = 1 + 20 + 2;
+  guint64 alloc;
 
   if (argc == 0)
     {
@@ -243,7 +404,7 @@ redis_encode_command (GByteArray          *out,
                        "%" G_GSIZE_FORMAT " bytes", i, lens[i], REDIS_MAX_ARGUMENT_BYTES);
           return FALSE;
         }
-      total += lens[i] + 32;   /* "$<len>\r\n" + "\r\n" */
+      bound += 1 + 20 + 2 + (guint64) lens[i] + 2;   /* "$<len>\r\n" … "\r\n" */
     }
 
   if (lens[0] == 0)
@@ -253,27 +414,36 @@ redis_encode_command (GByteArray          *out,
       return FALSE;
     }
 
-  /* redisFormatCommandArgv returns an int: stay well below 2 GiB. */
-  if (total + 32 > (guint64) G_MAXINT / 2 || argc > (guint) G_MAXINT / 2)
+  if (argc > (guint) G_MAXINT / 2)
     {
       g_set_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
-                   "The command is %" G_GUINT64_FORMAT " bytes, over the 1 GiB limit",
-                   total);
+                   "The command has %u arguments, too many", argc);
       return FALSE;
+    }
+
+  /* The payload limit: one comparison while far from it; near it, the
+   * exact size decides (and is what gets allocated). */
+  alloc = bound;
+  if (G_UNLIKELY ((guint64) out->len + bound > max_payload))
+    {
+      alloc = redis_encode_command_size (argc, lens);
+      if ((guint64) out->len + alloc > max_payload)
+        {
+          set_payload_error (error, (guint64) out->len + alloc);
+          return FALSE;
+        }
     }
 
   /* RESP is written directly into @out, sized once: hiredis' formatter
    * (redisFormatCommandArgv) builds each header with sprintf and costs
    * about 2,700 instructions per GET, more than all the rest of the send
-   * path; this loop does the same in a few hundred. */
+   * path; this loop does the same in a few hundred. The new length is at
+   * most max_payload (1 GiB): no 32-bit wrap. */
   {
     gsize start = out->len;
-    gsize size = 1 + 20 + 2;
     guint8 *p;
 
-    for (guint i = 0; i < argc; i++)
-      size += 1 + 20 + 2 + lens[i] + 2;
-    g_byte_array_set_size (out, start + size);
+    g_byte_array_set_size (out, (guint) (start + alloc));
     p = out->data + start;
 
     *p++ = '*';
@@ -407,7 +577,7 @@ redis_call_new (RedisCallKind  kind,
       self->n_replies = n_commands + 2;
       break;
     case REDIS_CALL_NOREPLY:
-      self->n_replies = 1;   /* the +OK of CLIENT REPLY ON */
+      self->n_replies = 2;   /* the +OK of CLIENT REPLY ON, the ECHO of the token */
       break;
     default:
       g_assert_not_reached ();
@@ -481,6 +651,8 @@ redis_call_unref (RedisCall *self)
   g_clear_pointer (&self->replies, g_ptr_array_unref);
   g_clear_pointer (&self->reply, redis_reply_unref);
   g_clear_object (&self->cancellable);
+  g_clear_error (&self->abandon_error);
+  g_free (self->noreply_token);
   g_free (self->first_command);
   g_free (self);
 }
@@ -491,17 +663,25 @@ redis_call_is_completed (RedisCall *self)
   return g_atomic_int_get (&self->completed) != 0;
 }
 
+/* A deadline too far to be represented is no deadline: saturated, never
+ * wrapped (a wrapped one would lie in the past, or be undefined). */
 void
 redis_call_set_timeout (RedisCall *self,
                         guint      timeout_ms)
 {
+  gint64 span_ms, now;
+
+  self->deadline = 0;
   if (timeout_ms == 0 || self->block_ms < 0)
-    {
-      self->deadline = 0;
-      return;
-    }
-  self->deadline = g_get_monotonic_time () +
-                   ((gint64) timeout_ms + self->block_ms) * G_TIME_SPAN_MILLISECOND;
+    return;
+  /* timeout_ms < 2^32, block_ms < 2^63: checked before each step. */
+  if (self->block_ms > G_MAXINT64 / G_TIME_SPAN_MILLISECOND - (gint64) timeout_ms)
+    return;
+  span_ms = (gint64) timeout_ms + self->block_ms;
+  now = g_get_monotonic_time ();
+  if (span_ms * G_TIME_SPAN_MILLISECOND > G_MAXINT64 - now)
+    return;
+  self->deadline = now + span_ms * G_TIME_SPAN_MILLISECOND;
 }
 
 /* Claims the completion: only the first completion of a call counts. */
@@ -712,11 +892,90 @@ redis_call_finish_written (RedisCall *self)
     deliver_true (self);
 }
 
+/* The server's text, escaped for a GError message: valid UTF-8 without
+ * control characters (the raw bytes stay in the reply). */
+static char *
+escape_reply_text (RedisReply *reply)
+{
+  gsize len = 0;
+  const char *text = redis_reply_get_string (reply, &len);
+
+  return redis_text_escape (text, len);
+}
+
 static GError *
 error_from_reply (RedisReply *reply,
                   int         code)
 {
-  return g_error_new_literal (REDIS_ERROR, code, redis_reply_get_string (reply, NULL));
+  g_autofree char *text = escape_reply_text (reply);
+
+  return g_error_new_literal (REDIS_ERROR, code, text);
+}
+
+static gboolean
+is_status (RedisReply *reply,
+           const char *text)
+{
+  gsize len = 0;
+  const char *s;
+
+  if (redis_reply_get_kind (reply) != REDIS_REPLY_KIND_STATUS)
+    return FALSE;
+  s = redis_reply_get_string (reply, &len);
+  return len == strlen (text) && memcmp (s, text, len) == 0;
+}
+
+static GError *
+exec_count_error (guint n_elements,
+                  guint n_queued)
+{
+  return g_error_new (REDIS_ERROR, REDIS_ERROR_PROTOCOL,
+                      "Protocol error: EXEC returned %u replies for the %u commands queued",
+                      n_elements, n_queued);
+}
+
+/* EXEC answered an array: one element per command the server queued. A
+ * command refused while queueing without aborting the transaction (WATCH or
+ * MULTI inside it) has its error in its place instead, so the result has
+ * one reply per command of the batch, whatever happened. */
+static void
+finish_transaction_array (RedisCall  *self,
+                          RedisReply *exec)
+{
+  guint n_elements = redis_reply_get_n_elements (exec);
+  guint n_queued = 0;
+  g_autoptr(GPtrArray) elements = NULL;
+  GPtrArray *result;
+
+  /* replies: MULTI's, one per command, EXEC's. */
+  for (guint i = 1; i + 1 < self->replies->len; i++)
+    if (is_status (g_ptr_array_index (self->replies, i), "QUEUED"))
+      n_queued++;
+
+  if (n_elements != n_queued)
+    {
+      deliver_error (self, exec_count_error (n_elements, n_queued));
+      return;
+    }
+
+  elements = redis_reply_steal_elements (exec);
+  if (n_queued == self->n_commands)
+    {
+      deliver_pointer (self, g_steal_pointer (&elements), (GDestroyNotify) g_ptr_array_unref);
+      return;
+    }
+
+  result = g_ptr_array_new_full (self->n_commands, (GDestroyNotify) redis_reply_unref);
+  for (guint i = 1, next = 0; i + 1 < self->replies->len; i++)
+    {
+      RedisReply *queued = g_ptr_array_index (self->replies, i);
+
+      if (is_status (queued, "QUEUED"))
+        g_ptr_array_add (result, redis_reply_ref (g_ptr_array_index (elements, next++)));
+      else
+        g_ptr_array_add (result, redis_reply_ref (queued));
+    }
+  deliver_pointer (self, result, (GDestroyNotify) g_ptr_array_unref);
 }
 
 static void
@@ -727,8 +986,7 @@ finish_transaction (RedisCall *self)
   switch (redis_reply_get_kind (exec))
     {
     case REDIS_REPLY_KIND_ARRAY:
-      deliver_pointer (self, redis_reply_steal_elements (exec),
-                       (GDestroyNotify) g_ptr_array_unref);
+      finish_transaction_array (self, exec);
       return;
 
     case REDIS_REPLY_KIND_NIL:
@@ -746,10 +1004,12 @@ finish_transaction (RedisCall *self)
 
               if (redis_reply_get_kind (queued) == REDIS_REPLY_KIND_ERROR)
                 {
+                  g_autofree char *exec_text = escape_reply_text (exec);
+                  g_autofree char *queued_text = escape_reply_text (queued);
+
                   deliver_error (self, g_error_new (REDIS_ERROR, REDIS_ERROR_TRANSACTION_ABORTED,
                                                     "%s (command %u: %s)",
-                                                    redis_reply_get_string (exec, NULL), i,
-                                                    redis_reply_get_string (queued, NULL)));
+                                                    exec_text, i, queued_text));
                   return;
                 }
             }
@@ -806,5 +1066,52 @@ redis_call_finish_replies (RedisCall *self)
 
     default:
       g_assert_not_reached ();
+    }
+}
+
+gboolean
+redis_call_reply_in_step (RedisCall  *self,
+                          guint       index,
+                          RedisReply *reply)
+{
+  switch (self->kind)
+    {
+    case REDIS_CALL_NOREPLY:
+      if (index == 0)
+        return is_status (reply, "OK");
+      if (index == 1 && self->noreply_token != NULL &&
+          redis_reply_get_kind (reply) == REDIS_REPLY_KIND_STRING)
+        {
+          gsize len = 0;
+          const char *s = redis_reply_get_string (reply, &len);
+
+          return len == strlen (self->noreply_token) &&
+                 memcmp (s, self->noreply_token, len) == 0;
+        }
+      return FALSE;
+
+    case REDIS_CALL_TRANSACTION:
+      /* Between MULTI's reply and EXEC's: count what was queued. */
+      if (index > 0 && index + 1 < self->n_replies)
+        {
+          if (is_status (reply, "QUEUED"))
+            self->n_queued++;
+          return TRUE;
+        }
+      /* EXEC runs exactly what was queued. If not, this call is the one
+       * that knows what went wrong: it fails here with PROTOCOL (the other
+       * calls in flight get what the engine gives them). */
+      if (index + 1 == self->n_replies && redis_reply_get_kind (reply) == REDIS_REPLY_KIND_ARRAY &&
+          redis_reply_get_n_elements (reply) != self->n_queued)
+        {
+          redis_call_fail (self, exec_count_error (redis_reply_get_n_elements (reply), self->n_queued));
+          return FALSE;
+        }
+      return TRUE;
+
+    case REDIS_CALL_COMMAND:
+    case REDIS_CALL_PIPELINE:
+    default:
+      return TRUE;
     }
 }

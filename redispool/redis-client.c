@@ -26,6 +26,9 @@
  * - `transaction` wraps a batch in MULTI … EXEC and returns EXEC's replies.
  * - `noreply_command` and `noreply_pipeline` send with replies turned off
  *   (`CLIENT REPLY OFF` … `CLIENT REPLY ON`) and complete once written.
+ *   They end with an `ECHO` of a random token that the server must return:
+ *   a server that does not implement `CLIENT REPLY` is detected, and its
+ *   connection closed with %REDIS_ERROR_PROTOCOL.
  * - `close` stops accepting calls, lets replies in flight arrive (within the
  *   command timeout), then closes.
  *
@@ -118,6 +121,39 @@ redis_sync_initable_init (GInitable     *initable,
 
 /* ---- submission --------------------------------------------------------- */
 
+#define UNSUPPORTED_MESSAGE \
+  "after it the server no longer answers one reply per command (SUBSCRIBE, " \
+  "MONITOR, CLIENT REPLY, REPLCONF, SCRIPT DEBUG, HELLO… are refused)"
+
+/* A no-reply call: "CLIENT REPLY OFF", the commands, "CLIENT REPLY ON", then
+ * "ECHO <token>". The server answers only the last two: "+OK" and the token,
+ * random per call, which no other reply can stand in for; a server that does
+ * not implement CLIENT REPLY answers every command, and the engine sees that
+ * the second reply is not the token (redis_call_reply_in_step()). */
+static gboolean
+noreply_open (GByteArray  *encoded,
+              GError     **error)
+{
+  return redis_encode_strv (encoded, (const char *[]) { "CLIENT", "REPLY", "OFF", NULL },
+                            NULL, NULL, NULL, error);
+}
+
+static gboolean
+noreply_close (GByteArray  *encoded,
+               char       **token,
+               GError     **error)
+{
+  g_autofree char *uuid = g_uuid_string_random ();
+
+  if (!redis_encode_strv (encoded, (const char *[]) { "CLIENT", "REPLY", "ON", NULL },
+                          NULL, NULL, NULL, error) ||
+      !redis_encode_strv (encoded, (const char *[]) { "ECHO", uuid, NULL },
+                          NULL, NULL, NULL, error))
+    return FALSE;
+  *token = g_steal_pointer (&uuid);
+  return TRUE;
+}
+
 /* Builds the call for one command (no completion target yet), or fails
  * with INVALID_ARGUMENT before anything reaches a connection. */
 static RedisCall *
@@ -130,15 +166,15 @@ build_argv_call (RedisCallKind        kind,
 {
   g_autoptr(GByteArray) encoded = g_byte_array_new ();
   g_autoptr(GBytes) payload = NULL;
+  g_autofree char *name = NULL;
+  g_autofree char *token = NULL;
   RedisCommandFlags flags = 0;
   gint64 block_ms = 0;
-  char *name = NULL;
   RedisCall *call;
   gboolean ok;
 
-  if (kind == REDIS_CALL_NOREPLY)
-    redis_encode_strv (encoded, (const char *[]) { "CLIENT", "REPLY", "OFF", NULL },
-                       NULL, NULL, NULL, NULL);
+  if (kind == REDIS_CALL_NOREPLY && !noreply_open (encoded, error))
+    return NULL;
 
   if (use_bytes)
     ok = redis_encode_bytes (encoded, args, n_args, &flags, &block_ms, &name, error);
@@ -150,21 +186,19 @@ build_argv_call (RedisCallKind        kind,
   if (flags & REDIS_COMMAND_FLAG_UNSUPPORTED)
     {
       g_set_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
-                   "%s is not supported: after it the server no longer "
-                   "answers one reply per command", name);
-      g_free (name);
+                   "This %s command is not supported: " UNSUPPORTED_MESSAGE, name);
       return NULL;
     }
 
-  if (kind == REDIS_CALL_NOREPLY)
-    redis_encode_strv (encoded, (const char *[]) { "CLIENT", "REPLY", "ON", NULL },
-                       NULL, NULL, NULL, NULL);
+  if (kind == REDIS_CALL_NOREPLY && !noreply_close (encoded, &token, error))
+    return NULL;
 
   payload = g_byte_array_free_to_bytes (g_steal_pointer (&encoded));
   call = redis_call_new (kind, payload, 1, NULL);
   call->flags = flags;
   call->block_ms = block_ms;
-  call->first_command = name;
+  call->first_command = g_steal_pointer (&name);
+  call->noreply_token = g_steal_pointer (&token);
   return call;
 }
 
@@ -175,9 +209,13 @@ build_batch_call (RedisCallKind   kind,
 {
   g_autoptr(GBytes) body = NULL;
   g_autoptr(GBytes) payload = NULL;
+  g_autofree char *name = NULL;
+  g_autofree char *token = NULL;
   RedisCommandFlags flags = 0;
   gint64 block_ms = 0;
-  char *name = NULL;
+  guint n_commands = 0;
+  const guint8 *data;
+  gsize len;
   RedisCall *call;
 
   if (batch == NULL)
@@ -187,39 +225,42 @@ build_batch_call (RedisCallKind   kind,
       return NULL;
     }
 
-  body = redis_batch_encode (batch, &flags, &block_ms, &name, error);
+  body = redis_batch_encode (batch, &n_commands, &flags, &block_ms, &name, error);
   if (body == NULL)
     return NULL;
 
   if (flags & REDIS_COMMAND_FLAG_UNSUPPORTED)
     {
-      g_set_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
-                   "The batch holds a command that is not supported (SUBSCRIBE, "
-                   "MONITOR, CLIENT REPLY, HELLO…): after it the server no longer "
-                   "answers one reply per command");
-      g_free (name);
+      g_set_error_literal (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
+                           "The batch holds a command that is not supported: "
+                           UNSUPPORTED_MESSAGE);
       return NULL;
     }
 
+  data = g_bytes_get_data (body, &len);
   if (kind == REDIS_CALL_PIPELINE)
-    payload = g_bytes_ref (body);
+    {
+      /* Within the limit when built; checked against the limit in force. */
+      if (!redis_encode_check_payload (len, error))
+        return NULL;
+      payload = g_bytes_ref (body);
+    }
   else
     {
-      g_autoptr(GByteArray) encoded = g_byte_array_new ();
-      gsize len;
-      const guint8 *data = g_bytes_get_data (body, &len);
+      /* The body is at most the payload limit (1 GiB): no 32-bit wrap. */
+      g_autoptr(GByteArray) encoded = g_byte_array_sized_new ((guint) MIN (len + 128, G_MAXUINT));
+      gboolean ok;
 
-      redis_encode_strv (encoded,
-                         kind == REDIS_CALL_TRANSACTION ?
-                           (const char *[]) { "MULTI", NULL } :
-                           (const char *[]) { "CLIENT", "REPLY", "OFF", NULL },
-                         NULL, NULL, NULL, NULL);
-      g_byte_array_append (encoded, data, len);
-      redis_encode_strv (encoded,
-                         kind == REDIS_CALL_TRANSACTION ?
-                           (const char *[]) { "EXEC", NULL } :
-                           (const char *[]) { "CLIENT", "REPLY", "ON", NULL },
-                         NULL, NULL, NULL, NULL);
+      if (kind == REDIS_CALL_TRANSACTION)
+        ok = redis_encode_strv (encoded, (const char *[]) { "MULTI", NULL }, NULL, NULL, NULL, error) &&
+             redis_encode_append (encoded, data, len, error) &&
+             redis_encode_strv (encoded, (const char *[]) { "EXEC", NULL }, NULL, NULL, NULL, error);
+      else
+        ok = noreply_open (encoded, error) &&
+             redis_encode_append (encoded, data, len, error) &&
+             noreply_close (encoded, &token, error);
+      if (!ok)
+        return NULL;
       payload = g_byte_array_free_to_bytes (g_steal_pointer (&encoded));
     }
 
@@ -230,10 +271,11 @@ build_batch_call (RedisCallKind   kind,
       block_ms = 0;
     }
 
-  call = redis_call_new (kind, payload, redis_batch_get_n_commands (batch), NULL);
+  call = redis_call_new (kind, payload, n_commands, NULL);
   call->flags = flags;
   call->block_ms = block_ms;
-  call->first_command = name;
+  call->first_command = g_steal_pointer (&name);
+  call->noreply_token = g_steal_pointer (&token);
   return call;
 }
 
@@ -252,6 +294,11 @@ submit_async (RedisClient         *self,
 
   g_task_set_source_tag (task, source_tag);
   g_task_set_name (task, task_name);
+  /* The engine decides what a cancellation means: a blocking command the
+   * server served before its wait was ended returns its reply (GIO allows
+   * an operation that completed to succeed), so GTask must not turn every
+   * result of a cancelled call into CANCELLED. */
+  g_task_set_check_cancellable (task, FALSE);
 
   if (call == NULL)
     {
@@ -346,10 +393,11 @@ start_batch (RedisClient         *self,
  * Sends one command. @callback runs in the thread-default main context of
  * the caller; finish with [method@Redis.Client.command_finish].
  *
- * A %NULL or empty @argv, or an argument over 512 MiB, fails with
- * %REDIS_ERROR_INVALID_ARGUMENT without touching the connection. Commands
- * that break the one-reply-per-command flow (SUBSCRIBE, MONITOR,
- * CLIENT REPLY, HELLO…) are refused the same way.
+ * A %NULL or empty @argv, an argument over 512 MiB or a command over 1 GiB
+ * encoded fails with %REDIS_ERROR_INVALID_ARGUMENT without touching the
+ * connection. Commands that break the one-reply-per-command flow
+ * (SUBSCRIBE, MONITOR, CLIENT REPLY, REPLCONF, SCRIPT DEBUG, HELLO…) are
+ * refused the same way.
  */
 void
 redis_client_command_async (RedisClient         *self,
@@ -653,7 +701,10 @@ redis_client_transaction_sync (RedisClient   *self,
  * Sends one command with replies turned off (`CLIENT REPLY OFF` … `ON`):
  * the server sends nothing back for it, and the call completes once the
  * command is written to the socket. The connection stays in step: the next
- * command still gets its own reply.
+ * command still gets its own reply. The payload ends with an `ECHO` of a
+ * random token; a server that answers the command anyway (one that does not
+ * implement `CLIENT REPLY`) is detected by it, and the connection closes
+ * with %REDIS_ERROR_PROTOCOL rather than give its replies to later calls.
  */
 void
 redis_client_noreply_command_async (RedisClient         *self,

@@ -2,11 +2,12 @@
 
 /* Replays the fuzzing inputs through the fuzz targets' own checks, with the
  * ordinary compiler and under valgrind (meson test --setup=valgrind):
- *   tests/fuzz/regressions/    inputs that once failed (reader-NAME or
- *                              uri-NAME; crashes found by tools/fuzz.sh
- *                              end up here once fixed)
+ *   tests/fuzz/regressions/    inputs that once failed (reader-NAME,
+ *                              uri-NAME or encode-NAME; crashes found by
+ *                              tools/fuzz.sh end up here once fixed)
  *   tests/fuzz/corpus-reader/  the seed corpora
  *   tests/fuzz/corpus-uri/
+ *   tests/fuzz/corpus-encode/
  * Each input runs in a subprocess, so that one crash fails one test case.
  * The input format is the fuzz targets' (see tests/fuzz/fuzz-reader.c: the
  * first byte chooses the chunking and the limits).
@@ -27,6 +28,12 @@
 #undef LLVMFuzzerInitialize
 #undef LLVMFuzzerTestOneInput
 
+#define LLVMFuzzerInitialize fuzz_encode_initialize
+#define LLVMFuzzerTestOneInput fuzz_encode_one_input
+#include "fuzz/fuzz-encode.c"
+#undef LLVMFuzzerInitialize
+#undef LLVMFuzzerTestOneInput
+
 /* The test data: file paths, alive (and reachable) until the end. */
 static GPtrArray *paths;
 
@@ -38,8 +45,14 @@ replay (gconstpointer data)
   const char *path = data;
   g_autofree char *base = g_path_get_basename (path);
   g_autofree char *dir = g_path_get_dirname (path);
-  OneInputFunc func = (g_str_has_suffix (dir, "corpus-reader") || g_str_has_prefix (base, "reader-"))
-                      ? fuzz_reader_one_input : fuzz_uri_one_input;
+  OneInputFunc func;
+
+  if (g_str_has_suffix (dir, "corpus-reader") || g_str_has_prefix (base, "reader-"))
+    func = fuzz_reader_one_input;
+  else if (g_str_has_suffix (dir, "corpus-encode") || g_str_has_prefix (base, "encode-"))
+    func = fuzz_encode_one_input;
+  else
+    func = fuzz_uri_one_input;
 
   if (g_test_subprocess ())
     {
@@ -143,6 +156,7 @@ main (int    argc,
   add_dir ("regressions", NULL);
   add_dir ("corpus-reader", NULL);
   add_dir ("corpus-uri", NULL);
+  add_dir ("corpus-encode", NULL);
 
   ret = g_test_run ();
   g_ptr_array_unref (paths);

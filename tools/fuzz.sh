@@ -4,11 +4,13 @@
 # Fuzzing: tools/fuzz.sh [SECONDS]   (default 60 s per target)
 #
 # Builds the libFuzzer targets tests/fuzz/fuzz-reader.c (reply path: bytes →
-# RedisReader → RedisReply → GVariant/string, with small limits) and
-# tests/fuzz/fuzz-uri.c (URI parsing, password never shown) with clang,
-# ASan and UBSan in FUZZ_BUILD_DIR (default _build-asan, the same build dir
-# tools/test.sh uses for its ASan pass), then runs both for SECONDS each, in
-# parallel, starting from the seed corpora tests/fuzz/corpus-*/.
+# RedisReader → RedisReply → GVariant/string, with small limits),
+# tests/fuzz/fuzz-uri.c (URI parsing, password never shown) and
+# tests/fuzz/fuzz-encode.c (request path: argv → RESP → the reader → the
+# same argv; block times and deadlines) with clang, ASan and UBSan in
+# FUZZ_BUILD_DIR (default _build-asan, the same build dir tools/test.sh uses
+# for its ASan pass), then runs them for SECONDS each, in parallel, starting
+# from the seed corpora tests/fuzz/corpus-*/.
 #
 # New coverage goes to a scratch corpus in the build dir; set FUZZ_MERGE=1 to
 # merge it (minimized) into the seed corpus afterwards. Crashes, leaks and
@@ -16,8 +18,8 @@
 # to tests/fuzz/regressions/ (tests/test-fuzz-regressions.c replays it) once
 # the bug is fixed. Reproduce one with: FUZZ_BUILD_DIR/tests/fuzz-reader FILE
 #
-# CI runs the 30-second form as the meson tests fuzz-reader and fuzz-uri
-# (suite fuzz) in tools/test.sh's ASan pass.
+# CI runs the 30-second form as the meson tests fuzz-reader, fuzz-uri and
+# fuzz-encode (suite fuzz) in tools/test.sh's ASan pass.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,7 +32,7 @@ if [ ! -f "$build_dir/build.ninja" ]; then
     -Db_sanitize=address,undefined -Db_lundef=false \
     -Dintrospection=disabled -Dvapi=disabled -Ddocs=disabled || exit 1
 fi
-meson compile -C "$build_dir" tests/fuzz-reader tests/fuzz-uri || {
+meson compile -C "$build_dir" tests/fuzz-reader tests/fuzz-uri tests/fuzz-encode || {
   echo "tools/fuzz.sh: cannot build the fuzzers (clang with libFuzzer is needed:" \
        "apt-get install clang libclang-rt-14-dev; and CC=clang in $build_dir)" >&2
   exit 1
@@ -38,7 +40,7 @@ meson compile -C "$build_dir" tests/fuzz-reader tests/fuzz-uri || {
 
 mkdir -p "$crashes"
 pids=()
-for target in reader uri; do
+for target in reader uri encode; do
   work="$build_dir/tests/fuzz-corpus/$target"
   mkdir -p "$work"
   log="$build_dir/tests/fuzz-$target.log"
@@ -55,7 +57,7 @@ done
 
 status=0
 i=0
-for target in reader uri; do
+for target in reader uri encode; do
   if wait "${pids[$i]}"; then
     result=ok
   else
