@@ -234,7 +234,11 @@ redis_connection_constructed (GObject *object)
     }
 
   if (self->uri != NULL)
-    redis_options_parse_uri (self->options, self->uri, NULL, NULL, &self->uri_error);
+    {
+      redis_options_parse_uri (self->options, self->uri, NULL, NULL, &self->uri_error);
+      /* It may hold a password: keep only the parsed options. */
+      redis_options_clear_secret (&self->uri);
+    }
 
   self->engine = redis_engine_new (self->options);
   self->link = connection_link_new (self);
@@ -274,7 +278,7 @@ redis_connection_finalize (GObject *object)
 
   redis_options_free (self->options);
   g_clear_pointer (&self->link, connection_link_unref);
-  g_free (self->uri);
+  redis_options_clear_secret (&self->uri);
   g_clear_error (&self->uri_error);
   g_main_context_unref (self->context);
 
@@ -319,7 +323,7 @@ redis_connection_set_property (GObject      *object,
   switch (prop_id)
     {
     case PROP_URI:
-      g_free (self->uri);
+      redis_options_clear_secret (&self->uri);
       self->uri = g_value_dup_string (value);
       break;
     default:
@@ -447,7 +451,9 @@ redis_connection_class_init (RedisConnectionClass *klass)
    *
    * The certificate checks that must pass. Default: all of them (chain and
    * host name). Removing checks is explicit: only the flags cleared here
-   * are ignored.
+   * are ignored. Each connection applies its own checks and
+   * [property@Redis.Connection:tls-ca-file], also when it resumes the TLS
+   * session of an earlier connection to the same server.
    */
   /**
    * RedisConnection:connect-timeout:
@@ -480,8 +486,10 @@ redis_connection_class_init (RedisConnectionClass *klass)
   /**
    * RedisConnection:max-reply-bytes:
    *
-   * The largest reply accepted, in bytes; a larger one fails with
-   * %REDIS_ERROR_REPLY_TOO_LARGE and closes the connection. Default 512 MiB.
+   * The largest reply accepted, in bytes as they come on the wire (RESP
+   * framing included: a bulk string of n bytes counts its length line and
+   * both CRLFs); a larger one fails with %REDIS_ERROR_REPLY_TOO_LARGE and
+   * closes the connection. Default 512 MiB.
    */
   /**
    * RedisConnection:max-elements:

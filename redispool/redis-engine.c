@@ -11,12 +11,16 @@
 #include "redis-error.h"
 #include "redis-reader-private.h"
 #include "redis-reply-private.h"
+#include "redis-text-private.h"
+#include "redis-tls-private.h"
+#include "redis-unblock-private.h"
 #include "redis-worker-private.h"
 
 /*
  * How a call travels (all on the I/O thread unless noted):
  *
  *   submit (any thread) ──► incoming (locked) ──► flush ──┬─► waiting (not READY yet)
+ *                                                          ├─► backlog (held back)
  *                                                          └─► wbuf + inflight (FIFO)
  *   inflight head ◄── replies from the reader, in order
  *
@@ -25,7 +29,21 @@
  * the FIFO in step and its late replies are dropped. Stream offsets
  * (total_queued / total_written) tell which calls had no byte written when
  * the connection died: those are handed back for another connection.
+ *
+ * The backlog holds calls that may not join wbuf yet, in order: while wbuf
+ * is over WBUF_SOFT_LIMIT (so that its 32-bit length can never wrap however
+ * many large calls arrive), and while a blocking command that was given up
+ * on (cancelled, timed out) is being ended on the server (see
+ * redis-unblock-private.h): CLIENT UNBLOCK ends whatever the connection is
+ * blocked in, so nothing new may be written behind that command until its
+ * reply is in. Such an abandoned call completes when its reply comes: with
+ * its error if the server ended the wait, with the reply if the server had
+ * served it first (no element popped for it is ever dropped).
  */
+
+/* Past this many unwritten bytes, calls wait in the backlog (one call,
+ * whatever its size, always goes: it is bounded by the encoder's limit). */
+#define WBUF_SOFT_LIMIT ((gsize) 64 * 1024 * 1024)
 
 typedef enum
 {
@@ -49,10 +67,11 @@ struct _RedisEngine
   gpointer               closed_data;
   GDestroyNotify         closed_notify;
 
+  gint64                 client_id;         /* written on the I/O thread, under lock */
+
   /* Atomic. */
   gint                   state;             /* RedisConnectionState */
   gint                   n_pending;
-  gint64                 client_id;
 
   /* I/O thread only. */
   GSource               *flush_source;
@@ -70,12 +89,15 @@ struct _RedisEngine
   GTask                 *connect_task;
   GTask                 *close_task;
   ConnectPhase           phase;
-  GTlsCertificateFlags   tls_errors;
   GQueue                 waiting;
+  GQueue                 backlog;
   GQueue                 inflight;
   GQueue                 unwritten_noreply;
   GByteArray            *wbuf;
   gsize                  wpos;
+  gboolean               wbuf_has_secret;   /* zero it once written */
+  guint                  n_abandoned;       /* abandoned blocking calls in inflight */
+  RedisUnblocker        *unblocker;         /* while n_abandoned > 0 */
   guint64                total_queued;
   guint64                total_written;
   gint64                 last_read_time;    /* monotonic µs of the last byte read */
@@ -83,8 +105,23 @@ struct _RedisEngine
   gboolean               closed;
 };
 
-/* Every read happens on the single I/O thread. */
-static char read_buffer[64 * 1024];
+/* Reads go through a buffer of the reading thread: any thread may drive
+ * a connection's reads, so the buffer is never shared between threads. */
+#define READ_BUFFER_SIZE (64 * 1024)
+static GPrivate read_buffer_key = G_PRIVATE_INIT (g_free);
+
+static char *
+get_read_buffer (void)
+{
+  char *buffer = g_private_get (&read_buffer_key);
+
+  if (G_UNLIKELY (buffer == NULL))
+    {
+      buffer = g_malloc (READ_BUFFER_SIZE);
+      g_private_set (&read_buffer_key, buffer);
+    }
+  return buffer;
+}
 
 static void engine_shutdown (RedisEngine *self,
                              int          written_code,
@@ -191,6 +228,7 @@ redis_engine_new (const RedisOptions *options)
   g_mutex_init (&self->lock);
   g_queue_init (&self->incoming);
   g_queue_init (&self->waiting);
+  g_queue_init (&self->backlog);
   g_queue_init (&self->inflight);
   g_queue_init (&self->unwritten_noreply);
   self->accepting = TRUE;
@@ -222,6 +260,7 @@ redis_engine_unref (RedisEngine *self)
   /* The sources hold references, so the last one goes after shutdown. */
   g_assert (self->read_source == NULL && self->write_source == NULL);
   g_assert (g_queue_is_empty (&self->inflight) && g_queue_is_empty (&self->waiting));
+  g_assert (g_queue_is_empty (&self->backlog) && self->unblocker == NULL);
 
   if (self->closed_notify != NULL)
     self->closed_notify (self->closed_data);
@@ -304,7 +343,12 @@ redis_engine_get_n_pending (RedisEngine *self)
 gint64
 redis_engine_get_client_id (RedisEngine *self)
 {
-  return self->client_id;
+  gint64 id;
+
+  g_mutex_lock (&self->lock);
+  id = self->client_id;
+  g_mutex_unlock (&self->lock);
+  return id;
 }
 
 const RedisOptions *
@@ -329,16 +373,108 @@ arm_timer (RedisEngine *self,
     g_source_set_ready_time (self->timer_source, deadline);
 }
 
+static void
+unblocker_failed_cb (GError   *error,
+                     gpointer  data)
+{
+  RedisEngine *self = data;
+
+  engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+                   g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
+                                "Could not end the wait of a cancelled blocking command "
+                                "on %s, so the connection was closed: %s",
+                                self->address, error->message));
+  g_error_free (error);
+}
+
+/* I/O thread: the caller of @call gave up on it (@why: cancelled, timed
+ * out). The call keeps its place in whichever queue holds it: unsent it is
+ * skipped at write time; sent, its reply is dropped when it comes. But a
+ * blocking command on the wire would stay blocked on the server and take
+ * the next element pushed: its wait is ended there first, and it completes
+ * when its reply comes (see the top of this file). */
+static void
+abandon_call (RedisEngine *self,
+              RedisCall   *call,
+              GError      *why)
+{
+  gboolean on_wire = call->write_end > 0;
+
+  if (redis_call_is_completed (call) || call->abandon_error != NULL)
+    {
+      g_error_free (why);
+      return;
+    }
+  if (!(call->flags & REDIS_COMMAND_FLAG_BLOCKING) || !on_wire || self->closed ||
+      (call->kind != REDIS_CALL_COMMAND && call->kind != REDIS_CALL_PIPELINE))
+    {
+      redis_call_fail (call, why);
+      return;
+    }
+
+  call->abandon_error = why;
+  if (self->n_abandoned++ == 0)
+    {
+      const RedisOptions *o = self->options;
+
+      g_assert (self->unblocker == NULL);
+      self->unblocker = redis_unblocker_start (o, redis_engine_get_client_id (self),
+                                               o->connect_timeout_ms +
+                                                 (o->command_timeout_ms ? o->command_timeout_ms : 5000),
+                                               unblocker_failed_cb, self);
+    }
+}
+
+/* I/O thread: an abandoned call's replies are all in. */
+static void
+resolve_abandoned (RedisEngine *self,
+                   RedisCall   *call)
+{
+  if (!redis_call_is_completed (call))
+    {
+      RedisReply *reply = call->reply;
+
+      /* `CLIENT UNBLOCK … ERROR` makes the command answer -UNBLOCKED: the
+       * wait was ended and nothing was served. Anything else is what the
+       * server produced first, and it is the caller's. */
+      if (reply != NULL && redis_reply_get_kind (reply) == REDIS_REPLY_KIND_ERROR &&
+          g_str_has_prefix (redis_reply_get_string (reply, NULL), "UNBLOCKED"))
+        redis_call_fail (call, g_steal_pointer (&call->abandon_error));
+      else
+        redis_call_finish_replies (call);
+    }
+
+  if (--self->n_abandoned == 0)
+    {
+      g_clear_pointer (&self->unblocker, redis_unblocker_stop);
+      try_write (self);   /* what waited behind it */
+    }
+}
+
+typedef struct
+{
+  RedisEngine *engine;
+  RedisCall   *call;
+} CancelWatch;
+
+static void
+cancel_watch_free (gpointer data)
+{
+  CancelWatch *watch = data;
+
+  redis_engine_unref (watch->engine);
+  redis_call_unref (watch->call);
+  g_free (watch);
+}
+
 static gboolean
 call_cancelled_cb (GCancellable *cancellable,
                    gpointer      data)
 {
-  RedisCall *call = data;
+  CancelWatch *watch = data;
 
-  /* The call keeps its place in whichever queue holds it: unsent it is
-   * skipped at write time, sent its reply is dropped when it comes. */
-  redis_call_fail (call, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                              "Operation was cancelled"));
+  abandon_call (watch->engine, watch->call,
+                g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled"));
   return G_SOURCE_REMOVE;
 }
 
@@ -351,10 +487,14 @@ watch_call (RedisEngine *self,
 
   if (call->cancellable != NULL && call->cancel_source == NULL)
     {
+      CancelWatch *watch = g_new (CancelWatch, 1);
+
+      watch->engine = redis_engine_ref (self);
+      watch->call = redis_call_ref (call);
       call->cancel_source = g_cancellable_source_new (call->cancellable);
       g_source_set_static_name (call->cancel_source, "[redispool] cancel");
       g_source_set_callback (call->cancel_source, (GSourceFunc) call_cancelled_cb,
-                             redis_call_ref (call), (GDestroyNotify) redis_call_unref);
+                             watch, cancel_watch_free);
       g_source_attach (call->cancel_source, redis_worker_get_context ());
     }
 }
@@ -390,39 +530,43 @@ timer_cb (gpointer data)
   gint64 next = 0;
   GList *l, *next_l;
 
-  for (l = self->waiting.head; l != NULL; l = next_l)
-    {
-      RedisCall *call = l->data;
+  for (GQueue *queue = &self->waiting; queue != NULL;
+       queue = queue == &self->waiting ? &self->backlog : NULL)
+    for (l = queue->head; l != NULL; l = next_l)
+      {
+        RedisCall *call = l->data;
 
-      next_l = l->next;
-      if (!redis_call_is_completed (call) && call->deadline != 0 && call->deadline <= now)
-        redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_TIMEOUT,
-                                            "%s was not sent before its deadline: "
-                                            "no connection to %s yet",
-                                            call->first_command ? call->first_command : "The command",
-                                            self->address));
-      if (redis_call_is_completed (call))
-        {
-          g_queue_delete_link (&self->waiting, l);
-          release_call (self, call);
-        }
-      else if (call->deadline != 0 && (next == 0 || call->deadline < next))
-        next = call->deadline;
-    }
+        next_l = l->next;
+        if (!redis_call_is_completed (call) && call->deadline != 0 && call->deadline <= now)
+          redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_TIMEOUT,
+                                              "%s was not sent before its deadline: %s",
+                                              call->first_command ? call->first_command : "The command",
+                                              queue == &self->waiting ?
+                                                "no connection yet" :
+                                                "the calls before it were still being written"));
+        if (redis_call_is_completed (call))
+          {
+            g_queue_delete_link (queue, l);
+            release_call (self, call);
+          }
+        else if (call->deadline != 0 && (next == 0 || call->deadline < next))
+          next = call->deadline;
+      }
 
   for (l = self->inflight.head; l != NULL; l = l->next)
     {
       RedisCall *call = l->data;
 
-      if (redis_call_is_completed (call) || call->deadline == 0)
+      if (redis_call_is_completed (call) || call->deadline == 0 || call->abandon_error != NULL)
         continue;
       if (call->deadline <= now)
-        redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_TIMEOUT,
-                                            "No reply to %s from %s before the deadline; "
-                                            "the command may still run and its late "
-                                            "reply will be discarded",
-                                            call->first_command ? call->first_command : "the command",
-                                            self->address));
+        abandon_call (self, call,
+                      g_error_new (REDIS_ERROR, REDIS_ERROR_TIMEOUT,
+                                   "No reply to %s from %s before the deadline; "
+                                   "the command may still run and its late "
+                                   "reply will be discarded",
+                                   call->first_command ? call->first_command : "the command",
+                                   self->address));
       else if (next == 0 || call->deadline < next)
         next = call->deadline;
     }
@@ -482,14 +626,25 @@ timer_cb (gpointer data)
 
 /* ---- writing ------------------------------------------------------------ */
 
+/* I/O thread: whether @len more bytes must wait in the backlog. */
+static gboolean
+must_hold_back (RedisEngine *self,
+                gsize        len)
+{
+  gsize unwritten = self->wbuf->len - self->wpos;
+
+  return self->n_abandoned > 0 ||
+         (unwritten > 0 && len > WBUF_SOFT_LIMIT - MIN (unwritten, WBUF_SOFT_LIMIT));
+}
+
+static void put_on_wire (RedisEngine *self,
+                         RedisCall   *call);
+
 /* I/O thread: put @call (owned) on the wire, after everything before it. */
 static void
 queue_write (RedisEngine *self,
              RedisCall   *call)
 {
-  gsize len;
-  const guint8 *data = g_bytes_get_data (call->payload, &len);
-
   if (redis_call_is_completed (call))
     {
       /* Cancelled or timed out before a byte was written: never sent. */
@@ -497,10 +652,51 @@ queue_write (RedisEngine *self,
       return;
     }
 
+  if (!g_queue_is_empty (&self->backlog) ||
+      must_hold_back (self, g_bytes_get_size (call->payload)))
+    g_queue_push_tail (&self->backlog, call);
+  else
+    put_on_wire (self, call);
+}
+
+/* I/O thread: moves what may go from the backlog to wbuf. */
+static void
+drain_backlog (RedisEngine *self)
+{
+  RedisCall *call;
+
+  while ((call = g_queue_peek_head (&self->backlog)) != NULL)
+    {
+      if (redis_call_is_completed (call))
+        {
+          g_queue_pop_head (&self->backlog);
+          release_call (self, call);
+          continue;
+        }
+      if (must_hold_back (self, g_bytes_get_size (call->payload)))
+        break;
+      g_queue_pop_head (&self->backlog);
+      put_on_wire (self, call);
+    }
+}
+
+static void
+put_on_wire (RedisEngine *self,
+             RedisCall   *call)
+{
+  gsize len;
+  const guint8 *data = g_bytes_get_data (call->payload, &len);
+
   call->write_start = self->total_queued;
   g_byte_array_append (self->wbuf, data, len);
   self->total_queued += len;
   call->write_end = self->total_queued;
+  if (call->secret)
+    {
+      /* The only copy left is in wbuf, zeroed once written. */
+      explicit_bzero ((gpointer) data, len);
+      self->wbuf_has_secret = TRUE;
+    }
   /* One command, one reply: no array needed (the common case). */
   if (call->kind != REDIS_CALL_COMMAND)
     call->replies = g_ptr_array_new_full (call->n_replies, (GDestroyNotify) redis_reply_unref);
@@ -582,6 +778,11 @@ try_write (RedisEngine *self)
 
   if (self->wpos == self->wbuf->len)
     {
+      if (self->wbuf_has_secret)
+        {
+          explicit_bzero (self->wbuf->data, self->wbuf->len);
+          self->wbuf_has_secret = FALSE;
+        }
       self->wpos = 0;
       /* Keep a moderate buffer for the next turn; drop a huge one. */
       if (self->wbuf->len > 1024 * 1024)
@@ -594,11 +795,21 @@ try_write (RedisEngine *self)
     }
   else if (self->wpos > 64 * 1024 && self->wpos > self->wbuf->len / 2)
     {
+      if (self->wbuf_has_secret)
+        explicit_bzero (self->wbuf->data, self->wpos);
       g_byte_array_remove_range (self->wbuf, 0, self->wpos);
       self->wpos = 0;
     }
 
   complete_written_noreply (self);
+
+  /* Room again: what waited in the backlog goes in the same turn. */
+  if (self->wpos == 0 && self->wbuf->len == 0 && !g_queue_is_empty (&self->backlog))
+    {
+      drain_backlog (self);
+      if (self->wbuf->len > 0)
+        try_write (self);
+    }
 }
 
 static gboolean
@@ -689,6 +900,19 @@ dispatch_reply (RedisEngine *self,
       return FALSE;
     }
 
+  if (!redis_call_reply_in_step (call, call->n_replies - call->replies_left, reply))
+    {
+      redis_reply_unref (reply);
+      engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+                       g_error_new (REDIS_ERROR, REDIS_ERROR_PROTOCOL,
+                                    "Protocol error: %s answered %s out of step (a reply "
+                                    "that cannot be that call's: for a no-reply call, a "
+                                    "server that does not implement CLIENT REPLY)",
+                                    self->address,
+                                    call->first_command ? call->first_command : "a command"));
+      return FALSE;
+    }
+
   if (redis_call_is_completed (call))
     redis_reply_unref (reply);     /* a late reply: its caller has moved on */
   else
@@ -704,7 +928,9 @@ dispatch_reply (RedisEngine *self,
   if (--call->replies_left == 0)
     {
       g_queue_pop_head (&self->inflight);
-      if (!redis_call_is_completed (call))
+      if (call->abandon_error != NULL)
+        resolve_abandoned (self, call);
+      else if (!redis_call_is_completed (call))
         redis_call_finish_replies (call);
       if (call->internal)
         redis_call_unref (call);
@@ -713,13 +939,14 @@ dispatch_reply (RedisEngine *self,
       maybe_finish_graceful_close (self);
     }
 
-  return TRUE;
+  return !self->closed;
 }
 
 static gboolean
 readable_cb (gpointer data)
 {
   RedisEngine *self = data;
+  char *buffer = get_read_buffer ();
   guint round;
 
   /* Bounded per dispatch so one busy connection cannot starve the others. */
@@ -730,8 +957,8 @@ readable_cb (gpointer data)
       gboolean ok;
       gssize n;
 
-      n = g_pollable_input_stream_read_nonblocking (self->in, read_buffer,
-                                                    sizeof read_buffer, NULL, &error);
+      n = g_pollable_input_stream_read_nonblocking (self->in, buffer,
+                                                    READ_BUFFER_SIZE, NULL, &error);
       if (n < 0)
         {
           if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
@@ -755,7 +982,7 @@ readable_cb (gpointer data)
         }
       self->last_read_time = g_get_monotonic_time ();
 
-      ok = redis_reader_feed (self->reader, read_buffer, n, &error);
+      ok = redis_reader_feed (self->reader, buffer, n, &error);
       while ((reply = redis_reader_pop (self->reader)) != NULL)
         if (!dispatch_reply (self, reply))
           {
@@ -783,7 +1010,7 @@ readable_cb (gpointer data)
           return G_SOURCE_REMOVE;
         }
 
-      if ((gsize) n < sizeof read_buffer)
+      if ((gsize) n < READ_BUFFER_SIZE)
         break;
     }
 
@@ -849,9 +1076,12 @@ engine_shutdown (RedisEngine *self,
   clear_source (&self->close_timer);
   if (self->connect_cancellable != NULL)
     g_cancellable_cancel (self->connect_cancellable);
+  g_clear_pointer (&self->unblocker, redis_unblocker_stop);
 
   /* Calls that were taken in but never reached the wire. */
   while ((call = g_queue_pop_head (&self->waiting)) != NULL)
+    g_queue_push_tail (&unsent, call);
+  while ((call = g_queue_pop_head (&self->backlog)) != NULL)
     g_queue_push_tail (&unsent, call);
 
   while ((call = g_queue_pop_head (&self->unwritten_noreply)) != NULL)
@@ -874,13 +1104,20 @@ engine_shutdown (RedisEngine *self,
           g_clear_pointer (&call->replies, g_ptr_array_unref);
           g_clear_pointer (&call->reply, redis_reply_unref);
           call->replies_left = call->n_replies;
+          call->write_start = call->write_end = 0;
           g_queue_push_tail (&unsent, call);
         }
       else
         {
           /* Written, so it may have run: never CLOSED, which promises the
            * opposite, even when the close was ours (dispose). */
-          if (!redis_call_is_completed (call))
+          if (call->abandon_error != NULL)
+            {
+              /* Its caller gave up on it: that stays the outcome. The
+               * server ends the wait of a closed connection itself. */
+              redis_call_fail (call, g_steal_pointer (&call->abandon_error));
+            }
+          else if (!redis_call_is_completed (call))
             {
               if (written_code == REDIS_ERROR_CLOSED)
                 redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
@@ -899,6 +1136,12 @@ engine_shutdown (RedisEngine *self,
           release_call (self, call);
         }
     }
+
+  self->n_abandoned = 0;
+
+  /* Calls moving to another engine get their cancellation watched there. */
+  for (GList *l = unsent.head; l != NULL; l = l->next)
+    clear_source (&((RedisCall *) l->data)->cancel_source);
 
   /* Internal handshake calls never sit in unsent (they are written first). */
   if (closed_func != NULL)
@@ -1084,30 +1327,6 @@ connect_error (RedisEngine *self,
                       cause != NULL ? cause->message : "unknown error");
 }
 
-static char *
-describe_tls_errors (GTlsCertificateFlags errors)
-{
-  GString *s = g_string_new (NULL);
-
-  if (errors & G_TLS_CERTIFICATE_UNKNOWN_CA)
-    g_string_append (s, "unknown certificate authority, ");
-  if (errors & G_TLS_CERTIFICATE_BAD_IDENTITY)
-    g_string_append (s, "the certificate does not match the host name, ");
-  if (errors & G_TLS_CERTIFICATE_NOT_ACTIVATED)
-    g_string_append (s, "the certificate is not valid yet, ");
-  if (errors & G_TLS_CERTIFICATE_EXPIRED)
-    g_string_append (s, "the certificate has expired, ");
-  if (errors & G_TLS_CERTIFICATE_REVOKED)
-    g_string_append (s, "the certificate was revoked, ");
-  if (errors & G_TLS_CERTIFICATE_INSECURE)
-    g_string_append (s, "the certificate uses insecure algorithms, ");
-  if (errors & G_TLS_CERTIFICATE_GENERIC_ERROR)
-    g_string_append (s, "the certificate is not valid, ");
-  if (s->len >= 2)
-    g_string_truncate (s, s->len - 2);
-  return g_string_free (s, FALSE);
-}
-
 static gboolean
 connect_timeout_cb (gpointer data)
 {
@@ -1162,17 +1381,26 @@ handshake_step_ok (RedisEngine *self,
                    RedisReply  *reply,
                    const char  *what)
 {
+  g_autofree char *escaped = NULL;
   const char *text;
+  gsize len = 0;
 
   if (redis_reply_get_kind (reply) != REDIS_REPLY_KIND_ERROR)
     return TRUE;
 
-  text = redis_reply_get_string (reply, NULL);
-  engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
-                   g_error_new (REDIS_ERROR,
-                                g_str_has_prefix (text, "NOAUTH") ?
-                                  REDIS_ERROR_AUTH_FAILED : REDIS_ERROR_CONNECT_FAILED,
-                                "%s failed on %s: %s", what, self->address, text));
+  /* The message gets the server's text escaped (valid UTF-8, no controls). */
+  text = redis_reply_get_string (reply, &len);
+  escaped = redis_text_escape (text, len);
+  /* AUTH_FAILED messages start with the server's text, so that
+   * redis_error_get_server_prefix() finds NOAUTH. */
+  if (g_str_has_prefix (text, "NOAUTH"))
+    engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+                     g_error_new (REDIS_ERROR, REDIS_ERROR_AUTH_FAILED,
+                                  "%s (%s failed on %s)", escaped, what, self->address));
+  else
+    engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+                     g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECT_FAILED,
+                                  "%s failed on %s: %s", what, self->address, escaped));
   return FALSE;
 }
 
@@ -1199,9 +1427,12 @@ handshake_done_cb (GObject      *object,
 
       if (redis_reply_get_kind (r) == REDIS_REPLY_KIND_ERROR)
         {
+          gsize len = 0;
+          const char *text = redis_reply_get_string (r, &len);
+          g_autofree char *escaped = redis_text_escape (text, len);
+
           engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
-                           g_error_new (REDIS_ERROR, REDIS_ERROR_AUTH_FAILED,
-                                        "%s", redis_reply_get_string (r, NULL)));
+                           g_error_new_literal (REDIS_ERROR, REDIS_ERROR_AUTH_FAILED, escaped));
           goto out;
         }
     }
@@ -1212,7 +1443,9 @@ handshake_done_cb (GObject      *object,
     goto out;
   if (!handshake_step_ok (self, g_ptr_array_index (replies, i), "CLIENT ID"))
     goto out;
+  g_mutex_lock (&self->lock);
   self->client_id = redis_reply_get_integer (g_ptr_array_index (replies, i));
+  g_mutex_unlock (&self->lock);
 
   /* Ready: the calls that waited for the handshake go out now. */
   self->phase = PHASE_READY;
@@ -1331,23 +1564,10 @@ start_session (RedisEngine *self,
   task = g_task_new (NULL, NULL, handshake_done_cb, redis_engine_ref (self));
   call = redis_call_new (REDIS_CALL_PIPELINE, bytes, n, task);
   call->internal = TRUE;
+  call->secret = o->password != NULL;
   call->first_command = g_strdup ("AUTH/SELECT/CLIENT handshake");
   queue_write (self, call);
   try_write (self);
-}
-
-static gboolean
-accept_certificate_cb (GTlsConnection       *conn,
-                       GTlsCertificate      *peer_cert,
-                       GTlsCertificateFlags  errors,
-                       gpointer              data)
-{
-  RedisEngine *self = data;
-
-  self->tls_errors = errors;
-  /* Accept only when none of the problems found is one we check for
-   * (all of them by default; turning checks off is explicit). */
-  return (errors & self->options->tls_validation_flags) == 0;
 }
 
 static void
@@ -1358,23 +1578,18 @@ tls_handshake_cb (GObject      *object,
   RedisEngine *self = data;
   GTlsConnection *tls = G_TLS_CONNECTION (object);
   g_autoptr(GError) error = NULL;
+  GError *failure;
 
-  if (!g_tls_connection_handshake_finish (tls, result, &error))
+  g_tls_connection_handshake_finish (tls, result, &error);
+  if (self->closed)
+    g_object_unref (tls);
+  /* Checks the certificate again after every handshake: a resumed
+   * session skips the handshake-time check (see redis-tls.c). */
+  else if ((failure = redis_tls_client_check (tls, self->options, self->address, error)) != NULL)
     {
-      if (!self->closed)
-        {
-          g_autofree char *why = describe_tls_errors (self->tls_errors & self->options->tls_validation_flags);
-
-          engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
-                           g_error_new (REDIS_ERROR, REDIS_ERROR_TLS_FAILED,
-                                        "TLS handshake with %s failed: %s%s%s",
-                                        self->address, error->message,
-                                        why[0] ? ": " : "", why));
-        }
+      engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST, failure);
       g_object_unref (tls);
     }
-  else if (self->closed)
-    g_object_unref (tls);
   else
     start_session (self, G_IO_STREAM (tls));
 
@@ -1391,7 +1606,6 @@ socket_connected_cb (GObject      *object,
   g_autoptr(GError) error = NULL;
   GSocketConnection *conn;
   GIOStream *tls;
-  GSocketConnectable *identity;
 
   conn = g_socket_client_connect_finish (G_SOCKET_CLIENT (object), result, &error);
   if (conn == NULL)
@@ -1419,54 +1633,14 @@ socket_connected_cb (GObject      *object,
     }
 
   self->phase = PHASE_TLS;
-  identity = g_network_address_new (o->host, o->port);
-  tls = g_tls_client_connection_new (G_IO_STREAM (conn), identity, &error);
-  g_object_unref (identity);
+  tls = redis_tls_client_new (G_IO_STREAM (conn), o, self->address, &error);
   g_object_unref (conn);
   if (tls == NULL)
     {
-      engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
-                       connect_error (self, REDIS_ERROR_TLS_FAILED,
-                                      "TLS is not available for", error));
+      engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST, g_steal_pointer (&error));
       goto out;
     }
 
-  if (o->tls_ca_file != NULL)
-    {
-      GTlsDatabase *db = g_tls_file_database_new (o->tls_ca_file, &error);
-
-      if (db == NULL)
-        {
-          g_object_unref (tls);
-          engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
-                           connect_error (self, REDIS_ERROR_TLS_FAILED,
-                                          "Cannot load the CA file for", error));
-          goto out;
-        }
-      g_tls_connection_set_database (G_TLS_CONNECTION (tls), db);
-      g_object_unref (db);
-    }
-
-  if (o->tls_certificate_file != NULL)
-    {
-      GTlsCertificate *cert;
-
-      cert = g_tls_certificate_new_from_files (o->tls_certificate_file,
-                                               o->tls_key_file ? o->tls_key_file : o->tls_certificate_file,
-                                               &error);
-      if (cert == NULL)
-        {
-          g_object_unref (tls);
-          engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
-                           connect_error (self, REDIS_ERROR_TLS_FAILED,
-                                          "Cannot load the client certificate for", error));
-          goto out;
-        }
-      g_tls_connection_set_certificate (G_TLS_CONNECTION (tls), cert);
-      g_object_unref (cert);
-    }
-
-  g_signal_connect (tls, "accept-certificate", G_CALLBACK (accept_certificate_cb), self);
   g_tls_connection_handshake_async (G_TLS_CONNECTION (tls), G_PRIORITY_DEFAULT,
                                     self->connect_cancellable,
                                     tls_handshake_cb, redis_engine_ref (self));

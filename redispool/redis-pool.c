@@ -1337,7 +1337,11 @@ redis_pool_constructed (GObject *object)
   G_OBJECT_CLASS (redis_pool_parent_class)->constructed (object);
 
   if (self->uri != NULL)
-    redis_options_parse_uri (core->options, self->uri, parse_pool_param, core, &self->uri_error);
+    {
+      redis_options_parse_uri (core->options, self->uri, parse_pool_param, core, &self->uri_error);
+      /* It may hold a password: keep only the parsed options. */
+      redis_options_clear_secret (&self->uri);
+    }
 
   if (core->backoff_max_ms < core->backoff_initial_ms)
     core->backoff_max_ms = core->backoff_initial_ms;
@@ -1378,7 +1382,7 @@ redis_pool_finalize (GObject *object)
 {
   RedisPool *self = REDIS_POOL (object);
 
-  g_free (self->uri);
+  redis_options_clear_secret (&self->uri);
   g_clear_error (&self->uri_error);
 
   G_OBJECT_CLASS (redis_pool_parent_class)->finalize (object);
@@ -1447,7 +1451,7 @@ redis_pool_set_property (GObject      *object,
   switch (prop_id)
     {
     case PROP_URI:
-      g_free (self->uri);
+      redis_options_clear_secret (&self->uri);
       self->uri = g_value_dup_string (value);
       break;
     case PROP_POOL_SIZE:
@@ -1649,7 +1653,9 @@ redis_pool_class_init (RedisPoolClass *klass)
   /**
    * RedisPool:tls-validation-flags:
    *
-   * The certificate checks that must pass. Default: all of them.
+   * The certificate checks that must pass. Default: all of them. Each
+   * connection applies its own checks and [property@Redis.Pool:tls-ca-file],
+   * also when it resumes the TLS session of an earlier connection.
    */
   /**
    * RedisPool:connect-timeout:
@@ -1682,7 +1688,8 @@ redis_pool_class_init (RedisPoolClass *klass)
   /**
    * RedisPool:max-reply-bytes:
    *
-   * The largest reply accepted, in bytes. Default 512 MiB.
+   * The largest reply accepted, in bytes as they come on the wire (RESP
+   * framing included). Default 512 MiB.
    */
   /**
    * RedisPool:max-elements:

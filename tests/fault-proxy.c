@@ -92,7 +92,7 @@ fault_proxy_free (FaultProxy *self)
     return;
   if (self->stdin_pipe != NULL)
     {
-      g_autofree char *answer = fault_proxy_command (self, "quit", NULL);
+      g_free (fault_proxy_command (self, "quit", NULL));
       g_output_stream_close (self->stdin_pipe, NULL, NULL);
     }
   if (self->process != NULL)

@@ -868,6 +868,63 @@ test_transaction_watch (void)
 
 /* ---- no-reply ----------------------------------------------------------- */
 
+/* Calls whose payloads add up to more than the write buffer may hold (64 MiB)
+ * wait their turn in order instead of growing it without bound (its length
+ * is 32-bit): three 40 MiB SETs, then a GET, all submitted at once. */
+static void
+test_large_writes_in_order (void)
+{
+  RedisConnection *conn;
+  g_autoptr(GBytes) big = NULL;
+  GAsyncResult *results[4] = { NULL, };
+  gsize size = 40 * 1024 * 1024;
+  char *data;
+
+  REQUIRE_SERVER ();
+  conn = open_port (redis_test_server_get_port (server), 60000);
+
+  data = g_malloc (size);
+  memset (data, 'v', size);
+  big = g_bytes_new_take (data, size);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *key = g_strdup_printf ("big:%u", i);
+      g_autoptr(GBytes) cmd = g_bytes_new_static ("SET", 3);
+      g_autoptr(GBytes) k = g_bytes_new (key, strlen (key));
+      GBytes *args[] = { cmd, k, big };
+
+      redis_client_command_bytes_async (REDIS_CLIENT (conn), args, 3, NULL,
+                                        store_result_cb, &results[i]);
+    }
+  redis_client_command_async (REDIS_CLIENT (conn), (const char *[]) { "STRLEN", "big:2", NULL },
+                              NULL, store_result_cb, &results[3]);
+
+  for (guint i = 0; i < 4; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(RedisReply) r = NULL;
+
+      test_wait_for_result (&results[i], 60000);
+      r = redis_client_command_finish (REDIS_CLIENT (conn), results[i], &error);
+      g_assert_no_error (error);
+      if (i < 3)
+        g_assert_cmpstr (redis_reply_get_string (r, NULL), ==, "OK");
+      else
+        g_assert_cmpint (redis_reply_get_integer (r), ==, (gint64) size);
+      g_clear_object (&results[i]);
+    }
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *key = g_strdup_printf ("big:%u", i);
+      g_autoptr(RedisReply) r = run (conn, "STRLEN", key);
+
+      g_assert_cmpint (redis_reply_get_integer (r), ==, (gint64) size);
+      redis_reply_unref (run (conn, "DEL", key));
+    }
+  close_and_finalize (conn);
+  assert_no_live_replies ();
+}
+
 static void
 test_noreply (void)
 {
@@ -2761,6 +2818,7 @@ main (int    argc,
   g_test_add_func ("/connection/contract/unsolicited-reply", test_unsolicited_reply);
   g_test_add_func ("/connection/contract/fake-close-stall", test_fake_close_and_stall);
   g_test_add_func ("/connection/contract/limits", test_limits);
+  g_test_add_func ("/connection/contract/large-writes-in-order", test_large_writes_in_order);
   g_test_add_func ("/connection/contract/stall", test_stall_detected);
   g_test_add_func ("/connection/contract/health-check", test_health_check);
   g_test_add_func ("/connection/threads/many", test_threads);

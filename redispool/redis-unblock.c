@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include "config-private.h"
+
+#include "redis-unblock-private.h"
+
+#include "redis-call-private.h"
+#include "redis-engine-private.h"
+#include "redis-error.h"
+#include "redis-reply.h"
+#include "redis-worker-private.h"
+
+/* First retry after this, doubling up to the cap while the server answers
+ * 0 (not blocked yet); after a 1 the reply of the ended command is on its
+ * way, so the next try waits the longest. */
+#define FIRST_RETRY_MS 2
+#define MAX_RETRY_MS   100
+
+struct _RedisUnblocker
+{
+  gint                      ref_count;
+  gboolean                  stopped;
+  RedisEngine              *engine;      /* the side connection */
+  char                     *client_id;   /* decimal, for the command */
+  guint                     command_timeout_ms;
+  gint64                    give_up_at;  /* monotonic µs */
+  guint                     retry_ms;
+  GSource                  *retry;
+  RedisUnblockerFailedFunc  failed;
+  gpointer                  failed_data;
+};
+
+static RedisUnblocker *
+unblocker_ref (RedisUnblocker *self)
+{
+  self->ref_count++;   /* I/O thread only */
+  return self;
+}
+
+static void
+unblocker_unref (RedisUnblocker *self)
+{
+  if (--self->ref_count > 0)
+    return;
+  g_assert (self->retry == NULL);
+  redis_engine_unref (self->engine);
+  g_free (self->client_id);
+  g_free (self);
+}
+
+static void
+report_failure (RedisUnblocker *self,
+                GError         *error)
+{
+  RedisUnblockerFailedFunc failed = self->failed;
+
+  if (self->stopped || failed == NULL)
+    {
+      g_error_free (error);
+      return;
+    }
+  /* Once: the owner stops us from inside the callback. */
+  self->failed = NULL;
+  failed (error, self->failed_data);
+}
+
+static void send_unblock (RedisUnblocker *self);
+
+static gboolean
+retry_cb (gpointer data)
+{
+  RedisUnblocker *self = data;
+
+  g_clear_pointer (&self->retry, g_source_unref);
+  send_unblock (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+schedule_retry (RedisUnblocker *self,
+                guint           delay_ms)
+{
+  if (g_get_monotonic_time () + (gint64) delay_ms * G_TIME_SPAN_MILLISECOND > self->give_up_at)
+    {
+      report_failure (self, g_error_new_literal (REDIS_ERROR, REDIS_ERROR_TIMEOUT,
+                                                 "the blocked command was still not resolved"));
+      return;
+    }
+  self->retry = g_timeout_source_new (delay_ms);
+  g_source_set_static_name (self->retry, "[redispool] unblock retry");
+  g_source_set_callback (self->retry, retry_cb, unblocker_ref (self),
+                         (GDestroyNotify) unblocker_unref);
+  g_source_attach (self->retry, redis_worker_get_context ());
+}
+
+static void
+unblock_reply_cb (GObject      *object,
+                  GAsyncResult *result,
+                  gpointer      data)
+{
+  RedisUnblocker *self = data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(RedisReply) reply = g_task_propagate_pointer (G_TASK (result), &error);
+
+  if (self->stopped)
+    ;
+  else if (reply == NULL)
+    report_failure (self, g_steal_pointer (&error));
+  else if (redis_reply_get_kind (reply) != REDIS_REPLY_KIND_INTEGER)
+    report_failure (self, g_error_new_literal (REDIS_ERROR, REDIS_ERROR_PROTOCOL,
+                                               "CLIENT UNBLOCK did not answer with an integer"));
+  else if (redis_reply_get_integer (reply) == 1)
+    schedule_retry (self, MAX_RETRY_MS);
+  else
+    {
+      schedule_retry (self, self->retry_ms);
+      self->retry_ms = MIN (self->retry_ms * 2, MAX_RETRY_MS);
+    }
+  unblocker_unref (self);
+}
+
+static void
+send_unblock (RedisUnblocker *self)
+{
+  g_autoptr(GByteArray) encoded = g_byte_array_new ();
+  g_autoptr(GBytes) payload = NULL;
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(RedisCall) call = NULL;
+
+  if (self->stopped)
+    return;
+
+  redis_encode_strv (encoded,
+                     (const char *[]) { "CLIENT", "UNBLOCK", self->client_id, "ERROR", NULL },
+                     NULL, NULL, NULL, NULL);
+  payload = g_byte_array_free_to_bytes (g_steal_pointer (&encoded));
+  task = g_task_new (NULL, NULL, unblock_reply_cb, unblocker_ref (self));
+  g_task_set_name (task, "[redispool] unblock");
+  call = redis_call_new (REDIS_CALL_COMMAND, payload, 1, task);
+  call->first_command = g_strdup ("CLIENT UNBLOCK");
+  call->no_retry = TRUE;
+  redis_call_set_timeout (call, self->command_timeout_ms);
+  if (!redis_engine_submit (self->engine, call))
+    redis_call_fail (call, g_error_new_literal (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
+                                                "the side connection closed"));
+}
+
+static void
+side_connected_cb (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      data)
+{
+  RedisUnblocker *self = data;
+  GError *error = NULL;
+
+  if (!redis_engine_connect_finish (self->engine, result, &error))
+    report_failure (self, error);
+  else
+    send_unblock (self);
+  unblocker_unref (self);
+}
+
+RedisUnblocker *
+redis_unblocker_start (const RedisOptions       *options,
+                       gint64                    client_id,
+                       guint                     give_up_ms,
+                       RedisUnblockerFailedFunc  failed,
+                       gpointer                  user_data)
+{
+  RedisUnblocker *self = g_new0 (RedisUnblocker, 1);
+  g_autoptr(RedisOptions) side = redis_options_copy (options);
+
+  g_assert (redis_worker_is_current ());
+
+  /* The side connection only sends CLIENT UNBLOCK: no health check. */
+  side->health_check_ms = 0;
+
+  self->ref_count = 1;
+  self->client_id = g_strdup_printf ("%" G_GINT64_FORMAT, client_id);
+  self->command_timeout_ms = options->command_timeout_ms ? options->command_timeout_ms : 5000;
+  self->give_up_at = g_get_monotonic_time () + (gint64) give_up_ms * G_TIME_SPAN_MILLISECOND;
+  self->retry_ms = FIRST_RETRY_MS;
+  self->failed = failed;
+  self->failed_data = user_data;
+  self->engine = redis_engine_new (side);
+  redis_engine_connect_async (self->engine, NULL, side_connected_cb, unblocker_ref (self));
+  return self;
+}
+
+void
+redis_unblocker_stop (RedisUnblocker *self)
+{
+  self->stopped = TRUE;
+  if (self->retry != NULL)
+    {
+      g_source_destroy (self->retry);
+      g_clear_pointer (&self->retry, g_source_unref);
+    }
+  redis_engine_close (self->engine, REDIS_ERROR_CLOSED, NULL);
+  unblocker_unref (self);
+}

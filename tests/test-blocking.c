@@ -1,0 +1,430 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* Blocking commands given up on (cancelled, timed out) against a real
+ * redis-server: the wait ends on the server, and nothing the server served
+ * is ever dropped — on a single connection, on a lease, and on the
+ * dedicated connections a pool runs blocking commands on. */
+
+#include <string.h>
+#include <gio/gio.h>
+
+#include "redispool.h"
+#include "fault-proxy.h"
+#include "redis-test-server.h"
+#include "test-helpers.h"
+
+#define ARGV(...) ((const char * const []) { __VA_ARGS__, NULL })
+
+#define SKIP_WITHOUT_REDIS()                                  \
+  G_STMT_START {                                              \
+    if (!redis_test_server_available ())                      \
+      {                                                       \
+        g_test_skip ("redis-server not installed");           \
+        return;                                               \
+      }                                                       \
+  } G_STMT_END
+
+static RedisTestServer *
+server_new (void)
+{
+  g_autoptr(GError) error = NULL;
+  RedisTestServer *server = redis_test_server_new (REDIS_TEST_SERVER_TCP, NULL, &error);
+
+  g_assert_no_error (error);
+  return server;
+}
+
+static RedisConnection *
+connection_new (guint16 port)
+{
+  g_autoptr(GError) error = NULL;
+  RedisConnection *conn = g_initable_new (REDIS_TYPE_CONNECTION, NULL, &error,
+                                          "port", (guint) port,
+                                          "command-timeout", test_scale_ms (5000),
+                                          NULL);
+
+  g_assert_no_error (error);
+  return conn;
+}
+
+static RedisReply *
+run (gpointer     client,
+     const char * const *argv)
+{
+  g_autoptr(GError) error = NULL;
+  RedisReply *reply = redis_client_command_sync (REDIS_CLIENT (client), argv, NULL, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (reply);
+  return reply;
+}
+
+static gint64
+run_integer (gpointer            client,
+             const char * const *argv)
+{
+  g_autoptr(RedisReply) reply = run (client, argv);
+
+  g_assert_cmpint (redis_reply_get_kind (reply), ==, REDIS_REPLY_KIND_INTEGER);
+  return redis_reply_get_integer (reply);
+}
+
+/* blocked_clients from INFO clients, asked on @admin. */
+static guint
+blocked_clients (RedisConnection *admin)
+{
+  g_autoptr(RedisReply) reply = run (admin, ARGV ("INFO", "clients"));
+  const char *text = redis_reply_get_string (reply, NULL);
+  const char *field = strstr (text, "blocked_clients:");
+
+  g_assert_nonnull (field);
+  return (guint) g_ascii_strtoull (field + strlen ("blocked_clients:"), NULL, 10);
+}
+
+static gboolean
+cancel_cb (gpointer data)
+{
+  g_cancellable_cancel (data);
+  return G_SOURCE_REMOVE;
+}
+
+/* Starts @argv on @client, cancels it once the server reports it blocked,
+ * and returns the result. */
+static GAsyncResult *
+run_and_cancel_when_blocked (gpointer            client,
+                             RedisConnection    *admin,
+                             const char * const *argv,
+                             guint               blocked_before)
+{
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  GAsyncResult *result = NULL;
+
+  redis_client_command_async (REDIS_CLIENT (client), argv, cancellable, store_result_cb, &result);
+  WAIT_UNTIL (blocked_clients (admin) == blocked_before + 1, 5000);
+  g_assert_null (result);
+  g_cancellable_cancel (cancellable);
+  test_wait_for_result (&result, 5000);
+  return result;
+}
+
+static void
+assert_cancelled (gpointer      client,
+                  GAsyncResult *result)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(RedisReply) reply = redis_client_command_finish (REDIS_CLIENT (client), result, &error);
+
+  g_assert_null (reply);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+}
+
+/* The issue's repro: a pool of 1, a lease, BLPOP q 0 cancelled after
+ * 50 ms, release; the server must not stay blocked and the element pushed
+ * next must stay in the list. */
+static void
+test_lease_cancel (void)
+{
+  g_autoptr(RedisTestServer) server = NULL;
+  g_autoptr(RedisConnection) admin = NULL;
+  g_autoptr(RedisPool) pool = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  GAsyncResult *result = NULL;
+  RedisConnection *lease;
+
+  SKIP_WITHOUT_REDIS ();
+  server = server_new ();
+  admin = connection_new (redis_test_server_get_port (server));
+  pool = g_initable_new (REDIS_TYPE_POOL, NULL, &error,
+                         "port", (guint) redis_test_server_get_port (server),
+                         "pool-size", 1, NULL);
+  g_assert_no_error (error);
+
+  lease = redis_pool_acquire_sync (pool, NULL, &error);
+  g_assert_no_error (error);
+  redis_client_command_async (REDIS_CLIENT (lease), ARGV ("BLPOP", "q", "0"), cancellable,
+                              store_result_cb, &result);
+  g_timeout_add_full (G_PRIORITY_DEFAULT, 50, cancel_cb, g_object_ref (cancellable), g_object_unref);
+  test_wait_for_result (&result, 5000);
+  assert_cancelled (lease, result);
+  g_clear_object (&result);
+  g_assert_cmpuint (blocked_clients (admin), ==, 0);
+  redis_pool_release (pool, lease);
+  g_object_unref (lease);
+
+  g_assert_cmpint (run_integer (admin, ARGV ("RPUSH", "q", "job-1")), ==, 1);
+  g_assert_cmpint (run_integer (admin, ARGV ("LLEN", "q")), ==, 1);
+
+  /* The lease's connection went back to the pool in a usable state. */
+  lease = redis_pool_acquire_sync (pool, NULL, &error);
+  g_assert_no_error (error);
+  {
+    g_autoptr(RedisReply) reply = run (lease, ARGV ("LPOP", "q"));
+
+    g_assert_cmpstr (redis_reply_get_string (reply, NULL), ==, "job-1");
+  }
+  redis_pool_release (pool, lease);
+  g_object_unref (lease);
+}
+
+/* Every blocking command the library knows, on one connection: cancelled
+ * while blocked, it fails CANCELLED, the server no longer blocks, and the
+ * connection goes on with the next command. */
+static void
+test_each_blocking_command (void)
+{
+  const char * const *commands[] = {
+    ARGV ("BLPOP", "l", "0"),
+    ARGV ("BRPOP", "l", "0"),
+    ARGV ("BRPOPLPUSH", "l", "l2", "0"),
+    ARGV ("BLMOVE", "l", "l2", "LEFT", "RIGHT", "0"),
+    ARGV ("BLMPOP", "0", "1", "l", "LEFT"),
+    ARGV ("BZPOPMIN", "z", "0"),
+    ARGV ("BZPOPMAX", "z", "0"),
+    ARGV ("BZMPOP", "0", "1", "z", "MIN"),
+    ARGV ("XREAD", "BLOCK", "0", "STREAMS", "s", "$"),
+    ARGV ("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">"),
+    ARGV ("WAIT", "1", "0"),
+  };
+  g_autoptr(RedisTestServer) server = NULL;
+  g_autoptr(RedisConnection) admin = NULL;
+  g_autoptr(RedisConnection) conn = NULL;
+
+  SKIP_WITHOUT_REDIS ();
+  server = server_new ();
+  admin = connection_new (redis_test_server_get_port (server));
+  conn = connection_new (redis_test_server_get_port (server));
+  redis_reply_unref (run (admin, ARGV ("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM")));
+
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+    {
+      g_autoptr(GAsyncResult) result = NULL;
+      g_autoptr(RedisReply) echo = NULL;
+
+      g_test_message ("%s", commands[i][0]);
+      result = run_and_cancel_when_blocked (conn, admin, commands[i], 0);
+      assert_cancelled (conn, result);
+      g_assert_cmpuint (blocked_clients (admin), ==, 0);
+      g_assert_cmpint (redis_connection_get_state (conn), ==, REDIS_CONNECTION_STATE_READY);
+      echo = run (conn, ARGV ("ECHO", commands[i][0]));
+      g_assert_cmpstr (redis_reply_get_string (echo, NULL), ==, commands[i][0]);
+    }
+}
+
+/* Blocking commands sent through a pool run on dedicated connections:
+ * cancelled, they end there too. */
+static void
+test_pool_dedicated_cancel (void)
+{
+  g_autoptr(RedisTestServer) server = NULL;
+  g_autoptr(RedisConnection) admin = NULL;
+  g_autoptr(RedisPool) pool = NULL;
+  g_autoptr(GError) error = NULL;
+
+  SKIP_WITHOUT_REDIS ();
+  server = server_new ();
+  admin = connection_new (redis_test_server_get_port (server));
+  pool = g_initable_new (REDIS_TYPE_POOL, NULL, &error,
+                         "port", (guint) redis_test_server_get_port (server),
+                         "pool-size", 2, NULL);
+  g_assert_no_error (error);
+
+  for (guint i = 0; i < 5; i++)
+    {
+      g_autoptr(GAsyncResult) result = NULL;
+
+      result = run_and_cancel_when_blocked (pool, admin, ARGV ("BLPOP", "q", "0"), 0);
+      assert_cancelled (pool, result);
+      g_assert_cmpuint (blocked_clients (admin), ==, 0);
+    }
+  g_assert_cmpint (run_integer (admin, ARGV ("RPUSH", "q", "job")), ==, 1);
+  g_assert_cmpint (run_integer (admin, ARGV ("LLEN", "q")), ==, 1);
+}
+
+/* The server served the command before the unblock reached it: the reply
+ * is on its way (held by a delaying proxy here) when the caller cancels.
+ * The caller gets the element, not CANCELLED; nothing is lost. */
+static void
+test_served_before_cancel (void)
+{
+  g_autoptr(RedisTestServer) server = NULL;
+  g_autoptr(FaultProxy) proxy = NULL;
+  g_autoptr(RedisConnection) admin = NULL;
+  g_autoptr(RedisConnection) conn = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(RedisReply) reply = NULL;
+  GAsyncResult *result = NULL;
+
+  SKIP_WITHOUT_REDIS ();
+  server = server_new ();
+  proxy = fault_proxy_new (redis_test_server_get_port (server), &error);
+  g_assert_no_error (error);
+  admin = connection_new (redis_test_server_get_port (server));
+  conn = connection_new (fault_proxy_get_port (proxy));
+
+  redis_client_command_async (REDIS_CLIENT (conn), ARGV ("BLPOP", "q", "0"), cancellable,
+                              store_result_cb, &result);
+  WAIT_UNTIL (blocked_clients (admin) == 1, 5000);
+
+  /* From now on every chunk through the proxy is held 300 ms (scaled):
+   * the server serves the BLPOP at once, its reply arrives late. */
+  {
+    g_autofree char *delay = g_strdup_printf ("delay %u", test_scale_ms (300));
+
+    fault_proxy_do (proxy, delay);
+  }
+  g_assert_cmpint (run_integer (admin, ARGV ("RPUSH", "q", "job-1")), ==, 1);
+  g_assert_cmpuint (blocked_clients (admin), ==, 0);
+  g_cancellable_cancel (cancellable);
+
+  test_wait_for_result (&result, 10000);
+  reply = redis_client_command_finish (REDIS_CLIENT (conn), result, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (reply);
+  g_assert_cmpint (redis_reply_get_kind (reply), ==, REDIS_REPLY_KIND_ARRAY);
+  g_assert_cmpstr (redis_reply_get_string (redis_reply_get_element (reply, 1), NULL), ==, "job-1");
+  g_clear_object (&result);
+
+  fault_proxy_do (proxy, "pass");
+  g_assert_cmpint (redis_connection_get_state (conn), ==, REDIS_CONNECTION_STATE_READY);
+  g_clear_pointer (&reply, redis_reply_unref);
+  reply = run (conn, ARGV ("ECHO", "next"));
+  g_assert_cmpstr (redis_reply_get_string (reply, NULL), ==, "next");
+}
+
+/* The side connection that would end the wait cannot be opened (the
+ * server is full): the connection is closed instead, which ends the wait
+ * on the server too, and the call fails CANCELLED. */
+static void
+test_unblock_impossible (void)
+{
+  g_autoptr(RedisTestServer) server = NULL;
+  g_autoptr(RedisConnection) admin = NULL;
+  g_autoptr(RedisConnection) conn = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+
+  SKIP_WITHOUT_REDIS ();
+  server = server_new ();
+  admin = connection_new (redis_test_server_get_port (server));
+  conn = connection_new (redis_test_server_get_port (server));
+  redis_reply_unref (run (admin, ARGV ("CONFIG", "SET", "maxclients", "2")));
+
+  result = run_and_cancel_when_blocked (conn, admin, ARGV ("BLPOP", "q", "0"), 0);
+  assert_cancelled (conn, result);
+  WAIT_UNTIL (redis_connection_get_state (conn) == REDIS_CONNECTION_STATE_CLOSED, 5000);
+  WAIT_UNTIL (blocked_clients (admin) == 0, 5000);
+  g_assert_cmpint (run_integer (admin, ARGV ("RPUSH", "q", "job")), ==, 1);
+  g_assert_cmpint (run_integer (admin, ARGV ("LLEN", "q")), ==, 1);
+}
+
+typedef struct
+{
+  RedisConnection *admin;
+  guint            pushed;
+} Pusher;
+
+static void
+push_done_cb (GObject      *object,
+              GAsyncResult *result,
+              gpointer      data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(RedisReply) reply = redis_client_command_finish (REDIS_CLIENT (object), result, &error);
+
+  g_assert_no_error (error);
+}
+
+static gboolean
+push_cb (gpointer data)
+{
+  Pusher *pusher = data;
+  g_autofree char *value = g_strdup_printf ("job-%u", pusher->pushed++);
+
+  redis_client_command_async (REDIS_CLIENT (pusher->admin), ARGV ("RPUSH", "q", value), NULL,
+                              push_done_cb, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+/* Cancels and pushes race, 200 times (50 in CI's short form under
+ * valgrind): every element pushed is either received by a BLPOP or still
+ * in the list, and no cancel leaves the server blocked. */
+static void
+test_cancel_push_races (void)
+{
+  g_autoptr(RedisTestServer) server = NULL;
+  g_autoptr(RedisConnection) admin = NULL;
+  g_autoptr(RedisConnection) pusher_conn = NULL;
+  g_autoptr(RedisPool) pool = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GRand) rand = g_rand_new_with_seed (1234);
+  Pusher pusher = { NULL, 0 };
+  guint rounds = test_scale_ms (1) > 1 ? 50 : 200;
+  guint received = 0, cancelled = 0;
+  RedisConnection *lease;
+
+  SKIP_WITHOUT_REDIS ();
+  server = server_new ();
+  admin = connection_new (redis_test_server_get_port (server));
+  pusher_conn = connection_new (redis_test_server_get_port (server));
+  pusher.admin = pusher_conn;
+  pool = g_initable_new (REDIS_TYPE_POOL, NULL, &error,
+                         "port", (guint) redis_test_server_get_port (server),
+                         "pool-size", 1, NULL);
+  g_assert_no_error (error);
+  lease = redis_pool_acquire_sync (pool, NULL, &error);
+  g_assert_no_error (error);
+
+  for (guint i = 0; i < rounds; i++)
+    {
+      g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+      g_autoptr(GError) call_error = NULL;
+      g_autoptr(RedisReply) reply = NULL;
+      GAsyncResult *result = NULL;
+
+      redis_client_command_async (REDIS_CLIENT (lease), ARGV ("BLPOP", "q", "0"), cancellable,
+                                  store_result_cb, &result);
+      g_timeout_add (g_rand_int_range (rand, 0, 6), push_cb, &pusher);
+      g_timeout_add_full (G_PRIORITY_DEFAULT, g_rand_int_range (rand, 0, 4), cancel_cb,
+                          g_object_ref (cancellable), g_object_unref);
+      test_wait_for_result (&result, 10000);
+      reply = redis_client_command_finish (REDIS_CLIENT (lease), result, &call_error);
+      g_clear_object (&result);
+      if (reply != NULL)
+        {
+          g_assert_cmpint (redis_reply_get_kind (reply), ==, REDIS_REPLY_KIND_ARRAY);
+          received++;
+        }
+      else
+        {
+          g_assert_error (call_error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+          cancelled++;
+        }
+      g_assert_cmpuint (blocked_clients (admin), ==, 0);
+    }
+
+  /* Let the last pushes land. */
+  WAIT_UNTIL (pusher.pushed == rounds, 5000);
+  WAIT_UNTIL (run_integer (admin, ARGV ("LLEN", "q")) + received == pusher.pushed, 5000);
+  g_test_message ("%u rounds: %u received, %u cancelled, %u left in the list",
+                  rounds, received, cancelled, pusher.pushed - received);
+  g_assert_cmpuint (pusher.pushed, ==, rounds);
+  redis_pool_release (pool, lease);
+  g_object_unref (lease);
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+
+  g_test_add_func ("/blocking/cancel/lease", test_lease_cancel);
+  g_test_add_func ("/blocking/cancel/each-command", test_each_blocking_command);
+  g_test_add_func ("/blocking/cancel/pool-dedicated", test_pool_dedicated_cancel);
+  g_test_add_func ("/blocking/cancel/served-first", test_served_before_cancel);
+  g_test_add_func ("/blocking/cancel/push-races", test_cancel_push_races);
+  g_test_add_func ("/blocking/cancel/unblock-impossible", test_unblock_impossible);
+
+  return g_test_run ();
+}
