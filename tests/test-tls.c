@@ -99,7 +99,7 @@ open_tls (guint16               port,
                          "host", host, "port", (guint) port, "tls", TRUE,
                          "tls-ca-file", ca_file,
                          "tls-validation-flags", flags,
-                         "connect-timeout", test_scale_ms (2000),
+                         "connect-timeout", test_scale_ms (10000),
                          "command-timeout", test_scale_ms (2000), NULL);
   allow_resumption (FALSE);
   return conn;
@@ -294,7 +294,7 @@ test_resumption_client_certificate (void)
                          "tls-ca-file", redis_test_server_get_ca_file (server),
                          "tls-certificate-file", redis_test_server_get_client_cert_file (server),
                          "tls-key-file", redis_test_server_get_client_key_file (server),
-                         "connect-timeout", test_scale_ms (2000), NULL);
+                         "connect-timeout", test_scale_ms (10000), NULL);
   allow_resumption (FALSE);
   g_assert_no_error (error);
   reply = redis_client_command_sync (REDIS_CLIENT (conn), argv, NULL, &error);
@@ -307,7 +307,7 @@ test_resumption_client_certificate (void)
                          "tls-ca-file", redis_test_server_get_other_ca_file (server),
                          "tls-certificate-file", redis_test_server_get_client_cert_file (server),
                          "tls-key-file", redis_test_server_get_client_key_file (server),
-                         "connect-timeout", test_scale_ms (2000), NULL);
+                         "connect-timeout", test_scale_ms (10000), NULL);
   allow_resumption (FALSE);
   g_assert_null (conn);
   g_assert_error (error, REDIS_ERROR, REDIS_ERROR_TLS_FAILED);
