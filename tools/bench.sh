@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# tools/bench.sh: redispool-benchmark against redis-benchmark, and redispool's
+# tools/bench.sh: redispool-benchmark against redis-benchmark and against plain
+# hiredis on the GLib main loop (examples/hiredis-glib-bench), and redispool's
 # Python bindings against redis-py, on one throwaway redis-server.
 #
-#   tools/bench.sh            full run (about 3-5 minutes on a 2-core machine)
+#   tools/bench.sh            full run (about 4-6 minutes on a 2-core machine)
 #   tools/bench.sh --smoke    tiny counts, one repetition (CI: meson test --suite bench)
 #
 # Environment:
-#   REPS=3                 repetitions; each workload is run interleaved
-#                          (redis-benchmark, redispool, next workload, ...), medians reported
+#   REPS=3                 repetitions; each workload is run interleaved (redis-benchmark,
+#                          redispool, hiredis shipped, hiredis lean, next workload, ...),
+#                          medians reported
 #   N=...                  requests per run for every workload (overrides the defaults below)
 #   N_W1 N_W2 N_W3 N_W4    requests per run for one workload
 #   N_PY                   GETs per Python run
 #   SMOKE=1                same as --smoke
 #   BUILD_DIR=_build       meson build directory (set up if missing)
 #   REDISPOOL_BENCHMARK    path to a built redispool-benchmark (skips the build step)
+#   HIREDIS_GLIB_BENCH     path to a built hiredis-glib-bench (default: next to
+#                          REDISPOOL_BENCHMARK; SKIP_HIREDIS=1 leaves it out)
 #   REDIS_SERVER, REDIS_BENCHMARK, REDIS_CLI   server and tool binaries
 #   PYTHON=/usr/bin/python3  interpreter with PyGObject for tools/bench_python.py
 #   SKIP_PYTHON=1          skip the Python comparison
@@ -26,6 +30,12 @@
 #   W2  GET, 50 callers over a pool of 5                 vs redis-benchmark -t get -c 5 -P 10
 #   W3  GET, pipelines of 16, 5 callers over 5           vs redis-benchmark -t get -c 5 -P 16
 #   W4  SET 1 KiB values, 50 callers over 5              vs redis-benchmark -t set -d 1024 -c 5 -P 10
+# and the same redispool-benchmark arguments to hiredis-glib-bench (issue 9), the
+# client a GNOME developer would write instead: hiredis's async API with
+#   shipped  hiredis 0.14's own GLib adapter (<hiredis/adapters/glib.h>)
+#   lean     an adapter whose hooks do not call g_main_context_wakeup() and whose
+#            source can recurse
+# (W1s: blocking hiredis calls from one thread, reported in the "lean" column).
 #
 # No timing assertions: the script fails only if a tool fails.
 set -euo pipefail
@@ -37,7 +47,7 @@ SMOKE="${SMOKE:-0}"
 for arg in "$@"; do
   case "$arg" in
     --smoke) SMOKE=1 ;;
-    -h|--help) sed -n '3,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '3,40p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -74,10 +84,18 @@ if [ -z "${REDISPOOL_BENCHMARK:-}" ]; then
   fi
   # A stale build.ninja does not know new targets yet: regenerate, then build.
   ninja -C "$BUILD_DIR" build.ninja >/dev/null
-  meson compile -C "$BUILD_DIR" redispool-benchmark pool-rss >/dev/null
+  meson compile -C "$BUILD_DIR" redispool-benchmark pool-rss hiredis-glib-bench >/dev/null
   REDISPOOL_BENCHMARK="$BUILD_DIR/examples/redispool-benchmark"
   export GI_TYPELIB_PATH="$BUILD_DIR/redispool${GI_TYPELIB_PATH:+:$GI_TYPELIB_PATH}"
   export LD_LIBRARY_PATH="$BUILD_DIR/redispool${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+
+HIREDIS_GLIB_BENCH="${HIREDIS_GLIB_BENCH:-$(dirname "$REDISPOOL_BENCHMARK")/hiredis-glib-bench}"
+if [ "${SKIP_HIREDIS:-0}" = 1 ]; then
+  HIREDIS_GLIB_BENCH=""
+elif [ ! -x "$HIREDIS_GLIB_BENCH" ]; then
+  echo "bench.sh: $HIREDIS_GLIB_BENCH not built; skipping the hiredis comparison" >&2
+  HIREDIS_GLIB_BENCH=""
 fi
 
 # --- throwaway server --------------------------------------------------------
@@ -115,65 +133,104 @@ run_rb() { # n redis-benchmark-args...
   printf '%s\n' "$out" | awk -F'","' 'NR > 1 && NF > 1 { print $2; exit }'
 }
 
-run_rp() { # n redispool-benchmark-args...
-  local n="$1"; shift
+run_client() { # binary n args...: redispool-benchmark or hiredis-glib-bench
+  local bin="$1" n="$2"; shift 2
   local out
-  out="$("$REDISPOOL_BENCHMARK" -h 127.0.0.1 -p "$port" -n "$n" -q "$@")"
-  printf '%s\n' "redispool-benchmark $*" "$out" >>"$tmp/log"
+  out="$("$bin" -h 127.0.0.1 -p "$port" -n "$n" -q "$@")"
+  printf '%s\n' "$(basename "$bin") $*" "$out" >>"$tmp/log"
   # "ops cpu_us_per_op"
   printf '%s\n' "$out" | sed -n 's/^RESULT .* ops=\([0-9.]*\) .*cpu_us_per_op=\([0-9.]*\).*/\1 \2/p' | head -n 1
 }
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+median() { tr ' ' '\n' | { grep -v '^$' || true; } | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-# name | description | requests | redis-benchmark args | redispool-benchmark args
+# name | description | requests | redis-benchmark args | redispool-benchmark args | adapters
+# hiredis-glib-bench gets the redispool-benchmark args; "adapters" lists the
+# --adapter values to run it with ("sync": once, blocking, in the lean column).
 workloads=(
-  "W1|GET, 1 caller, 1 connection|$N_W1|-t get -c 1|-t get -c 1 --pool-size 1"
-  "W1s|GET, 1 thread, 1 connection, --sync|$N_W1|-t get -c 1|-t get -c 1 --pool-size 1 --sync"
-  "W2|GET, 50 callers / pool 5 (rb: -c 5 -P 10)|$N_W2|-t get -c 5 -P 10|-t get -c 50 --pool-size 5"
-  "W3|GET, pipelines of 16, 5 callers / 5 conns|$N_W3|-t get -c 5 -P 16|-t get -c 5 --pool-size 5 -P 16"
-  "W4|SET 1 KiB, 50 callers / pool 5 (rb: -c 5 -P 10)|$N_W4|-t set -d 1024 -c 5 -P 10|-t set -d 1024 -c 50 --pool-size 5"
+  "W1|GET, 1 caller, 1 connection|$N_W1|-t get -c 1|-t get -c 1 --pool-size 1|shipped lean"
+  "W1s|GET, 1 thread, 1 connection, --sync|$N_W1|-t get -c 1|-t get -c 1 --pool-size 1 --sync|sync"
+  "W2|GET, 50 callers / pool 5 (rb: -c 5 -P 10)|$N_W2|-t get -c 5 -P 10|-t get -c 50 --pool-size 5|shipped lean"
+  "W3|GET, pipelines of 16, 5 callers / 5 conns|$N_W3|-t get -c 5 -P 16|-t get -c 5 --pool-size 5 -P 16|shipped lean"
+  "W4|SET 1 KiB, 50 callers / pool 5 (rb: -c 5 -P 10)|$N_W4|-t set -d 1024 -c 5 -P 10|-t set -d 1024 -c 50 --pool-size 5|shipped lean"
 )
 
-declare -A rb_results rp_results rp_cpus
+# ops[tool:workload] and cpu[tool:workload]: space-separated values, one per rep;
+# tools: rb (redis-benchmark), rp (redispool), hs (hiredis shipped), hl (hiredis lean)
+declare -A ops cpu
+fail_parse() {
+  echo "bench.sh: $1: could not parse a result; log:" >&2
+  cat "$tmp/log" >&2
+  exit 1
+}
 echo "bench.sh: redis-server $("$REDIS_SERVER" --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') on 127.0.0.1:$port, REPS=$REPS, $(nproc) CPUs"
 echo "bench.sh: load before: $(uptime | sed 's/.*load average/load average/')"
 for rep in $(seq "$REPS"); do
   for w in "${workloads[@]}"; do
-    IFS='|' read -r name desc n rb_args rp_args <<<"$w"
+    IFS='|' read -r name desc n rb_args rp_args adapters <<<"$w"
+    line="$(printf 'rep %d %-4s' "$rep" "$name")"
     # GET runs read the same 3-byte value redis-benchmark's default -d would write.
     rcli set 'key:__rand_int__' xxx
     # shellcheck disable=SC2086
-    rb="$(run_rb "$n" $rb_args)"
-    rcli set 'key:__rand_int__' xxx
-    # shellcheck disable=SC2086
-    read -r rp rp_cpu <<<"$(run_rp "$n" $rp_args)"
-    if [ -z "$rb" ] || [ -z "$rp" ] || [ -z "$rp_cpu" ]; then
-      echo "bench.sh: $name: could not parse a result; log:" >&2
-      cat "$tmp/log" >&2
-      exit 1
+    v="$(run_rb "$n" $rb_args)"
+    [ -n "$v" ] || fail_parse "$name redis-benchmark"
+    ops[rb:$name]+=" $v"
+    line+="$(printf '  rb %.0f' "$v")"
+
+    runs=("rp|$REDISPOOL_BENCHMARK|")
+    if [ -n "$HIREDIS_GLIB_BENCH" ]; then
+      for a in $adapters; do
+        case "$a" in
+          shipped) runs+=("hs|$HIREDIS_GLIB_BENCH|--adapter shipped") ;;
+          lean) runs+=("hl|$HIREDIS_GLIB_BENCH|--adapter lean") ;;
+          sync) runs+=("hl|$HIREDIS_GLIB_BENCH|") ;; # --sync is in rp_args
+        esac
+      done
     fi
-    rb_results[$name]+=" $rb"
-    rp_results[$name]+=" $rp"
-    rp_cpus[$name]+=" $rp_cpu"
-    printf 'rep %d %-4s redis-benchmark %12.2f  redispool %12.2f ops/s (client CPU %.2f us/op)\n' \
-      "$rep" "$name" "$rb" "$rp" "$rp_cpu"
+    for r in "${runs[@]}"; do
+      IFS='|' read -r tool bin extra <<<"$r"
+      rcli set 'key:__rand_int__' xxx
+      # shellcheck disable=SC2086
+      read -r v c <<<"$(run_client "$bin" "$n" $rp_args $extra)"
+      { [ -n "$v" ] && [ -n "$c" ]; } || fail_parse "$name $tool"
+      ops[$tool:$name]+=" $v"
+      cpu[$tool:$name]+=" $c"
+      line+="$(printf '  %s %.0f (%.2f us/op)' "$tool" "$v" "$c")"
+    done
+    echo "$line"
   done
 done
 echo "bench.sh: load after: $(uptime | sed 's/.*load average/load average/')"
 
+med() { median <<<"${1:-}"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "n/a" && b != "n/a" && b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+num() { awk -v a="$1" -v f="$2" 'BEGIN { if (a == "n/a") print "n/a"; else printf f, a }'; }
+
 echo
-echo "Medians of $REPS run(s), ops/s (requests: W1 $N_W1, W2 $N_W2, W3 $N_W3, W4 $N_W4):"
+echo "Medians of $REPS run(s), ops/s (requests: W1 $N_W1, W2 $N_W2, W3 $N_W3, W4 $N_W4);"
+echo "rb = redis-benchmark, rp = redispool, hiredis = hiredis-glib-bench (W1s: blocking hiredis):"
 echo
-echo "| workload | redis-benchmark ops/s | redispool ops/s | ratio | redispool CPU us/op |"
+echo "| workload | redis-benchmark | redispool | hiredis shipped | hiredis lean | rp / rb | rp / hiredis lean | rp / hiredis shipped |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+for w in "${workloads[@]}"; do
+  IFS='|' read -r name desc n rb_args rp_args adapters <<<"$w"
+  rb="$(med "${ops[rb:$name]:-}")"; rp="$(med "${ops[rp:$name]:-}")"
+  hs="$(med "${ops[hs:$name]:-}")"; hl="$(med "${ops[hl:$name]:-}")"
+  printf '| %s: %s | %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$desc" \
+    "$(num "$rb" %.0f)" "$(num "$rp" %.0f)" "$(num "$hs" %.0f)" "$(num "$hl" %.0f)" \
+    "$(ratio "$rp" "$rb")" "$(ratio "$rp" "$hl")" "$(ratio "$rp" "$hs")"
+done
+
+echo
+echo "Client CPU per command (getrusage, all threads), medians, us/op:"
+echo
+echo "| workload | redispool | hiredis shipped | hiredis lean | rp / hiredis lean |"
 echo "| --- | ---: | ---: | ---: | ---: |"
 for w in "${workloads[@]}"; do
-  IFS='|' read -r name desc n rb_args rp_args <<<"$w"
-  rbm="$(median <<<"${rb_results[$name]}")"
-  rpm="$(median <<<"${rp_results[$name]}")"
-  cpu="$(median <<<"${rp_cpus[$name]}")"
-  ratio="$(awk -v a="$rpm" -v b="$rbm" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')"
-  printf '| %s: %s | %.0f | %.0f | %s | %.2f |\n' "$name" "$desc" "$rbm" "$rpm" "$ratio" "$cpu"
+  IFS='|' read -r name desc n rb_args rp_args adapters <<<"$w"
+  rp="$(med "${cpu[rp:$name]:-}")"; hs="$(med "${cpu[hs:$name]:-}")"; hl="$(med "${cpu[hl:$name]:-}")"
+  printf '| %s | %s | %s | %s | %s |\n' "$name" \
+    "$(num "$rp" %.2f)" "$(num "$hs" %.2f)" "$(num "$hl" %.2f)" "$(ratio "$rp" "$hl")"
 done
 
 # --- Python ------------------------------------------------------------------

@@ -9,7 +9,7 @@ packages=(
   gobject-introspection libgirepository1.0-dev
   valac gjs python3-gi gi-docgen python3-toml
   redis-server redis-tools openssl valgrind
-  python3-redis strace
+  python3-redis strace linux-perf
   clang libclang-rt-14-dev
 )
 
