@@ -15,7 +15,6 @@ GBytes *redis_batch_encode (RedisBatch         *self,
                             guint              *n_commands,
                             RedisCommandFlags  *flags,
                             gint64             *block_ms,
-                            char              **first_command,
                             GError            **error);
 
 G_END_DECLS

@@ -42,7 +42,6 @@ struct _RedisBatch
   guint              n_commands;
   RedisCommandFlags  flags;
   gint64             block_ms;
-  char              *first_command;
   GError            *error;        /* the first refused add() */
 };
 
@@ -54,7 +53,6 @@ redis_batch_finalize (GObject *object)
   RedisBatch *self = REDIS_BATCH (object);
 
   g_byte_array_unref (self->encoded);
-  g_free (self->first_command);
   g_clear_error (&self->error);
   g_mutex_clear (&self->lock);
 
@@ -93,7 +91,6 @@ record (RedisBatch        *self,
         gboolean           ok,
         RedisCommandFlags  flags,
         gint64             block_ms,
-        char              *name,
         GError            *error)
 {
   if (!ok)
@@ -113,10 +110,6 @@ record (RedisBatch        *self,
     self->block_ms = -1;
   else
     self->block_ms = MAX (self->block_ms, block_ms);
-  if (self->first_command == NULL)
-    self->first_command = name;
-  else
-    g_free (name);
   self->n_commands++;
 }
 
@@ -138,15 +131,14 @@ redis_batch_add (RedisBatch         *self,
 {
   RedisCommandFlags flags = 0;
   gint64 block_ms = 0;
-  char *name = NULL;
   GError *error = NULL;
   gboolean ok;
 
   g_return_val_if_fail (REDIS_IS_BATCH (self), NULL);
 
   g_mutex_lock (&self->lock);
-  ok = redis_encode_strv (self->encoded, argv, &flags, &block_ms, &name, &error);
-  record (self, ok, flags, block_ms, name, error);
+  ok = redis_encode_strv (self->encoded, argv, &flags, &block_ms, NULL, &error);
+  record (self, ok, flags, block_ms, error);
   g_mutex_unlock (&self->lock);
 
   return self;
@@ -172,15 +164,14 @@ redis_batch_add_bytes (RedisBatch  *self,
 {
   RedisCommandFlags flags = 0;
   gint64 block_ms = 0;
-  char *name = NULL;
   GError *error = NULL;
   gboolean ok;
 
   g_return_val_if_fail (REDIS_IS_BATCH (self), NULL);
 
   g_mutex_lock (&self->lock);
-  ok = redis_encode_bytes (self->encoded, args, n_args, &flags, &block_ms, &name, &error);
-  record (self, ok, flags, block_ms, name, error);
+  ok = redis_encode_bytes (self->encoded, args, n_args, &flags, &block_ms, NULL, &error);
+  record (self, ok, flags, block_ms, error);
   g_mutex_unlock (&self->lock);
 
   return self;
@@ -212,7 +203,6 @@ redis_batch_encode (RedisBatch         *self,
                     guint              *n_commands,
                     RedisCommandFlags  *flags,
                     gint64             *block_ms,
-                    char              **first_command,
                     GError            **error)
 {
   GBytes *ret = NULL;
@@ -229,7 +219,6 @@ redis_batch_encode (RedisBatch         *self,
       *n_commands = self->n_commands;
       *flags = self->flags;
       *block_ms = self->block_ms;
-      *first_command = g_strdup (self->first_command);
     }
   g_mutex_unlock (&self->lock);
   return ret;

@@ -62,7 +62,8 @@ struct _RedisCall
   guint              n_replies;      /* replies expected on the wire */
   RedisCommandFlags  flags;
   gint64             block_ms;       /* extra time a blocking command may take; -1 = forever */
-  char              *first_command;  /* upper-cased name of the first command */
+  const char        *label;          /* internal calls: what they are, for messages */
+  char              *name;           /* see redis_call_get_name(); atomic */
 
   GTask             *task;           /* async calls complete through it… */
   RedisCallWaiter   *waiter;         /* …sync calls through this */
@@ -156,6 +157,15 @@ void       redis_call_waiter_init    (RedisCallWaiter     *waiter);
  * NULL with @error set, and clears the waiter. */
 gpointer   redis_call_waiter_wait    (RedisCallWaiter     *waiter,
                                       GError             **error);
+/* The upper-cased, printable name of the first command of an encoded
+ * payload after @skip whole commands (a wrapper), for messages. */
+char      *redis_encode_dup_name     (const guint8        *data,
+                                      gsize                len,
+                                      guint                skip);
+/* What the call is, for messages: its label, or the name of its first user
+ * command, derived from the payload on first use (error paths only, so the
+ * per-call path copies nothing). Any thread; never NULL. */
+const char *redis_call_get_name      (RedisCall           *self);
 RedisCall *redis_call_ref            (RedisCall           *self);
 void       redis_call_unref          (RedisCall           *self);
 gboolean   redis_call_is_completed   (RedisCall           *self);

@@ -367,6 +367,19 @@ redis_encode_append (GByteArray    *out,
   return TRUE;
 }
 
+/* A command name for messages: upper-cased, printable, at most 64 bytes. */
+static char *
+display_name (const char *name,
+              gsize       len)
+{
+  char *upper = g_ascii_strup (name, MIN (len, 64));
+
+  for (char *p = upper; *p != '\0'; p++)
+    if (!g_ascii_isprint (*p))
+      *p = '?';
+  return upper;
+}
+
 gboolean
 redis_encode_command (GByteArray          *out,
                       guint                argc,
@@ -467,15 +480,7 @@ redis_encode_command (GByteArray          *out,
       *flags = classify (argc, argv, lens, block_ms != NULL ? block_ms : &ignored);
     }
   if (name != NULL)
-    {
-      char *upper = g_ascii_strup (argv[0], MIN (lens[0], 64));
-
-      /* Keep names printable: they end up in error messages. */
-      for (char *p = upper; *p != '\0'; p++)
-        if (!g_ascii_isprint (*p))
-          *p = '?';
-      *name = upper;
-    }
+    *name = display_name (argv[0], lens[0]);
 
   return TRUE;
 }
@@ -653,7 +658,7 @@ redis_call_unref (RedisCall *self)
   g_clear_object (&self->cancellable);
   g_clear_error (&self->abandon_error);
   g_free (self->noreply_token);
-  g_free (self->first_command);
+  g_free (self->name);
   g_free (self);
 }
 
@@ -716,10 +721,16 @@ waiter_deliver (RedisCallWaiter *waiter,
 }
 
 /* Completions made on the I/O thread are batched per destination main
- * context: one idle source (one wake-up of that context) returns every task
- * completed meanwhile, instead of one wake-up per reply. The tasks are
- * returned from inside their own context, so GTask runs their callbacks
- * right away. */
+ * context: each context that ever receives one gets one persistent
+ * completion source, which is woken once for every task completed
+ * meanwhile (not once per reply), and returns them from inside that
+ * context, so GTask runs their callbacks right away. Keeping the source
+ * (instead of a new idle source per batch) saves its allocation, attach,
+ * destroy and a hash insert and removal on every batch.
+ *
+ * The source holds no reference to its context: a queued task does (GTask
+ * keeps its context alive), so a context dies only when nothing is queued
+ * for it, and then finalizes its source, which leaves the table. */
 typedef enum
 {
   RESULT_POINTER,
@@ -729,6 +740,7 @@ typedef enum
 
 typedef struct
 {
+  GList           link;      /* in CompletionSource.items */
   GTask          *task;
   ResultType      type;
   gpointer        result;
@@ -738,14 +750,16 @@ typedef struct
 
 typedef struct
 {
-  GMainContext *context;
-  GQueue        items;
-} CompletionBatch;
+  GSource       source;
+  GMainContext *context;     /* not a reference: the context owns us */
+  gint          pending;     /* atomic: a wake-up is on its way */
+  GQueue        items;       /* Completion, under completions_lock */
+} CompletionSource;
 
-static GMutex batches_lock;
-static GHashTable *batches;   /* GMainContext* → CompletionBatch*, while scheduled */
-/* The batch found last: completions usually go to the same context in a row. */
-static CompletionBatch *last_batch;
+static GMutex completions_lock;
+static GHashTable *completion_sources;   /* GMainContext* → CompletionSource* */
+/* The source found last: completions usually go to the same context in a row. */
+static CompletionSource *last_source;
 
 static void
 return_completion (Completion *c)
@@ -768,33 +782,91 @@ return_completion (Completion *c)
 }
 
 static gboolean
-batch_dispatch_cb (gpointer data)
+completion_prepare (GSource *source,
+                    gint    *timeout)
 {
-  CompletionBatch *batch = data;
-  Completion *c;
+  *timeout = -1;
+  return g_atomic_int_get (&((CompletionSource *) source)->pending) != 0;
+}
 
-  g_mutex_lock (&batches_lock);
-  g_hash_table_remove (batches, batch->context);
-  if (last_batch == batch)
-    last_batch = NULL;
-  g_mutex_unlock (&batches_lock);
+static gboolean
+completion_check (GSource *source)
+{
+  return g_atomic_int_get (&((CompletionSource *) source)->pending) != 0;
+}
 
-  while ((c = g_queue_pop_head (&batch->items)) != NULL)
+static gboolean
+completion_dispatch (GSource     *source,
+                     GSourceFunc  callback,
+                     gpointer     user_data)
+{
+  CompletionSource *self = (CompletionSource *) source;
+  GQueue items;
+  GList *l;
+
+  /* Cleared before taking the queue: a completion queued after this
+   * wakes us again. */
+  g_atomic_int_set (&self->pending, 0);
+  g_mutex_lock (&completions_lock);
+  items = self->items;
+  g_queue_init (&self->items);
+  g_mutex_unlock (&completions_lock);
+
+  while ((l = g_queue_pop_head_link (&items)) != NULL)
     {
+      Completion *c = l->data;
+
       return_completion (c);
       g_free (c);
     }
-  return G_SOURCE_REMOVE;
+  return G_SOURCE_CONTINUE;
 }
 
 static void
-batch_free (gpointer data)
+completion_finalize (GSource *source)
 {
-  CompletionBatch *batch = data;
+  CompletionSource *self = (CompletionSource *) source;
 
-  g_assert (g_queue_is_empty (&batch->items));
-  g_main_context_unref (batch->context);
-  g_free (batch);
+  /* Only when the context itself dies: no task is queued for it then. */
+  g_mutex_lock (&completions_lock);
+  g_assert (g_queue_is_empty (&self->items));
+  if (g_hash_table_lookup (completion_sources, self->context) == self)
+    g_hash_table_remove (completion_sources, self->context);
+  if (last_source == self)
+    last_source = NULL;
+  g_mutex_unlock (&completions_lock);
+}
+
+static GSourceFuncs completion_source_funcs = {
+  completion_prepare, completion_check, completion_dispatch, completion_finalize, NULL, NULL,
+};
+
+/* Called with completions_lock held. */
+static CompletionSource *
+completion_source_get (GMainContext *context)
+{
+  CompletionSource *self;
+
+  if (last_source != NULL && last_source->context == context)
+    return last_source;
+
+  if (completion_sources == NULL)
+    completion_sources = g_hash_table_new (NULL, NULL);
+  self = g_hash_table_lookup (completion_sources, context);
+  if (self == NULL)
+    {
+      self = (CompletionSource *) g_source_new (&completion_source_funcs,
+                                                sizeof (CompletionSource));
+      self->context = context;
+      g_queue_init (&self->items);
+      g_source_set_priority (&self->source, G_PRIORITY_DEFAULT);
+      g_source_set_static_name (&self->source, "[redispool] completions");
+      g_hash_table_insert (completion_sources, context, self);
+      g_source_attach (&self->source, context);
+      g_source_unref (&self->source);   /* the context owns it */
+    }
+  last_source = self;
+  return self;
 }
 
 static void
@@ -804,40 +876,37 @@ deliver_task (RedisCall      *self,
               GDestroyNotify  destroy,
               GError         *error)
 {
-  Completion c = { g_steal_pointer (&self->task), type, result, destroy, error };
+  Completion *c;
+  CompletionSource *source;
   GMainContext *context;
-  CompletionBatch *batch;
 
   if (!redis_worker_is_current ())
     {
-      return_completion (&c);
+      Completion now = { { 0, }, g_steal_pointer (&self->task), type, result, destroy, error };
+
+      return_completion (&now);
       return;
     }
 
-  context = g_task_get_context (c.task);
-  g_mutex_lock (&batches_lock);
-  if (batches == NULL)
-    batches = g_hash_table_new (NULL, NULL);
-  if (last_batch != NULL && last_batch->context == context)
-    batch = last_batch;
-  else
-    batch = g_hash_table_lookup (batches, context);
-  if (batch == NULL)
-    {
-      GSource *source = g_idle_source_new ();
+  c = g_new (Completion, 1);
+  c->link.data = c;
+  c->link.prev = c->link.next = NULL;
+  c->task = g_steal_pointer (&self->task);
+  c->type = type;
+  c->result = result;
+  c->destroy = destroy;
+  c->error = error;
 
-      batch = g_new0 (CompletionBatch, 1);
-      batch->context = g_main_context_ref (context);
-      g_hash_table_insert (batches, context, batch);
-      g_source_set_priority (source, G_PRIORITY_DEFAULT);
-      g_source_set_static_name (source, "[redispool] completions");
-      g_source_set_callback (source, batch_dispatch_cb, batch, batch_free);
-      g_source_attach (source, context);
-      g_source_unref (source);
-    }
-  g_queue_push_tail (&batch->items, g_memdup2 (&c, sizeof c));
-  last_batch = batch;
-  g_mutex_unlock (&batches_lock);
+  context = g_task_get_context (c->task);
+  g_mutex_lock (&completions_lock);
+  source = completion_source_get (context);
+  g_queue_push_tail_link (&source->items, &c->link);
+  /* One wake-up per batch: the dispatch takes everything queued by then.
+   * Under the lock: until the dispatch takes it, the task just queued keeps
+   * the context alive (g_main_context_wakeup() takes no context lock). */
+  if (g_atomic_int_compare_and_exchange (&source->pending, 0, 1))
+    g_main_context_wakeup (context);
+  g_mutex_unlock (&completions_lock);
 }
 
 static void
@@ -1114,4 +1183,76 @@ redis_call_reply_in_step (RedisCall  *self,
     default:
       return TRUE;
     }
+}
+
+/* Reads "<c><decimal>\r\n" of our own encoding at *@p. */
+static guint64
+read_header (const guint8 **p,
+             const guint8  *end)
+{
+  guint64 n = 0;
+
+  for ((*p)++; *p < end && **p != '\r'; (*p)++)
+    n = n * 10 + (guint64) (**p - '0');
+  *p += 2;
+  return n;
+}
+
+char *
+redis_encode_dup_name (const guint8 *data,
+                       gsize         len,
+                       guint         skip)
+{
+  const guint8 *p = data, *end = data + len;
+
+  /* Whole commands first (a wrapper's MULTI or CLIENT REPLY OFF), then
+   * the first bulk string of the next one. */
+  for (guint i = 0; i < skip && p < end; i++)
+    {
+      guint64 argc = read_header (&p, end);
+
+      for (guint64 j = 0; j < argc && p < end; j++)
+        {
+          guint64 n = read_header (&p, end);
+
+          p = n + 2 < (guint64) (end - MIN (p, end)) ? p + n + 2 : end;
+        }
+    }
+  if (p >= end)
+    return g_strdup ("the command");
+  read_header (&p, end);
+  if (p >= end)
+    return g_strdup ("the command");
+  {
+    guint64 n = read_header (&p, end);
+
+    return display_name ((const char *) p, MIN (n, (guint64) (end - p)));
+  }
+}
+
+const char *
+redis_call_get_name (RedisCall *self)
+{
+  char *name;
+
+  if (self->label != NULL)
+    return self->label;
+
+  name = g_atomic_pointer_get (&self->name);
+  if (name == NULL)
+    {
+      gsize len = 0;
+      const guint8 *data = g_bytes_get_data (self->payload, &len);
+
+      name = redis_encode_dup_name (data, len,
+                                    self->kind == REDIS_CALL_NOREPLY ||
+                                    self->kind == REDIS_CALL_TRANSACTION ? 1 : 0);
+      /* Any thread may ask first: one copy wins. */
+      if (!g_atomic_pointer_compare_and_exchange (&self->name, NULL, name))
+        {
+          g_free (name);
+          name = g_atomic_pointer_get (&self->name);
+        }
+    }
+  return name;
 }

@@ -166,7 +166,6 @@ build_argv_call (RedisCallKind        kind,
 {
   g_autoptr(GByteArray) encoded = g_byte_array_new ();
   g_autoptr(GBytes) payload = NULL;
-  g_autofree char *name = NULL;
   g_autofree char *token = NULL;
   RedisCommandFlags flags = 0;
   gint64 block_ms = 0;
@@ -177,14 +176,17 @@ build_argv_call (RedisCallKind        kind,
     return NULL;
 
   if (use_bytes)
-    ok = redis_encode_bytes (encoded, args, n_args, &flags, &block_ms, &name, error);
+    ok = redis_encode_bytes (encoded, args, n_args, &flags, &block_ms, NULL, error);
   else
-    ok = redis_encode_strv (encoded, argv, &flags, &block_ms, &name, error);
+    ok = redis_encode_strv (encoded, argv, &flags, &block_ms, NULL, error);
   if (!ok)
     return NULL;
 
   if (flags & REDIS_COMMAND_FLAG_UNSUPPORTED)
     {
+      g_autofree char *name = redis_encode_dup_name (encoded->data, encoded->len,
+                                                     kind == REDIS_CALL_NOREPLY ? 1 : 0);
+
       g_set_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
                    "This %s command is not supported: " UNSUPPORTED_MESSAGE, name);
       return NULL;
@@ -197,7 +199,6 @@ build_argv_call (RedisCallKind        kind,
   call = redis_call_new (kind, payload, 1, NULL);
   call->flags = flags;
   call->block_ms = block_ms;
-  call->first_command = g_steal_pointer (&name);
   call->noreply_token = g_steal_pointer (&token);
   return call;
 }
@@ -209,7 +210,6 @@ build_batch_call (RedisCallKind   kind,
 {
   g_autoptr(GBytes) body = NULL;
   g_autoptr(GBytes) payload = NULL;
-  g_autofree char *name = NULL;
   g_autofree char *token = NULL;
   RedisCommandFlags flags = 0;
   gint64 block_ms = 0;
@@ -225,7 +225,7 @@ build_batch_call (RedisCallKind   kind,
       return NULL;
     }
 
-  body = redis_batch_encode (batch, &n_commands, &flags, &block_ms, &name, error);
+  body = redis_batch_encode (batch, &n_commands, &flags, &block_ms, error);
   if (body == NULL)
     return NULL;
 
@@ -274,7 +274,6 @@ build_batch_call (RedisCallKind   kind,
   call = redis_call_new (kind, payload, n_commands, NULL);
   call->flags = flags;
   call->block_ms = block_ms;
-  call->first_command = g_steal_pointer (&name);
   call->noreply_token = g_steal_pointer (&token);
   return call;
 }
@@ -287,13 +286,13 @@ submit_async (RedisClient         *self,
               GCancellable        *cancellable,
               GAsyncReadyCallback  callback,
               gpointer             user_data,
-              gpointer             source_tag,
-              const char          *task_name)
+              gpointer             source_tag)
 {
   g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
 
-  g_task_set_source_tag (task, source_tag);
-  g_task_set_name (task, task_name);
+  /* The function, not GLib's macro: that one would also copy a name
+   * string into every task, and names cost an allocation per call. */
+  (g_task_set_source_tag) (task, source_tag);
   /* The engine decides what a cancellation means: a blocking command the
    * server served before its wait was ended returns its reply (GIO allows
    * an operation that completed to succeed), so GTask must not turn every
@@ -355,13 +354,12 @@ start_argv (RedisClient         *self,
             GCancellable        *cancellable,
             GAsyncReadyCallback  callback,
             gpointer             user_data,
-            gpointer             source_tag,
-            const char          *task_name)
+            gpointer             source_tag)
 {
   GError *error = NULL;
   RedisCall *call = build_argv_call (kind, argv, args, n_args, use_bytes, &error);
 
-  submit_async (self, call, error, cancellable, callback, user_data, source_tag, task_name);
+  submit_async (self, call, error, cancellable, callback, user_data, source_tag);
 }
 
 static void
@@ -371,13 +369,12 @@ start_batch (RedisClient         *self,
              GCancellable        *cancellable,
              GAsyncReadyCallback  callback,
              gpointer             user_data,
-             gpointer             source_tag,
-             const char          *task_name)
+             gpointer             source_tag)
 {
   GError *error = NULL;
   RedisCall *call = build_batch_call (kind, batch, &error);
 
-  submit_async (self, call, error, cancellable, callback, user_data, source_tag, task_name);
+  submit_async (self, call, error, cancellable, callback, user_data, source_tag);
 }
 
 /* ---- command ------------------------------------------------------------ */
@@ -410,7 +407,7 @@ redis_client_command_async (RedisClient         *self,
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
   start_argv (self, REDIS_CALL_COMMAND, argv, NULL, 0, FALSE, cancellable, callback,
-              user_data, redis_client_command_async, "[redispool] command");
+              user_data, redis_client_command_async);
 }
 
 /**
@@ -485,7 +482,7 @@ redis_client_command_bytes_async (RedisClient          *self,
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
   start_argv (self, REDIS_CALL_COMMAND, NULL, args, n_args, TRUE, cancellable, callback,
-              user_data, redis_client_command_bytes_async, "[redispool] command");
+              user_data, redis_client_command_bytes_async);
 }
 
 /**
@@ -560,7 +557,7 @@ redis_client_pipeline_async (RedisClient         *self,
   g_return_if_fail (batch == NULL || REDIS_IS_BATCH (batch));
 
   start_batch (self, REDIS_CALL_PIPELINE, batch, cancellable, callback, user_data,
-               redis_client_pipeline_async, "[redispool] pipeline");
+               redis_client_pipeline_async);
 }
 
 /**
@@ -638,7 +635,7 @@ redis_client_transaction_async (RedisClient         *self,
   g_return_if_fail (batch == NULL || REDIS_IS_BATCH (batch));
 
   start_batch (self, REDIS_CALL_TRANSACTION, batch, cancellable, callback, user_data,
-               redis_client_transaction_async, "[redispool] transaction");
+               redis_client_transaction_async);
 }
 
 /**
@@ -716,7 +713,7 @@ redis_client_noreply_command_async (RedisClient         *self,
   g_return_if_fail (REDIS_IS_CLIENT (self));
 
   start_argv (self, REDIS_CALL_NOREPLY, argv, NULL, 0, FALSE, cancellable, callback,
-              user_data, redis_client_noreply_command_async, "[redispool] noreply");
+              user_data, redis_client_noreply_command_async);
 }
 
 /**
@@ -786,7 +783,7 @@ redis_client_noreply_pipeline_async (RedisClient         *self,
   g_return_if_fail (batch == NULL || REDIS_IS_BATCH (batch));
 
   start_batch (self, REDIS_CALL_NOREPLY, batch, cancellable, callback, user_data,
-               redis_client_noreply_pipeline_async, "[redispool] noreply pipeline");
+               redis_client_noreply_pipeline_async);
 }
 
 /**

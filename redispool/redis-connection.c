@@ -556,7 +556,7 @@ redis_connection_submit (RedisClient *client,
   if (!redis_engine_submit (self->engine, call))
     redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED,
                                         "%s was not sent: the connection is closed",
-                                        call->first_command ? call->first_command : "The command"));
+                                        redis_call_get_name (call)));
 }
 
 static void

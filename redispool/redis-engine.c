@@ -515,7 +515,7 @@ send_health_check (RedisEngine *self)
   payload = g_byte_array_free_to_bytes (g_steal_pointer (&encoded));
   call = redis_call_new (REDIS_CALL_COMMAND, payload, 1, task);
   call->internal = TRUE;
-  call->first_command = g_strdup ("PING (health check)");
+  call->label = "PING (health check)";
   redis_call_set_timeout (call, self->options->command_timeout_ms ?
                                 self->options->command_timeout_ms : 5000);
   queue_write (self, call);
@@ -540,7 +540,7 @@ timer_cb (gpointer data)
         if (!redis_call_is_completed (call) && call->deadline != 0 && call->deadline <= now)
           redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_TIMEOUT,
                                               "%s was not sent before its deadline: %s",
-                                              call->first_command ? call->first_command : "The command",
+                                              redis_call_get_name (call),
                                               queue == &self->waiting ?
                                                 "no connection yet" :
                                                 "the calls before it were still being written"));
@@ -565,7 +565,7 @@ timer_cb (gpointer data)
                                    "No reply to %s from %s before the deadline; "
                                    "the command may still run and its late "
                                    "reply will be discarded",
-                                   call->first_command ? call->first_command : "the command",
+                                   redis_call_get_name (call),
                                    self->address));
       else if (next == 0 || call->deadline < next)
         next = call->deadline;
@@ -909,7 +909,7 @@ dispatch_reply (RedisEngine *self,
                                     "that cannot be that call's: for a no-reply call, a "
                                     "server that does not implement CLIENT REPLY)",
                                     self->address,
-                                    call->first_command ? call->first_command : "a command"));
+                                    redis_call_get_name (call)));
       return FALSE;
     }
 
@@ -1124,13 +1124,13 @@ engine_shutdown (RedisEngine *self,
                                                     "The connection to %s was closed after %s "
                                                     "was sent, before its reply (it may have run)",
                                                     self->address,
-                                                    call->first_command ? call->first_command : "the command"));
+                                                    redis_call_get_name (call)));
               else
                 redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
                                                     "Connection to %s lost after %s was sent "
                                                     "(it may have run): %s",
                                                     self->address,
-                                                    call->first_command ? call->first_command : "the command",
+                                                    redis_call_get_name (call),
                                                     reason->message));
             }
           release_call (self, call);
@@ -1152,7 +1152,7 @@ engine_shutdown (RedisEngine *self,
     {
       redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED,
                                           "%s was not sent: %s",
-                                          call->first_command ? call->first_command : "The command",
+                                          redis_call_get_name (call),
                                           reason->message));
       release_call (self, call);
     }
@@ -1565,7 +1565,7 @@ start_session (RedisEngine *self,
   call = redis_call_new (REDIS_CALL_PIPELINE, bytes, n, task);
   call->internal = TRUE;
   call->secret = o->password != NULL;
-  call->first_command = g_strdup ("AUTH/SELECT/CLIENT handshake");
+  call->label = "AUTH/SELECT/CLIENT handshake";
   queue_write (self, call);
   try_write (self);
 }

@@ -349,7 +349,7 @@ queue_timer_cb (gpointer data)
       redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_TIMEOUT,
                                           "%s was not sent: no connection to %s became "
                                           "available before its deadline",
-                                          call->first_command ? call->first_command : "The command",
+                                          redis_call_get_name (call),
                                           address));
       redis_call_unref (call);
     }
@@ -517,7 +517,7 @@ core_dispatch_shared (PoolCore  *core,
           g_mutex_unlock (&core->lock);
           redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED,
                                               "%s was not sent: the pool is closed",
-                                              call->first_command ? call->first_command : "The command"));
+                                              redis_call_get_name (call)));
           return;
         }
 
@@ -530,7 +530,7 @@ core_dispatch_shared (PoolCore  *core,
            * let the call wait out its deadline. */
           g_mutex_unlock (&core->lock);
           g_prefix_error (&auth, "%s was not sent: ",
-                          call->first_command ? call->first_command : "The command");
+                          redis_call_get_name (call));
           redis_call_fail (call, auth);
           return;
         }
@@ -548,7 +548,7 @@ core_dispatch_shared (PoolCore  *core,
               redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED,
                                                   "%s was not sent: no connection is live and "
                                                   "the pool does not reconnect",
-                                                  call->first_command ? call->first_command : "The command"));
+                                                  redis_call_get_name (call)));
               return;
             }
 
@@ -558,7 +558,7 @@ core_dispatch_shared (PoolCore  *core,
             redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_QUEUE_FULL,
                                                 "%s was not sent: no connection is live and "
                                                 "%u calls are already waiting (max-queued)",
-                                                call->first_command ? call->first_command : "The command",
+                                                redis_call_get_name (call),
                                                 core->max_queued));
           return;
         }
@@ -684,7 +684,7 @@ core_lease (LeaseRequest *req)
       if (req->call != NULL)
         redis_call_fail (req->call, g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED,
                                                  "%s was not sent: the pool is closed",
-                                                 req->call->first_command));
+                                                 redis_call_get_name (req->call)));
       if (req->task != NULL)
         g_task_return_new_error (req->task, REDIS_ERROR, REDIS_ERROR_CLOSED,
                                  "The pool is closed");
@@ -734,7 +734,7 @@ lease_connected_cb (GObject      *object,
       core_return_engine (core, req->engine, FALSE);
       if (req->call != NULL)
         {
-          g_prefix_error (&error, "%s was not sent: ", req->call->first_command);
+          g_prefix_error (&error, "%s was not sent: ", redis_call_get_name (req->call));
           redis_call_fail (req->call, error);
         }
       else
@@ -756,7 +756,7 @@ lease_connected_cb (GObject      *object,
           blocking_done_cb (req->call, link);
           redis_call_fail (req->call, g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED,
                                                    "%s was not sent: its connection closed",
-                                                   req->call->first_command));
+                                                   redis_call_get_name (req->call)));
         }
     }
   else
@@ -850,7 +850,7 @@ lease_ended_cb (RedisEngine *engine,
   /* Nobody waits for the task; the outcome is read in restore_done_cb. */
   task = g_task_new (NULL, NULL, NULL, NULL);
   call = redis_call_new (REDIS_CALL_PIPELINE, payload, 3, task);
-  call->first_command = g_strdup ("lease reset (DISCARD/UNWATCH/SELECT)");
+  call->label = "lease reset (DISCARD/UNWATCH/SELECT)";
   call->no_retry = TRUE;
   call->on_done = restore_done_cb;
   call->on_done_data = data;
@@ -1057,7 +1057,7 @@ slot_engine_closed_cb (RedisEngine  *engine,
       GError *error = g_error_copy (auth_error);
 
       g_prefix_error (&error, "%s was not sent: ",
-                      call->first_command ? call->first_command : "The command");
+                      redis_call_get_name (call));
       redis_call_fail (call, error);
       redis_call_unref (call);
     }
@@ -1215,7 +1215,7 @@ core_close (PoolCore *core,
     {
       redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED,
                                           "%s was not sent: the pool was closed",
-                                          call->first_command ? call->first_command : "The command"));
+                                          redis_call_get_name (call)));
       redis_call_unref (call);
     }
   while ((engine = g_queue_pop_head (&idle)) != NULL)
@@ -1756,7 +1756,7 @@ redis_pool_submit (RedisClient *client,
     {
       redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED,
                                           "%s was not sent: the pool is closed",
-                                          call->first_command ? call->first_command : "The command"));
+                                          redis_call_get_name (call)));
       return;
     }
 
@@ -1766,7 +1766,7 @@ redis_pool_submit (RedisClient *client,
                                           "%s changes the state of the connection it runs on; "
                                           "on a pool, run it on a connection leased with "
                                           "redis_pool_acquire_async()",
-                                          call->first_command ? call->first_command : "The command"));
+                                          redis_call_get_name (call)));
       return;
     }
 

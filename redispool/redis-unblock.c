@@ -137,7 +137,7 @@ send_unblock (RedisUnblocker *self)
   task = g_task_new (NULL, NULL, unblock_reply_cb, unblocker_ref (self));
   g_task_set_name (task, "[redispool] unblock");
   call = redis_call_new (REDIS_CALL_COMMAND, payload, 1, task);
-  call->first_command = g_strdup ("CLIENT UNBLOCK");
+  call->label = "CLIENT UNBLOCK";
   call->no_retry = TRUE;
   redis_call_set_timeout (call, self->command_timeout_ms);
   if (!redis_engine_submit (self->engine, call))

@@ -296,7 +296,6 @@ test_limit_no_wrap (void)
     guint n = 0;
     RedisCommandFlags flags;
     gint64 block_ms;
-    g_autofree char *first = NULL;
     GBytes *body;
 
     if (region == MAP_FAILED)
@@ -310,7 +309,7 @@ test_limit_no_wrap (void)
 
       redis_batch_add_bytes (batch, args, 3);
     }
-    body = redis_batch_encode (batch, &n, &flags, &block_ms, &first, &error);
+    body = redis_batch_encode (batch, &n, &flags, &block_ms, &error);
     g_assert_null (body);
     assert_limit_error (error, REDIS_MAX_PAYLOAD_BYTES);
     g_clear_error (&error);
