@@ -357,7 +357,7 @@ redis_connection_class_init (RedisConnectionClass *klass)
    * `health_check_interval` (milliseconds, or
    * with an `ms` or `s` suffix), `tls_ca_file`, `tls_certificate_file`,
    * `tls_key_file`, `tls_insecure`, `max_reply_bytes`, `max_elements`,
-   * `max_line_length`.
+   * `max_line_length`, `max_depth`.
    *
    * Where the URI and a property both set an option, the URI wins. Read
    * back, the URI describes the options without the password. A malformed
@@ -501,6 +501,15 @@ redis_connection_class_init (RedisConnectionClass *klass)
    *
    * The longest status, error or header line accepted, in bytes. Default
    * 65536.
+   */
+  /**
+   * RedisConnection:max-depth:
+   *
+   * The deepest nesting of arrays accepted in a reply (`*1\r\n:1\r\n` is
+   * one level); a deeper reply fails with %REDIS_ERROR_REPLY_TOO_LARGE and
+   * closes the connection. Real replies nest a few levels (`COMMAND` 8,
+   * `COMMAND DOCS` 12, a Lua table as deep as the script makes it).
+   * From 1 to 1024; default 64.
    */
   redis_options_install_properties (object_class, PROP_FIRST_OPTION,
                                     &properties[PROP_FIRST_OPTION]);

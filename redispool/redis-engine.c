@@ -236,7 +236,8 @@ redis_engine_new (const RedisOptions *options)
   self->wbuf = g_byte_array_new ();
   self->reader = redis_reader_new (options->max_reply_bytes,
                                    options->max_elements,
-                                   options->max_line_length);
+                                   options->max_line_length,
+                                   options->max_depth);
   self->flush_source = flush_source_new (flush_cb, self);
   self->timer_source = redis_worker_deadline_source_new ("[redispool] deadline", timer_cb,
                                                          redis_engine_ref (self),

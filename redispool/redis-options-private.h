@@ -29,6 +29,7 @@ typedef struct
   guint64               max_reply_bytes;
   guint                 max_elements;
   guint                 max_line_length;
+  guint                 max_depth;
 } RedisOptions;
 
 /* Property ids are relative: the owner installs them starting at @first_id
@@ -54,6 +55,7 @@ enum
   REDIS_OPTIONS_PROP_MAX_REPLY_BYTES,
   REDIS_OPTIONS_PROP_MAX_ELEMENTS,
   REDIS_OPTIONS_PROP_MAX_LINE_LENGTH,
+  REDIS_OPTIONS_PROP_MAX_DEPTH,
   REDIS_OPTIONS_N_PROPS
 };
 

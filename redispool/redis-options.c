@@ -7,6 +7,7 @@
 
 #include "redis-error.h"
 #include "redis-options-private.h"
+#include "redis-reader-private.h"
 
 #define DEFAULT_HOST             "127.0.0.1"
 #define DEFAULT_PORT             6379
@@ -32,6 +33,7 @@ redis_options_new (void)
   self->max_reply_bytes = DEFAULT_MAX_REPLY_BYTES;
   self->max_elements = DEFAULT_MAX_ELEMENTS;
   self->max_line_length = DEFAULT_MAX_LINE_LENGTH;
+  self->max_depth = REDIS_READER_DEFAULT_MAX_DEPTH;
   return self;
 }
 
@@ -128,6 +130,9 @@ redis_options_install_properties (GObjectClass  *klass,
     g_param_spec_uint ("max-elements", NULL, NULL, 1, G_MAXINT, DEFAULT_MAX_ELEMENTS, rw);
   pspecs[REDIS_OPTIONS_PROP_MAX_LINE_LENGTH] =
     g_param_spec_uint ("max-line-length", NULL, NULL, 64, G_MAXINT, DEFAULT_MAX_LINE_LENGTH, rw);
+  pspecs[REDIS_OPTIONS_PROP_MAX_DEPTH] =
+    g_param_spec_uint ("max-depth", NULL, NULL, 1, REDIS_READER_MAX_DEPTH_LIMIT,
+                       REDIS_READER_DEFAULT_MAX_DEPTH, rw);
 
   for (guint i = 0; i < REDIS_OPTIONS_N_PROPS; i++)
     g_object_class_install_property (klass, first_id + i, pspecs[i]);
@@ -207,6 +212,9 @@ redis_options_set_property (RedisOptions *self,
     case REDIS_OPTIONS_PROP_MAX_LINE_LENGTH:
       self->max_line_length = g_value_get_uint (value);
       break;
+    case REDIS_OPTIONS_PROP_MAX_DEPTH:
+      self->max_depth = g_value_get_uint (value);
+      break;
     default:
       g_assert_not_reached ();
     }
@@ -272,6 +280,9 @@ redis_options_get_property (const RedisOptions *self,
       break;
     case REDIS_OPTIONS_PROP_MAX_LINE_LENGTH:
       g_value_set_uint (value, self->max_line_length);
+      break;
+    case REDIS_OPTIONS_PROP_MAX_DEPTH:
+      g_value_set_uint (value, self->max_depth);
       break;
     case REDIS_OPTIONS_PROP_PASSWORD:     /* write-only */
     default:
@@ -639,6 +650,13 @@ apply_query_param (RedisOptions           *self,
         return invalid_value (error, quote, key, value, "is not a size of at least 64");
       self->max_line_length = n;
     }
+  else if (g_str_equal (key, "max_depth"))
+    {
+      if (!parse_uint (value, REDIS_READER_MAX_DEPTH_LIMIT, &n) || n < 1)
+        return invalid_value (error, quote, key, value,
+                              "is not a depth from 1 to " G_STRINGIFY (REDIS_READER_MAX_DEPTH_LIMIT));
+      self->max_depth = n;
+    }
   else if (extra != NULL)
     {
       GError *local_error = NULL;
@@ -960,10 +978,11 @@ redis_options_to_uri (const RedisOptions *self)
                           "&connect_timeout=%ums&command_timeout=%ums"
                           "&stall_timeout=%ums&health_check_interval=%ums"
                           "&max_reply_bytes=%" G_GUINT64_FORMAT
-                          "&max_elements=%u&max_line_length=%u",
+                          "&max_elements=%u&max_line_length=%u&max_depth=%u",
                           self->connect_timeout_ms, self->command_timeout_ms,
                           self->stall_timeout_ms, self->health_check_ms,
-                          self->max_reply_bytes, self->max_elements, self->max_line_length);
+                          self->max_reply_bytes, self->max_elements, self->max_line_length,
+                          self->max_depth);
 
   g_string_append_c (out, '?');
   g_string_append (out, query->str + 1);   /* without the first '&' */

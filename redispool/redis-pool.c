@@ -1701,6 +1701,14 @@ redis_pool_class_init (RedisPoolClass *klass)
    *
    * The longest status, error or header line accepted. Default 65536.
    */
+  /**
+   * RedisPool:max-depth:
+   *
+   * The deepest nesting of arrays accepted in a reply (`*1\r\n:1\r\n` is
+   * one level); a deeper reply fails with %REDIS_ERROR_REPLY_TOO_LARGE and
+   * the connection is replaced. `COMMAND` nests 8 levels, `COMMAND DOCS`
+   * 12. From 1 to 1024; default 64.
+   */
   redis_options_install_properties (object_class, PROP_FIRST_OPTION,
                                     &properties[PROP_FIRST_OPTION]);
   g_object_class_install_properties (object_class, PROP_FIRST_OPTION, properties);

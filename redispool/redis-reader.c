@@ -3,131 +3,82 @@
 #include "config-private.h"
 
 #include <string.h>
-#include <hiredis/hiredis.h>
 
 #include "redis-error.h"
 #include "redis-reader-private.h"
 #include "redis-reply-private.h"
 
+/* Bulk strings up to this size get their reply allocated when the length
+ * line arrives and are copied into it as the bytes come; larger ones are
+ * collected in a buffer that grows with what was received, so a length the
+ * server claims costs no memory before the data is there. */
+#define BULK_PREALLOC_MAX (64 * 1024)
+
+typedef struct
+{
+  RedisReply *array;
+  guint       next;        /* the next slot to fill */
+  guint       n;           /* the array's count, > 0 */
+} Frame;
+
 struct _RedisReader
 {
-  redisReader *hiredis;
-
   gsize        max_reply_bytes;
   guint        max_elements;
   gsize        max_line_length;
+  guint        max_depth;
 
-  /* Framer state; see the comment in the private header. */
   GByteArray  *line;            /* a line split across feeds, up to its '\n' */
   guint64      bulk_left;       /* payload + CRLF bytes of a bulk string */
-  guint        depth;           /* open arrays */
-  gint64       remaining[REDIS_READER_MAX_DEPTH + 1];
   guint64      reply_bytes;     /* wire bytes of the top-level reply so far:
                                  * every line with its CRLF, every bulk
                                  * payload with its CRLF */
-  guint        n_complete;      /* complete replies fed to hiredis, not popped */
+
+  /* The reply being built. */
+  RedisReply  *root;            /* the open top-level array (owned) */
+  Frame       *stack;           /* open arrays, outermost first */
+  guint        depth;           /* open arrays */
+  guint        stack_size;      /* frames allocated, at most max_depth */
+  RedisReply  *bulk;            /* a bulk string being filled (owned) ... */
+  char        *bulk_data;
+  gsize        bulk_filled;
+  GByteArray  *big;             /* ... or a large one being collected */
+
+  /* Complete replies, not popped: done[done_head … done_len - 1] */
+  RedisReply **done;
+  guint        done_head;
+  guint        done_len;
+  guint        done_size;
+
   guint        failed : 1;
-};
-
-/* hiredis callbacks: build RedisReply objects directly, no intermediate
- * redisReply tree. A child is owned by its parent array; hiredis only frees
- * the root on error. */
-static void
-attach_to_parent (const redisReadTask *task,
-                  RedisReply          *reply)
-{
-  if (task->parent != NULL)
-    redis_reply_set_element (task->parent->obj, task->idx, reply);
-}
-
-static void *
-create_string (const redisReadTask *task,
-               char                *str,
-               size_t               len)
-{
-  RedisReplyKind kind;
-  RedisReply *reply;
-
-  switch (task->type)
-    {
-    case REDIS_REPLY_STATUS:
-      kind = REDIS_REPLY_KIND_STATUS;
-      break;
-    case REDIS_REPLY_ERROR:
-      kind = REDIS_REPLY_KIND_ERROR;
-      break;
-    case REDIS_REPLY_STRING:
-    default:
-      kind = REDIS_REPLY_KIND_STRING;
-      break;
-    }
-
-  reply = redis_reply_new_text (kind, str, len);
-  attach_to_parent (task, reply);
-  return reply;
-}
-
-static void *
-create_array (const redisReadTask *task,
-              int                  elements)
-{
-  RedisReply *reply;
-
-  /* The framer has checked the count against max-elements and the data for
-   * the whole reply is buffered, so this allocation is bounded. */
-  reply = redis_reply_new_array (elements < 0 ? 0 : (guint) elements);
-  attach_to_parent (task, reply);
-  return reply;
-}
-
-static void *
-create_integer (const redisReadTask *task,
-                long long            value)
-{
-  RedisReply *reply = redis_reply_new_integer (value);
-
-  attach_to_parent (task, reply);
-  return reply;
-}
-
-static void *
-create_nil (const redisReadTask *task)
-{
-  RedisReply *reply = redis_reply_new_nil ();
-
-  attach_to_parent (task, reply);
-  return reply;
-}
-
-static void
-free_object (void *obj)
-{
-  redis_reply_unref (obj);
-}
-
-static redisReplyObjectFunctions reply_functions = {
-  create_string,
-  create_array,
-  create_integer,
-  create_nil,
-  free_object,
 };
 
 RedisReader *
 redis_reader_new (gsize max_reply_bytes,
                   guint max_elements,
-                  gsize max_line_length)
+                  gsize max_line_length,
+                  guint max_depth)
 {
   RedisReader *self = g_new0 (RedisReader, 1);
 
-  self->hiredis = redisReaderCreateWithFunctions (&reply_functions);
-  if (self->hiredis == NULL)
-    g_error ("redispool: out of memory creating a hiredis reader");
   self->max_reply_bytes = MAX (max_reply_bytes, 16);
   self->max_elements = max_elements;
   self->max_line_length = MAX (max_line_length, 16);
+  self->max_depth = CLAMP (max_depth, 1, REDIS_READER_MAX_DEPTH_LIMIT);
   self->line = g_byte_array_new ();
   return self;
+}
+
+/* Drops the reply being built (after an error, or at free). */
+static void
+clear_partial (RedisReader *self)
+{
+  g_clear_pointer (&self->root, redis_reply_unref);
+  g_clear_pointer (&self->bulk, redis_reply_unref);
+  g_clear_pointer (&self->big, g_byte_array_unref);
+  self->bulk_data = NULL;
+  self->bulk_left = 0;
+  self->depth = 0;
 }
 
 void
@@ -135,8 +86,12 @@ redis_reader_free (RedisReader *self)
 {
   if (self == NULL)
     return;
-  redisReaderFree (self->hiredis);
+  clear_partial (self);
+  for (guint i = self->done_head; i < self->done_len; i++)
+    redis_reply_unref (self->done[i]);
+  g_free (self->done);
   g_byte_array_unref (self->line);
+  g_free (self->stack);
   g_free (self);
 }
 
@@ -157,25 +112,80 @@ fail (RedisReader  *self,
   va_list args;
 
   self->failed = TRUE;
+  clear_partial (self);
   va_start (args, format);
   g_propagate_error (error, g_error_new_valist (REDIS_ERROR, code, format, args));
   va_end (args);
   return FALSE;
 }
 
-/* One element (of any kind) finished: close the arrays it completes. */
 static void
-element_done (RedisReader *self)
+push_done (RedisReader *self,
+           RedisReply  *reply)
 {
-  while (self->depth > 0)
+  if (self->done_len == self->done_size)
     {
-      if (--self->remaining[self->depth - 1] > 0)
-        return;
-      self->depth--;
+      self->done_size = MAX (self->done_size * 2, 8);
+      self->done = g_renew (RedisReply *, self->done, self->done_size);
+    }
+  self->done[self->done_len++] = reply;
+  self->reply_bytes = 0;
+}
+
+/* @reply (a scalar, an empty array or a whole bulk string) is complete:
+ * put it in its parent and close the arrays it fills. A nested array took
+ * its slot in its parent when it was opened, so closing it only needs the
+ * parent's count checked. */
+static void
+element_done (RedisReader *self,
+              RedisReply  *reply)
+{
+  Frame *f;
+
+  if (self->depth == 0)
+    {
+      push_done (self, reply);
+      return;
     }
 
-  self->n_complete++;
-  self->reply_bytes = 0;
+  f = &self->stack[self->depth - 1];
+  redis_reply_set_element (f->array, f->next++, reply);
+  while (f->next == f->n)
+    {
+      if (--self->depth == 0)
+        {
+          push_done (self, g_steal_pointer (&self->root));
+          return;
+        }
+      f--;
+    }
+}
+
+/* Opens an array of @n > 0 elements; the caller checked the depth. */
+static void
+open_array (RedisReader *self,
+            guint        n)
+{
+  RedisReply *array = redis_reply_new_array (n);
+
+  if (self->depth == 0)
+    self->root = array;
+  else
+    {
+      Frame *parent = &self->stack[self->depth - 1];
+
+      redis_reply_set_element (parent->array, parent->next++, array);
+    }
+
+  if (self->depth == self->stack_size)
+    {
+      self->stack_size = MIN (MAX (self->stack_size * 2, 8), self->max_depth);
+      self->stack = g_renew (Frame, self->stack, self->stack_size);
+    }
+  self->stack[self->depth].array = array;
+  self->stack[self->depth].next = 0;
+  self->stack[self->depth].n = n;
+  self->depth++;
 }
 
 /* Strict RESP integer: optional '-', digits, no overflow. */
@@ -195,8 +205,8 @@ parse_int64 (const char *s,
     }
   if (i == len || len - i > 19)
     return FALSE;
-  /* hiredis 0.14.1 refuses leading zeros and "-0": so must the framer, or
-   * it would accept a reply that hiredis then cannot parse. */
+  /* Leading zeros and "-0" are refused, as hiredis 0.14.1 does (one
+   * spelling per number; the fuzzer compares the two parsers). */
   if (s[i] == '0' && (len - i > 1 || negative))
     return FALSE;
   for (; i < len; i++)
@@ -230,15 +240,18 @@ process_line (RedisReader  *self,
   switch (line[0])
     {
     case '+':
+      element_done (self, redis_reply_new_text (REDIS_REPLY_KIND_STATUS, body, body_len));
+      return TRUE;
+
     case '-':
-      element_done (self);
+      element_done (self, redis_reply_new_text (REDIS_REPLY_KIND_ERROR, body, body_len));
       return TRUE;
 
     case ':':
       if (!parse_int64 (body, body_len, &n))
         return fail (self, error, REDIS_ERROR_PROTOCOL,
                      "Protocol error: invalid integer reply");
-      element_done (self);
+      element_done (self, redis_reply_new_integer (n));
       return TRUE;
 
     case '$':
@@ -247,7 +260,7 @@ process_line (RedisReader  *self,
                      "Protocol error: invalid bulk string length");
       if (n == -1)
         {
-          element_done (self);
+          element_done (self, redis_reply_new_nil ());
           return TRUE;
         }
       /* reply_bytes already counts this header line (and is at most
@@ -259,6 +272,11 @@ process_line (RedisReader  *self,
                      " bytes exceeds max-reply-bytes (%" G_GSIZE_FORMAT ")",
                      n, self->max_reply_bytes);
       self->bulk_left = (guint64) n + 2;
+      self->bulk_filled = 0;
+      if (n <= BULK_PREALLOC_MAX)
+        self->bulk = redis_reply_new_string_uninit ((gsize) n, &self->bulk_data);
+      else
+        self->big = g_byte_array_sized_new (BULK_PREALLOC_MAX);
       return TRUE;
 
     case '*':
@@ -270,16 +288,17 @@ process_line (RedisReader  *self,
                      "Reply too large: an array of %" G_GINT64_FORMAT
                      " elements exceeds max-elements (%u)",
                      n, self->max_elements);
-      if (self->depth >= REDIS_READER_MAX_DEPTH)
-        return fail (self, error, REDIS_ERROR_PROTOCOL,
-                     "Protocol error: arrays nested deeper than %d levels",
-                     REDIS_READER_MAX_DEPTH);
-      if (n <= 0)
-        {
-          element_done (self);
-          return TRUE;
-        }
-      self->remaining[self->depth++] = n;
+      /* Any '*' here, even an empty or nil array, would be one level more. */
+      if (self->depth >= self->max_depth)
+        return fail (self, error, REDIS_ERROR_REPLY_TOO_LARGE,
+                     "Reply too large: arrays nested deeper than max-depth (%u)",
+                     self->max_depth);
+      if (n == -1)
+        element_done (self, redis_reply_new_nil ());
+      else if (n == 0)
+        element_done (self, redis_reply_new_array (0));
+      else
+        open_array (self, (guint) n);
       return TRUE;
 
     default:
@@ -290,102 +309,120 @@ process_line (RedisReader  *self,
     }
 }
 
-/* Validates [data, data+len) and returns how many leading bytes form
- * complete, valid content (all of them unless an error was found). */
+/* The payload and CRLF of the bulk string being read. Returns the bytes
+ * consumed, or G_MAXSIZE after an error. */
 static gsize
-frame (RedisReader  *self,
+bulk_bytes (RedisReader  *self,
+            const char   *p,
+            gsize         avail,
+            GError      **error)
+{
+  gsize take = (gsize) MIN ((guint64) avail, self->bulk_left);
+  gsize payload = self->bulk_left > 2 ? (gsize) MIN ((guint64) take, self->bulk_left - 2) : 0;
+
+  /* Only the CRLF is checked; the payload is copied as it is. */
+  if ((self->bulk_left >= 2 && self->bulk_left - 2 < take && p[self->bulk_left - 2] != '\r') ||
+      (self->bulk_left - 1 < take && p[self->bulk_left - 1] != '\n'))
+    {
+      fail (self, error, REDIS_ERROR_PROTOCOL,
+            "Protocol error: a bulk string is not followed by CRLF");
+      return G_MAXSIZE;
+    }
+
+  if (payload > 0)
+    {
+      if (self->bulk != NULL)
+        memcpy (self->bulk_data + self->bulk_filled, p, payload);
+      else
+        g_byte_array_append (self->big, (const guint8 *) p, payload);
+      self->bulk_filled += payload;
+    }
+
+  self->reply_bytes += take;
+  self->bulk_left -= take;
+  if (self->bulk_left == 0)
+    {
+      RedisReply *reply;
+
+      if (self->bulk != NULL)
+        reply = g_steal_pointer (&self->bulk);
+      else
+        {
+          reply = redis_reply_new_text (REDIS_REPLY_KIND_STRING,
+                                        (const char *) self->big->data, self->big->len);
+          g_clear_pointer (&self->big, g_byte_array_unref);
+        }
+      self->bulk_data = NULL;
+      element_done (self, reply);
+    }
+  return take;
+}
+
+/* Parses [data, data+len); FALSE after an error. */
+static gboolean
+parse (RedisReader  *self,
        const char   *data,
        gsize         len,
        GError      **error)
 {
   const char *p = data;
   const char *end = data + len;
-  const char *valid_end = data;
 
   while (p < end)
     {
+      const char *nl;
+      const char *line;
+      gsize seg;
+
       if (self->bulk_left > 0)
         {
-          guint64 take = MIN ((guint64) (end - p), self->bulk_left);
+          gsize took = bulk_bytes (self, p, end - p, error);
 
-          /* The payload is skipped unread; only its CRLF is checked. */
-          if (self->bulk_left >= 2 && self->bulk_left - 2 < take &&
-              p[self->bulk_left - 2] != '\r')
-            goto bad_bulk;
-          if (self->bulk_left - 1 < take && p[self->bulk_left - 1] != '\n')
-            goto bad_bulk;
-
-          self->reply_bytes += take;
-          self->bulk_left -= take;
-          p += take;
-          if (self->bulk_left == 0)
-            {
-              element_done (self);
-              if (self->depth == 0)
-                valid_end = p;
-            }
+          if (took == G_MAXSIZE)
+            return FALSE;
+          p += took;
           continue;
+        }
+
+      nl = memchr (p, '\n', end - p);
+      seg = nl != NULL ? (gsize) (nl - p) + 1 : (gsize) (end - p);
+
+      if (self->line->len + seg > self->max_line_length + 2)
+        return fail (self, error, REDIS_ERROR_REPLY_TOO_LARGE,
+                     "Reply too large: a reply line is longer than "
+                     "max-line-length (%" G_GSIZE_FORMAT " bytes)",
+                     self->max_line_length);
+
+      self->reply_bytes += seg;
+      if (self->reply_bytes > self->max_reply_bytes)
+        return fail (self, error, REDIS_ERROR_REPLY_TOO_LARGE,
+                     "Reply too large: more than max-reply-bytes "
+                     "(%" G_GSIZE_FORMAT ")", self->max_reply_bytes);
+
+      if (nl == NULL)
+        {
+          g_byte_array_append (self->line, (const guint8 *) p, seg);
+          break;
+        }
+
+      if (self->line->len > 0)
+        {
+          g_byte_array_append (self->line, (const guint8 *) p, seg);
+          p += seg;
+          if (!process_line (self, (const char *) self->line->data, self->line->len, error))
+            return FALSE;
+          g_byte_array_set_size (self->line, 0);
         }
       else
         {
-          const char *nl = memchr (p, '\n', end - p);
-          gsize seg = nl != NULL ? (gsize) (nl - p) + 1 : (gsize) (end - p);
-          const char *line;
-          gsize line_len;
-
-          if (self->line->len + seg > self->max_line_length + 2)
-            {
-              fail (self, error, REDIS_ERROR_REPLY_TOO_LARGE,
-                    "Reply too large: a reply line is longer than "
-                    "max-line-length (%" G_GSIZE_FORMAT " bytes)",
-                    self->max_line_length);
-              return valid_end - data;
-            }
-
-          self->reply_bytes += seg;
-          if (self->reply_bytes > self->max_reply_bytes)
-            {
-              fail (self, error, REDIS_ERROR_REPLY_TOO_LARGE,
-                    "Reply too large: more than max-reply-bytes "
-                    "(%" G_GSIZE_FORMAT ")", self->max_reply_bytes);
-              return valid_end - data;
-            }
-
-          if (nl == NULL)
-            {
-              g_byte_array_append (self->line, (const guint8 *) p, seg);
-              p = end;
-              break;
-            }
-
-          if (self->line->len > 0)
-            {
-              g_byte_array_append (self->line, (const guint8 *) p, seg);
-              line = (const char *) self->line->data;
-              line_len = self->line->len;
-            }
-          else
-            {
-              line = p;
-              line_len = seg;
-            }
+          line = p;
           p += seg;
-
-          if (!process_line (self, line, line_len, error))
-            return valid_end - data;
-          g_byte_array_set_size (self->line, 0);
-
-          if (self->depth == 0 && self->bulk_left == 0 && self->reply_bytes == 0)
-            valid_end = p;
+          if (!process_line (self, line, seg, error))
+            return FALSE;
         }
     }
 
-  return len;
-
-bad_bulk:
-  fail (self, error, REDIS_ERROR_PROTOCOL,
-        "Protocol error: a bulk string is not followed by CRLF");
-  return valid_end - data;
+  return TRUE;
 }
 
 gboolean
@@ -394,8 +431,6 @@ redis_reader_feed (RedisReader  *self,
                    gsize         len,
                    GError      **error)
 {
-  gsize valid;
-
   g_return_val_if_fail (self != NULL, FALSE);
 
   if (self->failed)
@@ -405,11 +440,7 @@ redis_reader_feed (RedisReader  *self,
       return FALSE;
     }
 
-  valid = frame (self, data, len, error);
-  if (valid > 0 && redisReaderFeed (self->hiredis, data, valid) != REDIS_OK)
-    g_error ("redispool: out of memory feeding the hiredis reader");
-
-  return !self->failed;
+  return parse (self, data, len, error);
 }
 
 gboolean
@@ -421,25 +452,15 @@ redis_reader_has_failed (RedisReader *self)
 RedisReply *
 redis_reader_pop (RedisReader *self)
 {
-  void *reply = NULL;
+  RedisReply *reply;
 
   g_return_val_if_fail (self != NULL, NULL);
 
-  if (self->n_complete == 0)
+  if (self->done_head == self->done_len)
     return NULL;
 
-  /* Always pass a pointer: redisReaderGetReply (r, NULL) leaks in 0.14.1. */
-  if (redisReaderGetReply (self->hiredis, &reply) != REDIS_OK || reply == NULL)
-    {
-      /* The framer and hiredis disagree (a framer bug): the stream can no
-       * longer be trusted; the next feed reports a protocol error. */
-      g_debug ("hiredis rejected a reply the framer accepted: %s",
-               self->hiredis->errstr);
-      self->failed = TRUE;
-      self->n_complete = 0;
-      return NULL;
-    }
-
-  self->n_complete--;
+  reply = self->done[self->done_head++];
+  if (self->done_head == self->done_len)
+    self->done_head = self->done_len = 0;
   return reply;
 }

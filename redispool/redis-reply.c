@@ -21,8 +21,11 @@
  * [method@Redis.Reply.get_elements]. [method@Redis.Reply.to_variant] gives a
  * #GVariant view that bindings turn into native values.
  *
- * Replies are built straight from the hiredis parser: one allocation per
+ * Replies are built straight from the bytes received: one allocation per
  * reply, the string data inline behind the header.
+ *
+ * Replies nest as deep as the server sends them, up to the
+ * [property@Redis.Connection:max-depth] limit (at most 1024).
  */
 
 struct _RedisReply
@@ -30,7 +33,9 @@ struct _RedisReply
   RedisReplyKind   kind;
   guint            n_elements;
   gint64           integer;
-  gsize            len;
+  gsize            len;      /* text kinds: bytes in data; arrays: slots
+                              * allocated in elements (n_elements once the
+                              * reply is complete) */
   RedisReply     **elements;
   char             data[];   /* len bytes + NUL, for the text kinds */
 };
@@ -74,6 +79,24 @@ redis_reply_new_text (RedisReplyKind  kind,
 }
 
 RedisReply *
+redis_reply_new_string_uninit (gsize   len,
+                               char  **data)
+{
+  RedisReply *self;
+
+  /* Not zeroed: only the header is, the caller writes the bytes. */
+  g_assert (len < G_MAXSIZE / 2);
+  self = g_atomic_rc_box_alloc (sizeof (RedisReply) + len + 1);
+  memset (self, 0, sizeof (RedisReply));
+  self->kind = REDIS_REPLY_KIND_STRING;
+  self->len = len;
+  self->data[len] = '\0';
+  g_atomic_int_inc (&live_count);
+  *data = self->data;
+  return self;
+}
+
+RedisReply *
 redis_reply_new_integer (gint64 value)
 {
   RedisReply *self = reply_alloc (REDIS_REPLY_KIND_INTEGER, 0);
@@ -94,8 +117,6 @@ redis_reply_new_array (guint n_elements)
   RedisReply *self = reply_alloc (REDIS_REPLY_KIND_ARRAY, 0);
 
   self->n_elements = n_elements;
-  if (n_elements > 0)
-    self->elements = g_new0 (RedisReply *, n_elements);
   return self;
 }
 
@@ -106,6 +127,17 @@ redis_reply_set_element (RedisReply *self,
 {
   g_assert (self->kind == REDIS_REPLY_KIND_ARRAY);
   g_assert (index_ < self->n_elements);
+
+  if (index_ >= self->len)
+    {
+      /* Grow geometrically as elements arrive, up to the count. */
+      gsize slots = MAX (self->len * 2, (gsize) index_ + 1);
+
+      slots = MIN ((gsize) self->n_elements, MAX (slots, (gsize) 16));
+      self->elements = g_renew (RedisReply *, self->elements, slots);
+      memset (self->elements + self->len, 0, (slots - self->len) * sizeof (RedisReply *));
+      self->len = slots;
+    }
   g_assert (self->elements[index_] == NULL);
 
   self->elements[index_] = element;
@@ -145,10 +177,14 @@ reply_clear (gpointer data)
 {
   RedisReply *self = data;
 
-  for (guint i = 0; i < self->n_elements; i++)
-    if (self->elements[i] != NULL)
-      redis_reply_unref (self->elements[i]);
-  g_free (self->elements);
+  /* Recursive, but the depth is bounded by max-depth (at most 1024). */
+  if (self->kind == REDIS_REPLY_KIND_ARRAY)
+    {
+      for (gsize i = 0; i < self->len; i++)
+        if (self->elements[i] != NULL)
+          redis_reply_unref (self->elements[i]);
+      g_free (self->elements);
+    }
   g_atomic_int_dec_and_test (&live_count);
 }
 
@@ -315,7 +351,7 @@ redis_reply_get_element (RedisReply *self,
 {
   g_return_val_if_fail (self != NULL, NULL);
 
-  if (index_ >= self->n_elements)
+  if (index_ >= self->n_elements || index_ >= self->len)
     return NULL;
 
   return self->elements[index_];

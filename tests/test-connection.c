@@ -2238,7 +2238,7 @@ test_hostile_replies (void)
     { "huge array count", "*2147483647\r\n", 13, REDIS_ERROR_REPLY_TOO_LARGE },
     { "huge bulk length", "$4611686018427387904\r\n", 22, REDIS_ERROR_REPLY_TOO_LARGE },
     { "100 MiB status line", NULL, 0, REDIS_ERROR_REPLY_TOO_LARGE },
-    { "nested deeper than 7", NULL, 0, REDIS_ERROR_PROTOCOL },
+    { "nested deeper than max-depth (64)", NULL, 0, REDIS_ERROR_REPLY_TOO_LARGE },
     { "garbage type byte", "?x\r\n", 4, REDIS_ERROR_PROTOCOL },
     { "RESP3 map", "%1\r\n+a\r\n+b\r\n", 12, REDIS_ERROR_PROTOCOL },
     { "RESP3 push", ">2\r\n+a\r\n+b\r\n", 12, REDIS_ERROR_PROTOCOL },
@@ -2247,7 +2247,7 @@ test_hostile_replies (void)
     { "bulk without CRLF", "$3\r\nabcXY", 9, REDIS_ERROR_PROTOCOL },
   };
 
-  for (guint i = 0; i < 8; i++)
+  for (guint i = 0; i < 65; i++)
     g_string_append (deep, "*1\r\n");
   g_string_append (deep, ":1\r\n");
   cases[3].reply = deep->str;

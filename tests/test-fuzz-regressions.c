@@ -85,7 +85,7 @@ test_leading_zero (void)
     {
       for (guint i = 0; i < G_N_ELEMENTS (streams); i++)
         {
-          RedisReader *reader = redis_reader_new (1024 * 1024, 4096, 1024);
+          RedisReader *reader = redis_reader_new (1024 * 1024, 4096, 1024, REDIS_READER_DEFAULT_MAX_DEPTH);
           GError *error = NULL;
           gboolean ok = redis_reader_feed (reader, streams[i], strlen (streams[i]), &error);
           RedisReply *reply = redis_reader_pop (reader);

@@ -35,6 +35,7 @@ assert_options_equal (const RedisOptions *a,
   g_assert_cmpuint (a->max_reply_bytes, ==, b->max_reply_bytes);
   g_assert_cmpuint (a->max_elements, ==, b->max_elements);
   g_assert_cmpuint (a->max_line_length, ==, b->max_line_length);
+  g_assert_cmpuint (a->max_depth, ==, b->max_depth);
 }
 
 /* to_uri() of @options parses again, into the same options; the password
@@ -359,6 +360,9 @@ test_round_trip_uris (void)
     "redis://h?client_name=a%26b%3Dc%23d%25e%2Bf%20g%2Fh",
     "redis://h?client_name=",
     "redis://h?max_reply_bytes=4096&max_elements=10&max_line_length=128",
+    "redis://h?max_depth=1",
+    "redis://h?max_depth=12",
+    "redis://h?max_depth=1024",
     "redis://h?stall_timeout=0&health_check_interval=1.5s&command_timeout=0&connect_timeout=1",
     "redis://h?tls_insecure=false",
     "redis://h/3?db=7",
@@ -383,13 +387,13 @@ test_read_back_complete (void)
   g_autoptr(RedisOptions) options =
     parse_ok ("rediss://u:s3cr3tPW@h:1/2?tls_insecure=1&tls_ca_file=/ca&tls_certificate_file=/cert"
               "&tls_key_file=/key&max_reply_bytes=2048&max_elements=3&max_line_length=100"
-              "&stall_timeout=7s&health_check_interval=8s&connect_timeout=9s&command_timeout=10s"
+              "&max_depth=200&stall_timeout=7s&health_check_interval=8s&connect_timeout=9s&command_timeout=10s"
               "&client_name=app");
   g_autofree char *uri = redis_options_to_uri (options);
   static const char * const parts[] = {
     "rediss://u@h:1/2?", "client_name=app", "tls_insecure=true", "tls_ca_file=/ca",
     "tls_certificate_file=/cert", "tls_key_file=/key", "max_reply_bytes=2048", "max_elements=3",
-    "max_line_length=100", "stall_timeout=7000ms", "health_check_interval=8000ms",
+    "max_line_length=100", "max_depth=200", "stall_timeout=7000ms", "health_check_interval=8000ms",
     "connect_timeout=9000ms", "command_timeout=10000ms",
   };
 
@@ -469,6 +473,7 @@ test_round_trip_table (void)
       options->max_reply_bytes = sizes[i];
       options->max_elements = counts[i % G_N_ELEMENTS (counts)];
       options->max_line_length = counts[(i + 1) % G_N_ELEMENTS (counts)];
+      options->max_depth = 1 + (guint) (i * 97) % 1024;
       options->tls_validation_flags = i % 2 ? 0 : G_TLS_CERTIFICATE_VALIDATE_ALL;
       options->database = G_MAXINT;
       options->port = 65535;

@@ -27,7 +27,7 @@
 static RedisReader *
 default_reader (void)
 {
-  return redis_reader_new (1024 * 1024, 1024, 1024);
+  return redis_reader_new (1024 * 1024, 1024, 1024, REDIS_READER_DEFAULT_MAX_DEPTH);
 }
 
 /* Feeds @data whole; asserts success; returns all replies popped. */
@@ -570,7 +570,7 @@ test_reader_huge_array_count (void)
   assert_feed_fails ("*2147483647\r\n", 13, REDIS_ERROR_REPLY_TOO_LARGE);
   /* Even with the largest max-elements. */
   {
-    RedisReader *reader = redis_reader_new (1024, G_MAXINT, 1024);
+    RedisReader *reader = redis_reader_new (1024, G_MAXINT, 1024, REDIS_READER_DEFAULT_MAX_DEPTH);
     g_autoptr(GError) error = NULL;
 
     g_assert_false (redis_reader_feed (reader, "*2147483648\r\n", 13, &error));
@@ -579,7 +579,7 @@ test_reader_huge_array_count (void)
   }
   /* The limit is exact. */
   {
-    RedisReader *reader = redis_reader_new (1024 * 1024, 3, 1024);
+    RedisReader *reader = redis_reader_new (1024 * 1024, 3, 1024, REDIS_READER_DEFAULT_MAX_DEPTH);
     g_autoptr(GError) error = NULL;
     g_autoptr(GPtrArray) ok = parse_all (reader, "*3\r\n:1\r\n:2\r\n:3\r\n", strlen ("*3\r\n:1\r\n:2\r\n:3\r\n"));
 
@@ -617,7 +617,7 @@ test_reader_bulk_over_max (void)
   memset (payload, 'p', 2000);
 
   /* Just within the limit. */
-  reader = redis_reader_new (1024, 1024, 1024);
+  reader = redis_reader_new (1024, 1024, 1024, REDIS_READER_DEFAULT_MAX_DEPTH);
   s = g_string_new ("$1000\r\n");
   g_string_append_len (s, payload, 1000);
   g_string_append (s, "\r\n");
@@ -637,7 +637,7 @@ test_reader_bulk_over_max (void)
   redis_reader_free (reader);
 
   /* Several bulks that together exceed it inside one array. */
-  reader = redis_reader_new (1024, 1024, 1024);
+  reader = redis_reader_new (1024, 1024, 1024, REDIS_READER_DEFAULT_MAX_DEPTH);
   s = g_string_new ("*2\r\n$600\r\n");
   g_string_append_len (s, payload, 600);
   g_string_append (s, "\r\n$600\r\n");
@@ -651,7 +651,7 @@ test_reader_bulk_over_max (void)
   redis_reader_free (reader);
 
   /* The limit is per reply: many replies of 600 bytes pass. */
-  reader = redis_reader_new (1024, 1024, 1024);
+  reader = redis_reader_new (1024, 1024, 1024, REDIS_READER_DEFAULT_MAX_DEPTH);
   s = g_string_new (NULL);
   for (guint i = 0; i < 10; i++)
     {
@@ -727,7 +727,7 @@ feed_with_limit (const GString  *data,
                  gboolean        bytewise,
                  GError        **error)
 {
-  RedisReader *reader = redis_reader_new (limit, 1024, 4096);
+  RedisReader *reader = redis_reader_new (limit, 1024, 4096, REDIS_READER_DEFAULT_MAX_DEPTH);
   gboolean ok = TRUE;
   RedisReply *r;
 
@@ -822,7 +822,7 @@ test_reader_exact_wire_bytes (void)
 static void
 test_reader_long_line (void)
 {
-  RedisReader *reader = redis_reader_new (512 * 1024 * 1024, 1024, 64 * 1024);
+  RedisReader *reader = redis_reader_new (512 * 1024 * 1024, 1024, 64 * 1024, REDIS_READER_DEFAULT_MAX_DEPTH);
   g_autofree char *chunk = g_malloc (CHUNK);
   gint64 start, elapsed;
   gsize fed = 0;
@@ -872,7 +872,7 @@ static void
 test_reader_long_line_linear (void)
 {
   const gsize total = 32 * 1024 * 1024;
-  RedisReader *reader = redis_reader_new (64 * 1024 * 1024, 1024, 64 * 1024 * 1024);
+  RedisReader *reader = redis_reader_new (64 * 1024 * 1024, 1024, 64 * 1024 * 1024, REDIS_READER_DEFAULT_MAX_DEPTH);
   g_autofree char *chunk = g_malloc (CHUNK);
   g_autoptr(GError) error = NULL;
   RedisReply *r;
@@ -903,36 +903,194 @@ test_reader_long_line_linear (void)
   assert_live_zero ();
 }
 
+/* "*1\r\n" × @depth, then @leaf. */
+static GString *
+nested (guint       depth,
+        const char *leaf)
+{
+  GString *s = g_string_new (NULL);
+
+  for (guint i = 0; i < depth; i++)
+    g_string_append (s, "*1\r\n");
+  g_string_append (s, leaf);
+  return s;
+}
+
+static guint
+reply_depth (RedisReply *r)
+{
+  guint depth = 0;
+
+  for (; redis_reply_get_kind (r) == REDIS_REPLY_KIND_ARRAY && redis_reply_get_n_elements (r) > 0;
+       r = redis_reply_get_element (r, 0))
+    depth++;
+  return depth;
+}
+
 static void
 test_reader_nesting (void)
 {
-  GString *s = g_string_new (NULL);
+  static const guint depths[] = { 1, 7, 8, 12, 30, 63, 64 };
+  GString *s;
   RedisReply *r;
   RedisReply *cur;
-  guint depth = 0;
+  gint64 start;
 
-  /* Seven levels are fine. */
-  for (guint i = 0; i < REDIS_READER_MAX_DEPTH; i++)
-    g_string_append (s, "*1\r\n");
-  g_string_append (s, ":1\r\n");
-  r = parse_one (s->str);
-  for (cur = r; redis_reply_get_kind (cur) == REDIS_REPLY_KIND_ARRAY; cur = redis_reply_get_element (cur, 0))
-    depth++;
-  g_assert_cmpuint (depth, ==, 7);
-  g_assert_cmpint (redis_reply_get_integer (cur), ==, 1);
-  redis_reply_unref (r);
+  /* Up to max-depth (64 by default) levels are fine, in one feed or byte
+   * by byte, and to_variant()/to_string() walk them. */
+  for (guint i = 0; i < G_N_ELEMENTS (depths); i++)
+    {
+      RedisReader *reader = default_reader ();
+      g_autoptr(GVariant) v = NULL;
+      g_autofree char *text = NULL;
+      GVariant *inner;
+      guint vdepth = 0;
 
-  /* Eight are not. */
-  g_string_prepend (s, "*1\r\n");
-  assert_feed_fails (s->str, s->len, REDIS_ERROR_PROTOCOL);
+      s = nested (depths[i], ":1\r\n");
+      r = parse_one (s->str);
+      g_assert_cmpuint (reply_depth (r), ==, depths[i]);
+      for (cur = r; redis_reply_get_kind (cur) == REDIS_REPLY_KIND_ARRAY; cur = redis_reply_get_element (cur, 0))
+        ;
+      g_assert_cmpint (redis_reply_get_integer (cur), ==, 1);
 
-  /* A very deep one fails early and cheaply. */
-  g_string_truncate (s, 0);
-  for (guint i = 0; i < 100000; i++)
-    g_string_append (s, "*1\r\n");
-  assert_feed_fails (s->str, s->len, REDIS_ERROR_PROTOCOL);
+      v = redis_reply_to_variant (r);
+      inner = g_variant_ref (v);
+      while (g_variant_is_of_type (inner, G_VARIANT_TYPE ("av")))
+        {
+          GVariant *child = g_variant_get_child_value (inner, 0);
 
+          g_variant_unref (inner);
+          inner = g_variant_get_variant (child);
+          g_variant_unref (child);
+          vdepth++;
+        }
+      g_assert_cmpuint (vdepth, ==, depths[i]);
+      g_assert_cmpint (g_variant_get_int64 (inner), ==, 1);
+      g_variant_unref (inner);
+
+      text = redis_reply_to_string (r);
+      g_assert_cmpuint (strlen (text), ==, 2 * depths[i] + strlen ("(integer) 1"));
+      redis_reply_unref (r);
+
+      /* Byte by byte. */
+      for (gsize j = 0; j < s->len; j++)
+        g_assert_true (redis_reader_feed (reader, s->str + j, 1, NULL));
+      r = redis_reader_pop (reader);
+      g_assert_nonnull (r);
+      g_assert_cmpuint (reply_depth (r), ==, depths[i]);
+      redis_reply_unref (r);
+      g_assert_null (redis_reader_pop (reader));
+      redis_reader_free (reader);
+      g_string_free (s, TRUE);
+    }
+
+  /* A mixed deep tree: nil bulk and nil array at depth, empty arrays,
+   * several elements per level, then the next reply. */
+  s = g_string_new (NULL);
+  for (guint i = 0; i < 40; i++)
+    g_string_append (s, "*4\r\n$-1\r\n*-1\r\n*0\r\n");
+  g_string_append (s, "+deep\r\n");
+  g_string_append (s, "$2\r\nok\r\n");
+  {
+    RedisReader *reader = default_reader ();
+    g_autoptr(GPtrArray) all = parse_all (reader, s->str, s->len);
+    g_autofree char *text = NULL;
+
+    g_assert_cmpuint (all->len, ==, 2);
+    r = all->pdata[0];
+    cur = r;
+    for (guint i = 0; i < 40; i++)
+      {
+        g_assert_cmpuint (redis_reply_get_n_elements (cur), ==, 4);
+        g_assert_true (redis_reply_is_nil (redis_reply_get_element (cur, 0)));
+        g_assert_true (redis_reply_is_nil (redis_reply_get_element (cur, 1)));
+        g_assert_cmpint (redis_reply_get_kind (redis_reply_get_element (cur, 2)), ==, REDIS_REPLY_KIND_ARRAY);
+        g_assert_cmpuint (redis_reply_get_n_elements (redis_reply_get_element (cur, 2)), ==, 0);
+        cur = redis_reply_get_element (cur, 3);
+      }
+    g_assert_cmpint (redis_reply_get_kind (cur), ==, REDIS_REPLY_KIND_STATUS);
+    g_assert_cmpstr (redis_reply_get_string (cur, NULL), ==, "deep");
+    text = redis_reply_to_string (all->pdata[1]);
+    g_assert_cmpstr (text, ==, "\"ok\"");
+    redis_reader_free (reader);
+  }
   g_string_free (s, TRUE);
+
+  /* max-depth + 1 is not, whatever the innermost element (an empty or nil
+   * array is one level more too). */
+  s = nested (65, ":1\r\n");
+  assert_feed_fails (s->str, s->len, REDIS_ERROR_REPLY_TOO_LARGE);
+  g_string_free (s, TRUE);
+  s = nested (64, "*0\r\n");
+  assert_feed_fails (s->str, s->len, REDIS_ERROR_REPLY_TOO_LARGE);
+  g_string_free (s, TRUE);
+  s = nested (64, "*-1\r\n");
+  assert_feed_fails (s->str, s->len, REDIS_ERROR_REPLY_TOO_LARGE);
+  g_string_free (s, TRUE);
+
+  /* Other limits: 1 and 1024 (the largest), and a reply completed before
+   * the bad one stays available. */
+  {
+    RedisReader *reader = redis_reader_new (1024 * 1024, 1024, 1024, 1);
+    g_autoptr(GError) error = NULL;
+
+    s = nested (1, ":1\r\n");
+    g_string_append (s, "*1\r\n*1\r\n:2\r\n");
+    g_assert_false (redis_reader_feed (reader, s->str, s->len, &error));
+    g_assert_error (error, REDIS_ERROR, REDIS_ERROR_REPLY_TOO_LARGE);
+    g_assert_nonnull (strstr (error->message, "max-depth (1)"));
+    r = redis_reader_pop (reader);
+    g_assert_cmpuint (reply_depth (r), ==, 1);
+    redis_reply_unref (r);
+    g_assert_null (redis_reader_pop (reader));
+    redis_reader_free (reader);
+    g_string_free (s, TRUE);
+  }
+  {
+    RedisReader *reader = redis_reader_new (1024 * 1024, 1024, 1024, 100000);
+    g_autoptr(GVariant) v = NULL;
+    g_autofree char *text = NULL;
+
+    s = nested (REDIS_READER_MAX_DEPTH_LIMIT, "$1\r\nx\r\n");
+    g_assert_true (redis_reader_feed (reader, s->str, s->len, NULL));
+    r = redis_reader_pop (reader);
+    g_assert_cmpuint (reply_depth (r), ==, REDIS_READER_MAX_DEPTH_LIMIT);
+    v = redis_reply_to_variant (r);
+    text = redis_reply_to_string (r);
+    g_assert_cmpuint (strlen (text), ==, 2 * REDIS_READER_MAX_DEPTH_LIMIT + 3);
+    redis_reply_unref (r);
+    g_string_free (s, TRUE);
+
+    /* Clamped to the limit. */
+    s = nested (REDIS_READER_MAX_DEPTH_LIMIT + 1, ":1\r\n");
+    g_assert_false (redis_reader_feed (reader, s->str, s->len, NULL));
+    redis_reader_free (reader);
+    g_string_free (s, TRUE);
+  }
+
+  /* A very deep one fails early and cheaply, with no recursion (this would
+   * need 100000 stack frames otherwise). */
+  s = nested (100000, "");
+  start = g_get_monotonic_time ();
+  assert_feed_fails (s->str, s->len, REDIS_ERROR_REPLY_TOO_LARGE);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, (gint64) test_scale_ms (1000) * 1000);
+  g_string_free (s, TRUE);
+
+  /* Huge claimed counts at every level cost nothing before the elements
+   * come: 64 × 16 Mi slots would be 8 GiB. */
+  {
+    RedisReader *reader = redis_reader_new (1024 * 1024, 16 * 1024 * 1024, 1024,
+                                            REDIS_READER_DEFAULT_MAX_DEPTH);
+
+    s = g_string_new (NULL);
+    for (guint i = 0; i < REDIS_READER_DEFAULT_MAX_DEPTH; i++)
+      g_string_append (s, "*16777216\r\n");
+    g_assert_true (redis_reader_feed (reader, s->str, s->len, NULL));
+    g_assert_null (redis_reader_pop (reader));
+    redis_reader_free (reader);
+    g_string_free (s, TRUE);
+  }
+
   assert_live_zero ();
 }
 
@@ -1380,6 +1538,280 @@ test_text_server_replies (void)
   WAIT_UNTIL (redis_reply_get_live_count () == 0, 2000);
 }
 
+/* ---- deep replies from a real server (issue 11) ------------------------- */
+
+static guint
+full_depth (RedisReply *r)
+{
+  guint depth = 0;
+
+  if (redis_reply_get_kind (r) != REDIS_REPLY_KIND_ARRAY)
+    return 0;
+  for (guint i = 0; i < redis_reply_get_n_elements (r); i++)
+    {
+      guint d = full_depth (redis_reply_get_element (r, i));   /* not inside MAX() */
+
+      depth = MAX (depth, d);
+    }
+  return depth + 1;
+}
+
+static guint
+variant_depth (GVariant *v)
+{
+  guint depth = 0;
+
+  if (!g_variant_is_of_type (v, G_VARIANT_TYPE ("av")))
+    return 0;
+  for (gsize i = 0; i < g_variant_n_children (v); i++)
+    {
+      g_autoptr(GVariant) child = g_variant_get_child_value (v, i);
+      g_autoptr(GVariant) inner = g_variant_get_variant (child);
+      guint d = variant_depth (inner);   /* not inside MAX() */
+
+      depth = MAX (depth, d);
+    }
+  return depth + 1;
+}
+
+typedef struct
+{
+  guint n_lost;
+  guint n_replaced;
+} DeepSignals;
+
+static void
+deep_on_lost (RedisPool    *pool,
+              guint         index,
+              const GError *error,
+              DeepSignals  *s)
+{
+  g_test_message ("connection-lost %u: %s", index, error->message);
+  s->n_lost++;
+}
+
+static void
+deep_on_replaced (RedisPool   *pool,
+                  guint        index,
+                  DeepSignals *s)
+{
+  s->n_replaced++;
+}
+
+/* COMMAND (8 levels on redis 7.0), COMMAND DOCS (12), COMMAND INFO and a
+ * 30-level Lua table, each to_variant(), then ECHO on the same client. */
+static void
+run_deep_commands (RedisClient *client)
+{
+  g_autoptr(GString) lua = g_string_new ("return ");
+  const char *const *cases[5];
+  g_autoptr(GError) error = NULL;
+  RedisReply *r;
+
+  for (guint i = 0; i < 30; i++)
+    g_string_append_c (lua, '{');
+  g_string_append (lua, "'leaf'");
+  for (guint i = 0; i < 30; i++)
+    g_string_append_c (lua, '}');
+
+  cases[0] = (const char *[]) { "COMMAND", NULL };
+  cases[1] = (const char *[]) { "COMMAND", "DOCS", NULL };
+  cases[2] = (const char *[]) { "COMMAND", "INFO", "GET", "SET", "XADD", "CLIENT", NULL };
+  cases[3] = (const char *[]) { "EVAL", lua->str, "0", NULL };
+  cases[4] = (const char *[]) { "ECHO", "still here", NULL };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GVariant) v = NULL;
+      guint depth;
+
+      r = redis_client_command_sync (client, cases[i], NULL, &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (r);
+      depth = full_depth (r);
+      g_test_message ("%s %s: %u levels", cases[i][0], cases[i][1] != NULL ? cases[i][1] : "", depth);
+      v = redis_reply_to_variant (r);
+      g_assert_cmpuint (variant_depth (v), ==, depth);
+      g_assert_true (g_variant_is_normal_form (v));
+      switch (i)
+        {
+        case 0:
+          /* Every command, its subcommands nested inside. */
+          g_assert_cmpuint (depth, >=, 8);
+          g_assert_cmpuint (redis_reply_get_n_elements (r), >, 100);
+          break;
+        case 1:
+          g_assert_cmpuint (depth, >=, 12);
+          break;
+        case 2:
+          g_assert_cmpuint (redis_reply_get_n_elements (r), ==, 4);
+          for (guint j = 0; j < 4; j++)
+            {
+              static const char *const names[] = { "get", "set", "xadd", "client" };
+              RedisReply *info = redis_reply_get_element (r, j);
+              RedisReply *name = redis_reply_get_element (info, 0);
+
+              g_assert_cmpstr (redis_reply_get_string (name, NULL), ==, names[j]);
+            }
+          /* CLIENT has subcommands: 6 levels on redis 7.0. */
+          g_assert_cmpuint (depth, >=, 6);
+          break;
+        case 3:
+          g_assert_cmpuint (depth, ==, 30);
+          {
+            RedisReply *cur = r;
+
+            while (redis_reply_get_kind (cur) == REDIS_REPLY_KIND_ARRAY)
+              cur = redis_reply_get_element (cur, 0);
+            g_assert_cmpstr (redis_reply_get_string (cur, NULL), ==, "leaf");
+          }
+          break;
+        case 4:
+          g_assert_cmpstr (redis_reply_get_string (r, NULL), ==, "still here");
+          break;
+        default:
+          g_assert_not_reached ();
+        }
+      redis_reply_unref (r);
+    }
+}
+
+static void
+test_reader_server_deep (void)
+{
+  g_autoptr(RedisTestServer) server = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *uri = NULL;
+  DeepSignals sig = { 0, 0 };
+  RedisConnection *conn;
+  RedisPool *pool;
+
+  if (!redis_test_server_available ())
+    {
+      g_test_skip ("redis-server not available");
+      return;
+    }
+  server = redis_test_server_new (REDIS_TEST_SERVER_TCP, NULL, &error);
+  g_assert_no_error (error);
+
+  /* One connection, which stays usable. */
+  conn = g_initable_new (REDIS_TYPE_CONNECTION, NULL, &error,
+                         "port", (guint) redis_test_server_get_port (server),
+                         "command-timeout", test_scale_ms (10000),
+                         "connect-timeout", test_scale_ms (5000),
+                         NULL);
+  g_assert_no_error (error);
+  run_deep_commands (REDIS_CLIENT (conn));
+  g_assert_cmpint (redis_connection_get_state (conn), ==, REDIS_CONNECTION_STATE_READY);
+  close_connection (conn);
+
+  /* A pool: the same, and no connection is lost or replaced. */
+  uri = g_strdup_printf ("redis://127.0.0.1:%u?pool_size=2&command_timeout=%u",
+                         (guint) redis_test_server_get_port (server), test_scale_ms (10000));
+  pool = redis_pool_new_sync (uri, NULL, &error);
+  g_assert_no_error (error);
+  g_signal_connect (pool, "connection-lost", G_CALLBACK (deep_on_lost), &sig);
+  g_signal_connect (pool, "connection-replaced", G_CALLBACK (deep_on_replaced), &sig);
+  for (guint i = 0; i < 3; i++)
+    run_deep_commands (REDIS_CLIENT (pool));
+  test_drain_main_context ();
+  g_assert_cmpuint (sig.n_lost, ==, 0);
+  g_assert_cmpuint (sig.n_replaced, ==, 0);
+  g_assert_true (redis_client_close_sync (REDIS_CLIENT (pool), NULL, &error));
+  g_assert_no_error (error);
+  g_object_unref (pool);
+
+  test_drain_main_context ();
+  WAIT_UNTIL (redis_reply_get_live_count () == 0, 2000);
+}
+
+/* A reply nested max-depth + 1 levels fails its call cleanly and closes the
+ * connection; a pool replaces it and goes on. */
+static void
+test_reader_fake_too_deep (void)
+{
+  g_autoptr(FakeServer) fake = fake_server_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *uri = NULL;
+  GString *deep = nested (65, ":1\r\n");
+  GString *ok = nested (64, ":1\r\n");
+  DeepSignals sig = { 0, 0 };
+  RedisConnection *conn;
+  RedisPool *pool;
+  RedisReply *r;
+
+  /* A connection: 64 levels pass, 65 close it. */
+  conn = g_initable_new (REDIS_TYPE_CONNECTION, NULL, &error,
+                         "port", (guint) fake_server_get_port (fake),
+                         "command-timeout", test_scale_ms (5000),
+                         "health-check-interval", 0,
+                         NULL);
+  g_assert_no_error (error);
+  fake_server_add_reply (fake, ok->str, ok->len);
+  r = command_sync (conn, &error, (const char *[]) { "GET", "k", NULL });
+  g_assert_no_error (error);
+  g_assert_cmpuint (full_depth (r), ==, 64);
+  redis_reply_unref (r);
+  fake_server_add_reply (fake, deep->str, deep->len);
+  r = command_sync (conn, &error, (const char *[]) { "GET", "k", NULL });
+  g_assert_null (r);
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_REPLY_TOO_LARGE);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "max-depth (64)"));
+  g_clear_error (&error);
+  WAIT_UNTIL (redis_connection_get_state (conn) == REDIS_CONNECTION_STATE_CLOSED, 2000);
+  close_connection (conn);
+
+  /* max-depth set lower through the URI. */
+  uri = g_strdup_printf ("redis://127.0.0.1:%u?max_depth=12&health_check_interval=0",
+                         (guint) fake_server_get_port (fake));
+  conn = g_initable_new (REDIS_TYPE_CONNECTION, NULL, &error, "uri", uri, NULL);
+  g_assert_no_error (error);
+  {
+    guint max_depth = 0;
+
+    g_object_get (conn, "max-depth", &max_depth, NULL);
+    g_assert_cmpuint (max_depth, ==, 12);
+  }
+  g_string_free (ok, TRUE);
+  ok = nested (13, ":1\r\n");
+  fake_server_add_reply (fake, ok->str, ok->len);
+  r = command_sync (conn, &error, (const char *[]) { "GET", "k", NULL });
+  g_assert_null (r);
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_REPLY_TOO_LARGE);
+  g_clear_error (&error);
+  close_connection (conn);
+  g_clear_pointer (&uri, g_free);
+
+  /* A pool of one: the call fails, the connection is replaced once. */
+  uri = g_strdup_printf ("redis://127.0.0.1:%u?pool_size=1&health_check_interval=0"
+                         "&backoff_initial=10ms", (guint) fake_server_get_port (fake));
+  pool = redis_pool_new_sync (uri, NULL, &error);
+  g_assert_no_error (error);
+  g_signal_connect (pool, "connection-lost", G_CALLBACK (deep_on_lost), &sig);
+  g_signal_connect (pool, "connection-replaced", G_CALLBACK (deep_on_replaced), &sig);
+  fake_server_add_reply (fake, deep->str, deep->len);
+  r = redis_client_command_sync (REDIS_CLIENT (pool), (const char *[]) { "GET", "k", NULL }, NULL, &error);
+  g_assert_null (r);
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_REPLY_TOO_LARGE);
+  g_clear_error (&error);
+  WAIT_UNTIL (sig.n_replaced == 1, 5000);
+  g_assert_cmpuint (sig.n_lost, ==, 1);
+  fake_server_add_reply (fake, "$2\r\nok\r\n", -1);
+  r = redis_client_command_sync (REDIS_CLIENT (pool), (const char *[]) { "GET", "k", NULL }, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (redis_reply_get_string (r, NULL), ==, "ok");
+  redis_reply_unref (r);
+  g_assert_true (redis_client_close_sync (REDIS_CLIENT (pool), NULL, &error));
+  g_assert_no_error (error);
+  g_object_unref (pool);
+
+  g_string_free (deep, TRUE);
+  g_string_free (ok, TRUE);
+  test_drain_main_context ();
+  WAIT_UNTIL (redis_reply_get_live_count () == 0, 2000);
+}
+
 /* Handshake failures (AUTH, SELECT) built from hostile server text. */
 static void
 test_text_server_handshake (void)
@@ -1719,7 +2151,7 @@ test_uri_good (void)
 
   o = parse_uri_ok ("rediss://h?tls_insecure=true&tls_ca_file=/ca.pem"
                     "&tls_certificate_file=/c.pem&tls_key_file=/k.pem"
-                    "&max_reply_bytes=4096&max_elements=10&max_line_length=128");
+                    "&max_reply_bytes=4096&max_elements=10&max_line_length=128&max_depth=12");
   g_assert_cmpint (o->tls_validation_flags, ==, 0);
   g_assert_cmpstr (o->tls_ca_file, ==, "/ca.pem");
   g_assert_cmpstr (o->tls_certificate_file, ==, "/c.pem");
@@ -1727,6 +2159,7 @@ test_uri_good (void)
   g_assert_cmpuint (o->max_reply_bytes, ==, 4096);
   g_assert_cmpuint (o->max_elements, ==, 10);
   g_assert_cmpuint (o->max_line_length, ==, 128);
+  g_assert_cmpuint (o->max_depth, ==, 12);
   redis_options_free (o);
 
   /* client_name with an encoded space */
@@ -1790,6 +2223,9 @@ test_uri_bad (void)
     "redis://:" SECRET "@h/0?max_reply_bytes=10",
     "redis://:" SECRET "@h/0?max_elements=0",
     "redis://:" SECRET "@h/0?max_line_length=1",
+    "redis://:" SECRET "@h/0?max_depth=0",
+    "redis://:" SECRET "@h/0?max_depth=1025",
+    "redis://:" SECRET "@h/0?max_depth=x",
     "redis://:" SECRET "@[::1/0",
     "redis://:s3cr3t%ZZPW@h/0",
     "//:" SECRET "@h/0",
@@ -1930,6 +2366,8 @@ main (int    argc,
   g_test_add_func ("/text/escape-random", test_text_escape_random);
   g_test_add_func ("/text/to-string", test_text_to_string);
   g_test_add_func ("/text/server-replies", test_text_server_replies);
+  g_test_add_func ("/reader/server-deep", test_reader_server_deep);
+  g_test_add_func ("/reader/fake-too-deep", test_reader_fake_too_deep);
   g_test_add_func ("/text/server-handshake", test_text_server_handshake);
 
   g_test_add_func ("/encode/format", test_encode_format);

@@ -365,7 +365,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
 
   /* Parsed back by the library's own reader: the same arguments. */
   {
-    RedisReader *reader = redis_reader_new (exact, argc + 1, 64);
+    RedisReader *reader = redis_reader_new (exact, argc + 1, 64, REDIS_READER_DEFAULT_MAX_DEPTH);
     RedisReply *reply, *extra;
 
     if (!redis_reader_feed (reader, (const char *) out->data + prefix, exact, &error))

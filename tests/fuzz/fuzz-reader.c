@@ -7,10 +7,10 @@
  * used, bytes 1… are the stream itself.
  *   bits 0-3  chunk size scale: chunks are 1 … 2^bits bytes (0 = one chunk)
  *   bits 4-6  seed of the chunk-size generator
- *   bit 7     tiny limits (256 bytes, 16 elements, 32-byte lines) instead of
- *             the normal ones (1 MiB, 4096 elements, 1024-byte lines), so the
- *             limits are also hit by data actually received, not only by
- *             declared lengths and counts
+ *   bit 7     tiny limits (256 bytes, 16 elements, 32-byte lines, depth 8)
+ *             instead of the normal ones (1 MiB, 4096 elements, 1024-byte
+ *             lines, depth 64), so the limits are also hit by data actually
+ *             received, not only by declared lengths and counts
  *
  * Checks, besides ASan/UBSan/LSan and GLib criticals (fatal here):
  *   - the stream cut into chunks gives the same replies (same to_string())
@@ -21,11 +21,20 @@
  *     framer accepts it has one spelling per reply, bar "$-1"/"*-1" for
  *     nil), so its wire size is known, and it is within max-reply-bytes;
  *   - to_string() is valid UTF-8 without control characters;
- *   - no RedisReply is alive after the reader and the replies are freed.
+ *   - no RedisReply is alive after the reader and the replies are freed;
+ *   - differentially, against a plain hiredis 0.14.1 reader (default reply
+ *     functions): the bytes of the replies accepted, up to the first one
+ *     nested deeper than hiredis can go (7), fed to hiredis in one piece,
+ *     give the same trees (kinds, text, integers, nil, element order), no
+ *     error and nothing left over. hiredis is only fed what this reader
+ *     accepted: alone, it would allocate whatever counts the input claims.
+ *     (The reverse verdict cannot match everywhere: this reader is stricter
+ *     than hiredis by design, e.g. on the CRLF after a bulk payload.)
  */
 
 #include "config-private.h"
 
+#include <hiredis/hiredis.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +49,7 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 typedef struct
 {
   GPtrArray    *strings;   /* to_string() of every reply, in order */
+  GPtrArray    *replies;   /* every reply, in order */
   GQuark        domain;    /* 0 if every feed succeeded */
   int           code;
   const guint8 *stream;    /* the whole stream */
@@ -52,6 +62,24 @@ static void
 outcome_clear (Outcome *o)
 {
   g_ptr_array_unref (o->strings);
+  g_ptr_array_unref (o->replies);
+}
+
+/* Arrays nested in @reply (a scalar: 0). Recursive: at most max-depth. */
+static guint
+depth_of (RedisReply *reply)
+{
+  guint depth = 0;
+
+  if (redis_reply_get_kind (reply) != REDIS_REPLY_KIND_ARRAY)
+    return 0;
+  for (guint i = 0; i < redis_reply_get_n_elements (reply); i++)
+    {
+      guint d = depth_of (redis_reply_get_element (reply, i));   /* not inside MAX() */
+
+      depth = MAX (depth, d);
+    }
+  return depth + 1;
 }
 
 static void
@@ -204,7 +232,7 @@ drain (RedisReader *reader,
       text = redis_reply_to_string (reply);
       check_printable (text);
       g_ptr_array_add (out->strings, text);
-      redis_reply_unref (reply);
+      g_ptr_array_add (out->replies, reply);
     }
 }
 
@@ -234,11 +262,12 @@ run (const guint8 *data,
 
   out->limit = tiny ? 256 : 1024 * 1024;
   if (tiny)
-    reader = redis_reader_new (out->limit, 16, 32);
+    reader = redis_reader_new (out->limit, 16, 32, 8);
   else
-    reader = redis_reader_new (out->limit, 4096, 1024);
+    reader = redis_reader_new (out->limit, 4096, 1024, 64);
 
   out->strings = g_ptr_array_new_with_free_func (g_free);
+  out->replies = g_ptr_array_new_with_free_func ((GDestroyNotify) redis_reply_unref);
   out->domain = 0;
   out->code = 0;
   out->stream = data;
@@ -282,6 +311,88 @@ run (const guint8 *data,
     }
 
   redis_reader_free (reader);
+}
+
+/* Whether hiredis' @h is the same tree as @r. */
+static gboolean
+same_tree (redisReply *h,
+           RedisReply *r)
+{
+  gsize len = 0;
+  const char *str;
+
+  switch (redis_reply_get_kind (r))
+    {
+    case REDIS_REPLY_KIND_STRING:
+    case REDIS_REPLY_KIND_STATUS:
+    case REDIS_REPLY_KIND_ERROR:
+      if (h->type != (redis_reply_get_kind (r) == REDIS_REPLY_KIND_STRING ? REDIS_REPLY_STRING :
+                      redis_reply_get_kind (r) == REDIS_REPLY_KIND_STATUS ? REDIS_REPLY_STATUS :
+                      REDIS_REPLY_ERROR))
+        return FALSE;
+      str = redis_reply_get_string (r, &len);
+      return (gsize) h->len == len && memcmp (h->str, str, len) == 0;
+    case REDIS_REPLY_KIND_INTEGER:
+      return h->type == REDIS_REPLY_INTEGER && h->integer == redis_reply_get_integer (r);
+    case REDIS_REPLY_KIND_NIL:
+      return h->type == REDIS_REPLY_NIL;
+    case REDIS_REPLY_KIND_ARRAY:
+      if (h->type != REDIS_REPLY_ARRAY || h->elements != redis_reply_get_n_elements (r))
+        return FALSE;
+      for (guint i = 0; i < redis_reply_get_n_elements (r); i++)
+        if (!same_tree (h->element[i], redis_reply_get_element (r, i)))
+          return FALSE;
+      return TRUE;
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+/* The replies of @out nested at most 7 levels deep (up to the first deeper
+ * one), parsed again by a plain hiredis reader. */
+static void
+differential (Outcome *out)
+{
+  redisReader *h = redisReaderCreate ();
+  gsize bytes = 0;
+  guint n = 0;
+  void *reply = NULL;
+
+  g_assert_nonnull (h);
+  for (guint i = 0; i < out->replies->len; i++)
+    {
+      gsize wire = 0;
+
+      if (depth_of (out->replies->pdata[i]) > 7)
+        break;
+      g_assert_true (match_wire (out->replies->pdata[i], out->stream + bytes,
+                                 out->size - bytes, &wire));
+      bytes += wire;
+      n++;
+    }
+
+  if (bytes > 0)
+    g_assert_cmpint (redisReaderFeed (h, (const char *) out->stream, bytes), ==, REDIS_OK);
+  for (guint i = 0; i < n; i++)
+    {
+      if (redisReaderGetReply (h, &reply) != REDIS_OK || reply == NULL)
+        {
+          g_printerr ("hiredis: no reply %u of %u (%s)\n", i, n, h->err ? h->errstr : "incomplete");
+          abort ();
+        }
+      if (!same_tree (reply, out->replies->pdata[i]))
+        {
+          g_printerr ("hiredis: reply %u differs from %s\n", i, (char *) out->strings->pdata[i]);
+          abort ();
+        }
+      freeReplyObject (reply);
+      reply = NULL;
+    }
+  /* Nothing more, no error. */
+  g_assert_cmpint (redisReaderGetReply (h, &reply), ==, REDIS_OK);
+  g_assert_null (reply);
+  g_assert_cmpint (h->err, ==, 0);
+  redisReaderFree (h);
 }
 
 /* Warnings and criticals (g_return_if_fail in the library or in GLib, e.g.
@@ -335,6 +446,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   g_assert_cmpuint (whole.strings->len, ==, chunked.strings->len);
   for (guint i = 0; i < whole.strings->len; i++)
     g_assert_cmpstr (whole.strings->pdata[i], ==, chunked.strings->pdata[i]);
+
+  differential (&whole);
 
   outcome_clear (&whole);
   outcome_clear (&chunked);

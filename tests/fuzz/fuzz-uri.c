@@ -77,6 +77,7 @@ static const char * const fixed_messages[] = {
 static const char * const param_keys[] = {
   "db", "database", "stall_timeout", "health_check_interval", "connect_timeout",
   "command_timeout", "tls_insecure", "max_reply_bytes", "max_elements", "max_line_length",
+  "max_depth",
 };
 static const char * const param_problems[] = {
   "is not a database number",
@@ -85,6 +86,7 @@ static const char * const param_problems[] = {
   "is not a size of at least 1024",
   "is not a positive count",
   "is not a size of at least 64",
+  "is not a depth from 1 to 1024",
 };
 #define URI_MESSAGE_PREFIX "Invalid Redis URI: "
 #define URI_MESSAGE_HINT " (a password with '/', '?', '#' or '@' must be percent-encoded)"
@@ -242,6 +244,7 @@ check_equal (const RedisOptions *a,
   SAME_NUM (max_reply_bytes);
   SAME_NUM (max_elements);
   SAME_NUM (max_line_length);
+  SAME_NUM (max_depth);
 #undef SAME_STR
 #undef SAME_NUM
 }
