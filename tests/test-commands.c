@@ -25,7 +25,7 @@
 #include "redis-reply-private.h"
 #include "fake-server.h"
 #include "redis-test-server.h"
-#include "test-helpers.h"
+#include "test-client-helpers.h"
 
 static RedisTestServer *server;
 
@@ -79,36 +79,6 @@ open_fake (FakeServer *fake,
   conn = open_port (fake_server_get_port (fake), command_timeout);
   fake_server_set_answer_all (fake, answer_all, -1);
   return conn;
-}
-
-static void
-unref_and_wait_finalized (gpointer object)
-{
-  GWeakRef weak;
-
-  g_weak_ref_init (&weak, object);
-  g_object_unref (object);
-  test_drain_main_context ();
-  WAIT_UNTIL (({ GObject *o = g_weak_ref_get (&weak);
-                 gboolean gone = o == NULL;
-                 if (o != NULL)
-                   g_object_unref (o);
-                 gone; }), 2000);
-  g_weak_ref_clear (&weak);
-}
-
-static void
-close_and_finalize (RedisConnection *conn)
-{
-  g_autoptr(GError) error = NULL;
-
-  if (redis_connection_get_state (conn) != REDIS_CONNECTION_STATE_CLOSED)
-    {
-      g_assert_true (redis_client_close_sync (REDIS_CLIENT (conn), NULL, &error));
-      g_assert_no_error (error);
-    }
-  test_drain_main_context ();
-  unref_and_wait_finalized (conn);
 }
 
 static RedisReply *

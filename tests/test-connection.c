@@ -10,7 +10,7 @@
 #include "fake-server.h"
 #include "fault-proxy.h"
 #include "redis-test-server.h"
-#include "test-helpers.h"
+#include "test-client-helpers.h"
 
 #define SECRET "s3cr3tPW"
 
@@ -158,44 +158,6 @@ assert_echo (RedisConnection *conn,
   g_autoptr(RedisReply) r = run (conn, "ECHO", text);
 
   assert_string_reply (r, text);
-}
-
-/* Drops the caller's reference and checks that the object is finalized.
- * Not g_assert_finalize_object(): a GTask completed on the I/O thread may
- * keep its source object for a moment after the callback ran here (the I/O
- * thread drops its task reference after g_task_return_*()), so the last
- * reference can legitimately go on the I/O thread. */
-static void
-unref_and_wait_finalized (gpointer object)
-{
-  GWeakRef weak;
-
-  g_weak_ref_init (&weak, object);
-  g_object_unref (object);
-  test_drain_main_context ();
-  WAIT_UNTIL (({ GObject *o = g_weak_ref_get (&weak);
-                 gboolean gone = o == NULL;
-                 if (o != NULL)
-                   g_object_unref (o);
-                 gone; }), 2000);
-  g_weak_ref_clear (&weak);
-}
-
-/* Closes (if needed), drains the main context and checks the connection is
- * finalized and no reply leaked. Takes ownership of @conn. */
-static void
-close_and_finalize (RedisConnection *conn)
-{
-  g_autoptr(GError) error = NULL;
-
-  if (redis_connection_get_state (conn) != REDIS_CONNECTION_STATE_CLOSED)
-    {
-      g_assert_true (redis_client_close_sync (REDIS_CLIENT (conn), NULL, &error));
-      g_assert_no_error (error);
-    }
-  g_assert_cmpint (redis_connection_get_state (conn), ==, REDIS_CONNECTION_STATE_CLOSED);
-  test_drain_main_context ();
-  unref_and_wait_finalized (conn);
 }
 
 static void

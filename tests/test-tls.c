@@ -23,7 +23,7 @@
 
 #include "redispool.h"
 #include "redis-test-server.h"
-#include "test-helpers.h"
+#include "test-client-helpers.h"
 
 #define ALL G_TLS_CERTIFICATE_VALIDATE_ALL
 
@@ -62,26 +62,6 @@ start_server (RedisTestServerFlags  flags,
   if (server == NULL)
     g_test_skip_printf ("cannot start a TLS server: %s", error->message);
   return server;
-}
-
-/* Drops the caller's reference after closing; the connection must go away. */
-static void
-close_and_finalize (RedisConnection *conn)
-{
-  g_autoptr(GError) error = NULL;
-  GWeakRef weak;
-
-  g_assert_true (redis_client_close_sync (REDIS_CLIENT (conn), NULL, &error));
-  g_assert_no_error (error);
-  g_weak_ref_init (&weak, conn);
-  g_object_unref (conn);
-  test_drain_main_context ();
-  WAIT_UNTIL (({ GObject *o = g_weak_ref_get (&weak);
-                 gboolean gone = o == NULL;
-                 if (o != NULL)
-                   g_object_unref (o);
-                 gone; }), 2000);
-  g_weak_ref_clear (&weak);
 }
 
 /* Connects with session resumption allowed (as outside GTest). */

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#pragma once
+
+#include "redispool.h"
+#include "test-helpers.h"
+
+G_BEGIN_DECLS
+
+/* Helpers for suites that use the library (test-helpers.h is GLib only). */
+
+/* Drops @object and waits (scaled) until it is finalized. */
+static inline void
+unref_and_wait_finalized (gpointer object)
+{
+  GWeakRef weak;
+
+  g_weak_ref_init (&weak, object);
+  g_object_unref (object);
+  test_drain_main_context ();
+  WAIT_UNTIL (({ GObject *o = g_weak_ref_get (&weak);
+                 gboolean gone = o == NULL;
+                 if (o != NULL)
+                   g_object_unref (o);
+                 gone; }), 2000);
+  g_weak_ref_clear (&weak);
+}
+
+/* Closes @conn (if needed), drains the main context and checks the
+ * connection is finalized. Takes ownership of @conn. */
+static inline void
+close_and_finalize (RedisConnection *conn)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (redis_connection_get_state (conn) != REDIS_CONNECTION_STATE_CLOSED)
+    {
+      g_assert_true (redis_client_close_sync (REDIS_CLIENT (conn), NULL, &error));
+      g_assert_no_error (error);
+    }
+  g_assert_cmpint (redis_connection_get_state (conn), ==, REDIS_CONNECTION_STATE_CLOSED);
+  test_drain_main_context ();
+  unref_and_wait_finalized (conn);
+}
+
+G_END_DECLS
