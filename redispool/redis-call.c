@@ -1011,24 +1011,15 @@ static void
 finish_transaction_array (RedisCall  *self,
                           RedisReply *exec)
 {
-  guint n_elements = redis_reply_get_n_elements (exec);
-  guint n_queued = 0;
   g_autoptr(GPtrArray) elements = NULL;
   GPtrArray *result;
 
-  /* replies: MULTI's, one per command, EXEC's. */
-  for (guint i = 1; i + 1 < self->replies->len; i++)
-    if (is_status (g_ptr_array_index (self->replies, i), "QUEUED"))
-      n_queued++;
-
-  if (n_elements != n_queued)
-    {
-      deliver_error (self, exec_count_error (n_elements, n_queued));
-      return;
-    }
+  /* redis_call_reply_in_step() counted the QUEUED replies and failed the
+   * call with PROTOCOL on a count EXEC does not match. */
+  g_assert (redis_reply_get_n_elements (exec) == self->n_queued);
 
   elements = redis_reply_steal_elements (exec);
-  if (n_queued == self->n_commands)
+  if (self->n_queued == self->n_commands)
     {
       deliver_pointer (self, g_steal_pointer (&elements), (GDestroyNotify) g_ptr_array_unref);
       return;
