@@ -4,6 +4,7 @@
 #include <gio/gio.h>
 
 #include "redis-reply.h"
+#include "redis-worker-private.h"
 
 G_BEGIN_DECLS
 
@@ -37,17 +38,25 @@ typedef enum
 
 typedef struct _RedisCall RedisCall;
 
-/* Where a sync call waits: the I/O thread fills it and signals the cond.
- * Lives on the waiting thread's stack; never touched after done is set. */
+/* Where a sync call's result lands. Lives on the calling thread's stack;
+ * never touched by others after done is set. Whoever completes the call
+ * wakes the caller only if it waits: blocked on the cond (waiting), or
+ * polling its own socket (wake, see redis_engine_drive()). */
 typedef struct
 {
   GMutex          lock;
   GCond           cond;
   gboolean        done;
+  gboolean        waiting;
+  const RedisWakeFd *wake;
   gpointer        result;
   GDestroyNotify  result_destroy;
   GError         *error;
 } RedisCallWaiter;
+
+/* RedisCall.drive_engine while a sync caller offers to drive its call's
+ * I/O itself and no engine has taken the call yet. */
+#define REDIS_CALL_DRIVE_OFFERED ((gpointer) 1)
 
 /* One request in flight: built on the caller's thread, then owned by the
  * engine of the connection it was given to; completed exactly once (the
@@ -66,12 +75,17 @@ struct _RedisCall
   char              *name;           /* see redis_call_get_name(); atomic */
 
   GTask             *task;           /* async calls complete through it… */
-  RedisCallWaiter   *waiter;         /* …sync calls through this */
+  RedisCallWaiter   *waiter;         /* …sync calls through this (neither: internal) */
+  /* Atomic. A sync caller sets REDIS_CALL_DRIVE_OFFERED before handing
+   * the call over; the first engine that takes it replaces that with
+   * itself (a reference), and the caller then drives that engine's socket
+   * until the call completes. See redis_engine_drive(). */
+  gpointer           drive_engine;
   GCancellable      *cancellable;
   gint64             deadline;       /* monotonic µs, 0 = none; set on submit */
   gint               completed;      /* atomic */
 
-  /* Owned by the engine's I/O thread. */
+  /* Owned by the engine, under its I/O lock. */
   GSource           *cancel_source;
   GPtrArray         *replies;        /* replies received so far… */
   RedisReply        *reply;          /* …or the one reply of a COMMAND call */
@@ -81,6 +95,8 @@ struct _RedisCall
   gboolean           internal;       /* handshake: bypasses the READY gate */
   gboolean           no_retry;       /* never moved to another connection */
   gboolean           secret;         /* payload holds a password: zeroed once written */
+  gboolean           self_driven;    /* its caller polls for it: no cancel source */
+  gboolean           foreign;        /* counted in the engine's n_foreign */
   /* A written blocking call that was cancelled or timed out: the server is
    * asked to end its wait (CLIENT UNBLOCK … ERROR) and the call completes
    * when its reply arrives, with this error if the wait was ended there,
@@ -89,9 +105,9 @@ struct _RedisCall
   char              *noreply_token;  /* NOREPLY: what the closing ECHO must return */
   guint              n_queued;       /* TRANSACTION: "+QUEUED" replies seen (I/O thread) */
 
-  /* Called on the I/O thread when the call leaves an engine for good (all
-   * replies in, or failed there); the pool uses it to recycle the dedicated
-   * connection of a blocking command. */
+  /* Called, with the engine's I/O lock held, when the call leaves an
+   * engine for good (all replies in, or failed there); the pool uses it to
+   * recycle the dedicated connection of a blocking command. */
   void             (*on_done)      (RedisCall *call,
                                     gpointer   data);
   gpointer           on_done_data;
@@ -157,6 +173,18 @@ void       redis_call_waiter_init    (RedisCallWaiter     *waiter);
  * NULL with @error set, and clears the waiter. */
 gpointer   redis_call_waiter_wait    (RedisCallWaiter     *waiter,
                                       GError             **error);
+/* Whoever completes the call signals @wake (NULL: nobody polls). FALSE if
+ * the call has completed already (then nothing will be signalled). */
+gboolean   redis_call_waiter_set_wake (RedisCallWaiter   *waiter,
+                                       const RedisWakeFd *wake);
+/* Between these, completions made by this thread wait, and are handed out
+ * by the outermost end: an engine brackets the time it holds its I/O lock
+ * with them, so that no callback runs with that lock held. With @in_place
+ * (an engine source dispatching in its context), an async call whose
+ * context that is completes at once; otherwise through its context's
+ * completion source. Sync calls complete at once in either case. */
+void       redis_call_defer_begin    (gboolean             in_place);
+void       redis_call_defer_end      (void);
 /* The upper-cased, printable name of the first command of an encoded
  * payload after @skip whole commands (a wrapper), for messages. */
 char      *redis_encode_dup_name     (const guint8        *data,

@@ -617,6 +617,19 @@ redis_call_waiter_init (RedisCallWaiter *waiter)
   g_cond_init (&waiter->cond);
 }
 
+gboolean
+redis_call_waiter_set_wake (RedisCallWaiter   *waiter,
+                            const RedisWakeFd *wake)
+{
+  gboolean done;
+
+  g_mutex_lock (&waiter->lock);
+  done = waiter->done;
+  waiter->wake = done ? NULL : wake;
+  g_mutex_unlock (&waiter->lock);
+  return !done;
+}
+
 gpointer
 redis_call_waiter_wait (RedisCallWaiter  *waiter,
                         GError          **error)
@@ -625,7 +638,10 @@ redis_call_waiter_wait (RedisCallWaiter  *waiter,
 
   g_mutex_lock (&waiter->lock);
   while (!waiter->done)
-    g_cond_wait (&waiter->cond, &waiter->lock);
+    {
+      waiter->waiting = TRUE;
+      g_cond_wait (&waiter->cond, &waiter->lock);
+    }
   g_mutex_unlock (&waiter->lock);
 
   result = waiter->result;
@@ -715,7 +731,14 @@ waiter_deliver (RedisCallWaiter *waiter,
   waiter->result_destroy = destroy;
   waiter->error = error;
   waiter->done = TRUE;
-  g_cond_signal (&waiter->cond);
+  /* Only whoever waits is woken: a caller driving its own socket polls
+   * its wake-up fd, one blocked on the condition needs the signal, and
+   * one that has not started waiting needs nothing (the common case when
+   * the caller read its own reply). */
+  if (waiter->wake != NULL)
+    redis_wake_fd_signal (waiter->wake);
+  if (waiter->waiting)
+    g_cond_signal (&waiter->cond);
   /* The waiter may be gone as soon as the lock is released. */
   g_mutex_unlock (&waiter->lock);
 }
@@ -869,26 +892,22 @@ completion_source_get (GMainContext *context)
   return self;
 }
 
-static void
-deliver_task (RedisCall      *self,
-              ResultType      type,
-              gpointer        result,
-              GDestroyNotify  destroy,
-              GError         *error)
+/* Completions made while an engine is locked wait in a list of the thread
+ * until it lets go (redis_call_defer_end()): a callback may call back into
+ * that engine, and must never run with its lock held. */
+static __thread guint defer_depth;
+static __thread gboolean defer_in_place;
+static __thread GQueue deferred = G_QUEUE_INIT;
+
+static Completion *
+completion_new (RedisCall      *self,
+                ResultType      type,
+                gpointer        result,
+                GDestroyNotify  destroy,
+                GError         *error)
 {
-  Completion *c;
-  CompletionSource *source;
-  GMainContext *context;
+  Completion *c = g_new (Completion, 1);
 
-  if (!redis_worker_is_current ())
-    {
-      Completion now = { { 0, }, g_steal_pointer (&self->task), type, result, destroy, error };
-
-      return_completion (&now);
-      return;
-    }
-
-  c = g_new (Completion, 1);
   c->link.data = c;
   c->link.prev = c->link.next = NULL;
   c->task = g_steal_pointer (&self->task);
@@ -896,8 +915,16 @@ deliver_task (RedisCall      *self,
   c->result = result;
   c->destroy = destroy;
   c->error = error;
+  return c;
+}
 
-  context = g_task_get_context (c->task);
+/* Queues @c (owned) on the completion source of its task's context. */
+static void
+post_completion (Completion *c)
+{
+  CompletionSource *source;
+  GMainContext *context = g_task_get_context (c->task);
+
   g_mutex_lock (&completions_lock);
   source = completion_source_get (context);
   g_queue_push_tail_link (&source->items, &c->link);
@@ -907,6 +934,74 @@ deliver_task (RedisCall      *self,
   if (g_atomic_int_compare_and_exchange (&source->pending, 0, 1))
     g_main_context_wakeup (context);
   g_mutex_unlock (&completions_lock);
+}
+
+void
+redis_call_defer_begin (gboolean in_place)
+{
+  if (defer_depth++ == 0)
+    defer_in_place = in_place;
+}
+
+void
+redis_call_defer_end (void)
+{
+  GList *l;
+
+  g_assert (defer_depth > 0);
+  if (--defer_depth > 0)
+    return;
+
+  /* Returned right here only from inside a dispatch of one of the
+   * engine's sources in the task's own context (its read callback, in the
+   * home context): GTask then calls back at once, as from any I/O
+   * callback. Anywhere else (a caller driving its own socket, the I/O
+   * thread), the callback must run later, from its context's loop. */
+  while ((l = g_queue_pop_head_link (&deferred)) != NULL)
+    {
+      Completion *c = l->data;
+      GSource *current = defer_in_place ? g_main_current_source () : NULL;
+
+      if (current != NULL && g_source_get_context (current) == g_task_get_context (c->task))
+        {
+          return_completion (c);
+          g_free (c);
+        }
+      else
+        post_completion (c);
+    }
+}
+
+static void
+deliver_task (RedisCall      *self,
+              ResultType      type,
+              gpointer        result,
+              GDestroyNotify  destroy,
+              GError         *error)
+{
+  if (self->task == NULL)
+    {
+      /* An internal call nobody waits for: its outcome is read from the
+       * call itself (on_done), or not at all. */
+      if (destroy != NULL && result != NULL)
+        destroy (result);
+      if (error != NULL)
+        g_error_free (error);
+      return;
+    }
+
+  if (defer_depth > 0)
+    g_queue_push_tail_link (&deferred, &completion_new (self, type, result, destroy, error)->link);
+  else if (redis_worker_is_current ())
+    post_completion (completion_new (self, type, result, destroy, error));
+  else
+    {
+      /* A caller's own thread (a call refused or failed at once): GTask
+       * decides, and never calls back inside the _async function. */
+      Completion now = { { 0, }, g_steal_pointer (&self->task), type, result, destroy, error };
+
+      return_completion (&now);
+    }
 }
 
 static void

@@ -6,6 +6,7 @@
 
 #include "redis-batch-private.h"
 #include "redis-client-private.h"
+#include "redis-engine-private.h"
 #include "redis-error.h"
 
 /**
@@ -317,8 +318,10 @@ submit_async (RedisClient         *self,
   redis_call_unref (call);
 }
 
-/* Sync: the calling thread waits on a condition variable that the I/O
- * thread signals; no main context is involved. */
+/* Sync: the calling thread drives the I/O of its call itself when the
+ * connection it went to can take it now (written, polled and read here);
+ * otherwise (no connection yet, a dedicated one being opened) it waits for
+ * the I/O thread. No main context is involved either way. */
 static gpointer
 submit_sync (RedisClient   *self,
              RedisCall     *call,
@@ -326,6 +329,7 @@ submit_sync (RedisClient   *self,
              GError       **error)
 {
   RedisCallWaiter waiter;
+  gpointer engine;
 
   if (call == NULL)
     return NULL;
@@ -339,7 +343,16 @@ submit_sync (RedisClient   *self,
   call->waiter = &waiter;
   if (cancellable != NULL)
     call->cancellable = g_object_ref (cancellable);
+  call->drive_engine = REDIS_CALL_DRIVE_OFFERED;
   REDIS_CLIENT_GET_IFACE (self)->submit (self, call);
+
+  /* Taken back if no engine took it (queued, or failed already). */
+  if (!g_atomic_pointer_compare_and_exchange (&call->drive_engine, REDIS_CALL_DRIVE_OFFERED, NULL))
+    {
+      engine = g_atomic_pointer_get (&call->drive_engine);
+      redis_engine_drive (engine, call, &waiter);
+      redis_engine_unref (engine);
+    }
   redis_call_unref (call);
   return redis_call_waiter_wait (&waiter, error);
 }

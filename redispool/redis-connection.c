@@ -240,7 +240,7 @@ redis_connection_constructed (GObject *object)
       redis_options_clear_secret (&self->uri);
     }
 
-  self->engine = redis_engine_new (self->options);
+  self->engine = redis_engine_new (self->options, self->context);
   self->link = connection_link_new (self);
   redis_engine_set_closed_func (self->engine, engine_closed_cb,
                                 connection_link_ref (self->link), connection_link_unref);

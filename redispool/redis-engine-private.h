@@ -10,16 +10,18 @@
 G_BEGIN_DECLS
 
 /* One socket to one server: connect + TLS + handshake, the write queue, the
- * FIFO of calls waiting for replies, the reader, the deadline timer. All of
- * its I/O runs on the I/O thread (redis-worker); redis_engine_submit() and
- * redis_engine_close() may be called from any thread.
+ * FIFO of calls waiting for replies, the reader, the deadline timer. Its
+ * I/O runs in its home main context, on the I/O thread (redis-worker), or
+ * in a sync caller's thread, under its I/O lock (see redis-engine.c); every
+ * function here may be called from any thread.
  *
  * Life cycle: new → connect → READY → CLOSED (on failure or close). An
  * engine is never reused after it closes; the pool makes a new one. While
  * connected, the engine's sources keep it alive, so an owner must close it. */
 typedef struct _RedisEngine RedisEngine;
 
-/* Called once, on the I/O thread, when the engine closes for any reason.
+/* Called once, on any thread (never with the engine locked), when the
+ * engine closes for any reason.
  * @unsent holds the calls that were never written: the handler may take
  * them (g_queue_pop_head) to send elsewhere; those it leaves fail with
  * REDIS_ERROR_CLOSED. */
@@ -28,7 +30,10 @@ typedef void (*RedisEngineClosedFunc) (RedisEngine  *engine,
                                        GQueue       *unsent,
                                        gpointer      user_data);
 
-RedisEngine          *redis_engine_new              (const RedisOptions     *options);
+/* @home: the main context whose async calls the engine serves in place
+ * (NULL: the thread-default one). */
+RedisEngine          *redis_engine_new              (const RedisOptions     *options,
+                                                     GMainContext           *home);
 RedisEngine          *redis_engine_ref              (RedisEngine            *self);
 void                  redis_engine_unref            (RedisEngine            *self);
 void                  redis_engine_set_closed_func  (RedisEngine            *self,
@@ -46,6 +51,15 @@ gboolean              redis_engine_connect_finish   (RedisEngine            *sel
  * (closing or closed): the call is untouched and the caller decides. */
 gboolean              redis_engine_submit           (RedisEngine            *self,
                                                      RedisCall              *call);
+/* A sync caller drives @call, which this engine took from it (see
+ * RedisCall.drive_engine): it writes it, then polls the socket itself and
+ * reads, in its own thread, until the call completes (@waiter then holds
+ * the result), or until the call needs a connection first or moved to
+ * another engine (then the caller waits on @waiter). Never iterates a main
+ * context; no callback runs in it. */
+void                  redis_engine_drive            (RedisEngine            *self,
+                                                     RedisCall              *call,
+                                                     RedisCallWaiter        *waiter);
 /* Immediate close: calls not yet written fail with CLOSED, written ones
  * with @written_code. Takes @reason (nullable). */
 void                  redis_engine_close            (RedisEngine            *self,

@@ -17,7 +17,34 @@
 #include "redis-worker-private.h"
 
 /*
- * How a call travels (all on the I/O thread unless noted):
+ * Where the work happens. An engine's state is guarded by its I/O lock
+ * (io_lock), not owned by a thread: whoever holds the lock may write, read
+ * and complete calls. Three kinds of holder take it, each for short,
+ * non-blocking steps:
+ *
+ *  - the engine's sources (read, write, flush) in its *drive* context;
+ *  - a sync caller driving its own call (redis_engine_drive()): it writes,
+ *    polls the socket itself with the lock released, and reads;
+ *  - the I/O thread, for the cold paths: connecting, timers (deadlines,
+ *    stall detection, health checks), closing, CLIENT UNBLOCK.
+ *
+ * The drive context is the engine's *home* (the thread-default main
+ * context of whoever created its connection or pool) while every call in
+ * flight either belongs to that context or is driven by a sync caller:
+ * async calls made from the home context are then flushed and completed in
+ * that context's own loop, with no other thread woken. As soon as a call
+ * that needs progress whatever the home loop does is in flight (an async
+ * call of another context, a sync call queued behind a connect, an
+ * internal call), the sources move to the I/O thread, and come back on the
+ * next home call once no such call is left (n_foreign). Sources move only
+ * between turns, under the lock; a callback of a source that was moved
+ * away finds it destroyed and stops.
+ *
+ * Nothing a holder completes is handed out while it holds the lock
+ * (redis_call_defer_begin/end(), and the closed handler after a
+ * shutdown): callbacks may call back into the engine.
+ *
+ * How a call travels:
  *
  *   submit (any thread) ──► incoming (locked) ──► flush ──┬─► waiting (not READY yet)
  *                                                          ├─► backlog (held back)
@@ -59,22 +86,29 @@ struct _RedisEngine
   RedisOptions          *options;
   char                  *address;           /* for messages */
 
+  GMainContext          *home;              /* immutable */
+
   GMutex                 lock;
-  /* Protected by lock. */
+  /* Protected by lock (taken after io_lock when both are). */
   GQueue                 incoming;
   gboolean               accepting;
   RedisEngineClosedFunc  closed_func;
   gpointer               closed_data;
   GDestroyNotify         closed_notify;
+  gboolean               notifying;         /* the closed handler is running */
+  GSList                *stale_notifies;    /* NotifyLater*, freed after it */
+  GSource               *flush_source;      /* written under io_lock too */
+  GMainContext          *drive;             /* home or the I/O thread's; ditto */
 
-  gint64                 client_id;         /* written on the I/O thread, under lock */
+  gint64                 client_id;         /* written under io_lock and lock */
 
   /* Atomic. */
   gint                   state;             /* RedisConnectionState */
   gint                   n_pending;
+  gint                   n_foreign;         /* calls needing the I/O thread's loop */
 
-  /* I/O thread only. */
-  GSource               *flush_source;
+  GMutex                 io_lock;
+  /* Protected by io_lock. */
   GSource               *timer_source;
   GSource               *read_source;
   GSource               *write_source;
@@ -85,6 +119,7 @@ struct _RedisEngine
   GIOStream             *stream;
   GPollableInputStream  *in;
   GPollableOutputStream *out;
+  int                    fd;                /* the socket's, for polling */
   GCancellable          *connect_cancellable;
   GTask                 *connect_task;
   GTask                 *close_task;
@@ -97,12 +132,22 @@ struct _RedisEngine
   gsize                  wpos;
   gboolean               wbuf_has_secret;   /* zero it once written */
   guint                  n_abandoned;       /* abandoned blocking calls in inflight */
-  RedisUnblocker        *unblocker;         /* while n_abandoned > 0 */
+  gboolean               unblocking;        /* the unblocker may be sending */
   guint64                total_queued;
   guint64                total_written;
   gint64                 last_read_time;    /* monotonic µs of the last byte read */
   RedisReader           *reader;
   gboolean               closed;
+  /* A shutdown done under io_lock, finished when the lock is let go. */
+  GError                *shutdown_reason;
+  GQueue                 shutdown_unsent;
+  GTask                 *shutdown_connect_task;
+  GTask                 *shutdown_close_task;
+
+  /* I/O thread only: the side connection ending abandoned blocking
+   * calls, while n_abandoned > 0 (started and stopped there in order). */
+  RedisUnblocker        *unblocker;
+  guint                  n_stopping;        /* unblockers stopped, not done yet */
 };
 
 /* Reads go through a buffer of the reading thread: any thread may drive
@@ -166,8 +211,9 @@ static GSourceFuncs flush_source_funcs = {
 };
 
 static GSource *
-flush_source_new (GSourceFunc  func,
-                  RedisEngine *self)
+flush_source_new (GSourceFunc   func,
+                  RedisEngine  *self,
+                  GMainContext *context)
 {
   GSource *source = g_source_new (&flush_source_funcs, sizeof (FlushSource));
 
@@ -175,16 +221,21 @@ flush_source_new (GSourceFunc  func,
   g_source_set_priority (source, G_PRIORITY_DEFAULT);
   g_source_set_callback (source, func, redis_engine_ref (self),
                          (GDestroyNotify) redis_engine_unref);
-  g_source_attach (source, redis_worker_get_context ());
+  g_source_attach (source, context);
   return source;
 }
 
+/* With lock held. The thread iterating the drive context needs no wake-up:
+ * it checks the flag before it next polls. */
 static void
-flush_source_wake (GSource *source)
+flush_source_wake (RedisEngine *self)
 {
-  g_atomic_int_set (&((FlushSource *) source)->pending, 1);
-  if (!redis_worker_is_current ())
-    g_main_context_wakeup (redis_worker_get_context ());
+  GMainContext *drive = self->drive;
+
+  g_atomic_int_set (&((FlushSource *) self->flush_source)->pending, 1);
+  if (drive == redis_worker_get_context () ? !redis_worker_is_current ()
+                                           : !g_main_context_is_owner (drive))
+    g_main_context_wakeup (drive);
 }
 
 static void
@@ -209,6 +260,11 @@ release_call (RedisEngine *self,
               RedisCall   *call)
 {
   g_atomic_int_add (&self->n_pending, -1);
+  if (call->foreign)
+    {
+      call->foreign = FALSE;
+      g_atomic_int_add (&self->n_foreign, -1);
+    }
   if (call->on_done != NULL)
     call->on_done (call, call->on_done_data);
   redis_call_unref (call);
@@ -216,16 +272,63 @@ release_call (RedisEngine *self,
 
 static gboolean flush_cb (gpointer data);
 static gboolean timer_cb (gpointer data);
+static void     finish_shutdown (RedisEngine *self);
+
+/* ---- the I/O lock ------------------------------------------------------- */
+
+static void
+engine_lock (RedisEngine *self)
+{
+  g_mutex_lock (&self->io_lock);
+  redis_call_defer_begin (FALSE);
+}
+
+/* In a callback of one of the engine's own sources: completions of calls
+ * made in this context are returned in place. FALSE (and nothing locked)
+ * if the source was moved to another context meanwhile. */
+static gboolean
+engine_lock_in_source (RedisEngine *self)
+{
+  g_mutex_lock (&self->io_lock);
+  if (g_source_is_destroyed (g_main_current_source ()))
+    {
+      g_mutex_unlock (&self->io_lock);
+      return FALSE;
+    }
+  redis_call_defer_begin (TRUE);
+  return TRUE;
+}
+
+/* Lets go of the lock, then hands out what was completed under it: the
+ * end of a shutdown (the closed handler, failed unsent calls) and every
+ * completion. The caller holds a reference (a source's, or its own). */
+static void
+engine_unlock (RedisEngine *self)
+{
+  gboolean shut_down = self->shutdown_reason != NULL;
+
+  g_mutex_unlock (&self->io_lock);
+  if (shut_down)
+    finish_shutdown (self);
+  redis_call_defer_end ();
+}
 
 RedisEngine *
-redis_engine_new (const RedisOptions *options)
+redis_engine_new (const RedisOptions *options,
+                  GMainContext       *home)
 {
   RedisEngine *self = g_new0 (RedisEngine, 1);
 
   self->ref_count = 1;
   self->options = redis_options_copy (options);
   self->address = redis_options_describe_address (options);
+  self->home = home != NULL ? g_main_context_ref (home) : g_main_context_ref_thread_default ();
+  /* Connecting happens on the I/O thread; the first home call brings the
+   * sources home. */
+  self->drive = redis_worker_get_context ();
   g_mutex_init (&self->lock);
+  g_mutex_init (&self->io_lock);
+  g_queue_init (&self->shutdown_unsent);
   g_queue_init (&self->incoming);
   g_queue_init (&self->waiting);
   g_queue_init (&self->backlog);
@@ -238,7 +341,7 @@ redis_engine_new (const RedisOptions *options)
                                    options->max_elements,
                                    options->max_line_length,
                                    options->max_depth);
-  self->flush_source = flush_source_new (flush_cb, self);
+  self->flush_source = flush_source_new (flush_cb, self, self->drive);
   self->timer_source = redis_worker_deadline_source_new ("[redispool] deadline", timer_cb,
                                                          redis_engine_ref (self),
                                                          (GDestroyNotify) redis_engine_unref);
@@ -274,7 +377,9 @@ redis_engine_unref (RedisEngine *self)
   redis_reader_free (self->reader);
   redis_options_free (self->options);
   g_free (self->address);
+  g_main_context_unref (self->home);
   g_mutex_clear (&self->lock);
+  g_mutex_clear (&self->io_lock);
   g_free (self);
 }
 
@@ -319,12 +424,18 @@ redis_engine_set_closed_func (RedisEngine           *self,
   self->closed_func = func;
   self->closed_data = user_data;
   self->closed_notify = notify;
+  /* The handler may be running right now, on any thread, or we may be
+   * inside it: its data is freed once it has returned. */
+  if (old_notify != NULL && self->notifying)
+    {
+      self->stale_notifies = g_slist_prepend (self->stale_notifies,
+                                              notify_later_new (old_notify, old_data));
+      old_notify = NULL;
+    }
   g_mutex_unlock (&self->lock);
 
-  /* engine_shutdown() may be using the old data right now on the I/O
-   * thread (it reads the handler under the lock, then calls it unlocked),
-   * or we may be inside that very handler: free it later, on the I/O
-   * thread, after any shutdown in progress has finished. */
+  /* Not from inside whatever called us, which may hold references the
+   * data's owner counts on. */
   if (old_notify != NULL)
     redis_worker_invoke (notify_later_cb, notify_later_new (old_notify, old_data), g_free);
 }
@@ -360,7 +471,8 @@ redis_engine_get_options (RedisEngine *self)
 
 /* ---- deadlines ---------------------------------------------------------- */
 
-/* I/O thread. */
+/* With io_lock held. The timer lives on the I/O thread: it fires at the
+ * earliest deadline only, so moving it is rarely needed. */
 static void
 arm_timer (RedisEngine *self,
            gint64       deadline)
@@ -380,15 +492,71 @@ unblocker_failed_cb (GError   *error,
 {
   RedisEngine *self = data;
 
+  redis_engine_ref (self);
+  engine_lock (self);
   engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
                    g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
                                 "Could not end the wait of a cancelled blocking command "
                                 "on %s, so the connection was closed: %s",
                                 self->address, error->message));
+  engine_unlock (self);
+  redis_engine_unref (self);
   g_error_free (error);
 }
 
-/* I/O thread: the caller of @call gave up on it (@why: cancelled, timed
+/* I/O thread: an unblocker was stopped and nothing it sent can reach the
+ * server any more. Until then nothing new was written: a CLIENT UNBLOCK
+ * still on its way would end the next command. */
+static gboolean
+unblocker_stopped_cb (gpointer data)
+{
+  RedisEngine *self = data;
+
+  self->n_stopping--;
+  engine_lock (self);
+  self->unblocking = self->unblocker != NULL || self->n_stopping > 0;
+  if (!self->unblocking && !self->closed && self->phase == PHASE_READY)
+    try_write (self);
+  engine_unlock (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* I/O thread: starts or stops the side connection that ends abandoned
+ * blocking calls, to match n_abandoned now. Scheduled after every change
+ * of n_abandoned between 0 and 1, so the last one scheduled wins. */
+static gboolean
+update_unblocker_in_worker (gpointer data)
+{
+  RedisEngine *self = data;
+  const RedisOptions *o = self->options;
+  gboolean wanted;
+
+  engine_lock (self);
+  wanted = self->n_abandoned > 0 && !self->closed;
+  engine_unlock (self);
+
+  if (wanted && self->unblocker == NULL)
+    self->unblocker = redis_unblocker_start (o, redis_engine_get_client_id (self),
+                                             o->connect_timeout_ms +
+                                               (o->command_timeout_ms ? o->command_timeout_ms : 5000),
+                                             unblocker_failed_cb, self);
+  else if (!wanted && self->unblocker != NULL)
+    {
+      self->n_stopping++;
+      redis_unblocker_stop (g_steal_pointer (&self->unblocker), unblocker_stopped_cb,
+                            redis_engine_ref (self), (GDestroyNotify) redis_engine_unref);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+schedule_unblocker_update (RedisEngine *self)
+{
+  redis_worker_invoke (update_unblocker_in_worker, redis_engine_ref (self),
+                       (GDestroyNotify) redis_engine_unref);
+}
+
+/* With io_lock held: the caller of @call gave up on it (@why: cancelled, timed
  * out). The call keeps its place in whichever queue holds it: unsent it is
  * skipped at write time; sent, its reply is dropped when it comes. But a
  * blocking command on the wire would stay blocked on the server and take
@@ -414,19 +582,12 @@ abandon_call (RedisEngine *self,
     }
 
   call->abandon_error = why;
+  self->unblocking = TRUE;
   if (self->n_abandoned++ == 0)
-    {
-      const RedisOptions *o = self->options;
-
-      g_assert (self->unblocker == NULL);
-      self->unblocker = redis_unblocker_start (o, redis_engine_get_client_id (self),
-                                               o->connect_timeout_ms +
-                                                 (o->command_timeout_ms ? o->command_timeout_ms : 5000),
-                                               unblocker_failed_cb, self);
-    }
+    schedule_unblocker_update (self);
 }
 
-/* I/O thread: an abandoned call's replies are all in. */
+/* With io_lock held: an abandoned call's replies are all in. */
 static void
 resolve_abandoned (RedisEngine *self,
                    RedisCall   *call)
@@ -447,7 +608,7 @@ resolve_abandoned (RedisEngine *self,
 
   if (--self->n_abandoned == 0)
     {
-      g_clear_pointer (&self->unblocker, redis_unblocker_stop);
+      schedule_unblocker_update (self);
       try_write (self);   /* what waited behind it */
     }
 }
@@ -474,19 +635,22 @@ call_cancelled_cb (GCancellable *cancellable,
 {
   CancelWatch *watch = data;
 
+  engine_lock (watch->engine);
   abandon_call (watch->engine, watch->call,
                 g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled"));
+  engine_unlock (watch->engine);
   return G_SOURCE_REMOVE;
 }
 
-/* I/O thread: a call has just arrived from the incoming queue. */
+/* With io_lock held: a call has just arrived from the incoming queue. A
+ * sync caller driving its own call watches its cancellable itself. */
 static void
 watch_call (RedisEngine *self,
             RedisCall   *call)
 {
   arm_timer (self, call->deadline);
 
-  if (call->cancellable != NULL && call->cancel_source == NULL)
+  if (call->cancellable != NULL && call->cancel_source == NULL && !call->self_driven)
     {
       CancelWatch *watch = g_new (CancelWatch, 1);
 
@@ -503,18 +667,18 @@ watch_call (RedisEngine *self,
 static void queue_write (RedisEngine *self,
                          RedisCall   *call);
 
-/* I/O thread: one PING, internal (no caller waits; its reply is dropped). */
+/* With io_lock held: one PING, internal (no caller waits; its reply is
+ * dropped). */
 static void
 send_health_check (RedisEngine *self)
 {
   g_autoptr(GByteArray) encoded = g_byte_array_new ();
   g_autoptr(GBytes) payload = NULL;
-  g_autoptr(GTask) task = g_task_new (NULL, NULL, NULL, NULL);
   RedisCall *call;
 
   redis_encode_strv (encoded, (const char *[]) { "PING", NULL }, NULL, NULL, NULL, NULL);
   payload = g_byte_array_free_to_bytes (g_steal_pointer (&encoded));
-  call = redis_call_new (REDIS_CALL_COMMAND, payload, 1, task);
+  call = redis_call_new (REDIS_CALL_COMMAND, payload, 1, NULL);
   call->internal = TRUE;
   call->label = "PING (health check)";
   redis_call_set_timeout (call, self->options->command_timeout_ms ?
@@ -523,13 +687,62 @@ send_health_check (RedisEngine *self)
   try_write (self);
 }
 
+static gboolean timer_locked (RedisEngine *self);
+
 static gboolean
 timer_cb (gpointer data)
 {
   RedisEngine *self = data;
+  gboolean again;
+
+  engine_lock (self);
+  again = !self->closed && timer_locked (self);
+  engine_unlock (self);
+  return again ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+static void     move_sources_locked (RedisEngine  *self,
+                                     GMainContext *target);
+static gboolean read_available      (RedisEngine  *self,
+                                     guint         max_rounds);
+
+/* Whether a written call is overdue, or a health check is. */
+static gboolean
+anything_due (RedisEngine *self,
+              gint64       now)
+{
+  if (self->options->health_check_ms > 0 && g_queue_is_empty (&self->inflight) &&
+      now >= self->last_read_time + (gint64) self->options->health_check_ms * G_TIME_SPAN_MILLISECOND)
+    return TRUE;
+  for (GList *l = self->inflight.head; l != NULL; l = l->next)
+    {
+      RedisCall *call = l->data;
+
+      if (call->deadline != 0 && call->deadline <= now)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static gboolean
+timer_locked (RedisEngine *self)
+{
   gint64 now = g_get_monotonic_time ();
   gint64 next = 0;
   GList *l, *next_l;
+
+  /* Something is due while the sources are in the home context, whose
+   * loop may not be running (maybe that is why): the I/O thread takes the
+   * reading over, and reads what has come before judging anything overdue
+   * or stalled. The next home call brings the sources back. */
+  if (self->phase == PHASE_READY && self->drive != redis_worker_get_context () &&
+      anything_due (self, now))
+    {
+      move_sources_locked (self, redis_worker_get_context ());
+      read_available (self, 0);
+      if (self->closed)
+        return FALSE;
+    }
 
   for (GQueue *queue = &self->waiting; queue != NULL;
        queue = queue == &self->waiting ? &self->backlog : NULL)
@@ -593,7 +806,7 @@ timer_cb (gpointer data)
                                             "The connection to %s stalled: replies are overdue "
                                             "and nothing arrived for %u ms",
                                             self->address, self->options->stall_timeout_ms));
-              return G_SOURCE_REMOVE;
+              return FALSE;
             }
           if (next == 0 || stall_at < next)
             next = stall_at;
@@ -612,7 +825,7 @@ timer_cb (gpointer data)
         {
           send_health_check (self);
           if (self->closed)
-            return G_SOURCE_REMOVE;
+            return FALSE;
           due = now + (gint64) self->options->health_check_ms * G_TIME_SPAN_MILLISECOND;
         }
       if (next == 0 || due < next)
@@ -622,26 +835,26 @@ timer_cb (gpointer data)
   if (next != 0)
     g_source_set_ready_time (self->timer_source, next);
 
-  return G_SOURCE_CONTINUE;
+  return TRUE;
 }
 
 /* ---- writing ------------------------------------------------------------ */
 
-/* I/O thread: whether @len more bytes must wait in the backlog. */
+/* With io_lock held: whether @len more bytes must wait in the backlog. */
 static gboolean
 must_hold_back (RedisEngine *self,
                 gsize        len)
 {
   gsize unwritten = self->wbuf->len - self->wpos;
 
-  return self->n_abandoned > 0 ||
+  return self->n_abandoned > 0 || self->unblocking ||
          (unwritten > 0 && len > WBUF_SOFT_LIMIT - MIN (unwritten, WBUF_SOFT_LIMIT));
 }
 
 static void put_on_wire (RedisEngine *self,
                          RedisCall   *call);
 
-/* I/O thread: put @call (owned) on the wire, after everything before it. */
+/* With io_lock held: put @call (owned) on the wire, after everything before it. */
 static void
 queue_write (RedisEngine *self,
              RedisCall   *call)
@@ -660,7 +873,7 @@ queue_write (RedisEngine *self,
     put_on_wire (self, call);
 }
 
-/* I/O thread: moves what may go from the backlog to wbuf. */
+/* With io_lock held: moves what may go from the backlog to wbuf. */
 static void
 drain_backlog (RedisEngine *self)
 {
@@ -713,9 +926,26 @@ writable_cb (GObject  *stream,
 {
   RedisEngine *self = data;
 
+  if (!engine_lock_in_source (self))
+    return G_SOURCE_REMOVE;
   g_clear_pointer (&self->write_source, g_source_unref);
   try_write (self);
+  engine_unlock (self);
   return G_SOURCE_REMOVE;
+}
+
+static void
+watch_writable (RedisEngine *self)
+{
+  self->write_source = g_pollable_output_stream_create_source (self->out, NULL);
+  g_source_set_static_name (self->write_source, "[redispool] write");
+  /* Not blocked around dispatch: that removes and re-adds its poll fd,
+   * waking the context twice per dispatch. */
+  g_source_set_can_recurse (self->write_source, TRUE);
+  g_source_set_callback (self->write_source, (GSourceFunc) writable_cb,
+                         redis_engine_ref (self),
+                         (GDestroyNotify) redis_engine_unref);
+  g_source_attach (self->write_source, self->drive);
 }
 
 static void
@@ -732,7 +962,7 @@ complete_written_noreply (RedisEngine *self)
     }
 }
 
-/* I/O thread: write as much of wbuf as the socket takes, without blocking. */
+/* With io_lock held: write as much of wbuf as the socket takes, without blocking. */
 static void
 try_write (RedisEngine *self)
 {
@@ -751,17 +981,7 @@ try_write (RedisEngine *self)
             {
               g_error_free (error);
               if (self->write_source == NULL)
-                {
-                  self->write_source = g_pollable_output_stream_create_source (self->out, NULL);
-                  g_source_set_static_name (self->write_source, "[redispool] write");
-                  /* Not blocked around dispatch: that removes and re-adds
-                   * its poll fd, waking the context twice per dispatch. */
-                  g_source_set_can_recurse (self->write_source, TRUE);
-                  g_source_set_callback (self->write_source, (GSourceFunc) writable_cb,
-                                         redis_engine_ref (self),
-                                         (GDestroyNotify) redis_engine_unref);
-                  g_source_attach (self->write_source, redis_worker_get_context ());
-                }
+                watch_writable (self);
               break;
             }
 
@@ -813,10 +1033,10 @@ try_write (RedisEngine *self)
     }
 }
 
-static gboolean
-flush_cb (gpointer data)
+/* With io_lock held: takes in what was submitted. */
+static void
+flush_locked (RedisEngine *self)
 {
-  RedisEngine *self = data;
   GQueue batch = G_QUEUE_INIT;
   RedisCall *call;
   gboolean ready;
@@ -830,7 +1050,7 @@ flush_cb (gpointer data)
     {
       /* Raced with shutdown: shutdown already took the queue. */
       g_assert (g_queue_is_empty (&batch));
-      return G_SOURCE_CONTINUE;
+      return;
     }
 
   ready = self->phase == PHASE_READY;
@@ -845,15 +1065,83 @@ flush_cb (gpointer data)
 
   if (ready)
     try_write (self);
+}
 
+static gboolean
+flush_cb (gpointer data)
+{
+  RedisEngine *self = data;
+
+  if (!engine_lock_in_source (self))
+    return G_SOURCE_REMOVE;
+  flush_locked (self);
+  engine_unlock (self);
   return G_SOURCE_CONTINUE;
+}
+
+static GSource *read_source_new (RedisEngine  *self,
+                                 GMainContext *context);
+
+/* With io_lock held: moves the read, write and flush sources to @target
+ * (the home context or the I/O thread's), between two turns of either. */
+static void
+move_sources_locked (RedisEngine  *self,
+                     GMainContext *target)
+{
+  GSource *old_flush;
+
+  if (self->closed || self->phase != PHASE_READY || self->drive == target)
+    return;
+
+  clear_source (&self->read_source);
+  if (self->write_source != NULL)
+    clear_source (&self->write_source);
+
+  g_mutex_lock (&self->lock);
+  self->drive = target;
+  old_flush = g_steal_pointer (&self->flush_source);
+  self->flush_source = flush_source_new (flush_cb, self, target);
+  if (!g_queue_is_empty (&self->incoming))
+    flush_source_wake (self);
+  g_mutex_unlock (&self->lock);
+  clear_source (&old_flush);
+
+  self->read_source = read_source_new (self, target);
+  if (self->wpos < self->wbuf->len)
+    watch_writable (self);
+}
+
+/* Whether @call needs progress whatever the home loop does: the async
+ * call of another context, a sync call its caller does not drive, an
+ * internal call. */
+static gboolean
+is_foreign (RedisEngine *self,
+            RedisCall   *call)
+{
+  if (call->task != NULL)
+    return g_task_get_context (call->task) != self->home;
+  return TRUE;
+}
+
+static void
+move_sources (RedisEngine  *self,
+              GMainContext *target)
+{
+  engine_lock (self);
+  if (target == self->home && g_atomic_int_get (&self->n_foreign) > 0)
+    target = NULL;   /* changed meanwhile */
+  if (target != NULL)
+    move_sources_locked (self, target);
+  engine_unlock (self);
 }
 
 gboolean
 redis_engine_submit (RedisEngine *self,
                      RedisCall   *call)
 {
-  gboolean wake;
+  GMainContext *worker = redis_worker_get_context ();
+  GMainContext *target = NULL;
+  gboolean driven = FALSE;
 
   g_mutex_lock (&self->lock);
   if (!self->accepting)
@@ -861,16 +1149,161 @@ redis_engine_submit (RedisEngine *self,
       g_mutex_unlock (&self->lock);
       return FALSE;
     }
+  /* A sync caller offering to drive its own call: the first engine that
+   * takes the call says so, with a reference (see redis_engine_drive()). */
+  if (g_atomic_pointer_get (&call->drive_engine) == REDIS_CALL_DRIVE_OFFERED)
+    {
+      redis_engine_ref (self);
+      driven = g_atomic_pointer_compare_and_exchange (&call->drive_engine,
+                                                      REDIS_CALL_DRIVE_OFFERED, self);
+      if (!driven)
+        redis_engine_unref (self);
+    }
   g_atomic_int_inc (&self->n_pending);
   g_queue_push_tail (&self->incoming, redis_call_ref (call));
+  if (!driven && is_foreign (self, call))
+    {
+      call->foreign = TRUE;
+      if (g_atomic_int_add (&self->n_foreign, 1) == 0 && self->drive != worker)
+        target = worker;
+    }
+  else if (!driven && self->drive != self->home && g_atomic_int_get (&self->n_foreign) == 0 &&
+           g_atomic_int_get (&self->state) == REDIS_CONNECTION_STATE_READY)
+    target = self->home;
   /* One wake-up per batch: the flush drains everything queued until then,
-   * so commands submitted in one main-loop turn go out in one write. */
-  wake = self->incoming.length == 1;
-  if (wake)
-    flush_source_wake (self->flush_source);
+   * so commands submitted in one main-loop turn go out in one write. A
+   * sync caller driving its call flushes it itself. */
+  if (!driven && self->incoming.length == 1)
+    flush_source_wake (self);
   g_mutex_unlock (&self->lock);
 
+  if (target != NULL)
+    move_sources (self, target);
   return TRUE;
+}
+
+/* ---- sync callers driving their own call -------------------------------- */
+
+/* With io_lock held: the driver gives up driving @call (it waits in
+ * `waiting` for a connection, or moved): from now on it needs the loop of
+ * the I/O thread, like any call its caller does not drive. */
+static void
+stop_driving (RedisEngine *self,
+              RedisCall   *call)
+{
+  gboolean wake = FALSE;
+
+  call->self_driven = FALSE;
+  g_mutex_lock (&self->lock);
+  if (!call->foreign && g_queue_find (&self->incoming, call) != NULL)
+    {
+      call->foreign = TRUE;
+      g_atomic_int_inc (&self->n_foreign);
+      wake = TRUE;
+    }
+  if (wake)
+    flush_source_wake (self);
+  g_mutex_unlock (&self->lock);
+  if (self->drive != redis_worker_get_context ())
+    move_sources_locked (self, redis_worker_get_context ());
+}
+
+void
+redis_engine_drive (RedisEngine     *self,
+                    RedisCall       *call,
+                    RedisCallWaiter *waiter)
+{
+  const RedisWakeFd *wake = redis_wake_fd_get ();
+  GPollFD fds[3];
+  gboolean have_cancel_fd = FALSE;
+  guint n_fds;
+
+  engine_lock (self);
+  if (self->closed)
+    {
+      /* The call was taken by the shutdown: it failed, or moved on. */
+      engine_unlock (self);
+      return;
+    }
+  if (self->phase != PHASE_READY)
+    {
+      stop_driving (self, call);
+      engine_unlock (self);
+      return;
+    }
+
+  /* Alone on the socket if nothing else needs the I/O thread: then no
+   * other thread wakes when the reply comes. */
+  if (self->drive == redis_worker_get_context () && self->home != self->drive &&
+      g_atomic_int_get (&self->n_foreign) == 0)
+    move_sources_locked (self, self->home);
+
+  call->self_driven = TRUE;
+  flush_locked (self);
+
+  if (call->cancellable != NULL)
+    have_cancel_fd = g_cancellable_make_pollfd (call->cancellable, &fds[2]);
+
+  while (!redis_call_is_completed (call) && !self->closed)
+    {
+      gint64 now;
+      int timeout = -1;
+
+      /* What has come, including a TLS layer's decrypted records. */
+      read_available (self, 0);
+      if (redis_call_is_completed (call) || self->closed)
+        break;
+
+      now = g_get_monotonic_time ();
+      if (call->cancellable != NULL && g_cancellable_is_cancelled (call->cancellable))
+        abandon_call (self, call, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                                       "Operation was cancelled"));
+      else if (call->deadline != 0 && call->deadline <= now && call->write_end > 0)
+        abandon_call (self, call, g_error_new (REDIS_ERROR, REDIS_ERROR_TIMEOUT,
+                                               "No reply to %s from %s before the deadline; "
+                                               "the command may still run and its late "
+                                               "reply will be discarded",
+                                               redis_call_get_name (call), self->address));
+      else if (call->deadline != 0 && call->deadline <= now)
+        redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_TIMEOUT,
+                                            "%s was not sent before its deadline: "
+                                            "the calls before it were still being written",
+                                            redis_call_get_name (call)));
+      if (redis_call_is_completed (call))
+        break;
+      if (call->deadline != 0)
+        timeout = (int) MIN ((call->deadline - now + 999) / 1000, G_MAXINT);
+
+      fds[0].fd = self->fd;
+      fds[0].events = G_IO_IN | G_IO_HUP | G_IO_ERR | (self->wpos < self->wbuf->len ? G_IO_OUT : 0);
+      fds[0].revents = 0;
+      fds[1].fd = wake->read_fd;
+      fds[1].events = G_IO_IN;
+      fds[1].revents = 0;
+      n_fds = have_cancel_fd ? 3 : 2;
+
+      /* Whoever else completes the call (another thread reading this
+       * socket, a timer, a shutdown) signals the wake-up fd. */
+      if (!redis_call_waiter_set_wake (waiter, wake))
+        break;
+      engine_unlock (self);
+
+      g_poll (fds, n_fds, timeout);
+
+      redis_call_waiter_set_wake (waiter, NULL);
+      if (fds[1].revents != 0)
+        redis_wake_fd_drain (wake);
+      engine_lock (self);
+
+      if (!self->closed && (fds[0].revents & G_IO_OUT) && self->wpos < self->wbuf->len)
+        try_write (self);
+    }
+
+  call->self_driven = FALSE;
+  engine_unlock (self);
+
+  if (have_cancel_fd)
+    g_cancellable_release_fd (call->cancellable);
 }
 
 /* ---- reading ------------------------------------------------------------ */
@@ -884,7 +1317,7 @@ maybe_finish_graceful_close (RedisEngine *self)
                                   "The connection to %s was closed", self->address));
 }
 
-/* I/O thread. Returns FALSE if the engine shut down. */
+/* With io_lock held. Returns FALSE if the engine shut down. */
 static gboolean
 dispatch_reply (RedisEngine *self,
                 RedisReply  *reply)
@@ -943,15 +1376,17 @@ dispatch_reply (RedisEngine *self,
   return !self->closed;
 }
 
+/* With io_lock held: reads and dispatches what the socket has, until it
+ * would block, or, with @max_rounds, until that many full buffers were
+ * read (then TRUE: there may be more). */
 static gboolean
-readable_cb (gpointer data)
+read_available (RedisEngine *self,
+                guint        max_rounds)
 {
-  RedisEngine *self = data;
   char *buffer = get_read_buffer ();
   guint round;
 
-  /* Bounded per dispatch so one busy connection cannot starve the others. */
-  for (round = 0; round < 16 && !self->closed; round++)
+  for (round = 0; (max_rounds == 0 || round < max_rounds) && !self->closed; round++)
     {
       GError *error = NULL;
       RedisReply *reply;
@@ -972,14 +1407,14 @@ readable_cb (gpointer data)
                                         "Reading from %s failed: %s",
                                         self->address, error->message));
           g_error_free (error);
-          return G_SOURCE_REMOVE;
+          return FALSE;
         }
       if (n == 0)
         {
           engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
                            g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
                                         "%s closed the connection", self->address));
-          return G_SOURCE_REMOVE;
+          return FALSE;
         }
       self->last_read_time = g_get_monotonic_time ();
 
@@ -988,7 +1423,7 @@ readable_cb (gpointer data)
         if (!dispatch_reply (self, reply))
           {
             g_clear_error (&error);
-            return G_SOURCE_REMOVE;
+            return FALSE;
           }
 
       if (ok && redis_reader_has_failed (self->reader))
@@ -1008,19 +1443,36 @@ readable_cb (gpointer data)
           if (head != NULL)
             redis_call_fail (head, g_error_copy (error));
           engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST, error);
-          return G_SOURCE_REMOVE;
+          return FALSE;
         }
 
-      if ((gsize) n < READ_BUFFER_SIZE)
+      /* A short read emptied a plain socket. A TLS stream may hold more
+       * records already decrypted: a caller that polls the raw socket next
+       * (max_rounds 0) reads until the stream would block. */
+      if ((gsize) n < READ_BUFFER_SIZE && (max_rounds != 0 || !self->options->tls))
         break;
     }
 
-  /* Stopped by the bound with data possibly left (in the socket or in the
-   * TLS layer's buffer): come back on the next iteration. */
-  if (round == 16 && !self->closed)
-    g_source_set_ready_time (self->read_source, 0);
+  return !self->closed && max_rounds != 0 && round == max_rounds;
+}
 
-  return self->closed ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
+static gboolean
+readable_cb (gpointer data)
+{
+  RedisEngine *self = data;
+  gboolean more;
+
+  if (!engine_lock_in_source (self))
+    return G_SOURCE_REMOVE;
+
+  /* Bounded per dispatch so one busy connection cannot starve the others;
+   * stopped by the bound with data possibly left (in the socket or in the
+   * TLS layer's buffer), it comes back on the next iteration. */
+  more = read_available (self, 16);
+  if (more)
+    g_source_set_ready_time (self->read_source, 0);
+  engine_unlock (self);
+  return G_SOURCE_CONTINUE;
 }
 
 /* ---- shutdown ----------------------------------------------------------- */
@@ -1031,20 +1483,29 @@ stream_closed_cb (GObject      *object,
                   gpointer      data)
 {
   g_io_stream_close_finish (G_IO_STREAM (object), result, NULL);
-  redis_engine_unref (data);
+  g_object_unref (object);
 }
 
-/* I/O thread. Takes @reason. The one way an engine ends. */
+/* I/O thread: a shutdown may happen on any thread, including one whose
+ * loop never runs again; the stream is closed where its close completes. */
+static gboolean
+close_stream_in_worker (gpointer data)
+{
+  g_io_stream_close_async (G_IO_STREAM (data), G_PRIORITY_DEFAULT, NULL,
+                           stream_closed_cb, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+/* With io_lock held. Takes @reason. The one way an engine ends: what it
+ * owes to others (the closed handler, unsent calls, tasks) is done by
+ * finish_shutdown() once the lock is let go. */
 static void
 engine_shutdown (RedisEngine *self,
                  int          written_code,
                  GError      *reason)
 {
   GQueue unsent = G_QUEUE_INIT;
-  RedisEngineClosedFunc closed_func;
-  gpointer closed_data;
   RedisCall *call;
-  GTask *task;
 
   g_assert (reason != NULL);
 
@@ -1062,22 +1523,21 @@ engine_shutdown (RedisEngine *self,
   self->accepting = FALSE;
   unsent = self->incoming;
   g_queue_init (&self->incoming);
-  closed_func = self->closed_func;
-  closed_data = self->closed_data;
+  clear_source (&self->flush_source);
   g_mutex_unlock (&self->lock);
 
   set_state (self, REDIS_CONNECTION_STATE_CLOSED);
 
   clear_source (&self->read_source);
   clear_source (&self->write_source);
-  clear_source (&self->flush_source);
   clear_source (&self->timer_source);
   clear_source (&self->connect_timer);
   clear_source (&self->connect_cancel_source);
   clear_source (&self->close_timer);
   if (self->connect_cancellable != NULL)
     g_cancellable_cancel (self->connect_cancellable);
-  g_clear_pointer (&self->unblocker, redis_unblocker_stop);
+  if (self->n_abandoned > 0)
+    schedule_unblocker_update (self);
 
   /* Calls that were taken in but never reached the wire. */
   while ((call = g_queue_pop_head (&self->waiting)) != NULL)
@@ -1140,13 +1600,70 @@ engine_shutdown (RedisEngine *self,
 
   self->n_abandoned = 0;
 
-  /* Calls moving to another engine get their cancellation watched there. */
+  /* Calls moving to another engine get their cancellation watched there,
+   * and count there as whatever they are there. */
   for (GList *l = unsent.head; l != NULL; l = l->next)
-    clear_source (&((RedisCall *) l->data)->cancel_source);
+    {
+      RedisCall *moving = l->data;
+
+      clear_source (&moving->cancel_source);
+      moving->self_driven = FALSE;
+      if (moving->foreign)
+        {
+          moving->foreign = FALSE;
+          g_atomic_int_add (&self->n_foreign, -1);
+        }
+    }
+
+  if (self->stream != NULL)
+    redis_worker_invoke (close_stream_in_worker, g_steal_pointer (&self->stream), NULL);
+
+  self->shutdown_reason = reason;
+  self->shutdown_unsent = unsent;
+  self->shutdown_connect_task = g_steal_pointer (&self->connect_task);
+  self->shutdown_close_task = g_steal_pointer (&self->close_task);
+  /* The reference taken above goes in finish_shutdown(). */
+}
+
+/* After engine_shutdown(), with io_lock let go: the closed handler first
+ * (it may take the unsent calls for another engine), then the rest. */
+static void
+finish_shutdown (RedisEngine *self)
+{
+  GQueue unsent = G_QUEUE_INIT;
+  RedisEngineClosedFunc closed_func;
+  gpointer closed_data;
+  GError *reason;
+  GSList *stale;
+  RedisCall *call;
+  GTask *task;
+
+  /* Taken once: the lock is free, but only this holder saw the reason. */
+  g_mutex_lock (&self->io_lock);
+  reason = g_steal_pointer (&self->shutdown_reason);
+  unsent = self->shutdown_unsent;
+  g_queue_init (&self->shutdown_unsent);
+  g_mutex_unlock (&self->io_lock);
+  if (reason == NULL)
+    return;
+
+  g_mutex_lock (&self->lock);
+  closed_func = self->closed_func;
+  closed_data = self->closed_data;
+  self->notifying = TRUE;
+  g_mutex_unlock (&self->lock);
 
   /* Internal handshake calls never sit in unsent (they are written first). */
   if (closed_func != NULL)
     closed_func (self, reason, &unsent, closed_data);
+
+  g_mutex_lock (&self->lock);
+  self->notifying = FALSE;
+  stale = g_steal_pointer (&self->stale_notifies);
+  g_mutex_unlock (&self->lock);
+  for (GSList *l = stale; l != NULL; l = l->next)
+    notify_later_cb (l->data);
+  g_slist_free_full (stale, g_free);
 
   /* Calls the owner did not take (or the owner taking none) fail unsent. */
   while ((call = g_queue_pop_head (&unsent)) != NULL)
@@ -1158,7 +1675,7 @@ engine_shutdown (RedisEngine *self,
       release_call (self, call);
     }
 
-  if ((task = g_steal_pointer (&self->connect_task)) != NULL)
+  if ((task = g_steal_pointer (&self->shutdown_connect_task)) != NULL)
     {
       /* Whatever ends a connection before it is ready is a failure to
        * connect (auth, TLS and cancellation keep their own codes). */
@@ -1172,11 +1689,7 @@ engine_shutdown (RedisEngine *self,
       g_object_unref (task);
     }
 
-  if (self->stream != NULL)
-    g_io_stream_close_async (self->stream, G_PRIORITY_DEFAULT, NULL,
-                             stream_closed_cb, redis_engine_ref (self));
-
-  if ((task = g_steal_pointer (&self->close_task)) != NULL)
+  if ((task = g_steal_pointer (&self->shutdown_close_task)) != NULL)
     {
       g_task_return_boolean (task, TRUE);
       g_object_unref (task);
@@ -1198,7 +1711,9 @@ close_in_worker (gpointer data)
 {
   CloseRequest *req = data;
 
+  engine_lock (req->engine);
   engine_shutdown (req->engine, req->written_code, g_steal_pointer (&req->reason));
+  engine_unlock (req->engine);
   return G_SOURCE_REMOVE;
 }
 
@@ -1241,11 +1756,16 @@ close_timeout_cb (gpointer data)
 {
   RedisEngine *self = data;
 
-  g_clear_pointer (&self->close_timer, g_source_unref);
-  engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
-                   g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED,
-                                "The connection to %s was closed before all replies arrived",
-                                self->address));
+  engine_lock (self);
+  if (!g_source_is_destroyed (g_main_current_source ()))
+    {
+      g_clear_pointer (&self->close_timer, g_source_unref);
+      engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+                       g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED,
+                                    "The connection to %s was closed before all replies arrived",
+                                    self->address));
+    }
+  engine_unlock (self);
   return G_SOURCE_REMOVE;
 }
 
@@ -1256,8 +1776,10 @@ start_graceful_close (gpointer data)
   RedisEngine *self = g_task_get_task_data (task);
   guint timeout_ms = GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (task), "timeout-ms"));
 
+  engine_lock (self);
   if (self->closed || self->close_task != NULL)
     {
+      engine_unlock (self);
       g_task_return_boolean (task, TRUE);
       return G_SOURCE_REMOVE;
     }
@@ -1266,8 +1788,11 @@ start_graceful_close (gpointer data)
   self->accepting = FALSE;
   g_mutex_unlock (&self->lock);
 
-  /* Calls accepted before the close still go out. */
-  flush_cb (self);
+  /* Calls accepted before the close still go out, and their replies are
+   * read on the I/O thread: the close must end whatever the home loop does
+   * (a close_sync() blocks it). */
+  move_sources_locked (self, redis_worker_get_context ());
+  flush_locked (self);
 
   if (self->phase != PHASE_READY || g_queue_is_empty (&self->inflight))
     {
@@ -1275,6 +1800,7 @@ start_graceful_close (gpointer data)
       engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
                        g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED,
                                     "The connection to %s was closed", self->address));
+      engine_unlock (self);
       return G_SOURCE_REMOVE;
     }
 
@@ -1285,6 +1811,7 @@ start_graceful_close (gpointer data)
   g_source_set_callback (self->close_timer, close_timeout_cb,
                          redis_engine_ref (self), (GDestroyNotify) redis_engine_unref);
   g_source_attach (self->close_timer, redis_worker_get_context ());
+  engine_unlock (self);
   return G_SOURCE_REMOVE;
 }
 
@@ -1335,6 +1862,12 @@ connect_timeout_cb (gpointer data)
   const RedisOptions *o = self->options;
   GError *error;
 
+  engine_lock (self);
+  if (g_source_is_destroyed (g_main_current_source ()))
+    {
+      engine_unlock (self);
+      return G_SOURCE_REMOVE;
+    }
   g_clear_pointer (&self->connect_timer, g_source_unref);
 
   switch (self->phase)
@@ -1359,6 +1892,7 @@ connect_timeout_cb (gpointer data)
     }
 
   engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST, error);
+  engine_unlock (self);
   return G_SOURCE_REMOVE;
 }
 
@@ -1368,14 +1902,19 @@ connect_cancelled_cb (GCancellable *cancellable,
 {
   RedisEngine *self = data;
 
-  g_clear_pointer (&self->connect_cancel_source, g_source_unref);
-  engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
-                   g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                        "Operation was cancelled"));
+  engine_lock (self);
+  if (!g_source_is_destroyed (g_main_current_source ()))
+    {
+      g_clear_pointer (&self->connect_cancel_source, g_source_unref);
+      engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+                       g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                            "Operation was cancelled"));
+    }
+  engine_unlock (self);
   return G_SOURCE_REMOVE;
 }
 
-/* I/O thread: FALSE (and the engine shut down) if the handshake command
+/* With io_lock held: FALSE (and the engine shut down) if the handshake command
  * @what failed. NOAUTH means the server wants a password we did not give. */
 static gboolean
 handshake_step_ok (RedisEngine *self,
@@ -1419,6 +1958,7 @@ handshake_done_cb (GObject      *object,
   GTask *task;
 
   replies = g_task_propagate_pointer (G_TASK (result), &error);
+  engine_lock (self);
   if (replies == NULL || self->closed)
     goto out;   /* shutdown has reported the failure already */
 
@@ -1458,15 +1998,20 @@ handshake_done_cb (GObject      *object,
   clear_source (&self->connect_cancel_source);
   while ((call = g_queue_pop_head (&self->waiting)) != NULL)
     queue_write (self, call);
-  flush_cb (self);
+  flush_locked (self);
+  task = g_steal_pointer (&self->connect_task);
+  engine_unlock (self);
 
-  if ((task = g_steal_pointer (&self->connect_task)) != NULL)
+  if (task != NULL)
     {
       g_task_return_boolean (task, TRUE);
       g_object_unref (task);
     }
+  redis_engine_unref (self);
+  return;
 
 out:
+  engine_unlock (self);
   redis_engine_unref (self);
 }
 
@@ -1500,32 +2045,36 @@ static GSourceFuncs read_source_funcs = {
   NULL, NULL, read_dispatch, NULL, NULL, NULL,
 };
 
-static GSource *
-read_source_new (GIOStream   *stream,
-                 RedisEngine *self)
+/* The fd of the socket under @stream (plain or TLS). */
+static int
+stream_socket_fd (GIOStream *stream)
 {
   g_autoptr(GIOStream) base = NULL;
-  GSource *source;
-  GSocket *socket;
 
   if (G_IS_SOCKET_CONNECTION (stream))
     base = g_object_ref (stream);
   else
     g_object_get (stream, "base-io-stream", &base, NULL);
-  socket = g_socket_connection_get_socket (G_SOCKET_CONNECTION (base));
+  return g_socket_get_fd (g_socket_connection_get_socket (G_SOCKET_CONNECTION (base)));
+}
 
-  source = g_source_new (&read_source_funcs, sizeof (GSource));
+static GSource *
+read_source_new (RedisEngine  *self,
+                 GMainContext *context)
+{
+  GSource *source = g_source_new (&read_source_funcs, sizeof (GSource));
+
   g_source_set_static_name (source, "[redispool] read");
-  g_source_add_unix_fd (source, g_socket_get_fd (socket), G_IO_IN | G_IO_HUP | G_IO_ERR);
+  g_source_add_unix_fd (source, self->fd, G_IO_IN | G_IO_HUP | G_IO_ERR);
   g_source_set_can_recurse (source, TRUE);
   g_source_set_callback (source, readable_cb, redis_engine_ref (self),
                          (GDestroyNotify) redis_engine_unref);
-  g_source_attach (source, redis_worker_get_context ());
+  g_source_attach (source, context);
   return source;
 }
 
-/* I/O thread: the stream is up (plain or TLS): start reading, then send
- * AUTH, SELECT, CLIENT SETNAME and CLIENT ID in one write. */
+/* With io_lock held: the stream is up (plain or TLS): start reading, then
+ * send AUTH, SELECT, CLIENT SETNAME and CLIENT ID in one write. */
 static void
 start_session (RedisEngine *self,
                GIOStream   *stream)
@@ -1541,9 +2090,10 @@ start_session (RedisEngine *self,
   self->stream = stream;
   self->in = G_POLLABLE_INPUT_STREAM (g_io_stream_get_input_stream (stream));
   self->out = G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (stream));
+  self->fd = stream_socket_fd (stream);
   self->phase = PHASE_HANDSHAKE;
 
-  self->read_source = read_source_new (stream, self);
+  self->read_source = read_source_new (self, self->drive);
 
   if (o->password != NULL)
     {
@@ -1582,6 +2132,7 @@ tls_handshake_cb (GObject      *object,
   GError *failure;
 
   g_tls_connection_handshake_finish (tls, result, &error);
+  engine_lock (self);
   if (self->closed)
     g_object_unref (tls);
   /* Checks the certificate again after every handshake: a resumed
@@ -1593,6 +2144,7 @@ tls_handshake_cb (GObject      *object,
     }
   else
     start_session (self, G_IO_STREAM (tls));
+  engine_unlock (self);
 
   redis_engine_unref (self);
 }
@@ -1609,6 +2161,7 @@ socket_connected_cb (GObject      *object,
   GIOStream *tls;
 
   conn = g_socket_client_connect_finish (G_SOCKET_CLIENT (object), result, &error);
+  engine_lock (self);
   if (conn == NULL)
     {
       if (!self->closed)
@@ -1647,6 +2200,7 @@ socket_connected_cb (GObject      *object,
                                     tls_handshake_cb, redis_engine_ref (self));
 
 out:
+  engine_unlock (self);
   redis_engine_unref (self);
 }
 
@@ -1655,13 +2209,15 @@ start_connect (gpointer data)
 {
   RedisEngine *self = data;
   const RedisOptions *o = self->options;
-  GCancellable *user_cancellable = g_task_get_cancellable (self->connect_task);
+  GCancellable *user_cancellable;
   GSocketConnectable *connectable;
 
+  engine_lock (self);
   if (self->closed)
     {
       GTask *task = g_steal_pointer (&self->connect_task);
 
+      engine_unlock (self);
       if (task != NULL)
         {
           g_task_return_new_error (task, REDIS_ERROR, REDIS_ERROR_CLOSED,
@@ -1670,6 +2226,7 @@ start_connect (gpointer data)
         }
       return G_SOURCE_REMOVE;
     }
+  user_cancellable = g_task_get_cancellable (self->connect_task);
 
   set_state (self, REDIS_CONNECTION_STATE_CONNECTING);
   self->phase = PHASE_TCP;
@@ -1699,6 +2256,7 @@ start_connect (gpointer data)
   g_socket_client_connect_async (self->client, connectable, self->connect_cancellable,
                                  socket_connected_cb, redis_engine_ref (self));
   g_object_unref (connectable);
+  engine_unlock (self);
   return G_SOURCE_REMOVE;
 }
 
@@ -1713,7 +2271,9 @@ redis_engine_connect_async (RedisEngine         *self,
   g_task_set_source_tag (task, redis_engine_connect_async);
   g_task_set_name (task, "[redispool] connect");
   /* Handed to the I/O thread, which owns connect_task from then on. */
+  g_mutex_lock (&self->io_lock);
   self->connect_task = task;
+  g_mutex_unlock (&self->io_lock);
   redis_worker_invoke (start_connect, redis_engine_ref (self),
                        (GDestroyNotify) redis_engine_unref);
 }

@@ -707,7 +707,7 @@ core_lease (LeaseRequest *req)
       return;
     }
 
-  req->engine = redis_engine_new (core->options);
+  req->engine = redis_engine_new (core->options, core->context);
   redis_engine_set_closed_func (req->engine, lease_engine_closed_cb, core_ref (core),
                                 (GDestroyNotify) core_unref);
   /* Connect from the I/O thread so that the connection comes up whatever
@@ -834,7 +834,6 @@ lease_ended_cb (RedisEngine *engine,
   PoolCore *core = user_data;
   g_autoptr(GByteArray) encoded = g_byte_array_new ();
   g_autoptr(GBytes) payload = NULL;
-  g_autoptr(GTask) task = NULL;
   g_autofree char *db = g_strdup_printf ("%u", core->options->database);
   RestoreData *data = g_new0 (RestoreData, 1);
   RedisCall *call;
@@ -847,9 +846,8 @@ lease_ended_cb (RedisEngine *engine,
   redis_encode_strv (encoded, (const char *[]) { "SELECT", db, NULL }, NULL, NULL, NULL, NULL);
   payload = g_byte_array_free_to_bytes (g_steal_pointer (&encoded));
 
-  /* Nobody waits for the task; the outcome is read in restore_done_cb. */
-  task = g_task_new (NULL, NULL, NULL, NULL);
-  call = redis_call_new (REDIS_CALL_PIPELINE, payload, 3, task);
+  /* Nobody waits for it: the outcome is read in restore_done_cb. */
+  call = redis_call_new (REDIS_CALL_PIPELINE, payload, 3, NULL);
   call->label = "lease reset (DISCARD/UNWATCH/SELECT)";
   call->no_retry = TRUE;
   call->on_done = restore_done_cb;
@@ -1132,7 +1130,7 @@ slot_start (PoolCore *core,
       g_mutex_unlock (&core->lock);
       return;
     }
-  engine = redis_engine_new (core->options);
+  engine = redis_engine_new (core->options, core->context);
   slot->engine = engine;
   slot->state = SLOT_CONNECTING;
   g_mutex_unlock (&core->lock);

@@ -37,7 +37,13 @@ RedisUnblocker *redis_unblocker_start (const RedisOptions       *options,
                                        guint                     give_up_ms,
                                        RedisUnblockerFailedFunc  failed,
                                        gpointer                  user_data);
-/* Stops sending, closes the side connection, frees @self. */
-void            redis_unblocker_stop  (RedisUnblocker           *self);
+/* Stops sending, closes the side connection, frees @self. @stopped is
+ * called (on the I/O thread, maybe before this returns) once no CLIENT
+ * UNBLOCK of ours can reach the server any more: one already sent may
+ * still be on its way, and would end the owner's next blocking command. */
+void            redis_unblocker_stop  (RedisUnblocker           *self,
+                                       GSourceFunc               stopped,
+                                       gpointer                  user_data,
+                                       GDestroyNotify            notify);
 
 G_END_DECLS

@@ -20,6 +20,10 @@ struct _RedisUnblocker
 {
   gint                      ref_count;
   gboolean                  stopped;
+  gboolean                  in_flight;   /* a CLIENT UNBLOCK awaits its reply */
+  GSourceFunc               stopped_func;
+  gpointer                  stopped_data;
+  GDestroyNotify            stopped_notify;
   RedisEngine              *engine;      /* the side connection */
   char                     *client_id;   /* decimal, for the command */
   guint                     command_timeout_ms;
@@ -38,10 +42,24 @@ unblocker_ref (RedisUnblocker *self)
 }
 
 static void
+notify_stopped (RedisUnblocker *self)
+{
+  GSourceFunc func = g_steal_pointer (&self->stopped_func);
+
+  if (func != NULL)
+    {
+      func (self->stopped_data);
+      if (self->stopped_notify != NULL)
+        self->stopped_notify (self->stopped_data);
+    }
+}
+
+static void
 unblocker_unref (RedisUnblocker *self)
 {
   if (--self->ref_count > 0)
     return;
+  notify_stopped (self);
   g_assert (self->retry == NULL);
   redis_engine_unref (self->engine);
   g_free (self->client_id);
@@ -102,8 +120,14 @@ unblock_reply_cb (GObject      *object,
   g_autoptr(GError) error = NULL;
   g_autoptr(RedisReply) reply = g_task_propagate_pointer (G_TASK (result), &error);
 
+  self->in_flight = FALSE;
   if (self->stopped)
-    ;
+    {
+      /* Answered (or failed): nothing of ours can reach the server any
+       * more, so the owner may write again. */
+      notify_stopped (self);
+      redis_engine_close (self->engine, REDIS_ERROR_CLOSED, NULL);
+    }
   else if (reply == NULL)
     report_failure (self, g_steal_pointer (&error));
   else if (redis_reply_get_kind (reply) != REDIS_REPLY_KIND_INTEGER)
@@ -140,6 +164,7 @@ send_unblock (RedisUnblocker *self)
   call->label = "CLIENT UNBLOCK";
   call->no_retry = TRUE;
   redis_call_set_timeout (call, self->command_timeout_ms);
+  self->in_flight = TRUE;
   if (!redis_engine_submit (self->engine, call))
     redis_call_fail (call, g_error_new_literal (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
                                                 "the side connection closed"));
@@ -182,20 +207,32 @@ redis_unblocker_start (const RedisOptions       *options,
   self->retry_ms = FIRST_RETRY_MS;
   self->failed = failed;
   self->failed_data = user_data;
-  self->engine = redis_engine_new (side);
+  self->engine = redis_engine_new (side, redis_worker_get_context ());
   redis_engine_connect_async (self->engine, NULL, side_connected_cb, unblocker_ref (self));
   return self;
 }
 
 void
-redis_unblocker_stop (RedisUnblocker *self)
+redis_unblocker_stop (RedisUnblocker *self,
+                      GSourceFunc     stopped,
+                      gpointer        user_data,
+                      GDestroyNotify  notify)
 {
   self->stopped = TRUE;
+  self->stopped_func = stopped;
+  self->stopped_data = user_data;
+  self->stopped_notify = notify;
   if (self->retry != NULL)
     {
       g_source_destroy (self->retry);
       g_clear_pointer (&self->retry, g_source_unref);
     }
-  redis_engine_close (self->engine, REDIS_ERROR_CLOSED, NULL);
+  /* A CLIENT UNBLOCK already sent could still end whatever the owner
+   * writes next: the owner hears it has stopped once it is answered. */
+  if (!self->in_flight)
+    {
+      notify_stopped (self);
+      redis_engine_close (self->engine, REDIS_ERROR_CLOSED, NULL);
+    }
   unblocker_unref (self);
 }

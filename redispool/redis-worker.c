@@ -2,6 +2,13 @@
 
 #include "config-private.h"
 
+#include <errno.h>
+#include <unistd.h>
+#ifdef HAVE_EVENTFD
+#include <sys/eventfd.h>
+#endif
+#include <glib-unix.h>
+
 #include "redis-worker-private.h"
 
 static GMainContext *worker_context;
@@ -84,4 +91,68 @@ redis_worker_deadline_source_new (const char     *name,
   g_source_set_callback (source, func, data, notify);
   g_source_attach (source, redis_worker_get_context ());
   return source;
+}
+
+/* ---- wake-up fds -------------------------------------------------------- */
+
+static void
+wake_fd_free (gpointer data)
+{
+  RedisWakeFd *wake = data;
+
+  if (wake->write_fd != wake->read_fd)
+    close (wake->write_fd);
+  close (wake->read_fd);
+  g_free (wake);
+}
+
+static GPrivate wake_fd_key = G_PRIVATE_INIT (wake_fd_free);
+
+const RedisWakeFd *
+redis_wake_fd_get (void)
+{
+  RedisWakeFd *wake = g_private_get (&wake_fd_key);
+  int fds[2] = { -1, -1 };
+
+  if (G_LIKELY (wake != NULL))
+    return wake;
+
+#ifdef HAVE_EVENTFD
+  fds[0] = fds[1] = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+#endif
+  if (fds[0] < 0 &&
+      (!g_unix_open_pipe (fds, FD_CLOEXEC, NULL) ||
+       !g_unix_set_fd_nonblocking (fds[0], TRUE, NULL) ||
+       !g_unix_set_fd_nonblocking (fds[1], TRUE, NULL)))
+    g_error ("redispool: cannot create a wake-up fd: %s", g_strerror (errno));
+
+  wake = g_new (RedisWakeFd, 1);
+  wake->read_fd = fds[0];
+  wake->write_fd = fds[1];
+  g_private_set (&wake_fd_key, wake);
+  return wake;
+}
+
+void
+redis_wake_fd_signal (const RedisWakeFd *wake)
+{
+  guint64 one = 1;
+  ssize_t n;
+
+  /* An eventfd takes 8 bytes; a pipe takes any. */
+  do
+    n = write (wake->write_fd, &one, sizeof one);
+  while (n < 0 && errno == EINTR);
+  /* EAGAIN: a wake-up is pending already, which is all it takes. */
+}
+
+void
+redis_wake_fd_drain (const RedisWakeFd *wake)
+{
+  char buffer[64];
+  ssize_t n;
+
+  do
+    n = read (wake->read_fd, buffer, sizeof buffer);
+  while (n > 0 || (n < 0 && errno == EINTR));
 }
