@@ -34,10 +34,14 @@
  *   command timeout), then closes.
  *
  * Callbacks run in the thread-default main context of the thread that
- * started the call. Sync calls block the calling thread only; all I/O runs
- * on redispool's own I/O thread, so they work without a main loop, from
- * worker threads, and from inside a main-loop callback. All methods are
- * safe to call from any thread.
+ * started the call. Async calls made from the context the object was
+ * created in are written and read by that context's loop; sync calls
+ * write, poll and read in the calling thread; connecting, timers and calls
+ * from other contexts use redispool's own I/O thread (see the threading
+ * guide). Sync calls block the calling thread only and iterate no main
+ * context, so they work without a main loop, from worker threads, and from
+ * inside a main-loop callback. All methods are safe to call from any
+ * thread.
  *
  * Possible errors: those of [error@Redis.Error] and %G_IO_ERROR_CANCELLED.
  */
@@ -51,10 +55,11 @@ redis_client_default_init (RedisClientInterface *iface)
 
 /* ---- sync helper -------------------------------------------------------- */
 
-/* A sync call runs its async twin on a private main context of the calling
- * thread and iterates it until the result arrives; the I/O itself runs on
- * the I/O thread, so nothing the caller's other contexts do matters. The
- * context is cached per thread. */
+/* close_sync and the sync constructors run their async twin on a private
+ * main context of the calling thread and iterate it until the result
+ * arrives; the I/O itself runs on the I/O thread (a call from a context
+ * that is not the object's home), so nothing the caller's other contexts do
+ * matters. The context is cached per thread. */
 static GPrivate sync_context_key = G_PRIVATE_INIT ((GDestroyNotify) g_main_context_unref);
 
 void
