@@ -105,7 +105,8 @@ record (RedisBatch        *self,
       return;
     }
 
-  self->flags |= flags;
+  /* Merged over the commands: what each answers with means nothing here. */
+  self->flags |= flags & ~REDIS_COMMAND_FLAG_REPLY_MASK;
   if (block_ms < 0 || self->block_ms < 0)
     self->block_ms = -1;
   else

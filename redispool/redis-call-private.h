@@ -34,6 +34,11 @@ typedef enum
   REDIS_COMMAND_FLAG_BLOCKING         = 1 << 0,  /* may block the connection */
   REDIS_COMMAND_FLAG_CONNECTION_STATE = 1 << 1,  /* changes per-connection state */
   REDIS_COMMAND_FLAG_UNSUPPORTED      = 1 << 2,  /* breaks reply matching: refused */
+  /* Bits 8 to 15: the reply kinds (1 << RedisReplyKind) a single command
+   * can answer with besides an error, for the commands whose reply kind
+   * cannot vary with their options (see redis_call_reply_in_step()); none
+   * set: any. Meaningless for a batch, whose flags are merged. */
+  REDIS_COMMAND_FLAG_REPLY_MASK       = 0xff << 8,
 } RedisCommandFlags;
 
 typedef struct _RedisCall RedisCall;
@@ -66,7 +71,9 @@ struct _RedisCall
 {
   gint               ref_count;
   RedisCallKind      kind;
-  GBytes            *payload;        /* bytes to write, RESP encoded */
+  const guint8      *data;           /* bytes to write, RESP encoded… */
+  gsize              len;
+  GBytes            *payload;        /* …owned by this, or inline (NULL) */
   guint              n_commands;     /* user commands in the payload */
   guint              n_replies;      /* replies expected on the wire */
   RedisCommandFlags  flags;
@@ -111,6 +118,8 @@ struct _RedisCall
   void             (*on_done)      (RedisCall *call,
                                     gpointer   data);
   gpointer           on_done_data;
+
+  guint8             inline_data[];  /* the payload of a single command */
 };
 
 /* Encoding. Validates sizes first: hiredis' formatter overflows past 2 GiB.
@@ -162,6 +171,12 @@ RedisCall *redis_call_new            (RedisCallKind        kind,
                                       GBytes              *payload,
                                       guint                n_commands,
                                       GTask               *task);
+/* Like redis_call_new(), with a copy of @data in the call's own block:
+ * one allocation for a small payload (a single command). */
+RedisCall *redis_call_new_inline     (RedisCallKind        kind,
+                                      const guint8        *data,
+                                      gsize                len,
+                                      guint                n_commands);
 /* A call completed through @waiter (a sync call) instead of a GTask. */
 RedisCall *redis_call_new_sync       (RedisCallKind        kind,
                                       GBytes              *payload,

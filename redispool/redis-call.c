@@ -174,6 +174,78 @@ millis (const char *text,
   return v <= G_MAXINT64 ? (gint64) v : 0;
 }
 
+#define KIND(k) ((RedisCommandFlags) (1u << (8 + REDIS_REPLY_KIND_##k)))
+
+/* The reply kinds of the common commands whose reply kind is fixed in
+ * RESP2 whatever their options (GET answers a bulk string or nil, INCR an
+ * integer, SET without options +OK…): a reply of another kind cannot be
+ * theirs (see redis_call_reply_in_step()). Only forms whose kind cannot
+ * vary are listed (SET k v, not SET with NX/GET; LPOP k, not LPOP k n). */
+static RedisCommandFlags
+reply_kinds (guint        argc,
+             const char  *name,
+             gsize        name_len)
+{
+  static const struct
+  {
+    const char        *name;
+    guint8             name_len;
+    guint8             argc;      /* 0: any */
+    RedisCommandFlags  kinds;
+  } table[] = {
+#define E(n, a, k) { n, sizeof n - 1, a, k }
+    E ("GET", 2, KIND (STRING) | KIND (NIL)),
+    E ("GETDEL", 2, KIND (STRING) | KIND (NIL)),
+    E ("HGET", 3, KIND (STRING) | KIND (NIL)),
+    E ("LINDEX", 3, KIND (STRING) | KIND (NIL)),
+    E ("LPOP", 2, KIND (STRING) | KIND (NIL)),
+    E ("RPOP", 2, KIND (STRING) | KIND (NIL)),
+    E ("ECHO", 2, KIND (STRING)),
+    E ("INCRBYFLOAT", 3, KIND (STRING)),
+    E ("SET", 3, KIND (STATUS)),
+    E ("PING", 1, KIND (STATUS)),
+    E ("PING", 2, KIND (STRING)),
+    E ("TYPE", 2, KIND (STATUS)),
+    E ("MGET", 0, KIND (ARRAY)),
+    E ("HGETALL", 2, KIND (ARRAY)),
+    E ("SMEMBERS", 2, KIND (ARRAY)),
+    E ("LRANGE", 4, KIND (ARRAY)),
+    E ("INCR", 2, KIND (INTEGER)),
+    E ("DECR", 2, KIND (INTEGER)),
+    E ("INCRBY", 3, KIND (INTEGER)),
+    E ("DECRBY", 3, KIND (INTEGER)),
+    E ("DEL", 0, KIND (INTEGER)),
+    E ("UNLINK", 0, KIND (INTEGER)),
+    E ("EXISTS", 0, KIND (INTEGER)),
+    E ("STRLEN", 2, KIND (INTEGER)),
+    E ("APPEND", 3, KIND (INTEGER)),
+    E ("LLEN", 2, KIND (INTEGER)),
+    E ("LPUSH", 0, KIND (INTEGER)),
+    E ("RPUSH", 0, KIND (INTEGER)),
+    E ("SADD", 0, KIND (INTEGER)),
+    E ("SREM", 0, KIND (INTEGER)),
+    E ("SCARD", 2, KIND (INTEGER)),
+    E ("HSET", 0, KIND (INTEGER)),
+    E ("HDEL", 0, KIND (INTEGER)),
+    E ("HLEN", 2, KIND (INTEGER)),
+    E ("ZCARD", 2, KIND (INTEGER)),
+    E ("TTL", 2, KIND (INTEGER)),
+    E ("PTTL", 2, KIND (INTEGER)),
+    E ("DBSIZE", 1, KIND (INTEGER)),
+#undef E
+  };
+  char first = g_ascii_toupper (name[0]);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (table); i++)
+    if (table[i].name_len == name_len && table[i].name[0] == first &&
+        (table[i].argc == 0 || table[i].argc == argc) &&
+        g_ascii_strncasecmp (name, table[i].name, name_len) == 0)
+      return table[i].kinds;
+  return REDIS_COMMAND_FLAG_NONE;
+}
+
+#undef KIND
+
 static RedisCommandFlags
 classify (guint         argc,
           const char  **argv,
@@ -201,7 +273,7 @@ classify (guint         argc,
     case 'X':
       break;
     default:
-      return REDIS_COMMAND_FLAG_NONE;
+      return reply_kinds (argc, name, name_len);
     }
 
   if (argc >= 3 &&
@@ -560,17 +632,15 @@ redis_encode_bytes (GByteArray          *out,
   return redis_encode_command (out, (guint) n_args, argv, lens, flags, block_ms, name, error);
 }
 
-RedisCall *
-redis_call_new (RedisCallKind  kind,
-                GBytes        *payload,
-                guint          n_commands,
-                GTask         *task)
+static RedisCall *
+call_alloc (RedisCallKind  kind,
+            gsize          inline_len,
+            guint          n_commands)
 {
-  RedisCall *self = g_new0 (RedisCall, 1);
+  RedisCall *self = g_malloc0 (sizeof (RedisCall) + inline_len);
 
   self->ref_count = 1;
   self->kind = kind;
-  self->payload = g_bytes_ref (payload);
   self->n_commands = n_commands;
   switch (kind)
     {
@@ -588,9 +658,36 @@ redis_call_new (RedisCallKind  kind,
       g_assert_not_reached ();
     }
   self->replies_left = self->n_replies;
+  return self;
+}
+
+RedisCall *
+redis_call_new (RedisCallKind  kind,
+                GBytes        *payload,
+                guint          n_commands,
+                GTask         *task)
+{
+  RedisCall *self = call_alloc (kind, 0, n_commands);
+
+  self->payload = g_bytes_ref (payload);
+  self->data = g_bytes_get_data (payload, &self->len);
   self->task = task != NULL ? g_object_ref (task) : NULL;
   if (task != NULL && g_task_get_cancellable (task) != NULL)
     self->cancellable = g_object_ref (g_task_get_cancellable (task));
+  return self;
+}
+
+RedisCall *
+redis_call_new_inline (RedisCallKind  kind,
+                       const guint8  *data,
+                       gsize          len,
+                       guint          n_commands)
+{
+  RedisCall *self = call_alloc (kind, len, n_commands);
+
+  memcpy (self->inline_data, data, len);
+  self->data = self->inline_data;
+  self->len = len;
   return self;
 }
 
@@ -1224,6 +1321,21 @@ redis_call_finish_replies (RedisCall *self)
     }
 }
 
+static const char *
+reply_kind_name (RedisReplyKind kind)
+{
+  switch (kind)
+    {
+    case REDIS_REPLY_KIND_STRING: return "a bulk string";
+    case REDIS_REPLY_KIND_STATUS: return "a status";
+    case REDIS_REPLY_KIND_INTEGER: return "an integer";
+    case REDIS_REPLY_KIND_NIL: return "nil";
+    case REDIS_REPLY_KIND_ARRAY: return "an array";
+    case REDIS_REPLY_KIND_ERROR: return "an error";
+    default: return "unknown";
+    }
+}
+
 gboolean
 redis_call_reply_in_step (RedisCall  *self,
                           guint       index,
@@ -1265,6 +1377,25 @@ redis_call_reply_in_step (RedisCall  *self,
       return TRUE;
 
     case REDIS_CALL_COMMAND:
+      /* A reply of a kind the command never answers with belongs to
+       * something else: the stream is out of step (a stray reply the server
+       * sent earlier, now taken for this one). An error is always a valid
+       * answer, and so is QUEUED (the command ran inside a lease's MULTI). */
+      if ((self->flags & REDIS_COMMAND_FLAG_REPLY_MASK) != 0 &&
+          redis_reply_get_kind (reply) != REDIS_REPLY_KIND_ERROR &&
+          !(self->flags & (1u << (8 + redis_reply_get_kind (reply)))) &&
+          !is_status (reply, "QUEUED"))
+        {
+          redis_call_fail (self, g_error_new (REDIS_ERROR, REDIS_ERROR_PROTOCOL,
+                                              "Protocol error: %s was answered with a reply of "
+                                              "a kind it never returns (%s): the replies are out "
+                                              "of step with the commands",
+                                              redis_call_get_name (self),
+                                              reply_kind_name (redis_reply_get_kind (reply))));
+          return FALSE;
+        }
+      return TRUE;
+
     case REDIS_CALL_PIPELINE:
     default:
       return TRUE;
@@ -1327,10 +1458,7 @@ redis_call_get_name (RedisCall *self)
   name = g_atomic_pointer_get (&self->name);
   if (name == NULL)
     {
-      gsize len = 0;
-      const guint8 *data = g_bytes_get_data (self->payload, &len);
-
-      name = redis_encode_dup_name (data, len,
+      name = redis_encode_dup_name (self->data, self->len,
                                     self->kind == REDIS_CALL_NOREPLY ||
                                     self->kind == REDIS_CALL_TRANSACTION ? 1 : 0);
       /* Any thread may ask first: one copy wins. */

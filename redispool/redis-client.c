@@ -162,6 +162,32 @@ noreply_close (GByteArray  *encoded,
 
 /* Builds the call for one command (no completion target yet), or fails
  * with INVALID_ARGUMENT before anything reaches a connection. */
+/* Payloads up to this size are copied into their call; a larger one keeps
+ * the buffer it was encoded in (no copy), and the thread gets a new one. */
+#define SCRATCH_MAX (16 * 1024)
+
+static GPrivate scratch_key = G_PRIVATE_INIT ((GDestroyNotify) g_byte_array_unref);
+
+static GByteArray *
+take_scratch (void)
+{
+  GByteArray *scratch = g_private_get (&scratch_key);
+
+  if (scratch == NULL)
+    return g_byte_array_sized_new (256);
+  g_private_set (&scratch_key, NULL);
+  return scratch;
+}
+
+static void
+give_back_scratch (GByteArray *scratch)
+{
+  /* Nothing of a command (an AUTH on a lease…) stays behind in it. */
+  explicit_bzero (scratch->data, scratch->len);
+  g_byte_array_set_size (scratch, 0);
+  g_private_replace (&scratch_key, scratch);
+}
+
 static RedisCall *
 build_argv_call (RedisCallKind        kind,
                  const char * const  *argv,
@@ -170,7 +196,7 @@ build_argv_call (RedisCallKind        kind,
                  gboolean             use_bytes,
                  GError             **error)
 {
-  g_autoptr(GByteArray) encoded = g_byte_array_new ();
+  g_autoptr(GByteArray) encoded = NULL;
   g_autoptr(GBytes) payload = NULL;
   g_autofree char *token = NULL;
   RedisCommandFlags flags = 0;
@@ -178,6 +204,9 @@ build_argv_call (RedisCallKind        kind,
   RedisCall *call;
   gboolean ok;
 
+  /* A single command is encoded in a buffer of the thread, kept between
+   * calls, and copied into the call's own block: one allocation per call. */
+  encoded = kind == REDIS_CALL_COMMAND ? take_scratch () : g_byte_array_new ();
   if (kind == REDIS_CALL_NOREPLY && !noreply_open (encoded, error))
     return NULL;
 
@@ -201,8 +230,16 @@ build_argv_call (RedisCallKind        kind,
   if (kind == REDIS_CALL_NOREPLY && !noreply_close (encoded, &token, error))
     return NULL;
 
-  payload = g_byte_array_free_to_bytes (g_steal_pointer (&encoded));
-  call = redis_call_new (kind, payload, 1, NULL);
+  if (kind == REDIS_CALL_COMMAND && encoded->len <= SCRATCH_MAX)
+    {
+      call = redis_call_new_inline (kind, encoded->data, encoded->len, 1);
+      give_back_scratch (g_steal_pointer (&encoded));
+    }
+  else
+    {
+      payload = g_byte_array_free_to_bytes (g_steal_pointer (&encoded));
+      call = redis_call_new (kind, payload, 1, NULL);
+    }
   call->flags = flags;
   call->block_ms = block_ms;
   call->noreply_token = g_steal_pointer (&token);

@@ -7,6 +7,7 @@
 #include "redis-engine-private.h"
 #include "redis-enums.h"
 #include "redis-error.h"
+#include "redis-init-private.h"
 #include "redis-options-private.h"
 
 /**
@@ -32,7 +33,10 @@
  *
  * A connection connects once, when it is initialized ([iface@Gio.Initable]
  * or [iface@Gio.AsyncInitable]): AUTH, SELECT and CLIENT SETNAME run before
- * any user command. When it is lost it stays closed and emits
+ * any user command. Initializing again is harmless, as GIO asks: a call
+ * made while the first one runs waits for it, and every call returns the
+ * outcome of the first (success, or the same error) without connecting
+ * again. When it is lost it stays closed and emits
  * [signal@Redis.Connection::closed]; [class@Redis.Pool] is the object that
  * replaces lost connections.
  *
@@ -56,7 +60,7 @@ struct _RedisConnection
   GMainContext  *context;
   RedisEngine   *engine;
   ConnectionLink *link;       /* how the I/O thread reaches us; see below */
-  gint           init_state;  /* 0 none, 1 started */
+  RedisInitOnce  init;
 
   /* Set when the connection is a pool's lease (see the private header). */
   gboolean           is_lease;
@@ -229,7 +233,8 @@ redis_connection_constructed (GObject *object)
     {
       self->engine = redis_engine_ref (g_private_get (&lease_engine_key));
       self->is_lease = TRUE;
-      self->init_state = 1;
+      /* A lease comes connected: initializing it succeeds at once. */
+      redis_init_once_set_done (&self->init);
       return;
     }
 
@@ -277,6 +282,7 @@ redis_connection_finalize (GObject *object)
   RedisConnection *self = REDIS_CONNECTION (object);
 
   redis_options_free (self->options);
+  redis_init_once_clear (&self->init);
   g_clear_pointer (&self->link, connection_link_unref);
   redis_options_clear_secret (&self->uri);
   g_clear_error (&self->uri_error);
@@ -536,6 +542,7 @@ redis_connection_init (RedisConnection *self)
 {
   self->options = redis_options_new ();
   self->context = g_main_context_ref_thread_default ();
+  redis_init_once_init (&self->init);
 }
 
 /* ---- RedisClient -------------------------------------------------------- */
@@ -634,24 +641,27 @@ client_iface_init (RedisClientInterface *iface)
 
 /* ---- initialization ----------------------------------------------------- */
 
+/* The first initialization's connect finished: every init call, waiting or
+ * later, gets its outcome. */
 static void
 engine_connected_cb (GObject      *object,
                      GAsyncResult *result,
                      gpointer      user_data)
 {
-  g_autoptr(GTask) task = user_data;
-  RedisConnection *self = g_task_get_source_object (task);
-  GError *error = NULL;
+  g_autoptr(RedisConnection) self = user_data;
+  g_autoptr(GError) error = NULL;
 
-  if (!redis_engine_connect_finish (self->engine, result, &error))
-    g_task_return_error (task, error);
-  else
-    g_task_return_boolean (task, TRUE);
+  redis_engine_connect_finish (self->engine, result, &error);
+  redis_init_once_complete (&self->init, error);
 
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_STATE]);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CLIENT_ID]);
 }
 
+/* Idempotent, as GIO asks: the first call connects; calls made while it
+ * runs wait for it (or for their own cancellable), and every call, then or
+ * later, gets the outcome of that one connect. Only the first call's
+ * cancellable cancels the connect. */
 static void
 redis_connection_init_async (GAsyncInitable      *initable,
                              int                  io_priority,
@@ -660,26 +670,22 @@ redis_connection_init_async (GAsyncInitable      *initable,
                              gpointer             user_data)
 {
   RedisConnection *self = REDIS_CONNECTION (initable);
-  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
 
   g_task_set_source_tag (task, redis_connection_init_async);
+  g_task_set_name (task, "[redispool] connection init");
+
+  if (!redis_init_once_begin (&self->init, task))
+    return;
 
   if (self->uri_error != NULL)
     {
-      g_task_return_error (task, g_error_copy (self->uri_error));
-      g_object_unref (task);
+      redis_init_once_complete (&self->init, self->uri_error);
       return;
     }
 
-  if (!g_atomic_int_compare_and_exchange (&self->init_state, 0, 1))
-    {
-      g_task_return_new_error (task, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
-                               "The connection was initialized already");
-      g_object_unref (task);
-      return;
-    }
-
-  redis_engine_connect_async (self->engine, cancellable, engine_connected_cb, task);
+  redis_engine_connect_async (self->engine, cancellable, engine_connected_cb,
+                              g_object_ref (self));
 }
 
 static gboolean

@@ -111,6 +111,7 @@ struct _RedisEngine
   /* Protected by io_lock. */
   GSource               *timer_source;
   GSource               *read_source;
+  gpointer               read_tag;          /* its socket fd */
   GSource               *write_source;
   GSource               *connect_timer;
   GSource               *connect_cancel_source;
@@ -299,18 +300,20 @@ engine_lock_in_source (RedisEngine *self)
   return TRUE;
 }
 
-/* Lets go of the lock, then hands out what was completed under it: the
- * end of a shutdown (the closed handler, failed unsent calls) and every
- * completion. The caller holds a reference (a source's, or its own). */
+/* Lets go of the lock, then hands out what was completed under it: every
+ * completion first, then the end of a shutdown (the closed handler, failed
+ * unsent calls, the close task: a caller told that the close is done finds
+ * the replies that came before it delivered already). The caller holds a
+ * reference (a source's, or its own). */
 static void
 engine_unlock (RedisEngine *self)
 {
   gboolean shut_down = self->shutdown_reason != NULL;
 
   g_mutex_unlock (&self->io_lock);
+  redis_call_defer_end ();
   if (shut_down)
     finish_shutdown (self);
-  redis_call_defer_end ();
 }
 
 RedisEngine *
@@ -752,7 +755,7 @@ timer_locked (RedisEngine *self)
 
         next_l = l->next;
         if (!redis_call_is_completed (call) && call->deadline != 0 && call->deadline <= now)
-          redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_TIMEOUT,
+          redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_SEND_TIMEOUT,
                                               "%s was not sent before its deadline: %s",
                                               redis_call_get_name (call),
                                               queue == &self->waiting ?
@@ -867,7 +870,7 @@ queue_write (RedisEngine *self,
     }
 
   if (!g_queue_is_empty (&self->backlog) ||
-      must_hold_back (self, g_bytes_get_size (call->payload)))
+      must_hold_back (self, call->len))
     g_queue_push_tail (&self->backlog, call);
   else
     put_on_wire (self, call);
@@ -887,7 +890,7 @@ drain_backlog (RedisEngine *self)
           release_call (self, call);
           continue;
         }
-      if (must_hold_back (self, g_bytes_get_size (call->payload)))
+      if (must_hold_back (self, call->len))
         break;
       g_queue_pop_head (&self->backlog);
       put_on_wire (self, call);
@@ -898,8 +901,8 @@ static void
 put_on_wire (RedisEngine *self,
              RedisCall   *call)
 {
-  gsize len;
-  const guint8 *data = g_bytes_get_data (call->payload, &len);
+  gsize len = call->len;
+  const guint8 *data = call->data;
 
   call->write_start = self->total_queued;
   g_byte_array_append (self->wbuf, data, len);
@@ -1033,6 +1036,27 @@ try_write (RedisEngine *self)
     }
 }
 
+/* With io_lock held, before writing to a connection with nothing in
+ * flight: whatever the server sent meanwhile belongs to no call, and must
+ * be found now (PROTOCOL: the connection closes, and what was about to be
+ * written goes elsewhere), not taken later for the reply of the next
+ * command. From a source of the drive context the last poll tells, for
+ * free, whether the socket has anything; a sync caller reads to see. */
+static void
+account_for_stray_bytes (RedisEngine *self,
+                         gboolean     from_source)
+{
+  if (self->phase != PHASE_READY || self->closed || !g_queue_is_empty (&self->inflight))
+    return;
+  if (from_source)
+    {
+      if (self->read_source == NULL ||
+          !(g_source_query_unix_fd (self->read_source, self->read_tag) & (G_IO_IN | G_IO_HUP | G_IO_ERR)))
+        return;
+    }
+  read_available (self, 0);
+}
+
 /* With io_lock held: takes in what was submitted. */
 static void
 flush_locked (RedisEngine *self)
@@ -1074,6 +1098,7 @@ flush_cb (gpointer data)
 
   if (!engine_lock_in_source (self))
     return G_SOURCE_REMOVE;
+  account_for_stray_bytes (self, TRUE);
   flush_locked (self);
   engine_unlock (self);
   return G_SOURCE_CONTINUE;
@@ -1238,6 +1263,13 @@ redis_engine_drive (RedisEngine     *self,
       g_atomic_int_get (&self->n_foreign) == 0)
     move_sources_locked (self, self->home);
 
+  account_for_stray_bytes (self, FALSE);
+  if (self->closed)
+    {
+      /* Stray bytes: the call, unsent, went to the closed handler. */
+      engine_unlock (self);
+      return;
+    }
   call->self_driven = TRUE;
   flush_locked (self);
 
@@ -1265,7 +1297,7 @@ redis_engine_drive (RedisEngine     *self,
                                                "reply will be discarded",
                                                redis_call_get_name (call), self->address));
       else if (call->deadline != 0 && call->deadline <= now)
-        redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_TIMEOUT,
+        redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_SEND_TIMEOUT,
                                             "%s was not sent before its deadline: "
                                             "the calls before it were still being written",
                                             redis_call_get_name (call)));
@@ -1340,8 +1372,9 @@ dispatch_reply (RedisEngine *self,
       engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
                        g_error_new (REDIS_ERROR, REDIS_ERROR_PROTOCOL,
                                     "Protocol error: %s answered %s out of step (a reply "
-                                    "that cannot be that call's: for a no-reply call, a "
-                                    "server that does not implement CLIENT REPLY)",
+                                    "that cannot be that call's: a stray reply taken for "
+                                    "it, or for a no-reply call, a server that does not "
+                                    "implement CLIENT REPLY)",
                                     self->address,
                                     redis_call_get_name (call)));
       return FALSE;
@@ -2065,7 +2098,7 @@ read_source_new (RedisEngine  *self,
   GSource *source = g_source_new (&read_source_funcs, sizeof (GSource));
 
   g_source_set_static_name (source, "[redispool] read");
-  g_source_add_unix_fd (source, self->fd, G_IO_IN | G_IO_HUP | G_IO_ERR);
+  self->read_tag = g_source_add_unix_fd (source, self->fd, G_IO_IN | G_IO_HUP | G_IO_ERR);
   g_source_set_can_recurse (source, TRUE);
   g_source_set_callback (source, readable_cb, redis_engine_ref (self),
                          (GDestroyNotify) redis_engine_unref);

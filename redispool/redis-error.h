@@ -28,8 +28,10 @@ G_BEGIN_DECLS
  *   name, expired certificate, or a peer that does not speak TLS.
  * @REDIS_ERROR_CONNECTION_LOST: the connection died after the command was
  *   written. The command may or may not have run on the server.
- * @REDIS_ERROR_TIMEOUT: the command did not complete within its deadline. It
- *   may still run on the server; its late reply is discarded.
+ * @REDIS_ERROR_TIMEOUT: the command was written but did not complete within
+ *   its deadline. It may still run on the server; its late reply is
+ *   discarded. (A command whose deadline passed before it was written fails
+ *   with %REDIS_ERROR_SEND_TIMEOUT.)
  * @REDIS_ERROR_CLOSED: the connection or pool was closed before the command was
  *   sent. The command did not run. (A command already written when its
  *   connection closes, even by dispose, fails with
@@ -53,6 +55,13 @@ G_BEGIN_DECLS
  *   nothing in the transaction ran.
  * @REDIS_ERROR_QUEUE_FULL: the pool has no live connection and already holds
  *   its maximum number of waiting calls. The command was not sent.
+ * @REDIS_ERROR_POOL_EXHAUSTED: every dedicated connection of the pool
+ *   ([property@Redis.Pool:max-leases]) stayed in use until the deadline of
+ *   an acquire or of a blocking command waiting for one. Nothing was sent.
+ * @REDIS_ERROR_SEND_TIMEOUT: the deadline passed before the command was
+ *   written: no connection became ready in time, or the calls before it on
+ *   its connection were still being written. The command did not run; it is
+ *   safe to retry. (Since: 1.0)
  *
  * Error codes in the %REDIS_ERROR domain. Cancellation is reported as
  * %G_IO_ERROR_CANCELLED in the %G_IO_ERROR domain.
@@ -72,10 +81,14 @@ typedef enum
   REDIS_ERROR_TRANSACTION_ABORTED,
   REDIS_ERROR_WATCH_FAILED,
   REDIS_ERROR_QUEUE_FULL,
+  REDIS_ERROR_POOL_EXHAUSTED,
+  REDIS_ERROR_SEND_TIMEOUT,
 } RedisError;
 
 REDIS_AVAILABLE_IN_ALL
 GQuark  redis_error_quark             (void);
+REDIS_AVAILABLE_IN_ALL
+gboolean redis_error_is_retry_safe    (const GError *error);
 REDIS_AVAILABLE_IN_ALL
 char   *redis_error_get_server_prefix (const GError *error) G_GNUC_WARN_UNUSED_RESULT;
 

@@ -9,6 +9,7 @@
 #include "redis-engine-private.h"
 #include "redis-enums.h"
 #include "redis-error.h"
+#include "redis-init-private.h"
 #include "redis-options-private.h"
 #include "redis-pool.h"
 #include "redis-worker-private.h"
@@ -58,12 +59,27 @@
  * [method@Redis.Pool.acquire_async]: nobody else uses it until
  * [method@Redis.Pool.release], which restores its state (DISCARD, UNWATCH,
  * SELECT of the configured database) or closes it when that fails. Leased
- * connections are extra connections, kept for reuse, not pool slots.
+ * connections are extra connections, kept for reuse, not pool slots; at
+ * most [property@Redis.Pool:max-leases] of them exist at once. A lease
+ * released and acquired again at once reuses the same connection (the
+ * acquire waits for the reset, one round trip) instead of opening another;
+ * when all of them are in use, acquires wait for one within their
+ * deadline, then fail with %REDIS_ERROR_POOL_EXHAUSTED.
  *
  * Blocking commands (BLPOP, BRPOP, BLMOVE, BZPOPMIN/MAX, BLMPOP, XREAD and
  * XREADGROUP with BLOCK, WAIT…) sent through the shared API run on such a
  * dedicated connection, so they never hold up other callers, and their
- * deadline is extended by their own block time.
+ * deadline is extended by their own block time. They count against
+ * [property@Redis.Pool:max-leases] like leases.
+ *
+ * ## Initialization
+ *
+ * [iface@Gio.Initable] and [iface@Gio.AsyncInitable] initialization is
+ * idempotent, as GIO asks: a second call (also a concurrent one) gets the
+ * outcome of the first without connecting again, and never closes a pool
+ * that is up. A pool whose initialization failed, was cancelled (through
+ * the first call's cancellable) or was closed meanwhile is closed, and
+ * every later call gets that same error.
  *
  * ## Threads
  *
@@ -82,6 +98,9 @@ typedef enum
 } SlotState;
 
 static const char * const slot_state_names[] = { "down", "connecting", "ready", "failing" };
+
+/* See RedisPool:max-leases. */
+#define DEFAULT_MAX_LEASES 32
 
 typedef struct _PoolCore PoolCore;
 
@@ -116,6 +135,7 @@ struct _PoolCore
   RedisPoolConnectMode  connect_mode;
   gboolean              reconnect;
   guint                 max_queued;
+  guint                 max_leases;
 
   /* Protected by lock. */
   Slot                 *slots;
@@ -123,16 +143,28 @@ struct _PoolCore
   gboolean              closed;
   guint                 rr_next;
   GQueue                queued;            /* RedisCall*: no live connection yet */
-  GQueue                idle_leases;       /* RedisEngine*: ready for a lease */
-  guint                 n_leased;
   guint                 active;
   guint64               reconnects;
   GRand                *rand;
-  GTask                *init_task;
+
+  /* Dedicated connections (leases and blocking commands), protected by
+   * lock; see "dedicated connections" below. n_leased + idle_leases.length
+   * never exceeds max_leases. */
+  GQueue                idle_leases;       /* RedisEngine*: ready for a lease */
+  guint                 n_leased;          /* connecting, handed out, or resetting */
+  guint                 n_resetting;       /* released, reset in flight */
+  GQueue                lease_waiters;     /* LeaseRequest*: waiting for one */
+
+  /* Initialization (see redis_pool_init_async()). The outcome and the
+   * callers waiting for it are in init; the rest is protected by lock. */
+  RedisInitOnce         init;
+  gboolean              initializing;      /* a wait-all start counts its slots */
   guint                 init_pending;
   GError               *init_error;
+  GSource              *init_cancel_source;
 
   GSource              *queue_timer;       /* I/O thread */
+  GSource              *lease_timer;       /* I/O thread */
 };
 
 struct _RedisPool
@@ -156,6 +188,7 @@ enum
   PROP_CONNECT_MODE,
   PROP_RECONNECT,
   PROP_MAX_QUEUED,
+  PROP_MAX_LEASES,
   PROP_SIZE,
   PROP_ACTIVE_CONNECTIONS,
   PROP_FIRST_OPTION,
@@ -205,9 +238,12 @@ core_new (void)
   core->connect_mode = REDIS_POOL_CONNECT_MODE_WAIT_ALL;
   core->reconnect = TRUE;
   core->max_queued = 10000;
+  core->max_leases = DEFAULT_MAX_LEASES;
   core->rand = g_rand_new ();
   g_queue_init (&core->queued);
   g_queue_init (&core->idle_leases);
+  g_queue_init (&core->lease_waiters);
+  redis_init_once_init (&core->init);
   return core;
 }
 
@@ -226,6 +262,8 @@ core_unref (PoolCore *core)
 
   g_assert (g_queue_is_empty (&core->queued));
   g_assert (g_queue_is_empty (&core->idle_leases));
+  g_assert (g_queue_is_empty (&core->lease_waiters));
+  g_assert (core->init_cancel_source == NULL);
   for (guint i = 0; core->slots != NULL && i < core->size; i++)
     {
       g_assert (core->slots[i].engine == NULL);
@@ -238,6 +276,12 @@ core_unref (PoolCore *core)
       g_source_destroy (core->queue_timer);
       g_source_unref (core->queue_timer);
     }
+  if (core->lease_timer != NULL)
+    {
+      g_source_destroy (core->lease_timer);
+      g_source_unref (core->lease_timer);
+    }
+  redis_init_once_clear (&core->init);
   g_clear_error (&core->init_error);
   g_rand_free (core->rand);
   redis_options_free (core->options);
@@ -346,7 +390,7 @@ queue_timer_cb (gpointer data)
 
   while ((call = g_queue_pop_head (&expired)) != NULL)
     {
-      redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_TIMEOUT,
+      redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_SEND_TIMEOUT,
                                           "%s was not sent: no connection to %s became "
                                           "available before its deadline",
                                           redis_call_get_name (call),
@@ -584,6 +628,35 @@ core_dispatch_shared (PoolCore  *core,
 
 /* ---- dedicated connections (leases, blocking commands) ------------------ */
 
+/*
+ * A lease (redis_pool_acquire_async()) and a blocking command sent through
+ * the shared API each run on a dedicated connection: one the pool opens
+ * beside its slots, that nobody else writes to meanwhile. At most
+ * max-leases of them exist (n_leased + idle_leases.length):
+ *
+ *   opened ──► handed out ──► lease released: reset in flight ──┬─► first waiter
+ *                 │           (DISCARD/UNWATCH/SELECT)          ├─► idle_leases
+ *                 └─ blocking call done ─────────────────────────┴─► closed (reset
+ *                                                                    failed, lost)
+ *
+ * A request (an acquire, or a blocking call) takes an idle connection if
+ * there is one. Otherwise, when more resets are in flight than requests
+ * already wait, it waits for one of them: a reset is one round trip, a new
+ * connection several, and reusing keeps the connections the server sees
+ * flat. Otherwise it opens a new connection, while there is room under
+ * max-leases; past that it waits, first come first served, until a
+ * connection comes back, its deadline passes (POOL_EXHAUSTED: nothing was
+ * sent), it is cancelled or the pool closes. A connection that comes back
+ * goes to the first waiter, else to idle_leases; one that is closed makes
+ * room for a waiter to open another.
+ *
+ * A request is completed by whoever takes it off lease_waiters (under the
+ * lock), or by whoever holds it when it never waited. Engines are handed
+ * to waiters on the I/O thread: a connection comes back from inside its
+ * engine (on_done, with the engine's I/O lock held), where neither a
+ * submit to it nor a caller's callback may run.
+ */
+
 static void lease_engine_closed_cb (RedisEngine  *engine,
                                     const GError *reason,
                                     GQueue       *unsent,
@@ -591,15 +664,38 @@ static void lease_engine_closed_cb (RedisEngine  *engine,
 
 typedef struct
 {
+  gint         ref_count;
   PoolCore    *core;
   RedisEngine *engine;
-  RedisCall   *call;      /* a blocking call waiting for the connection */
-  GTask       *task;      /* or an acquire waiting for it */
+  RedisCall   *call;           /* a blocking call waiting for the connection */
+  GTask       *task;           /* or an acquire waiting for it */
+  gint64       deadline;       /* while in lease_waiters: monotonic µs, 0 = none */
+  GSource     *cancel_source;  /* while in lease_waiters */
 } LeaseRequest;
 
-static void
-lease_request_free (LeaseRequest *req)
+static LeaseRequest *
+lease_request_new (PoolCore *core)
 {
+  LeaseRequest *req = g_new0 (LeaseRequest, 1);
+
+  req->ref_count = 1;
+  req->core = core_ref (core);
+  return req;
+}
+
+static LeaseRequest *
+lease_request_ref (LeaseRequest *req)
+{
+  g_atomic_int_inc (&req->ref_count);
+  return req;
+}
+
+static void
+lease_request_unref (LeaseRequest *req)
+{
+  if (!g_atomic_int_dec_and_test (&req->ref_count))
+    return;
+  g_assert (req->cancel_source == NULL);
   g_clear_pointer (&req->engine, redis_engine_unref);
   g_clear_pointer (&req->call, redis_call_unref);
   g_clear_object (&req->task);
@@ -607,26 +703,252 @@ lease_request_free (LeaseRequest *req)
   g_free (req);
 }
 
-/* Any thread: an engine (from a lease or a blocking call) comes back. It
- * is kept for the next lease when @reusable, still up and there is room;
- * otherwise it is closed. */
+/* By whoever took @req off lease_waiters: it no longer watches its
+ * cancellable. */
+static void
+lease_request_stop_waiting (LeaseRequest *req)
+{
+  if (req->cancel_source != NULL)
+    {
+      g_source_destroy (req->cancel_source);
+      g_clear_pointer (&req->cancel_source, g_source_unref);
+    }
+}
+
+/* Completes @req, which got no connection, with @code and @what (lower
+ * case, for the message); nothing was sent. */
+static void
+lease_request_fail (LeaseRequest *req,
+                    GQuark        domain,
+                    int           code,
+                    const char   *what)
+{
+  GError *error;
+
+  if (domain == G_IO_ERROR && code == G_IO_ERROR_CANCELLED)
+    error = g_error_new_literal (domain, code, "Operation was cancelled");
+  else if (req->call != NULL)
+    error = g_error_new (domain, code, "%s was not sent: %s",
+                         redis_call_get_name (req->call), what);
+  else
+    error = g_error_new (domain, code, "No connection was leased: %s", what);
+
+  if (req->call != NULL)
+    redis_call_fail (req->call, error);
+  else
+    g_task_return_error (req->task, error);
+}
+
+/* I/O thread: the deadline timer of lease_waiters. */
+static gboolean
+lease_timer_cb (gpointer data)
+{
+  PoolCore *core = data;
+  GQueue expired = G_QUEUE_INIT;
+  gint64 now = g_get_monotonic_time ();
+  gint64 next = 0;
+  GList *l, *next_l;
+  LeaseRequest *req;
+  guint max_leases;
+
+  g_mutex_lock (&core->lock);
+  for (l = core->lease_waiters.head; l != NULL; l = next_l)
+    {
+      req = l->data;
+      next_l = l->next;
+      if (req->deadline != 0 && req->deadline <= now)
+        {
+          g_queue_unlink (&core->lease_waiters, l);
+          g_queue_push_tail_link (&expired, l);
+        }
+      else if (req->deadline != 0 && (next == 0 || req->deadline < next))
+        next = req->deadline;
+    }
+  if (next != 0)
+    g_source_set_ready_time (core->lease_timer, next);
+  max_leases = core->max_leases;
+  g_mutex_unlock (&core->lock);
+
+  while ((req = g_queue_pop_head (&expired)) != NULL)
+    {
+      g_autofree char *what =
+        g_strdup_printf ("every dedicated connection (max-leases = %u) stayed in use "
+                         "until the deadline", max_leases);
+
+      lease_request_stop_waiting (req);
+      lease_request_fail (req, REDIS_ERROR, REDIS_ERROR_POOL_EXHAUSTED, what);
+      lease_request_unref (req);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+/* I/O thread: a waiting request was cancelled. */
+static gboolean
+lease_wait_cancelled_cb (GCancellable *cancellable,
+                         gpointer      data)
+{
+  LeaseRequest *req = data;
+  PoolCore *core = req->core;
+  gboolean mine;
+
+  g_mutex_lock (&core->lock);
+  mine = g_queue_remove (&core->lease_waiters, req);
+  g_mutex_unlock (&core->lock);
+
+  if (mine)
+    {
+      lease_request_stop_waiting (req);
+      lease_request_fail (req, G_IO_ERROR, G_IO_ERROR_CANCELLED, NULL);
+      lease_request_unref (req);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+/* Called with the lock held: @req (taken) waits for a connection, until
+ * its deadline: a blocking call's own, command-timeout for an acquire. */
+static void
+core_lease_wait_locked (PoolCore     *core,
+                        LeaseRequest *req)
+{
+  GCancellable *cancellable;
+
+  if (req->call != NULL)
+    {
+      req->deadline = req->call->deadline;
+      cancellable = req->call->cancellable;
+    }
+  else
+    {
+      guint ms = core->options->command_timeout_ms;
+
+      req->deadline = ms != 0 ? g_get_monotonic_time () + (gint64) ms * G_TIME_SPAN_MILLISECOND : 0;
+      cancellable = g_task_get_cancellable (req->task);
+    }
+
+  if (cancellable != NULL)
+    {
+      req->cancel_source = g_cancellable_source_new (cancellable);
+      g_source_set_static_name (req->cancel_source, "[redispool] lease wait cancelled");
+      g_source_set_callback (req->cancel_source, (GSourceFunc) lease_wait_cancelled_cb,
+                             lease_request_ref (req), (GDestroyNotify) lease_request_unref);
+      g_source_attach (req->cancel_source, redis_worker_get_context ());
+    }
+
+  g_queue_push_tail (&core->lease_waiters, req);
+  if (req->deadline != 0)
+    {
+      gint64 current = g_source_get_ready_time (core->lease_timer);
+
+      if (current == -1 || req->deadline < current)
+        g_source_set_ready_time (core->lease_timer, req->deadline);
+    }
+}
+
+/* Called with the lock held: whether a request behind @n_waiting others
+ * (itself included) opens a new connection rather than wait. */
+static gboolean
+core_lease_may_open_locked (PoolCore *core,
+                            guint     n_waiting)
+{
+  return n_waiting > core->n_resetting &&
+         core->n_leased + core->idle_leases.length < core->max_leases;
+}
+
+/* Called with the lock held: moves to @to_open the waiters that may open
+ * a new connection now (one was closed, or a reset failed). */
+static void
+core_lease_kick_locked (PoolCore *core,
+                        GQueue   *to_open)
+{
+  while (!core->closed && core->lease_waiters.length > 0 &&
+         core_lease_may_open_locked (core, core->lease_waiters.length))
+    {
+      core->n_leased++;
+      g_queue_push_tail (to_open, g_queue_pop_head (&core->lease_waiters));
+    }
+}
+
+static void lease_connected_cb (GObject      *object,
+                                GAsyncResult *result,
+                                gpointer      user_data);
+
+static gboolean
+lease_connect_in_worker (gpointer data)
+{
+  LeaseRequest *req = data;
+
+  redis_engine_connect_async (req->engine, NULL, lease_connected_cb, req);
+  return G_SOURCE_REMOVE;
+}
+
+/* Opens a new dedicated connection for @req (taken), counted in n_leased
+ * already. */
+static void
+lease_open (LeaseRequest *req)
+{
+  PoolCore *core = req->core;
+
+  req->engine = redis_engine_new (core->options, core->context);
+  redis_engine_set_closed_func (req->engine, lease_engine_closed_cb, core_ref (core),
+                                (GDestroyNotify) core_unref);
+  /* Connect from the I/O thread so that the connection comes up whatever
+   * the caller's main context is doing (a blocking call must not wait for
+   * its caller to iterate a loop). */
+  redis_worker_invoke (lease_connect_in_worker, req, NULL);
+}
+
+static void
+lease_open_all (GQueue *to_open)
+{
+  LeaseRequest *req;
+
+  while ((req = g_queue_pop_head (to_open)) != NULL)
+    {
+      lease_request_stop_waiting (req);
+      lease_open (req);
+    }
+}
+
+static void core_lease (LeaseRequest *req);
+
+/* I/O thread: hands a connection that came back to the waiter it was
+ * promised to. */
+static gboolean
+lease_hand_over_in_worker (gpointer data);
+
+/* Any thread (also inside the engine, with its I/O lock held): a dedicated
+ * connection comes back, from a lease (@was_resetting: after its reset) or
+ * from a blocking call. When @reusable and still up, it goes to the first
+ * waiter or is kept idle; otherwise it is closed, which makes room. */
 static void
 core_return_engine (PoolCore    *core,
                     RedisEngine *engine,
-                    gboolean     reusable)
+                    gboolean     reusable,
+                    gboolean     was_resetting)
 {
+  GQueue to_open = G_QUEUE_INIT;
+  LeaseRequest *next = NULL;
   gboolean keep = FALSE;
 
   g_mutex_lock (&core->lock);
+  if (was_resetting && core->n_resetting > 0)
+    core->n_resetting--;
   if (core->n_leased > 0)
     core->n_leased--;
   if (reusable && !core->closed &&
-      redis_engine_get_state (engine) == REDIS_CONNECTION_STATE_READY &&
-      core->idle_leases.length < MAX (core->size, 1))
+      redis_engine_get_state (engine) == REDIS_CONNECTION_STATE_READY)
     {
-      g_queue_push_tail (&core->idle_leases, redis_engine_ref (engine));
       keep = TRUE;
+      next = g_queue_pop_head (&core->lease_waiters);
+      if (next != NULL)
+        {
+          core->n_leased++;
+          next->engine = redis_engine_ref (engine);
+        }
+      else
+        g_queue_push_tail (&core->idle_leases, redis_engine_ref (engine));
     }
+  core_lease_kick_locked (core, &to_open);
   g_mutex_unlock (&core->lock);
 
   if (!keep)
@@ -634,6 +956,31 @@ core_return_engine (PoolCore    *core,
       redis_engine_set_closed_func (engine, NULL, NULL, NULL);
       redis_engine_close (engine, REDIS_ERROR_CLOSED, NULL);
     }
+  if (next != NULL)
+    {
+      lease_request_stop_waiting (next);
+      redis_worker_invoke (lease_hand_over_in_worker, next, NULL);
+    }
+  lease_open_all (&to_open);
+}
+
+static gboolean
+lease_hand_over_in_worker (gpointer data)
+{
+  LeaseRequest *req = data;
+
+  if (redis_engine_get_state (req->engine) != REDIS_CONNECTION_STATE_READY)
+    {
+      /* Lost on the way: give it back and try again. */
+      RedisEngine *engine = g_steal_pointer (&req->engine);
+
+      core_return_engine (req->core, engine, FALSE, FALSE);
+      redis_engine_unref (engine);
+      core_lease (req);
+      return G_SOURCE_REMOVE;
+    }
+  lease_connected_cb (NULL, NULL, req);
+  return G_SOURCE_REMOVE;
 }
 
 typedef struct
@@ -651,26 +998,31 @@ blocking_done_cb (RedisCall *call,
   /* Runs once: the call left the dedicated engine. */
   call->on_done = NULL;
   call->on_done_data = NULL;
-  core_return_engine (link->core, link->engine, TRUE);
+  core_return_engine (link->core, link->engine, TRUE, FALSE);
   redis_engine_unref (link->engine);
   core_unref (link->core);
   g_free (link);
 }
 
-static void lease_connected_cb (GObject      *object,
-                                GAsyncResult *result,
-                                gpointer      user_data);
-
-static gboolean
-lease_connect_in_worker (gpointer data)
+/* Called with the lock held: an idle connection that is still up, or
+ * NULL. */
+static RedisEngine *
+core_pop_idle_locked (PoolCore *core)
 {
-  LeaseRequest *req = data;
+  RedisEngine *engine;
 
-  redis_engine_connect_async (req->engine, NULL, lease_connected_cb, req);
-  return G_SOURCE_REMOVE;
+  while ((engine = g_queue_pop_head (&core->idle_leases)) != NULL)
+    {
+      if (redis_engine_get_state (engine) == REDIS_CONNECTION_STATE_READY)
+        return engine;
+      redis_engine_unref (engine);
+    }
+  return NULL;
 }
 
-/* Hands @req's call or task an engine: an idle one, or a new connection. */
+/* Hands @req's call or task (taken) a connection: an idle one, soon one
+ * whose reset is in flight, a new one, or, at max-leases, the first that
+ * comes back. */
 static void
 core_lease (LeaseRequest *req)
 {
@@ -681,21 +1033,16 @@ core_lease (LeaseRequest *req)
   if (core->closed)
     {
       g_mutex_unlock (&core->lock);
-      if (req->call != NULL)
-        redis_call_fail (req->call, g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED,
-                                                 "%s was not sent: the pool is closed",
-                                                 redis_call_get_name (req->call)));
-      if (req->task != NULL)
-        g_task_return_new_error (req->task, REDIS_ERROR, REDIS_ERROR_CLOSED,
-                                 "The pool is closed");
-      lease_request_free (req);
+      lease_request_fail (req, REDIS_ERROR, REDIS_ERROR_CLOSED, "the pool is closed");
+      lease_request_unref (req);
       return;
     }
-  while ((engine = g_queue_pop_head (&core->idle_leases)) != NULL)
+  engine = core_pop_idle_locked (core);
+  if (engine == NULL && !core_lease_may_open_locked (core, core->lease_waiters.length + 1))
     {
-      if (redis_engine_get_state (engine) == REDIS_CONNECTION_STATE_READY)
-        break;
-      redis_engine_unref (engine);
+      core_lease_wait_locked (core, req);
+      g_mutex_unlock (&core->lock);
+      return;
     }
   core->n_leased++;
   g_mutex_unlock (&core->lock);
@@ -704,16 +1051,9 @@ core_lease (LeaseRequest *req)
     {
       req->engine = engine;
       lease_connected_cb (NULL, NULL, req);
-      return;
     }
-
-  req->engine = redis_engine_new (core->options, core->context);
-  redis_engine_set_closed_func (req->engine, lease_engine_closed_cb, core_ref (core),
-                                (GDestroyNotify) core_unref);
-  /* Connect from the I/O thread so that the connection comes up whatever
-   * the caller's main context is doing (a blocking call must not wait for
-   * its caller to iterate a loop). */
-  redis_worker_invoke (lease_connect_in_worker, req, NULL);
+  else
+    lease_open (req);
 }
 
 static void
@@ -731,7 +1071,7 @@ lease_connected_cb (GObject      *object,
 
   if (result != NULL && !redis_engine_connect_finish (req->engine, result, &error))
     {
-      core_return_engine (core, req->engine, FALSE);
+      core_return_engine (core, req->engine, FALSE, FALSE);
       if (req->call != NULL)
         {
           g_prefix_error (&error, "%s was not sent: ", redis_call_get_name (req->call));
@@ -739,7 +1079,7 @@ lease_connected_cb (GObject      *object,
         }
       else
         g_task_return_error (req->task, error);
-      lease_request_free (req);
+      lease_request_unref (req);
       return;
     }
 
@@ -767,7 +1107,7 @@ lease_connected_cb (GObject      *object,
       g_task_return_pointer (req->task, conn, g_object_unref);
     }
 
-  lease_request_free (req);
+  lease_request_unref (req);
 }
 
 /* I/O thread: a dedicated connection died. Unsent blocking calls try again. */
@@ -778,12 +1118,18 @@ lease_engine_closed_cb (RedisEngine  *engine,
                         gpointer      user_data)
 {
   PoolCore *core = user_data;
+  GQueue to_open = G_QUEUE_INIT;
   RedisCall *call;
 
   g_mutex_lock (&core->lock);
   if (g_queue_remove (&core->idle_leases, engine))
-    redis_engine_unref (engine);
+    {
+      redis_engine_unref (engine);
+      /* An idle one went: room for a waiter. */
+      core_lease_kick_locked (core, &to_open);
+    }
   g_mutex_unlock (&core->lock);
+  lease_open_all (&to_open);
 
   while (unsent != NULL && (call = g_queue_pop_head (unsent)) != NULL)
     {
@@ -802,9 +1148,11 @@ typedef struct
 {
   PoolCore    *core;
   RedisEngine *engine;
+  gboolean     counted;     /* in n_resetting */
 } RestoreData;
 
-/* I/O thread: the reset of a released lease left its engine. */
+/* The reset of a released lease left its engine (usually with the
+ * engine's I/O lock held). */
 static void
 restore_done_cb (RedisCall *call,
                  gpointer   user_data)
@@ -818,7 +1166,7 @@ restore_done_cb (RedisCall *call,
        redis_reply_get_kind (g_ptr_array_index (call->replies, 2)) == REDIS_REPLY_KIND_STATUS;
 
   /* When the reset failed its state is unknown: never reuse it. */
-  core_return_engine (data->core, data->engine, ok);
+  core_return_engine (data->core, data->engine, ok, data->counted);
 
   redis_engine_unref (data->engine);
   core_unref (data->core);
@@ -826,7 +1174,12 @@ restore_done_cb (RedisCall *call,
 }
 
 /* Any thread: a lease ended. Reset the connection's state before reuse:
- * DISCARD (an open MULTI), UNWATCH, SELECT of the configured database. */
+ * DISCARD (an open MULTI), UNWATCH, SELECT of the configured database.
+ * Until the reset is answered the connection counts as resetting: the
+ * next request waits for it rather than open another. Not when the holder
+ * left calls in flight (a BLPOP 0 may never end): the reset waits behind
+ * them, so the connection comes back when it comes back, and nobody is
+ * made to wait for it. */
 static void
 lease_ended_cb (RedisEngine *engine,
                 gpointer     user_data)
@@ -840,6 +1193,14 @@ lease_ended_cb (RedisEngine *engine,
 
   data->core = core_ref (core);
   data->engine = redis_engine_ref (engine);
+  data->counted = redis_engine_get_n_pending (engine) == 0;
+
+  if (data->counted)
+    {
+      g_mutex_lock (&core->lock);
+      core->n_resetting++;
+      g_mutex_unlock (&core->lock);
+    }
 
   redis_encode_strv (encoded, (const char *[]) { "DISCARD", NULL }, NULL, NULL, NULL, NULL);
   redis_encode_strv (encoded, (const char *[]) { "UNWATCH", NULL }, NULL, NULL, NULL, NULL);
@@ -866,9 +1227,8 @@ static void
 core_dispatch_blocking (PoolCore  *core,
                         RedisCall *call)
 {
-  LeaseRequest *req = g_new0 (LeaseRequest, 1);
+  LeaseRequest *req = lease_request_new (core);
 
-  req->core = core_ref (core);
   req->call = redis_call_ref (call);
   core_lease (req);
 }
@@ -964,7 +1324,7 @@ slot_schedule_retry_locked (PoolCore *core,
   guint delay;
 
   /* During a wait-all initialization a failure fails the pool instead. */
-  if (core->closed || !core->reconnect || slot->retry_source != NULL || core->init_task != NULL)
+  if (core->closed || !core->reconnect || slot->retry_source != NULL || core->initializing)
     return;
 
   /* Exponential backoff with "equal jitter": half fixed, half random, so
@@ -982,33 +1342,66 @@ slot_schedule_retry_locked (PoolCore *core,
   g_source_attach (slot->retry_source, redis_worker_get_context ());
 }
 
+static void core_close (PoolCore *core,
+                        GTask    *task);
+
+/* Any thread: the initialization has its outcome (@error NULL: success).
+ * Records it once (later outcomes are dropped), closes the pool if it
+ * failed (a pool that could not connect all its connections is not
+ * usable), then completes every init call waiting for it. */
+static void
+core_init_settle (PoolCore     *core,
+                  const GError *error,
+                  gboolean      close_on_error)
+{
+  GQueue *waiters = redis_init_once_settle (&core->init, error);
+  GSource *cancel_source;
+
+  if (waiters == NULL)
+    return;
+
+  g_mutex_lock (&core->lock);
+  core->initializing = FALSE;
+  g_clear_error (&core->init_error);
+  cancel_source = g_steal_pointer (&core->init_cancel_source);
+  g_mutex_unlock (&core->lock);
+
+  if (cancel_source != NULL)
+    {
+      g_source_destroy (cancel_source);
+      g_source_unref (cancel_source);
+    }
+  if (error != NULL && close_on_error)
+    core_close (core, NULL);
+  redis_init_once_return (&core->init, waiters);
+}
+
+/* A wait-all initialization: slot @error'd or connected. The last one
+ * settles it. */
 static void
 core_init_step (PoolCore     *core,
                 const GError *error)
 {
-  GTask *task = NULL;
   GError *init_error = NULL;
+  gboolean last = FALSE;
 
   g_mutex_lock (&core->lock);
-  if (core->init_task != NULL)
+  if (core->initializing)
     {
       if (error != NULL && core->init_error == NULL)
         core->init_error = g_error_copy (error);
       if (--core->init_pending == 0)
         {
-          task = g_steal_pointer (&core->init_task);
+          core->initializing = FALSE;
           init_error = g_steal_pointer (&core->init_error);
+          last = TRUE;
         }
     }
   g_mutex_unlock (&core->lock);
 
-  if (task == NULL)
-    return;
-  if (init_error != NULL)
-    g_task_return_error (task, init_error);
-  else
-    g_task_return_boolean (task, TRUE);
-  g_object_unref (task);
+  if (last)
+    core_init_settle (core, init_error, TRUE);
+  g_clear_error (&init_error);
 }
 
 /* I/O thread: a slot's engine ended (lost, or a connect attempt failed). */
@@ -1176,11 +1569,11 @@ static void
 core_close (PoolCore *core,
             GTask    *task)
 {
-  GQueue queued, idle;
+  GQueue queued, idle, lease_waiters;
   GPtrArray *engines = g_ptr_array_new_with_free_func ((GDestroyNotify) redis_engine_unref);
   RedisCall *call;
   RedisEngine *engine;
-  GTask *init_task;
+  LeaseRequest *req;
   guint timeout = core->options->command_timeout_ms ? core->options->command_timeout_ms : 5000;
 
   g_mutex_lock (&core->lock);
@@ -1189,6 +1582,8 @@ core_close (PoolCore *core,
   g_queue_init (&core->queued);
   idle = core->idle_leases;
   g_queue_init (&core->idle_leases);
+  lease_waiters = core->lease_waiters;
+  g_queue_init (&core->lease_waiters);
   for (guint i = 0; core->slots != NULL && i < core->size; i++)
     {
       Slot *slot = &core->slots[i];
@@ -1206,7 +1601,7 @@ core_close (PoolCore *core,
           slot->state = SLOT_DOWN;
         }
     }
-  init_task = g_steal_pointer (&core->init_task);
+  core->initializing = FALSE;
   g_mutex_unlock (&core->lock);
 
   while ((call = g_queue_pop_head (&queued)) != NULL)
@@ -1216,14 +1611,21 @@ core_close (PoolCore *core,
                                           redis_call_get_name (call)));
       redis_call_unref (call);
     }
+  while ((req = g_queue_pop_head (&lease_waiters)) != NULL)
+    {
+      lease_request_stop_waiting (req);
+      lease_request_fail (req, REDIS_ERROR, REDIS_ERROR_CLOSED, "the pool was closed");
+      lease_request_unref (req);
+    }
   while ((engine = g_queue_pop_head (&idle)) != NULL)
     g_ptr_array_add (engines, engine);
 
-  if (init_task != NULL)
+  if (redis_init_once_get_state (&core->init) == REDIS_INIT_RUNNING)
     {
-      g_task_return_new_error (init_task, REDIS_ERROR, REDIS_ERROR_CLOSED,
-                               "The pool was closed while connecting");
-      g_object_unref (init_task);
+      g_autoptr(GError) error = g_error_new_literal (REDIS_ERROR, REDIS_ERROR_CLOSED,
+                                                     "The pool was closed while connecting");
+
+      core_init_settle (core, error, FALSE);
     }
 
   if (task != NULL && engines->len > 0)
@@ -1312,6 +1714,12 @@ parse_pool_param (const char  *key,
         goto bad;
       core->max_queued = n;
     }
+  else if (g_str_equal (key, "max_leases"))
+    {
+      if (!g_ascii_string_to_unsigned (value, 10, 1, G_MAXINT, &n, NULL))
+        goto bad;
+      core->max_leases = n;
+    }
   else
     {
       g_set_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
@@ -1351,6 +1759,9 @@ redis_pool_constructed (GObject *object)
   core->queue_timer = redis_worker_deadline_source_new ("[redispool] pool queue deadline",
                                                        queue_timer_cb, core_ref (core),
                                                        (GDestroyNotify) core_unref);
+  core->lease_timer = redis_worker_deadline_source_new ("[redispool] lease wait deadline",
+                                                       lease_timer_cb, core_ref (core),
+                                                       (GDestroyNotify) core_unref);
 
   g_weak_ref_set (&core->pool, self);
 }
@@ -1369,6 +1780,8 @@ redis_pool_dispose (GObject *object)
       core_close (self->core, NULL);
       if (self->core->queue_timer != NULL)
         g_source_destroy (self->core->queue_timer);
+      if (self->core->lease_timer != NULL)
+        g_source_destroy (self->core->lease_timer);
       g_clear_pointer (&self->core, core_unref);
     }
 
@@ -1425,6 +1838,9 @@ redis_pool_get_property (GObject    *object,
     case PROP_MAX_QUEUED:
       g_value_set_uint (value, core->max_queued);
       break;
+    case PROP_MAX_LEASES:
+      g_value_set_uint (value, core->max_leases);
+      break;
     case PROP_ACTIVE_CONNECTIONS:
       g_value_set_uint (value, redis_pool_get_active_connections (self));
       break;
@@ -1473,6 +1889,9 @@ redis_pool_set_property (GObject      *object,
     case PROP_MAX_QUEUED:
       core->max_queued = g_value_get_uint (value);
       break;
+    case PROP_MAX_LEASES:
+      core->max_leases = g_value_get_uint (value);
+      break;
     default:
       if (prop_id >= PROP_FIRST_OPTION && prop_id < N_PROPS)
         redis_options_set_property (core->options, prop_id - PROP_FIRST_OPTION, value);
@@ -1500,8 +1919,8 @@ redis_pool_class_init (RedisPoolClass *klass)
    * once; see [property@Redis.Connection:uri]. Pools also take the query
    * parameters `pool_size`, `strategy` (`round_robin`, `random`,
    * `least_pending`), `backoff_initial`, `backoff_max`, `connect_mode`
-   * (`wait_all`, `background`), `reconnect` and `max_queued`. Read back, it
-   * has no password.
+   * (`wait_all`, `background`), `reconnect`, `max_queued` and
+   * `max_leases`. Read back, it has no password.
    */
   properties[PROP_URI] = g_param_spec_string ("uri", NULL, NULL, NULL, construct);
 
@@ -1571,6 +1990,31 @@ redis_pool_class_init (RedisPoolClass *klass)
    */
   properties[PROP_MAX_QUEUED] =
     g_param_spec_uint ("max-queued", NULL, NULL, 0, G_MAXUINT, 10000,
+                       construct);
+
+  /**
+   * RedisPool:max-leases:
+   *
+   * The most dedicated connections the pool keeps open at once, beside its
+   * [property@Redis.Pool:pool-size] shared ones: leases from
+   * [method@Redis.Pool.acquire_async] (held, or being reset after
+   * [method@Redis.Pool.release]), blocking commands sent through the
+   * shared API, and the idle ones kept for reuse. When all are in use, an
+   * acquire or a blocking command waits, first come first served, for one
+   * to come back — an acquire up to [property@Redis.Pool:command-timeout]
+   * (without limit when that is 0), a blocking command up to its own
+   * deadline — and then fails with %REDIS_ERROR_POOL_EXHAUSTED; nothing was
+   * sent. A released lease is handed to the next waiter once its reset is
+   * answered, without opening a new connection.
+   *
+   * Default 32: as many concurrent transactions with WATCH or blocked
+   * consumers as a process typically runs, while the pool stays well
+   * under the server's `maxclients` (10000) even with many processes.
+   * Raise it for more concurrent blocking consumers: a blocking command
+   * holds its connection for its whole block time.
+   */
+  properties[PROP_MAX_LEASES] =
+    g_param_spec_uint ("max-leases", NULL, NULL, 1, G_MAXINT, DEFAULT_MAX_LEASES,
                        construct);
 
   /**
@@ -1820,6 +2264,24 @@ client_iface_init (RedisClientInterface *iface)
 
 /* ---- initialization ----------------------------------------------------- */
 
+/* I/O thread: the first init call was cancelled: so is the initialization. */
+static gboolean
+core_init_cancelled_cb (GCancellable *cancellable,
+                        gpointer      data)
+{
+  PoolCore *core = data;
+  g_autoptr(GError) error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                                 "Operation was cancelled");
+
+  core_init_settle (core, error, TRUE);
+  return G_SOURCE_REMOVE;
+}
+
+/* Idempotent, as GIO asks: the first call starts the connections; calls
+ * made while they come up wait for the outcome (or for their own
+ * cancellable), and every call, then or later, gets that one outcome
+ * without connecting again. The first call's cancellable cancels the
+ * initialization itself (the pool is then closed), as in GIO. */
 static void
 redis_pool_init_async (GAsyncInitable      *initable,
                        int                  io_priority,
@@ -1829,38 +2291,52 @@ redis_pool_init_async (GAsyncInitable      *initable,
 {
   RedisPool *self = REDIS_POOL (initable);
   PoolCore *core = self->core;
-  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+  gboolean wait_all;
 
   g_task_set_source_tag (task, redis_pool_init_async);
+  g_task_set_name (task, "[redispool] pool init");
+
+  if (core == NULL)
+    {
+      /* Disposed. */
+      g_task_return_new_error (task, REDIS_ERROR, REDIS_ERROR_CLOSED, "The pool is closed");
+      return;
+    }
+
+  if (!redis_init_once_begin (&core->init, task))
+    return;
 
   if (self->uri_error != NULL)
     {
-      g_task_return_error (task, g_error_copy (self->uri_error));
-      g_object_unref (task);
-      return;
-    }
-  if (!g_atomic_int_compare_and_exchange (&self->init_state, 0, 1))
-    {
-      g_task_return_new_error (task, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
-                               "The pool was initialized already");
-      g_object_unref (task);
+      core_init_settle (core, self->uri_error, TRUE);
       return;
     }
 
   g_mutex_lock (&core->lock);
   core->started = TRUE;
-  if (core->connect_mode == REDIS_POOL_CONNECT_MODE_WAIT_ALL)
+  wait_all = core->connect_mode == REDIS_POOL_CONNECT_MODE_WAIT_ALL;
+  if (wait_all)
     {
-      core->init_task = g_object_ref (task);
+      core->initializing = TRUE;
       core->init_pending = core->size;
+      if (cancellable != NULL)
+        {
+          core->init_cancel_source = g_cancellable_source_new (cancellable);
+          g_source_set_static_name (core->init_cancel_source, "[redispool] pool init cancelled");
+          g_source_set_callback (core->init_cancel_source, (GSourceFunc) core_init_cancelled_cb,
+                                 core_ref (core), (GDestroyNotify) core_unref);
+          g_source_attach (core->init_cancel_source, redis_worker_get_context ());
+        }
     }
   g_mutex_unlock (&core->lock);
 
-  redis_worker_invoke (core_start_all, core_ref (core), (GDestroyNotify) core_unref);
+  /* In the background mode the pool is usable (calls wait in the queue)
+   * before any connection is up. */
+  if (!wait_all)
+    core_init_settle (core, NULL, FALSE);
 
-  if (core->connect_mode == REDIS_POOL_CONNECT_MODE_BACKGROUND)
-    g_task_return_boolean (task, TRUE);
-  g_object_unref (task);
+  redis_worker_invoke (core_start_all, core_ref (core), (GDestroyNotify) core_unref);
 }
 
 static gboolean
@@ -1868,20 +2344,9 @@ redis_pool_init_finish (GAsyncInitable  *initable,
                         GAsyncResult    *result,
                         GError         **error)
 {
-  RedisPool *self = REDIS_POOL (initable);
-  g_autoptr(GError) local_error = NULL;
-
   g_return_val_if_fail (g_task_is_valid (result, initable), FALSE);
 
-  if (!g_task_propagate_boolean (G_TASK (result), &local_error))
-    {
-      /* A pool that could not connect all its connections is not usable. */
-      if (self->core != NULL)
-        core_close (self->core, NULL);
-      g_propagate_error (error, g_steal_pointer (&local_error));
-      return FALSE;
-    }
-  return TRUE;
+  return g_task_propagate_boolean (G_TASK (result), error);
 }
 
 static void
@@ -2027,7 +2492,10 @@ redis_pool_get_strategy (RedisPool *self)
  * - `queued` (`u`): calls waiting for a live connection;
  * - `reconnects` (`t`): connections replaced so far;
  * - `leased` (`u`) and `idle-leases` (`u`): dedicated connections in use
- *   and kept for reuse;
+ *   (connecting, leased or blocked, or being reset after a release) and
+ *   kept for reuse; together at most [property@Redis.Pool:max-leases];
+ * - `lease-waiters` (`u`): acquires and blocking commands waiting for a
+ *   dedicated connection because all of them are in use;
  * - `closed` (`b`);
  * - `connections` (`aa{sv}`): per slot `index` (`u`), `state` (`s`: `down`,
  *   `connecting`, `ready`, `failing`), `in-flight` (`u`), `client-id`
@@ -2086,6 +2554,7 @@ redis_pool_get_info (RedisPool *self)
   g_variant_builder_add (&builder, "{sv}", "reconnects", g_variant_new_uint64 (core->reconnects));
   g_variant_builder_add (&builder, "{sv}", "leased", g_variant_new_uint32 (core->n_leased));
   g_variant_builder_add (&builder, "{sv}", "idle-leases", g_variant_new_uint32 (core->idle_leases.length));
+  g_variant_builder_add (&builder, "{sv}", "lease-waiters", g_variant_new_uint32 (core->lease_waiters.length));
   g_variant_builder_add (&builder, "{sv}", "closed", g_variant_new_boolean (core->closed));
   g_mutex_unlock (&core->lock);
   g_variant_builder_add (&builder, "{sv}", "connections", g_variant_builder_end (&conns));
@@ -2104,8 +2573,16 @@ redis_pool_get_info (RedisPool *self)
  * Leases a connection that nobody else uses until it is handed back with
  * [method@Redis.Pool.release]: for WATCH/MULTI/EXEC with optimistic
  * locking, SELECT, blocking commands and anything else that depends on
- * connection state. The lease is a dedicated connection (an idle one kept
- * from an earlier lease, or a new one), not one of the shared slots.
+ * connection state. The lease is a dedicated connection, not one of the
+ * shared slots: an idle one kept from an earlier lease, one whose reset
+ * after a release is in flight (handed over once the reset is answered),
+ * or a new one while fewer than [property@Redis.Pool:max-leases] exist.
+ *
+ * When all of them are in use, the call waits for one to come back, first
+ * come first served, up to [property@Redis.Pool:command-timeout] (without
+ * limit when that is 0); past it, it fails with
+ * %REDIS_ERROR_POOL_EXHAUSTED. Possible errors also include those of
+ * connecting, %REDIS_ERROR_CLOSED and %G_IO_ERROR_CANCELLED.
  */
 void
 redis_pool_acquire_async (RedisPool           *self,
@@ -2117,22 +2594,22 @@ redis_pool_acquire_async (RedisPool           *self,
 
   g_return_if_fail (REDIS_IS_POOL (self));
 
-  req = g_new0 (LeaseRequest, 1);
-  req->task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (req->task, redis_pool_acquire_async);
-
   if (self->uri_error != NULL || self->core == NULL)
     {
+      GTask *task = g_task_new (self, cancellable, callback, user_data);
+
+      g_task_set_source_tag (task, redis_pool_acquire_async);
       if (self->uri_error != NULL)
-        g_task_return_error (req->task, g_error_copy (self->uri_error));
+        g_task_return_error (task, g_error_copy (self->uri_error));
       else
-        g_task_return_new_error (req->task, REDIS_ERROR, REDIS_ERROR_CLOSED, "The pool is closed");
-      g_object_unref (req->task);
-      g_free (req);
+        g_task_return_new_error (task, REDIS_ERROR, REDIS_ERROR_CLOSED, "The pool is closed");
+      g_object_unref (task);
       return;
     }
 
-  req->core = core_ref (self->core);
+  req = lease_request_new (self->core);
+  req->task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (req->task, redis_pool_acquire_async);
   core_lease (req);
 }
 

@@ -4,7 +4,17 @@
 
 #include <string.h>
 
+#ifdef G_OS_UNIX
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#endif
+
 #define CHUNK_SIZE (64 * 1024)
+
+/* How long a connection thread waits for the peer to acknowledge "later"
+ * bytes before it counts them as sent anyway (see send_later()). */
+#define LATER_ACK_MAX_WAIT_US (10 * G_USEC_PER_SEC)
 
 typedef enum
 {
@@ -12,6 +22,7 @@ typedef enum
   ACTION_GENERATED,
   ACTION_CLOSE,
   ACTION_STALL,
+  ACTION_BYTES_THEN_LATER,
 } ActionType;
 
 typedef struct
@@ -22,6 +33,8 @@ typedef struct
   char *suffix;
   char fill;
   guint64 n_fill;
+  GBytes *later;                /* ACTION_BYTES_THEN_LATER */
+  guint delay_ms;
 } Action;
 
 typedef struct
@@ -45,14 +58,17 @@ struct _FakeServer
   GQueue script;
   GBytes *greeting;
   GBytes *answer_all;
+  GHashTable *fixed_replies;     /* upper-case command name → GBytes */
   GPtrArray *commands;
   guint n_connections;
+  guint n_later_sent;
 };
 
 static void
 action_free (Action *a)
 {
   g_clear_pointer (&a->bytes, g_bytes_unref);
+  g_clear_pointer (&a->later, g_bytes_unref);
   g_free (a->prefix);
   g_free (a->suffix);
   g_free (a);
@@ -213,6 +229,86 @@ send_bytes (Conn   *conn,
   return send_all (conn, data, len);
 }
 
+/* Sleeps @ms milliseconds unless the server is freed meanwhile; FALSE then. */
+static gboolean
+sleep_unless_cancelled (FakeServer *self,
+                        guint       ms)
+{
+  GPollFD pfd;
+
+  if (g_cancellable_make_pollfd (self->cancellable, &pfd))
+    {
+      g_poll (&pfd, 1, (gint) MIN (ms, (guint) G_MAXINT));
+      g_cancellable_release_fd (self->cancellable);
+    }
+  else
+    g_usleep ((gulong) ms * 1000);
+  return !g_cancellable_is_cancelled (self->cancellable);
+}
+
+/* Waits until the peer's kernel has acknowledged everything sent on
+ * @conn, that is until those bytes sit in the client's socket buffer (or
+ * were read already): "sent" then means "arrived". Gives up when the
+ * connection is no longer established, the server is freed, or after
+ * LATER_ACK_MAX_WAIT_US; without TCP_INFO, returns at once. */
+static void
+wait_for_peer_ack (Conn *conn)
+{
+#if defined (G_OS_UNIX) && defined (TCP_INFO)
+  int fd = g_socket_get_fd (conn->socket);
+  gint64 give_up = g_get_monotonic_time () + LATER_ACK_MAX_WAIT_US;
+
+  while (g_get_monotonic_time () < give_up)
+    {
+      struct tcp_info info;
+      socklen_t len = sizeof info;
+
+      memset (&info, 0, sizeof info);
+      if (getsockopt (fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 ||
+          info.tcpi_state != TCP_ESTABLISHED || info.tcpi_unacked == 0)
+        return;
+      if (!sleep_unless_cancelled (conn->server, 1))
+        return;
+    }
+#endif
+}
+
+/* ACTION_BYTES_THEN_LATER, after the reply: the connection thread reads
+ * nothing more while it waits, so commands sent meanwhile are answered only
+ * after the later bytes (which stay unsolicited). */
+static gboolean
+send_later (Conn         *conn,
+            const Action *a)
+{
+  FakeServer *self = conn->server;
+
+  if (!sleep_unless_cancelled (self, a->delay_ms))
+    return FALSE;
+  if (!send_bytes (conn, a->later))
+    return FALSE;
+  wait_for_peer_ack (conn);
+
+  g_mutex_lock (&self->lock);
+  self->n_later_sent++;
+  g_mutex_unlock (&self->lock);
+  return TRUE;
+}
+
+/* With the lock held: the fixed reply for @name, if any (a new ref). */
+static GBytes *
+lookup_fixed_reply (FakeServer *self,
+                    const char *name)
+{
+  g_autofree char *upper = NULL;
+  GBytes *bytes;
+
+  if (g_hash_table_size (self->fixed_replies) == 0)
+    return NULL;
+  upper = g_ascii_strup (name, -1);
+  bytes = g_hash_table_lookup (self->fixed_replies, upper);
+  return bytes != NULL ? g_bytes_ref (bytes) : NULL;
+}
+
 static gpointer
 conn_thread (gpointer data)
 {
@@ -263,8 +359,10 @@ conn_thread (gpointer data)
           g_ptr_array_add (self->commands, g_strjoinv (" ", (char **) argv->pdata));
           if (!stalled)
             {
-              action = g_queue_pop_head (&self->script);
-              if (action == NULL)
+              reply = lookup_fixed_reply (self, g_ptr_array_index (argv, 0));
+              if (reply == NULL)
+                action = g_queue_pop_head (&self->script);
+              if (reply == NULL && action == NULL)
                 reply = g_bytes_ref (self->answer_all);
             }
           g_mutex_unlock (&self->lock);
@@ -291,6 +389,9 @@ conn_thread (gpointer data)
               break;
             case ACTION_STALL:
               stalled = TRUE;
+              break;
+            case ACTION_BYTES_THEN_LATER:
+              alive = send_bytes (conn, action->bytes) && send_later (conn, action);
               break;
             default:
               g_assert_not_reached ();
@@ -378,6 +479,8 @@ fake_server_new (void)
    * done (its thread no longer needs the lock). */
   self->conns = g_ptr_array_new_with_free_func ((GDestroyNotify) conn_free);
   self->commands = g_ptr_array_new_with_free_func (g_free);
+  self->fixed_replies = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                               (GDestroyNotify) g_bytes_unref);
   self->answer_all = bytes_new ("+OK\r\n", -1);
   self->cancellable = g_cancellable_new ();
 
@@ -456,6 +559,40 @@ fake_server_add_reply_generated (FakeServer *self,
   push_action (self, a);
 }
 
+/**
+ * fake_server_add_reply_then_later:
+ * @bytes: raw bytes answering the next command, written at once
+ * @len: length of @bytes, or -1 if NUL-terminated
+ * @later_bytes: raw bytes written on the same connection @delay_ms
+ *   milliseconds after @bytes, answering nothing (e.g. a stray reply)
+ * @later_len: length of @later_bytes, or -1 if NUL-terminated
+ * @delay_ms: the delay; 0 writes @later_bytes right after @bytes, in a
+ *   separate send
+ *
+ * The connection thread that takes this action reads nothing more until
+ * @later_bytes are written, so whatever the client sends meanwhile is
+ * answered after them. Once the peer has acknowledged @later_bytes (they
+ * sit in the client's socket buffer), fake_server_get_n_later_sent()
+ * counts them. Nothing is written if the server is freed during the delay.
+ */
+void
+fake_server_add_reply_then_later (FakeServer *self,
+                                  const char *bytes,
+                                  gssize      len,
+                                  const char *later_bytes,
+                                  gssize      later_len,
+                                  guint       delay_ms)
+{
+  Action *a = g_new0 (Action, 1);
+
+  g_return_if_fail (self != NULL);
+  a->type = ACTION_BYTES_THEN_LATER;
+  a->bytes = bytes_new (bytes, len);
+  a->later = bytes_new (later_bytes, later_len);
+  a->delay_ms = delay_ms;
+  push_action (self, a);
+}
+
 void
 fake_server_add_close (FakeServer *self)
 {
@@ -490,6 +627,38 @@ fake_server_set_greeting (FakeServer *self,
   g_clear_pointer (&self->greeting, g_bytes_unref);
   if (bytes != NULL)
     self->greeting = bytes_new (bytes, len);
+  g_mutex_unlock (&self->lock);
+}
+
+/**
+ * fake_server_set_reply_for_command:
+ * @name: a command name (the first argument), matched without case
+ * @bytes: (nullable): the reply to every command named @name; %NULL to
+ *   remove it
+ * @len: length of @bytes, or -1 if NUL-terminated
+ *
+ * Commands named @name get @bytes and take nothing from the script, on
+ * any connection (not on a stalled one). For commands the client sends by
+ * itself at any time, such as the handshake's CLIENT ID on a pool's
+ * reconnections, so that they cannot take a reply scripted for another.
+ */
+void
+fake_server_set_reply_for_command (FakeServer *self,
+                                   const char *name,
+                                   const char *bytes,
+                                   gssize      len)
+{
+  g_return_if_fail (self != NULL);
+  g_return_if_fail (name != NULL);
+  g_mutex_lock (&self->lock);
+  if (bytes != NULL)
+    g_hash_table_replace (self->fixed_replies, g_ascii_strup (name, -1), bytes_new (bytes, len));
+  else
+    {
+      g_autofree char *upper = g_ascii_strup (name, -1);
+
+      g_hash_table_remove (self->fixed_replies, upper);
+    }
   g_mutex_unlock (&self->lock);
 }
 
@@ -553,6 +722,20 @@ fake_server_get_n_connections (FakeServer *self)
   return n;
 }
 
+/* Later bytes of fake_server_add_reply_then_later() actions written (and
+ * acknowledged by the peer) so far, on all connections. */
+guint
+fake_server_get_n_later_sent (FakeServer *self)
+{
+  guint n;
+
+  g_return_val_if_fail (self != NULL, 0);
+  g_mutex_lock (&self->lock);
+  n = self->n_later_sent;
+  g_mutex_unlock (&self->lock);
+  return n;
+}
+
 /* Scripted actions not consumed yet. */
 guint
 fake_server_get_n_pending (FakeServer *self)
@@ -609,6 +792,7 @@ fake_server_free (FakeServer *self)
   g_queue_clear_full (&self->script, (GDestroyNotify) action_free);
   g_clear_pointer (&self->greeting, g_bytes_unref);
   g_bytes_unref (self->answer_all);
+  g_hash_table_unref (self->fixed_replies);
   g_ptr_array_unref (self->commands);
   g_mutex_clear (&self->lock);
   g_free (self);

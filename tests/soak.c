@@ -124,7 +124,8 @@ note_error (const GError *error,
   if (error->domain != REDIS_ERROR ||
       (error->code != REDIS_ERROR_CONNECTION_LOST &&
        error->code != REDIS_ERROR_CLOSED &&
-       error->code != REDIS_ERROR_TIMEOUT))
+       error->code != REDIS_ERROR_TIMEOUT &&
+       error->code != REDIS_ERROR_SEND_TIMEOUT))
     {
       violation ("%s failed with an error that is not allowed: %s #%d: %s",
                  what, g_quark_to_string (error->domain), error->code, error->message);

@@ -132,7 +132,7 @@ check_pool_no_secret (RedisPool *pool)
 
 enum
 {
-  CODE_CANCELLED = REDIS_ERROR_QUEUE_FULL + 1,
+  CODE_CANCELLED = REDIS_ERROR_SEND_TIMEOUT + 1,
   CODE_OTHER,
   N_CODES
 };
@@ -140,15 +140,18 @@ enum
 static const char * const code_names[N_CODES] = {
   "CONNECT_FAILED", "AUTH_FAILED", "TLS_FAILED", "CONNECTION_LOST", "TIMEOUT",
   "CLOSED", "PROTOCOL", "REPLY_TOO_LARGE", "INVALID_ARGUMENT", "SERVER",
-  "TRANSACTION_ABORTED", "WATCH_FAILED", "QUEUE_FULL", "CANCELLED", "OTHER",
+  "TRANSACTION_ABORTED", "WATCH_FAILED", "QUEUE_FULL", "POOL_EXHAUSTED", "SEND_TIMEOUT",
+  "CANCELLED", "OTHER",
 };
 
 #define BIT(code) (1u << (code))
+/* A deadline that passed: after the write (TIMEOUT) or before it. */
+#define TIMEOUTS (BIT (REDIS_ERROR_TIMEOUT) | BIT (REDIS_ERROR_SEND_TIMEOUT))
 
 static int
 code_of (const GError *error)
 {
-  if (error->domain == REDIS_ERROR && error->code >= 0 && error->code <= REDIS_ERROR_QUEUE_FULL)
+  if (error->domain == REDIS_ERROR && error->code >= 0 && error->code <= REDIS_ERROR_SEND_TIMEOUT)
     return error->code;
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return CODE_CANCELLED;
@@ -904,7 +907,7 @@ test_kill_under_load (void)
                                 "&backoff_initial=20&backoff_max=500");
   signals_connect (pool, &sig);
   load = load_new ("kill", REDIS_CLIENT (pool), 64, 2000,
-                   BIT (REDIS_ERROR_CONNECTION_LOST) | BIT (REDIS_ERROR_TIMEOUT));
+                   BIT (REDIS_ERROR_CONNECTION_LOST) | TIMEOUTS);
   load_start (load);
 
   killer.admin = &admin;
@@ -958,7 +961,7 @@ test_server_sigkill_restart (void)
                                 "&backoff_initial=100&backoff_max=1000");
   signals_connect (pool, &sig);
   load = load_new ("sigkill", REDIS_CLIENT (pool), 64, 1000,
-                   BIT (REDIS_ERROR_CONNECTION_LOST) | BIT (REDIS_ERROR_TIMEOUT));
+                   BIT (REDIS_ERROR_CONNECTION_LOST) | TIMEOUTS);
   load->allow_nil_get = TRUE;   /* the restart empties the dataset */
   load_start (load);
   iterate_for (1000);
@@ -1049,7 +1052,7 @@ test_server_freeze (void)
   pool = pool_open (admin.port, "pool_size=4&command_timeout=500&connect_timeout=1000"
                                 "&backoff_initial=50&backoff_max=500");
   signals_connect (pool, &sig);
-  load = load_new ("freeze", REDIS_CLIENT (pool), 16, 500, BIT (REDIS_ERROR_TIMEOUT));
+  load = load_new ("freeze", REDIS_CLIENT (pool), 16, 500, TIMEOUTS);
   load_start (load);
   iterate_for (500);
 
@@ -1118,8 +1121,8 @@ test_blackhole (void)
   signals_connect (pool_a, &sig_a);
   signals_connect (pool_b, &sig_b);
   load_a = load_new ("blackhole-a", REDIS_CLIENT (pool_a), 8, 300,
-                     BIT (REDIS_ERROR_TIMEOUT) | BIT (REDIS_ERROR_CONNECTION_LOST));
-  load_b = load_new ("blackhole-b", REDIS_CLIENT (pool_b), 8, 300, BIT (REDIS_ERROR_TIMEOUT));
+                     TIMEOUTS | BIT (REDIS_ERROR_CONNECTION_LOST));
+  load_b = load_new ("blackhole-b", REDIS_CLIENT (pool_b), 8, 300, TIMEOUTS);
   load_start (load_a);
   load_start (load_b);
   iterate_for (500);
@@ -1798,7 +1801,7 @@ test_wrong_password (void)
   pool = pool_new_uri (uri, &error);
   g_assert_no_error (error);
   load = load_new ("wrongpw", REDIS_CLIENT (pool), 4, 500,
-                   BIT (REDIS_ERROR_AUTH_FAILED) | BIT (REDIS_ERROR_TIMEOUT));
+                   BIT (REDIS_ERROR_AUTH_FAILED) | TIMEOUTS);
   load_start (load);
   iterate_for (2000);
   load_stop_and_drain (load);
@@ -1862,7 +1865,7 @@ test_password_change (void)
                                 "&backoff_initial=100&backoff_max=1000");
   signals_connect (pool, &sig);
   load = load_new ("pwchange", REDIS_CLIENT (pool), 8, 500,
-                   BIT (REDIS_ERROR_CONNECTION_LOST) | BIT (REDIS_ERROR_TIMEOUT) |
+                   BIT (REDIS_ERROR_CONNECTION_LOST) | TIMEOUTS |
                    BIT (REDIS_ERROR_AUTH_FAILED));
   load_start (load);
   iterate_for (300);
@@ -2072,7 +2075,7 @@ test_hostile_pool (void)
         fake_server_add_reply (fake, c->reply, c->reply_len);
 
       start = g_get_monotonic_time ();
-      redis_client_command_async (REDIS_CLIENT (pool), (const char *[]) { "GET", "k", NULL },
+      redis_client_command_async (REDIS_CLIENT (pool), (const char *[]) { "TEST.GET", "k", NULL },
                                   NULL, outcome_cb, &o);
       WAIT_UNTIL (o.done, 3000);
       if (c->code >= 0)
@@ -2096,7 +2099,7 @@ test_hostile_pool (void)
 
       /* The pool still answers correctly. */
       wait_ready (pool, 2);
-      redis_client_command_async (REDIS_CLIENT (pool), (const char *[]) { "GET", "k", NULL },
+      redis_client_command_async (REDIS_CLIENT (pool), (const char *[]) { "TEST.GET", "k", NULL },
                                   NULL, outcome_cb, &o);
       WAIT_UNTIL (o.done, 3000);
       g_assert_no_error (o.error);
@@ -2341,7 +2344,7 @@ test_threads_under_kills (void)
       g_snprintf (name, sizeof name, "thr%u", i);
       threads[i].pool = pool;
       threads[i].load = load_new (g_intern_string (name), REDIS_CLIENT (pool), 8, 2000,
-                                  BIT (REDIS_ERROR_CONNECTION_LOST) | BIT (REDIS_ERROR_TIMEOUT));
+                                  BIT (REDIS_ERROR_CONNECTION_LOST) | TIMEOUTS);
       threads[i].until = g_get_monotonic_time () + seconds * G_USEC_PER_SEC;
       handles[i] = g_thread_new (name, mixed_thread, &threads[i]);
     }

@@ -1426,6 +1426,224 @@ test_connect_refused (void)
   }
 }
 
+/* ---- initialization is idempotent --------------------------------------- */
+
+/* The server's count of connections accepted so far; each call is itself
+ * one (redis-cli), included in the number it reads. */
+static guint64
+server_connections_received (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = redis_test_server_cli (server, (const char * const []) { "INFO", "stats", NULL },
+                                                &error);
+  const char *line;
+
+  g_assert_no_error (error);
+  line = strstr (out, "total_connections_received:");
+  g_assert_nonnull (line);
+  return g_ascii_strtoull (line + strlen ("total_connections_received:"), NULL, 10);
+}
+
+static gboolean
+init_finish (gpointer       object,
+             GAsyncResult  *result,
+             GError       **error)
+{
+  return g_async_initable_init_finish (G_ASYNC_INITABLE (object), result, error);
+}
+
+/* A second init, sync (Python's conn.init(None)) or async, succeeds and
+ * changes nothing. */
+static void
+test_init_twice (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(RedisReply) reply = NULL;
+  GAsyncResult *result = NULL;
+  RedisConnection *conn;
+  guint64 before;
+  gint64 id;
+
+  REQUIRE_SERVER ();
+  conn = open_default ();
+  id = redis_connection_get_client_id (conn);
+  before = server_connections_received ();
+
+  g_assert_true (g_initable_init (G_INITABLE (conn), NULL, &error));
+  g_assert_no_error (error);
+  g_async_initable_init_async (G_ASYNC_INITABLE (conn), G_PRIORITY_DEFAULT, NULL,
+                               store_result_cb, &result);
+  test_wait_for_result (&result, 2000);
+  g_assert_true (init_finish (conn, result, &error));
+  g_assert_no_error (error);
+  g_clear_object (&result);
+
+  g_assert_cmpint (redis_connection_get_state (conn), ==, REDIS_CONNECTION_STATE_READY);
+  g_assert_cmpint (redis_connection_get_client_id (conn), ==, id);
+  reply = run (conn, "CLIENT", "ID");
+  g_assert_cmpint (redis_reply_get_integer (reply), ==, id);
+  g_assert_cmpuint (server_connections_received () - before - 1, ==, 0);
+
+  close_and_finalize (conn);
+}
+
+static gpointer
+init_in_thread (gpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  return GINT_TO_POINTER (g_initable_init (G_INITABLE (data), NULL, &error) && error == NULL);
+}
+
+/* Two init_async at once, and a sync init from another thread: one
+ * connect, the same outcome for all. */
+static void
+test_init_concurrent (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(RedisReply) reply = NULL;
+  GAsyncResult *r1 = NULL, *r2 = NULL;
+  RedisConnection *conn;
+  GThread *thread;
+  guint64 before;
+
+  REQUIRE_SERVER ();
+  conn = g_object_new (REDIS_TYPE_CONNECTION,
+                       "port", (guint) redis_test_server_get_port (server),
+                       "connect-timeout", test_scale_ms (2000), NULL);
+  before = server_connections_received ();
+
+  g_async_initable_init_async (G_ASYNC_INITABLE (conn), G_PRIORITY_DEFAULT, NULL,
+                               store_result_cb, &r1);
+  g_async_initable_init_async (G_ASYNC_INITABLE (conn), G_PRIORITY_DEFAULT, NULL,
+                               store_result_cb, &r2);
+  thread = g_thread_new ("init", init_in_thread, conn);
+  test_wait_for_result (&r1, 3000);
+  test_wait_for_result (&r2, 3000);
+  g_assert_true (GPOINTER_TO_INT (g_thread_join (thread)));
+  g_assert_true (init_finish (conn, r1, &error));
+  g_assert_no_error (error);
+  g_assert_true (init_finish (conn, r2, &error));
+  g_assert_no_error (error);
+  g_clear_object (&r1);
+  g_clear_object (&r2);
+
+  g_assert_cmpint (redis_connection_get_state (conn), ==, REDIS_CONNECTION_STATE_READY);
+  reply = run (conn, "CLIENT", "ID");
+  g_assert_cmpint (redis_reply_get_integer (reply), ==, redis_connection_get_client_id (conn));
+  g_assert_cmpuint (server_connections_received () - before - 1, ==, 1);
+
+  close_and_finalize (conn);
+}
+
+/* A failed connect: every init call, concurrent or later, gets the same
+ * error. */
+static void
+test_init_failed (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GError) first = NULL;
+  GAsyncResult *r1 = NULL, *r2 = NULL;
+  RedisConnection *conn;
+
+  conn = g_object_new (REDIS_TYPE_CONNECTION, "port", (guint) closed_port (),
+                       "connect-timeout", test_scale_ms (2000), NULL);
+  g_async_initable_init_async (G_ASYNC_INITABLE (conn), G_PRIORITY_DEFAULT, NULL,
+                               store_result_cb, &r1);
+  g_async_initable_init_async (G_ASYNC_INITABLE (conn), G_PRIORITY_DEFAULT, NULL,
+                               store_result_cb, &r2);
+  test_wait_for_result (&r1, 3000);
+  test_wait_for_result (&r2, 3000);
+  g_assert_false (init_finish (conn, r1, &first));
+  g_assert_error (first, REDIS_ERROR, REDIS_ERROR_CONNECT_FAILED);
+  g_assert_false (init_finish (conn, r2, &error));
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_CONNECT_FAILED);
+  g_assert_cmpstr (error->message, ==, first->message);
+  g_clear_error (&error);
+  g_clear_object (&r1);
+  g_clear_object (&r2);
+
+  g_assert_false (g_initable_init (G_INITABLE (conn), NULL, &error));
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_CONNECT_FAILED);
+  g_assert_cmpstr (error->message, ==, first->message);
+  g_clear_error (&error);
+  g_assert_cmpint (redis_connection_get_state (conn), ==, REDIS_CONNECTION_STATE_CLOSED);
+
+  test_drain_main_context ();
+  unref_and_wait_finalized (conn);
+}
+
+/* A listening socket that never accepts: connects succeed (the kernel
+ * completes them), the handshake is never answered. */
+static GSocket *
+silent_listener (guint16 *port)
+{
+  g_autoptr(GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (lo, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+  GSocket *sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                G_SOCKET_PROTOCOL_TCP, NULL);
+
+  g_assert_true (g_socket_bind (sock, any, TRUE, NULL));
+  g_socket_set_listen_backlog (sock, 16);
+  g_assert_true (g_socket_listen (sock, NULL));
+  bound = g_socket_get_local_address (sock, NULL);
+  *port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  return sock;
+}
+
+/* A waiting call's own cancellable ends only that call; the first call's
+ * cancels the connect, and every call then gets CANCELLED. */
+static void
+test_init_cancel (void)
+{
+  g_autoptr(GSocket) listener = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GCancellable) c1 = g_cancellable_new ();
+  g_autoptr(GCancellable) c2 = g_cancellable_new ();
+  GAsyncResult *r1 = NULL, *r2 = NULL, *r3 = NULL;
+  RedisConnection *conn;
+  guint16 port;
+
+  listener = silent_listener (&port);
+  conn = g_object_new (REDIS_TYPE_CONNECTION, "port", (guint) port,
+                       "connect-timeout", test_scale_ms (10000), NULL);
+  g_async_initable_init_async (G_ASYNC_INITABLE (conn), G_PRIORITY_DEFAULT, c1,
+                               store_result_cb, &r1);
+  g_async_initable_init_async (G_ASYNC_INITABLE (conn), G_PRIORITY_DEFAULT, c2,
+                               store_result_cb, &r2);
+  g_async_initable_init_async (G_ASYNC_INITABLE (conn), G_PRIORITY_DEFAULT, NULL,
+                               store_result_cb, &r3);
+
+  g_cancellable_cancel (c2);
+  test_wait_for_result (&r2, 1000);
+  g_assert_false (init_finish (conn, r2, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+  g_assert_null (r1);
+  g_assert_null (r3);
+  g_assert_cmpint (redis_connection_get_state (conn), !=, REDIS_CONNECTION_STATE_CLOSED);
+
+  g_cancellable_cancel (c1);
+  test_wait_for_result (&r1, 1000);
+  test_wait_for_result (&r3, 1000);
+  g_assert_false (init_finish (conn, r1, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+  g_assert_false (init_finish (conn, r3, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+  g_assert_false (g_initable_init (G_INITABLE (conn), NULL, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+
+  g_clear_object (&r1);
+  g_clear_object (&r2);
+  g_clear_object (&r3);
+  test_drain_main_context ();
+  unref_and_wait_finalized (conn);
+}
+
 static void
 test_connect_async (void)
 {
@@ -2121,7 +2339,7 @@ test_bad_arguments (void)
   /* Nothing reached the server; the connection still works and a real
    * command is the only one recorded. */
   g_assert_cmpuint (fake_server_get_n_commands (fake), ==, n0);
-  r = run (conn, "PING");
+  r = run (conn, "TEST.PING");
   g_assert_cmpint (redis_reply_get_integer (r), ==, 1);
   redis_reply_unref (r);
   g_assert_cmpuint (fake_server_get_n_commands (fake), ==, n0 + 1);
@@ -2766,6 +2984,10 @@ main (int    argc,
   g_test_add_func ("/connection/close/unref-pending", test_unref_pending);
   g_test_add_func ("/connection/connect/async", test_connect_async);
   g_test_add_func ("/connection/connect/refused", test_connect_refused);
+  g_test_add_func ("/connection/init/twice", test_init_twice);
+  g_test_add_func ("/connection/init/concurrent", test_init_concurrent);
+  g_test_add_func ("/connection/init/failed", test_init_failed);
+  g_test_add_func ("/connection/init/cancel", test_init_cancel);
   g_test_add_func ("/connection/options/acl", test_acl_user);
   g_test_add_func ("/connection/options/requirepass", test_requirepass);
   g_test_add_func ("/connection/options/database", test_database);

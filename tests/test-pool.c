@@ -9,7 +9,7 @@
 
 #include "redispool.h"
 #include "redis-test-server.h"
-#include "test-helpers.h"
+#include "test-client-helpers.h"
 
 #define SKIP_WITHOUT_REDIS()                                  \
   G_STMT_START {                                              \
@@ -67,6 +67,7 @@ typedef struct
   RedisPoolConnectMode  connect_mode;
   gboolean              no_reconnect;
   guint                 max_queued;       /* 0: 10000 */
+  guint                 max_leases;       /* 0: 32 */
 } PoolOpts;
 
 static RedisPool *
@@ -87,6 +88,7 @@ pool_new_opts (guint16         port,
                          "connect-mode", o->connect_mode,
                          "reconnect", !o->no_reconnect,
                          "max-queued", o->max_queued ? o->max_queued : 10000,
+                         "max-leases", o->max_leases ? o->max_leases : 32,
                          NULL);
   g_assert_no_error (error);
   g_assert_nonnull (pool);
@@ -1125,7 +1127,9 @@ test_queue_deadline (void)
   elapsed = ms_since (t0);
   reply = redis_client_command_finish (REDIS_CLIENT (pool), result, &error);
   g_assert_null (reply);
-  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_TIMEOUT);
+  /* Never written: safe to retry, and said so. */
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_SEND_TIMEOUT);
+  g_assert_true (redis_error_is_retry_safe (error));
   g_test_message ("queued call timed out after %.0f ms (deadline 500 ms)", elapsed);
   g_assert_cmpfloat (elapsed, >=, 450);
   g_assert_cmpfloat (elapsed, <=, 500 + test_scale_ms (300));
@@ -1136,7 +1140,7 @@ test_queue_deadline (void)
   t0 = g_get_monotonic_time ();
   reply = CMD (pool, &error, "PING");
   g_assert_null (reply);
-  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_TIMEOUT);
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_SEND_TIMEOUT);
   g_assert_cmpfloat (ms_since (t0), >=, 450);
   g_assert_cmpfloat (ms_since (t0), <=, 500 + test_scale_ms (300));
 
@@ -1188,7 +1192,7 @@ test_queue_full (void)
     {
       reply = redis_client_command_finish (REDIS_CLIENT (pool), results[i], &error);
       g_assert_null (reply);
-      g_assert_error (error, REDIS_ERROR, REDIS_ERROR_TIMEOUT);
+      g_assert_error (error, REDIS_ERROR, REDIS_ERROR_SEND_TIMEOUT);
       g_clear_error (&error);
       g_clear_object (&results[i]);
     }
@@ -1450,6 +1454,451 @@ test_shared_blpop (void)
   WAIT_UNTIL (info_u (pool, "leased") == 0, 2000);
   g_assert_cmpuint (info_u (pool, "idle-leases"), ==, 1);
 
+  pool_destroy (pool);
+}
+
+/* ---- dedicated connections: bound, reuse, waiting ----------------------- */
+
+/* The server's count of connections accepted so far. Each call is itself
+ * one (redis-cli), included in the number it reads. */
+static guint64
+server_connections_received (RedisTestServer *server)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = redis_test_server_cli (server, ARGV ("INFO", "stats"), &error);
+  const char *line;
+
+  g_assert_no_error (error);
+  line = strstr (out, "total_connections_received:");
+  g_assert_nonnull (line);
+  return g_ascii_strtoull (line + strlen ("total_connections_received:"), NULL, 10);
+}
+
+/* Connections opened between two counts taken with
+ * server_connections_received() (the second count's own one left out). */
+#define OPENED_SINCE(server, before) (server_connections_received (server) - (before) - 1)
+
+#define CHURN_THREADS 4
+#define CHURN_CYCLES  250
+
+typedef struct
+{
+  RedisPool *pool;
+  gint       ok;
+  gint       failed;
+  gint       over_bound;   /* leased + idle-leases seen above max-leases */
+  guint      max_leases;
+} Churn;
+
+static gpointer
+churn_thread (gpointer data)
+{
+  Churn *churn = data;
+
+  for (guint i = 0; i < CHURN_CYCLES; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(RedisReply) reply = NULL;
+      RedisConnection *lease = redis_pool_acquire_sync (churn->pool, NULL, &error);
+
+      if (lease == NULL)
+        {
+          g_printerr ("acquire: %s\n", error->message);
+          g_atomic_int_inc (&churn->failed);
+          continue;
+        }
+      reply = CMD (lease, &error, "PING");
+      if (reply != NULL && g_strcmp0 (redis_reply_get_string (reply, NULL), "PONG") == 0)
+        g_atomic_int_inc (&churn->ok);
+      else
+        {
+          g_printerr ("PING on a lease: %s\n", error != NULL ? error->message : "wrong reply");
+          g_atomic_int_inc (&churn->failed);
+        }
+      {
+        /* One snapshot: leased and idle-leases are read together. */
+        g_autoptr(GVariant) info = redis_pool_get_info (churn->pool);
+        guint32 leased = 0, idle = 0;
+
+        g_assert_true (g_variant_lookup (info, "leased", "u", &leased));
+        g_assert_true (g_variant_lookup (info, "idle-leases", "u", &idle));
+        if (leased + idle > churn->max_leases)
+          g_atomic_int_inc (&churn->over_bound);
+      }
+      redis_pool_release (churn->pool, lease);
+      g_object_unref (lease);
+    }
+  return NULL;
+}
+
+/* 4 threads × 250 acquire → PING → release on a pool of 2. Returns the
+ * number of connections the server saw opened. */
+static guint64
+run_churn (RedisTestServer *server,
+           guint            max_leases)
+{
+  GThread *threads[CHURN_THREADS];
+  PoolOpts o = { 0 };
+  Churn churn = { 0 };
+  guint64 before, opened;
+  gint64 t0;
+
+  o.size = 2;
+  o.max_leases = max_leases;
+  o.command_timeout = test_scale_ms (5000);
+  churn.pool = pool_new_opts (redis_test_server_get_port (server), &o);
+  churn.max_leases = max_leases;
+  before = server_connections_received (server);
+
+  t0 = g_get_monotonic_time ();
+  for (guint i = 0; i < CHURN_THREADS; i++)
+    threads[i] = g_thread_new ("churn", churn_thread, &churn);
+  for (guint i = 0; i < CHURN_THREADS; i++)
+    g_thread_join (threads[i]);
+
+  opened = OPENED_SINCE (server, before);
+  g_test_message ("max-leases %u: %d cycles from %d threads opened %" G_GUINT64_FORMAT
+                  " connections in %.0f ms", max_leases, CHURN_THREADS * CHURN_CYCLES,
+                  CHURN_THREADS, opened, ms_since (t0));
+  g_assert_cmpint (churn.failed, ==, 0);
+  g_assert_cmpint (churn.ok, ==, CHURN_THREADS * CHURN_CYCLES);
+  g_assert_cmpint (churn.over_bound, ==, 0);
+
+  /* Every lease came back and is kept, within the bound. */
+  WAIT_UNTIL (info_u (churn.pool, "leased") == 0, 3000);
+  g_assert_cmpuint (info_u (churn.pool, "idle-leases"), <=, MIN (max_leases, CHURN_THREADS));
+  g_assert_cmpuint (info_u (churn.pool, "idle-leases"), >=, 1);
+  g_assert_cmpuint (info_u (churn.pool, "lease-waiters"), ==, 0);
+  pool_destroy (churn.pool);
+  return opened;
+}
+
+/* The repro: leases must not churn connections. */
+static void
+test_lease_churn (void)
+{
+  g_autoptr(RedisTestServer) server = NULL;
+  guint64 opened;
+
+  SKIP_WITHOUT_REDIS ();
+  server = server_new ();
+
+  /* Fewer dedicated connections than threads: acquirers queue. */
+  opened = run_churn (server, 3);
+  g_assert_cmpuint (opened, <=, 2 + 3);     /* the pool's 2 slots are up already */
+  g_assert_cmpuint (opened, >=, 1);
+
+  /* The default bound is above the thread count: a released lease is
+   * reused (its reset in flight) rather than a new one opened, so no more
+   * than one per thread is ever opened. */
+  opened = run_churn (server, 32);
+  g_assert_cmpuint (opened, <=, CHURN_THREADS);
+
+  /* One at a time. */
+  opened = run_churn (server, 1);
+  g_assert_cmpuint (opened, ==, 1);
+}
+
+/* A lease released and acquired again at once reuses its connection,
+ * whose reset is still in flight, instead of opening another. */
+static void
+test_lease_reuse_resetting (void)
+{
+  g_autoptr(RedisTestServer) server = NULL;
+  g_autoptr(GError) error = NULL;
+  RedisPool *pool;
+  RedisConnection *lease;
+  guint64 before;
+  gint64 first_id = 0;
+
+  SKIP_WITHOUT_REDIS ();
+  server = server_new ();
+  pool = pool_new (redis_test_server_get_port (server), REDIS_POOL_STRATEGY_ROUND_ROBIN);
+  before = server_connections_received (server);
+
+  for (guint i = 0; i < 50; i++)
+    {
+      g_autoptr(RedisReply) reply = NULL;
+
+      lease = redis_pool_acquire_sync (pool, NULL, &error);
+      g_assert_no_error (error);
+      /* State left behind must not leak into the next lease. */
+      reply = CMD (lease, &error, "CLIENT", "INFO");
+      g_assert_no_error (error);
+      g_assert_nonnull (strstr (redis_reply_get_string (reply, NULL), " db=0 "));
+      g_assert_nonnull (strstr (redis_reply_get_string (reply, NULL), " multi=-1 "));
+      g_clear_pointer (&reply, redis_reply_unref);
+      reply = CMD (lease, &error, "CLIENT", "ID");
+      g_assert_no_error (error);
+      if (i == 0)
+        first_id = redis_reply_get_integer (reply);
+      g_assert_cmpint (redis_reply_get_integer (reply), ==, first_id);
+      g_clear_pointer (&reply, redis_reply_unref);
+      reply = CMD (lease, &error, "SELECT", "5");
+      g_assert_no_error (error);
+      g_clear_pointer (&reply, redis_reply_unref);
+      reply = CMD (lease, &error, "MULTI");
+      g_assert_no_error (error);
+      g_clear_pointer (&reply, redis_reply_unref);
+      redis_pool_release (pool, lease);
+      g_object_unref (lease);
+    }
+
+  g_assert_cmpuint (OPENED_SINCE (server, before), ==, 1);
+  WAIT_UNTIL (info_u (pool, "leased") == 0, 2000);
+  g_assert_cmpuint (info_u (pool, "idle-leases"), ==, 1);
+
+  /* A lease released with a call in flight that may never end (BLPOP 0)
+   * is not waited for: the next acquire opens another connection at once. */
+  {
+    g_autoptr(GAsyncResult) blpop = NULL;
+    g_autoptr(RedisReply) reply = NULL;
+    RedisConnection *blocked;
+    gint64 t0;
+
+    blocked = redis_pool_acquire_sync (pool, NULL, &error);
+    g_assert_no_error (error);
+    redis_client_command_async (REDIS_CLIENT (blocked), ARGV ("BLPOP", "never", "0"), NULL,
+                                store_result_cb, &blpop);
+    WAIT_UNTIL (server_has_blocked_client (server), 2000);
+    redis_pool_release (pool, blocked);
+
+    t0 = g_get_monotonic_time ();
+    lease = redis_pool_acquire_sync (pool, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpfloat (ms_since (t0), <, test_scale_ms (1000));
+    reply = CMD (lease, &error, "CLIENT", "ID");
+    g_assert_no_error (error);
+    g_assert_cmpint (redis_reply_get_integer (reply), !=, first_id);
+    g_clear_pointer (&reply, redis_reply_unref);
+    redis_pool_release (pool, lease);
+    g_object_unref (lease);
+
+    /* The BLPOP still gets its element; then its connection comes back. */
+    reply = CMD (pool, &error, "RPUSH", "never", "late");
+    g_assert_no_error (error);
+    g_clear_pointer (&reply, redis_reply_unref);
+    test_wait_for_result (&blpop, 2000);
+    reply = redis_client_command_finish (REDIS_CLIENT (blocked), blpop, &error);
+    g_assert_no_error (error);
+    g_assert_cmpstr (redis_reply_get_string (redis_reply_get_element (reply, 1), NULL), ==, "late");
+    g_clear_object (&blpop);
+    g_object_unref (blocked);
+    WAIT_UNTIL (info_u (pool, "leased") == 0 && info_u (pool, "idle-leases") == 2, 2000);
+  }
+  pool_destroy (pool);
+}
+
+static gboolean
+cancel_cb (gpointer data)
+{
+  g_cancellable_cancel (data);
+  return G_SOURCE_REMOVE;
+}
+
+/* max-leases 1: a second acquire waits for the first lease, gets the
+ * same connection once it is released and reset, and fails with
+ * POOL_EXHAUSTED at its deadline, or CANCELLED, or CLOSED; a blocking
+ * command through the shared API waits the same way, and is never sent
+ * when its deadline passes first. */
+static void
+test_lease_max_wait (void)
+{
+  g_autoptr(RedisTestServer) server = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GCancellable) cancellable = NULL;
+  g_autoptr(RedisReply) reply = NULL;
+  RedisConnection *lease, *second;
+  PoolOpts o = { 0 };
+  RedisPool *pool;
+  guint timeout = test_scale_ms (400);
+  gint64 id1, id2, t0;
+  double elapsed;
+
+  SKIP_WITHOUT_REDIS ();
+  server = server_new ();
+  o.size = 1;
+  o.max_leases = 1;
+  o.command_timeout = timeout;
+  pool = pool_new_opts (redis_test_server_get_port (server), &o);
+
+  lease = redis_pool_acquire_sync (pool, NULL, &error);
+  g_assert_no_error (error);
+  reply = CMD (lease, &error, "CLIENT", "ID");
+  g_assert_no_error (error);
+  id1 = redis_reply_get_integer (reply);
+  g_clear_pointer (&reply, redis_reply_unref);
+
+  /* (a) Waits, then gets the same connection once it is released. */
+  redis_pool_acquire_async (pool, NULL, store_result_cb, &result);
+  iterate_for (50);
+  g_assert_null (result);
+  g_assert_cmpuint (info_u (pool, "lease-waiters"), ==, 1);
+  reply = CMD (lease, &error, "WATCH", "k");
+  g_assert_no_error (error);
+  g_clear_pointer (&reply, redis_reply_unref);
+  redis_pool_release (pool, lease);
+  g_object_unref (lease);
+  test_wait_for_result (&result, 2000);
+  second = redis_pool_acquire_finish (pool, result, &error);
+  g_assert_no_error (error);
+  g_clear_object (&result);
+  reply = CMD (second, &error, "CLIENT", "ID");
+  g_assert_no_error (error);
+  id2 = redis_reply_get_integer (reply);
+  g_clear_pointer (&reply, redis_reply_unref);
+  g_assert_cmpint (id2, ==, id1);
+  /* The reset ran before the hand-over: the WATCH is gone, so a write by
+   * someone else does not abort a transaction. */
+  reply = CMD (pool, &error, "SET", "k", "other");
+  g_assert_no_error (error);
+  g_clear_pointer (&reply, redis_reply_unref);
+  {
+    g_autoptr(RedisBatch) batch = redis_batch_new ();
+    g_autoptr(GPtrArray) results = NULL;
+
+    redis_batch_add (batch, ARGV ("SET", "k", "mine"));
+    results = redis_client_transaction_sync (REDIS_CLIENT (second), batch, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (results->len, ==, 1);
+  }
+  g_assert_cmpuint (info_u (pool, "lease-waiters"), ==, 0);
+
+  /* (b) Nothing comes back: POOL_EXHAUSTED at the deadline
+   * (command-timeout), from a sync acquire. */
+  t0 = g_get_monotonic_time ();
+  lease = redis_pool_acquire_sync (pool, NULL, &error);
+  elapsed = ms_since (t0);
+  g_assert_null (lease);
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_POOL_EXHAUSTED);
+  g_test_message ("exhausted after %.0f ms (timeout %u ms): %s", elapsed, timeout, error->message);
+  g_assert_cmpfloat (elapsed, >=, timeout - 5);
+  g_assert_cmpfloat (elapsed, <=, timeout + test_scale_ms (500));
+  g_clear_error (&error);
+  g_assert_cmpuint (info_u (pool, "lease-waiters"), ==, 0);
+
+  /* (c) Cancelled while waiting: completes at once. */
+  cancellable = g_cancellable_new ();
+  redis_pool_acquire_async (pool, cancellable, store_result_cb, &result);
+  g_timeout_add (20, cancel_cb, cancellable);
+  t0 = g_get_monotonic_time ();
+  test_wait_for_result (&result, 2000);
+  g_assert_cmpfloat (ms_since (t0), <, timeout);
+  g_assert_null (redis_pool_acquire_finish (pool, result, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+  g_clear_object (&result);
+  g_assert_cmpuint (info_u (pool, "lease-waiters"), ==, 0);
+
+  /* (d) A blocking command through the shared API counts against the
+   * bound: its deadline (command-timeout + block time) passes while it
+   * waits, and it was never sent (a later push stays in the list). */
+  t0 = g_get_monotonic_time ();
+  reply = CMD (pool, &error, "BLPOP", "q", "0.1");
+  elapsed = ms_since (t0);
+  g_assert_null (reply);
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_POOL_EXHAUSTED);
+  g_test_message ("blocking command: %s after %.0f ms", error->message, elapsed);
+  g_assert_cmpfloat (elapsed, >=, timeout + 100 - 5);
+  g_clear_error (&error);
+  reply = CMD (pool, &error, "RPUSH", "q", "x");
+  g_assert_no_error (error);
+  g_clear_pointer (&reply, redis_reply_unref);
+  iterate_for (50);
+  reply = CMD (pool, &error, "LLEN", "q");
+  g_assert_no_error (error);
+  g_assert_cmpint (redis_reply_get_integer (reply), ==, 1);
+  g_clear_pointer (&reply, redis_reply_unref);
+
+  /* (e) A blocking command waiting gets the connection once the lease is
+   * released, and runs on it. */
+  redis_client_command_async (REDIS_CLIENT (pool), ARGV ("BLPOP", "q", "1"), NULL,
+                              store_result_cb, &result);
+  iterate_for (50);
+  g_assert_null (result);
+  g_assert_cmpuint (info_u (pool, "lease-waiters"), ==, 1);
+  redis_pool_release (pool, second);
+  g_object_unref (second);
+  test_wait_for_result (&result, 2000);
+  reply = redis_client_command_finish (REDIS_CLIENT (pool), result, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (redis_reply_get_kind (reply), ==, REDIS_REPLY_KIND_ARRAY);
+  g_assert_cmpstr (redis_reply_get_string (redis_reply_get_element (reply, 1), NULL), ==, "x");
+  g_clear_pointer (&reply, redis_reply_unref);
+  g_clear_object (&result);
+  WAIT_UNTIL (info_u (pool, "leased") == 0, 2000);
+  g_assert_cmpuint (info_u (pool, "idle-leases"), ==, 1);
+
+  /* (f) Closing the pool fails the waiters with CLOSED. */
+  lease = redis_pool_acquire_sync (pool, NULL, &error);
+  g_assert_no_error (error);
+  redis_pool_acquire_async (pool, NULL, store_result_cb, &result);
+  iterate_for (20);
+  g_assert_null (result);
+  g_assert_true (redis_client_close_sync (REDIS_CLIENT (pool), NULL, &error));
+  g_assert_no_error (error);
+  test_wait_for_result (&result, 2000);
+  g_assert_null (redis_pool_acquire_finish (pool, result, &error));
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_CLOSED);
+  g_clear_error (&error);
+  g_clear_object (&result);
+  g_object_unref (lease);
+
+  pool_destroy (pool);
+}
+
+/* A lease that dies while others wait makes room: a waiter opens a new
+ * connection instead of waiting out its deadline. */
+static void
+test_lease_lost_makes_room (void)
+{
+  g_autoptr(RedisTestServer) server = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(RedisReply) reply = NULL;
+  RedisConnection *lease, *second;
+  PoolOpts o = { 0 };
+  RedisPool *pool;
+  gint64 id1, id2;
+
+  SKIP_WITHOUT_REDIS ();
+  server = server_new ();
+  o.size = 1;
+  o.max_leases = 1;
+  o.command_timeout = test_scale_ms (3000);
+  pool = pool_new_opts (redis_test_server_get_port (server), &o);
+
+  lease = redis_pool_acquire_sync (pool, NULL, &error);
+  g_assert_no_error (error);
+  reply = CMD (lease, &error, "CLIENT", "ID");
+  g_assert_no_error (error);
+  id1 = redis_reply_get_integer (reply);
+  g_clear_pointer (&reply, redis_reply_unref);
+
+  redis_pool_acquire_async (pool, NULL, store_result_cb, &result);
+  iterate_for (20);
+  g_assert_null (result);
+
+  /* The lease's connection is killed; its release finds it dead. */
+  kill_client_id (server, id1);
+  WAIT_UNTIL (redis_connection_get_state (lease) == REDIS_CONNECTION_STATE_CLOSED, 2000);
+  redis_pool_release (pool, lease);
+  g_object_unref (lease);
+
+  test_wait_for_result (&result, 3000);
+  second = redis_pool_acquire_finish (pool, result, &error);
+  g_assert_no_error (error);
+  g_clear_object (&result);
+  reply = CMD (second, &error, "CLIENT", "ID");
+  g_assert_no_error (error);
+  id2 = redis_reply_get_integer (reply);
+  g_clear_pointer (&reply, redis_reply_unref);
+  g_assert_cmpint (id2, !=, id1);
+  g_object_unref (second);
+
+  WAIT_UNTIL (info_u (pool, "leased") == 0, 2000);
+  g_assert_cmpuint (info_u (pool, "idle-leases"), ==, 1);
   pool_destroy (pool);
 }
 
@@ -1899,6 +2348,267 @@ test_threads (void)
   pool_destroy (pool);
 }
 
+/* ---- initialization is idempotent --------------------------------------- */
+
+static void
+test_init_twice (void)
+{
+  g_autoptr(RedisTestServer) server = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(RedisReply) reply = NULL;
+  RedisPool *pool;
+  guint64 before;
+
+  SKIP_WITHOUT_REDIS ();
+  server = server_new ();
+  pool = pool_new (redis_test_server_get_port (server), REDIS_POOL_STRATEGY_ROUND_ROBIN);
+  before = server_connections_received (server);
+
+  /* Sync (Python's pool.init(None)), then async: success, nothing else. */
+  g_assert_true (g_initable_init (G_INITABLE (pool), NULL, &error));
+  g_assert_no_error (error);
+  g_async_initable_init_async (G_ASYNC_INITABLE (pool), G_PRIORITY_DEFAULT, NULL,
+                               store_result_cb, &result);
+  test_wait_for_result (&result, 2000);
+  g_assert_true (g_async_initable_init_finish (G_ASYNC_INITABLE (pool), result, &error));
+  g_assert_no_error (error);
+  g_clear_object (&result);
+
+  /* Still open, same connections. */
+  reply = CMD (pool, &error, "PING");
+  g_assert_no_error (error);
+  g_clear_pointer (&reply, redis_reply_unref);
+  g_assert_cmpuint (redis_pool_get_active_connections (pool), ==, 5);
+  g_assert_cmpuint (OPENED_SINCE (server, before), ==, 0);
+
+  /* A lease comes initialized. */
+  {
+    RedisConnection *lease = redis_pool_acquire_sync (pool, NULL, &error);
+
+    g_assert_no_error (error);
+    g_assert_true (g_initable_init (G_INITABLE (lease), NULL, &error));
+    g_assert_no_error (error);
+    g_async_initable_init_async (G_ASYNC_INITABLE (lease), G_PRIORITY_DEFAULT, NULL,
+                                 store_result_cb, &result);
+    test_wait_for_result (&result, 2000);
+    g_assert_true (g_async_initable_init_finish (G_ASYNC_INITABLE (lease), result, &error));
+    g_assert_no_error (error);
+    g_clear_object (&result);
+    reply = CMD (lease, &error, "SELECT", "1");
+    g_assert_no_error (error);
+    g_clear_pointer (&reply, redis_reply_unref);
+    redis_pool_release (pool, lease);
+    g_object_unref (lease);
+  }
+  pool_destroy (pool);
+}
+
+/* Two init_async at once (and a sync one from another thread): one set of
+ * connections, the same outcome for all. */
+static gpointer
+init_in_thread (gpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  return GINT_TO_POINTER (g_initable_init (G_INITABLE (data), NULL, &error) && error == NULL);
+}
+
+static void
+test_init_concurrent (void)
+{
+  g_autoptr(RedisTestServer) server = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GAsyncResult) r1 = NULL;
+  g_autoptr(GAsyncResult) r2 = NULL;
+  g_autoptr(GAsyncResult) r3 = NULL;
+  g_autoptr(RedisReply) reply = NULL;
+  RedisPool *pool;
+  GThread *thread;
+  guint64 before;
+
+  SKIP_WITHOUT_REDIS ();
+  server = server_new ();
+  pool = g_object_new (REDIS_TYPE_POOL,
+                       "port", (guint) redis_test_server_get_port (server),
+                       "pool-size", 3,
+                       "connect-timeout", test_scale_ms (2000),
+                       NULL);
+  before = server_connections_received (server);
+
+  g_async_initable_init_async (G_ASYNC_INITABLE (pool), G_PRIORITY_DEFAULT, NULL,
+                               store_result_cb, &r1);
+  g_async_initable_init_async (G_ASYNC_INITABLE (pool), G_PRIORITY_DEFAULT, NULL,
+                               store_result_cb, &r2);
+  thread = g_thread_new ("init", init_in_thread, pool);
+  test_wait_for_result (&r1, 3000);
+  test_wait_for_result (&r2, 3000);
+  g_assert_true (GPOINTER_TO_INT (g_thread_join (thread)));
+  g_assert_true (g_async_initable_init_finish (G_ASYNC_INITABLE (pool), r1, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_async_initable_init_finish (G_ASYNC_INITABLE (pool), r2, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (redis_pool_get_active_connections (pool), ==, 3);
+  g_assert_cmpuint (OPENED_SINCE (server, before), ==, 3);
+
+  /* And later. */
+  g_async_initable_init_async (G_ASYNC_INITABLE (pool), G_PRIORITY_DEFAULT, NULL,
+                               store_result_cb, &r3);
+  test_wait_for_result (&r3, 2000);
+  g_assert_true (g_async_initable_init_finish (G_ASYNC_INITABLE (pool), r3, &error));
+  g_assert_no_error (error);
+  reply = CMD (pool, &error, "PING");
+  g_assert_no_error (error);
+  g_clear_pointer (&reply, redis_reply_unref);
+
+  /* The results hold the pool. */
+  g_clear_object (&r1);
+  g_clear_object (&r2);
+  g_clear_object (&r3);
+  g_assert_true (redis_client_close_sync (REDIS_CLIENT (pool), NULL, &error));
+  g_assert_no_error (error);
+  unref_and_wait_finalized (pool);
+  WAIT_UNTIL (redis_reply_get_live_count () == 0, 2000);
+}
+
+/* A pool that failed to start: every init call, concurrent or later, gets
+ * the same error, and the pool stays closed. */
+static void
+test_init_failed (void)
+{
+  g_autoptr(RedisTestServer) server = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GError) first = NULL;
+  g_autoptr(GAsyncResult) r1 = NULL;
+  g_autoptr(GAsyncResult) r2 = NULL;
+  g_autoptr(RedisReply) reply = NULL;
+  RedisPool *pool;
+  guint16 port;
+
+  SKIP_WITHOUT_REDIS ();
+  server = server_new ();
+  port = redis_test_server_get_port (server);
+  g_assert_true (redis_test_server_stop (server));
+
+  pool = g_object_new (REDIS_TYPE_POOL, "port", (guint) port, "pool-size", 2,
+                       "connect-timeout", test_scale_ms (2000), NULL);
+  g_async_initable_init_async (G_ASYNC_INITABLE (pool), G_PRIORITY_DEFAULT, NULL,
+                               store_result_cb, &r1);
+  g_async_initable_init_async (G_ASYNC_INITABLE (pool), G_PRIORITY_DEFAULT, NULL,
+                               store_result_cb, &r2);
+  test_wait_for_result (&r1, 3000);
+  test_wait_for_result (&r2, 3000);
+  g_assert_false (g_async_initable_init_finish (G_ASYNC_INITABLE (pool), r1, &first));
+  g_assert_error (first, REDIS_ERROR, REDIS_ERROR_CONNECT_FAILED);
+  g_assert_false (g_async_initable_init_finish (G_ASYNC_INITABLE (pool), r2, &error));
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_CONNECT_FAILED);
+  g_assert_cmpstr (error->message, ==, first->message);
+  g_clear_error (&error);
+
+  g_assert_false (g_initable_init (G_INITABLE (pool), NULL, &error));
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_CONNECT_FAILED);
+  g_assert_cmpstr (error->message, ==, first->message);
+  g_clear_error (&error);
+
+  /* It does not come up when the server does. */
+  g_assert_true (redis_test_server_restart (server, &error));
+  g_assert_no_error (error);
+  reply = CMD (pool, &error, "PING");
+  g_assert_null (reply);
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_CLOSED);
+  g_clear_error (&error);
+
+  g_clear_object (&r1);
+  g_clear_object (&r2);
+  unref_and_wait_finalized (pool);
+}
+
+/* A listening socket that never accepts: connects succeed (the kernel
+ * completes them), the handshake is never answered. */
+static GSocket *
+silent_listener (guint16 *port)
+{
+  g_autoptr(GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (lo, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+  GSocket *sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                G_SOCKET_PROTOCOL_TCP, NULL);
+
+  g_assert_true (g_socket_bind (sock, any, TRUE, NULL));
+  g_socket_set_listen_backlog (sock, 64);
+  g_assert_true (g_socket_listen (sock, NULL));
+  bound = g_socket_get_local_address (sock, NULL);
+  *port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  return sock;
+}
+
+/* Cancelling a call that waits for the first changes nothing; cancelling
+ * the first cancels the initialization, and every call gets CANCELLED. */
+static void
+test_init_cancel (void)
+{
+  g_autoptr(GSocket) listener = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GAsyncResult) r1 = NULL;
+  g_autoptr(GAsyncResult) r2 = NULL;
+  g_autoptr(GAsyncResult) r3 = NULL;
+  g_autoptr(GCancellable) c1 = g_cancellable_new ();
+  g_autoptr(GCancellable) c3 = g_cancellable_new ();
+  RedisPool *pool;
+  guint16 port;
+  gint64 t0;
+
+  listener = silent_listener (&port);
+  pool = g_object_new (REDIS_TYPE_POOL, "port", (guint) port, "pool-size", 2,
+                       "connect-timeout", test_scale_ms (10000), NULL);
+  g_async_initable_init_async (G_ASYNC_INITABLE (pool), G_PRIORITY_DEFAULT, c1,
+                               store_result_cb, &r1);
+  g_async_initable_init_async (G_ASYNC_INITABLE (pool), G_PRIORITY_DEFAULT, NULL,
+                               store_result_cb, &r2);
+  g_async_initable_init_async (G_ASYNC_INITABLE (pool), G_PRIORITY_DEFAULT, c3,
+                               store_result_cb, &r3);
+
+  iterate_for (50);
+  t0 = g_get_monotonic_time ();
+  g_cancellable_cancel (c3);
+  test_wait_for_result (&r3, 1000);
+  g_assert_false (g_async_initable_init_finish (G_ASYNC_INITABLE (pool), r3, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+  g_assert_null (r1);
+  g_assert_null (r2);
+
+  g_cancellable_cancel (c1);
+  test_wait_for_result (&r1, 1000);
+  test_wait_for_result (&r2, 1000);
+  g_test_message ("cancelled in %.1f ms", ms_since (t0));
+  g_assert_false (g_async_initable_init_finish (G_ASYNC_INITABLE (pool), r1, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+  g_assert_false (g_async_initable_init_finish (G_ASYNC_INITABLE (pool), r2, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+  g_assert_false (g_initable_init (G_INITABLE (pool), NULL, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+  g_assert_true (redis_pool_get_active_connections (pool) == 0);
+  {
+    g_autoptr(GVariant) info = redis_pool_get_info (pool);
+    gboolean closed = FALSE;
+
+    g_assert_true (g_variant_lookup (info, "closed", "b", &closed));
+    g_assert_true (closed);
+  }
+
+  g_clear_object (&r1);
+  g_clear_object (&r2);
+  g_clear_object (&r3);
+  /* The I/O thread that completed the calls may still be letting go of
+   * them: wait for the last reference to go. */
+  unref_and_wait_finalized (pool);
+  WAIT_UNTIL (redis_reply_get_live_count () == 0, 2000);
+}
+
 /* ---- URI ---------------------------------------------------------------- */
 
 static void
@@ -1911,17 +2621,20 @@ test_uri (void)
   g_autofree char *uri = NULL;
   const char *strategy = NULL;
   guint pool_size = 0, size = 0, backoff_initial = 0, backoff_max = 0, database = 99, port = 0;
+  guint max_leases = 0;
   RedisPoolStrategy strategy_prop = 0;
   RedisPool *pool;
   const char * const bad[] = {
     "pool_size=0", "pool_size=abc", "strategy=fastest", "backoff_initial=0",
     "connect_mode=later", "reconnect=maybe", "no_such_param=1",
+    "max_leases=0", "max_leases=-1", "max_leases=many",
   };
 
   SKIP_WITHOUT_REDIS ();
   server = server_new ();
 
-  uri = g_strdup_printf ("redis://127.0.0.1:%u/2?pool_size=3&strategy=least_pending&backoff_initial=50ms",
+  uri = g_strdup_printf ("redis://127.0.0.1:%u/2?pool_size=3&strategy=least_pending&backoff_initial=50ms"
+                         "&max_leases=7",
                          redis_test_server_get_port (server));
   pool = redis_pool_new_sync (uri, NULL, &error);
   g_assert_no_error (error);
@@ -1929,8 +2642,9 @@ test_uri (void)
   g_object_get (pool,
                 "pool-size", &pool_size, "size", &size, "strategy", &strategy_prop,
                 "backoff-initial", &backoff_initial, "backoff-max", &backoff_max,
-                "database", &database, "port", &port, NULL);
+                "database", &database, "port", &port, "max-leases", &max_leases, NULL);
   g_assert_cmpuint (pool_size, ==, 3);
+  g_assert_cmpuint (max_leases, ==, 7);
   g_assert_cmpuint (size, ==, 3);
   g_assert_cmpint (strategy_prop, ==, REDIS_POOL_STRATEGY_LEAST_PENDING);
   g_assert_cmpint (redis_pool_get_strategy (pool), ==, REDIS_POOL_STRATEGY_LEAST_PENDING);
@@ -1989,6 +2703,10 @@ main (int    argc,
   g_test_add_func ("/pool/queue/full", test_queue_full);
   g_test_add_func ("/pool/lease/watch-failed", test_lease_watch_failed);
   g_test_add_func ("/pool/lease/select-reset", test_lease_select_reset);
+  g_test_add_func ("/pool/lease/churn", test_lease_churn);
+  g_test_add_func ("/pool/lease/reuse-resetting", test_lease_reuse_resetting);
+  g_test_add_func ("/pool/lease/max-wait", test_lease_max_wait);
+  g_test_add_func ("/pool/lease/lost-makes-room", test_lease_lost_makes_room);
   g_test_add_func ("/pool/shared/state-refused", test_shared_state_refused);
   g_test_add_func ("/pool/shared/blpop", test_shared_blpop);
   g_test_add_func ("/pool/info", test_info);
@@ -1996,6 +2714,10 @@ main (int    argc,
   g_test_add_func ("/pool/close/dispose-pending", test_dispose_pending);
   g_test_add_func ("/pool/close/dispose-queued", test_dispose_queued);
   g_test_add_func ("/pool/threads", test_threads);
+  g_test_add_func ("/pool/init/twice", test_init_twice);
+  g_test_add_func ("/pool/init/concurrent", test_init_concurrent);
+  g_test_add_func ("/pool/init/failed", test_init_failed);
+  g_test_add_func ("/pool/init/cancel", test_init_cancel);
   g_test_add_func ("/pool/uri", test_uri);
 
   return g_test_run ();

@@ -102,6 +102,31 @@ class RedisBindingTest(unittest.TestCase):
         self.assertEqual(r.get_kind(), Redis.ReplyKind.STATUS)
         self.assertEqual(r.get_string()[0], 'PONG')
 
+    def test_init_again(self):
+        # GInitable is idempotent: a second init succeeds and keeps the pool open.
+        self.assertTrue(self.pool.init(None))
+        self.assertEqual(self.pool.command_sync(['PING']).get_string()[0], 'PONG')
+        self.assertFalse(self.pool.get_info().unpack()['closed'])
+
+    def test_max_leases(self):
+        pool = Redis.Pool(port=PORT, pool_size=1, max_leases=1, command_timeout=200)
+        pool.init(None)
+        try:
+            self.assertEqual(pool.props.max_leases, 1)
+            lease = pool.acquire_sync(None)
+            with self.assertRaises(GLib.Error) as cm:
+                pool.acquire_sync(None)
+            self.assertTrue(cm.exception.matches(Redis.error_quark(), Redis.Error.POOL_EXHAUSTED),
+                            cm.exception)
+            pool.release(lease)
+            del lease
+            # The connection that came back is reused.
+            lease = pool.acquire_sync(None)
+            pool.release(lease)
+            del lease
+        finally:
+            self.assertTrue(pool.close_sync(None))
+
     def test_pool_from_uri(self):
         pool = Redis.Pool.new_sync(URL + '?pool_size=2', None)
         try:

@@ -391,7 +391,13 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
     redis_reader_free (reader);
   }
 
-  /* Classification. */
+  /* Classification: reply kinds only for plain commands, and only kinds
+   * that exist. */
+  if ((flags & REDIS_COMMAND_FLAG_REPLY_MASK) != 0 &&
+      ((flags & ~REDIS_COMMAND_FLAG_REPLY_MASK) != 0 ||
+       (flags & REDIS_COMMAND_FLAG_REPLY_MASK) >= (1u << (8 + REDIS_REPLY_KIND_ERROR))))
+    encode_fail ("inconsistent reply kinds %d", flags);
+  flags &= ~REDIS_COMMAND_FLAG_REPLY_MASK;
   if ((flags & ~(REDIS_COMMAND_FLAG_BLOCKING | REDIS_COMMAND_FLAG_CONNECTION_STATE |
                  REDIS_COMMAND_FLAG_UNSUPPORTED)) != 0 ||
       ((flags & REDIS_COMMAND_FLAG_UNSUPPORTED) && !(flags & REDIS_COMMAND_FLAG_CONNECTION_STATE)) ||
