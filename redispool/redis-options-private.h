@@ -60,11 +60,97 @@ enum
 };
 
 /* Handles a query parameter the options do not know (pool_size=…); returns
- * FALSE with @error set to reject it. */
+ * FALSE with @error set to reject it. The older way for an owner to add
+ * parameters: a table (RedisOptionsParam) is the one to use. */
 typedef gboolean (*RedisOptionsExtraFunc) (const char  *key,
                                            const char  *value,
                                            gpointer     user_data,
                                            GError     **error);
+
+/* ---- URI query parameters ----------------------------------------------
+ *
+ * A query parameter is an entry of a table, matched by its whole name
+ * (case-sensitive): the options' own table is in redis-options.c, and an
+ * owner with parameters of its own (RedisPool) passes its table, of the
+ * same entries and parsers, to redis_options_parse_uri_with_params(). An
+ * entry writes its value into the field at @offset of the struct the table
+ * is for (RedisOptions, or the owner's @target):
+ *
+ *   static const RedisOptionsParam pool_params[] = {
+ *     { .name = "pool_size", .parse = redis_options_param_uint,
+ *       .offset = G_STRUCT_OFFSET (PoolCore, size), .min = 1, .max = 1024,
+ *       .what = "is not a number from 1 to 1024" },
+ *     …
+ *     { NULL }
+ *   };
+ *
+ * A value that is refused fails the URI with "key=“value” <what>" (or
+ * "key <what>" when the URI has userinfo and nothing of it may be quoted);
+ * a number read but below @min with "key <too_small>" if the entry has one.
+ * A name in no table is an unknown parameter: the URI fails. */
+
+typedef struct _RedisOptionsParam RedisOptionsParam;
+
+typedef enum
+{
+  REDIS_OPTIONS_PARAM_OK,
+  REDIS_OPTIONS_PARAM_INVALID,     /* refused: the message says @what */
+  REDIS_OPTIONS_PARAM_TOO_SMALL,   /* a number below @min: @too_small, or @what */
+} RedisOptionsParamResult;
+
+/* Reads @value into @field (the field at @param->offset); writes nothing
+ * unless it returns REDIS_OPTIONS_PARAM_OK. */
+typedef RedisOptionsParamResult (*RedisOptionsParamParser) (const RedisOptionsParam *param,
+                                                            const char              *value,
+                                                            gpointer                 field);
+
+/* A value of an enum parameter (strategy=round_robin), matched whole and
+ * case-sensitive; a table of them ends with { NULL }. */
+typedef struct
+{
+  const char *name;
+  int         value;
+} RedisOptionsChoice;
+
+struct _RedisOptionsParam
+{
+  const char               *name;       /* the whole name; NULL ends a table */
+  RedisOptionsParamParser   parse;
+  gsize                     offset;     /* G_STRUCT_OFFSET of the field */
+  guint64                   min;        /* numbers and durations (ms) */
+  guint64                   max;        /* 0: the field type's largest */
+  const RedisOptionsChoice *choices;    /* for redis_options_param_choice */
+  const char               *what;       /* "is not …", after "key=“value” "; NULL: "is not valid" */
+  const char               *too_small;  /* "must be positive", or NULL */
+};
+
+/* The parsers of table entries, by the type of the field they write:
+ * guint (decimal, @min to @max), guint64 (the same), guint milliseconds
+ * (redis_options_parse_duration_ms(), @min to @max), gboolean
+ * (redis_options_parse_boolean()), char * (any text; the old one is
+ * freed), and an int-sized enum (one of @choices). */
+RedisOptionsParamResult redis_options_param_uint     (const RedisOptionsParam *param,
+                                                      const char              *value,
+                                                      gpointer                 field);
+RedisOptionsParamResult redis_options_param_uint64   (const RedisOptionsParam *param,
+                                                      const char              *value,
+                                                      gpointer                 field);
+RedisOptionsParamResult redis_options_param_duration (const RedisOptionsParam *param,
+                                                      const char              *value,
+                                                      gpointer                 field);
+RedisOptionsParamResult redis_options_param_boolean  (const RedisOptionsParam *param,
+                                                      const char              *value,
+                                                      gpointer                 field);
+RedisOptionsParamResult redis_options_param_string   (const RedisOptionsParam *param,
+                                                      const char              *value,
+                                                      gpointer                 field);
+RedisOptionsParamResult redis_options_param_choice   (const RedisOptionsParam *param,
+                                                      const char              *value,
+                                                      gpointer                 field);
+/* The entry named @name (whole, case-sensitive) of @params, the options'
+ * own table if @params is NULL; or NULL. */
+const RedisOptionsParam *redis_options_find_param    (const RedisOptionsParam *params,
+                                                      const char              *name);
 
 RedisOptions *redis_options_new              (void);
 RedisOptions *redis_options_copy             (const RedisOptions    *self);
@@ -85,6 +171,14 @@ gboolean      redis_options_parse_uri        (RedisOptions          *self,
                                               RedisOptionsExtraFunc  extra,
                                               gpointer               user_data,
                                               GError               **error);
+/* The same, with the parameters of @params (whose fields are in @target)
+ * besides the options' own; @params must not repeat one of their names
+ * (checked when assertions are on). */
+gboolean      redis_options_parse_uri_with_params (RedisOptions            *self,
+                                                   const char              *uri,
+                                                   const RedisOptionsParam *params,
+                                                   gpointer                 target,
+                                                   GError                 **error);
 /* Zeroes and frees a string that may hold a password (a password, or a
  * URI with one), and sets *@secret to NULL. */
 void          redis_options_clear_secret     (char                 **secret);
@@ -97,6 +191,10 @@ char         *redis_options_describe_address (const RedisOptions    *self);
  * (no sign or exponent) that fits a guint of milliseconds. */
 gboolean      redis_options_parse_duration_ms (const char           *text,
                                                guint                *out_ms);
+/* Parses a boolean: 1, true, yes, on or 0, false, no, off, in any case
+ * (the one spelling of booleans in URIs). */
+gboolean      redis_options_parse_boolean    (const char            *text,
+                                              gboolean              *out);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (RedisOptions, redis_options_free)
 

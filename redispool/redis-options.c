@@ -356,19 +356,31 @@ parse_uint (const char *text,
   return g_ascii_string_to_unsigned (text, 10, 0, max, out, NULL);
 }
 
-static gboolean
-parse_bool (const char *text,
-            gboolean   *out)
+gboolean
+redis_options_parse_boolean (const char *text,
+                             gboolean   *out)
 {
-  if (g_ascii_strcasecmp (text, "1") == 0 || g_ascii_strcasecmp (text, "true") == 0 ||
-      g_ascii_strcasecmp (text, "yes") == 0)
-    *out = TRUE;
-  else if (g_ascii_strcasecmp (text, "0") == 0 || g_ascii_strcasecmp (text, "false") == 0 ||
-           g_ascii_strcasecmp (text, "no") == 0)
-    *out = FALSE;
-  else
+  static const char * const truths[] = { "1", "true", "yes", "on" };
+  static const char * const falsehoods[] = { "0", "false", "no", "off" };
+
+  g_return_val_if_fail (out != NULL, FALSE);
+
+  if (text == NULL)
     return FALSE;
-  return TRUE;
+  for (gsize i = 0; i < G_N_ELEMENTS (truths); i++)
+    {
+      if (g_ascii_strcasecmp (text, truths[i]) == 0)
+        {
+          *out = TRUE;
+          return TRUE;
+        }
+      if (g_ascii_strcasecmp (text, falsehoods[i]) == 0)
+        {
+          *out = FALSE;
+          return TRUE;
+        }
+    }
+  return FALSE;
 }
 
 static gboolean
@@ -561,107 +573,234 @@ invalid_value (GError     **error,
   return invalid (error, "%s=“%s” %s", key, shown, what);
 }
 
+/* ---- query parameters --------------------------------------------------- */
+
+/* @max of @param, or @type_max if it has none. */
+static guint64
+param_max (const RedisOptionsParam *param,
+           guint64                  type_max)
+{
+  return param->max != 0 ? MIN (param->max, type_max) : type_max;
+}
+
+/* A decimal number (no sign, space or base prefix) from @param->min to
+ * @max, into *@out. */
+static RedisOptionsParamResult
+read_number (const RedisOptionsParam *param,
+             const char              *value,
+             guint64                  max,
+             guint64                 *out)
+{
+  if (!parse_uint (value, max, out))
+    return REDIS_OPTIONS_PARAM_INVALID;
+  if (*out < param->min)
+    return REDIS_OPTIONS_PARAM_TOO_SMALL;
+  return REDIS_OPTIONS_PARAM_OK;
+}
+
+RedisOptionsParamResult
+redis_options_param_uint (const RedisOptionsParam *param,
+                          const char              *value,
+                          gpointer                 field)
+{
+  guint64 n;
+  RedisOptionsParamResult result = read_number (param, value, param_max (param, G_MAXUINT), &n);
+
+  if (result == REDIS_OPTIONS_PARAM_OK)
+    *(guint *) field = (guint) n;
+  return result;
+}
+
+RedisOptionsParamResult
+redis_options_param_uint64 (const RedisOptionsParam *param,
+                            const char              *value,
+                            gpointer                 field)
+{
+  guint64 n;
+  RedisOptionsParamResult result = read_number (param, value, param_max (param, G_MAXUINT64), &n);
+
+  if (result == REDIS_OPTIONS_PARAM_OK)
+    *(guint64 *) field = n;
+  return result;
+}
+
+RedisOptionsParamResult
+redis_options_param_duration (const RedisOptionsParam *param,
+                              const char              *value,
+                              gpointer                 field)
+{
+  guint ms;
+
+  if (!redis_options_parse_duration_ms (value, &ms) || ms > param_max (param, G_MAXUINT))
+    return REDIS_OPTIONS_PARAM_INVALID;
+  if (ms < param->min)
+    return REDIS_OPTIONS_PARAM_TOO_SMALL;
+  *(guint *) field = ms;
+  return REDIS_OPTIONS_PARAM_OK;
+}
+
+RedisOptionsParamResult
+redis_options_param_boolean (const RedisOptionsParam *param,
+                             const char              *value,
+                             gpointer                 field)
+{
+  return redis_options_parse_boolean (value, field) ? REDIS_OPTIONS_PARAM_OK
+                                                    : REDIS_OPTIONS_PARAM_INVALID;
+}
+
+RedisOptionsParamResult
+redis_options_param_string (const RedisOptionsParam *param,
+                            const char              *value,
+                            gpointer                 field)
+{
+  char **text = field;
+
+  g_free (*text);
+  *text = g_strdup (value);
+  return REDIS_OPTIONS_PARAM_OK;
+}
+
+RedisOptionsParamResult
+redis_options_param_choice (const RedisOptionsParam *param,
+                            const char              *value,
+                            gpointer                 field)
+{
+  g_assert (param->choices != NULL);
+
+  for (const RedisOptionsChoice *choice = param->choices; choice->name != NULL; choice++)
+    if (g_str_equal (value, choice->name))
+      {
+        *(int *) field = choice->value;
+        return REDIS_OPTIONS_PARAM_OK;
+      }
+  return REDIS_OPTIONS_PARAM_INVALID;
+}
+
+/* tls_insecure: a boolean that clears the validation flags, or sets them all. */
+static RedisOptionsParamResult
+param_tls_insecure (const RedisOptionsParam *param,
+                    const char              *value,
+                    gpointer                 field)
+{
+  gboolean insecure;
+
+  if (!redis_options_parse_boolean (value, &insecure))
+    return REDIS_OPTIONS_PARAM_INVALID;
+  *(GTlsCertificateFlags *) field = insecure ? 0 : G_TLS_CERTIFICATE_VALIDATE_ALL;
+  return REDIS_OPTIONS_PARAM_OK;
+}
+
+#define OPTION(field) G_STRUCT_OFFSET (RedisOptions, field)
 #define NOT_A_DURATION "is not a duration (use 500, 500ms or 5s)"
+
+/* The options' own query parameters; redis_options_to_uri() writes them
+ * back (db for a unix:// URI, the path otherwise). */
+static const RedisOptionsParam options_params[] = {
+  { .name = "db", .parse = redis_options_param_uint, .offset = OPTION (database),
+    .max = G_MAXINT, .what = "is not a database number" },
+  { .name = "database", .parse = redis_options_param_uint, .offset = OPTION (database),
+    .max = G_MAXINT, .what = "is not a database number" },
+  { .name = "client_name", .parse = redis_options_param_string, .offset = OPTION (client_name) },
+  { .name = "connect_timeout", .parse = redis_options_param_duration,
+    .offset = OPTION (connect_timeout_ms), .min = 1, .what = NOT_A_DURATION,
+    .too_small = "must be positive" },
+  { .name = "command_timeout", .parse = redis_options_param_duration,
+    .offset = OPTION (command_timeout_ms), .what = NOT_A_DURATION },
+  { .name = "stall_timeout", .parse = redis_options_param_duration,
+    .offset = OPTION (stall_timeout_ms), .what = NOT_A_DURATION },
+  { .name = "health_check_interval", .parse = redis_options_param_duration,
+    .offset = OPTION (health_check_ms), .what = NOT_A_DURATION },
+  { .name = "tls_ca_file", .parse = redis_options_param_string, .offset = OPTION (tls_ca_file) },
+  { .name = "tls_certificate_file", .parse = redis_options_param_string,
+    .offset = OPTION (tls_certificate_file) },
+  { .name = "tls_key_file", .parse = redis_options_param_string, .offset = OPTION (tls_key_file) },
+  { .name = "tls_insecure", .parse = param_tls_insecure, .offset = OPTION (tls_validation_flags),
+    .what = "is not a boolean (use true or false)" },
+  { .name = "max_reply_bytes", .parse = redis_options_param_uint64,
+    .offset = OPTION (max_reply_bytes), .min = 1024, .max = G_MAXUINT64 / 4,
+    .what = "is not a size of at least 1024" },
+  { .name = "max_elements", .parse = redis_options_param_uint, .offset = OPTION (max_elements),
+    .min = 1, .max = G_MAXINT, .what = "is not a positive count" },
+  { .name = "max_line_length", .parse = redis_options_param_uint,
+    .offset = OPTION (max_line_length), .min = 64, .max = G_MAXINT,
+    .what = "is not a size of at least 64" },
+  { .name = "max_depth", .parse = redis_options_param_uint, .offset = OPTION (max_depth),
+    .min = 1, .max = REDIS_READER_MAX_DEPTH_LIMIT,
+    .what = "is not a depth from 1 to " G_STRINGIFY (REDIS_READER_MAX_DEPTH_LIMIT) },
+  { NULL }
+};
+
+#undef OPTION
+
+const RedisOptionsParam *
+redis_options_find_param (const RedisOptionsParam *params,
+                          const char              *name)
+{
+  g_return_val_if_fail (name != NULL, NULL);
+
+  for (const RedisOptionsParam *param = params != NULL ? params : options_params;
+       param->name != NULL; param++)
+    if (g_str_equal (param->name, name))
+      return param;
+  return NULL;
+}
+
+/* Applies @value to the entry @param, whose field is in @base; the message
+ * names @param (our own text), and quotes @value only if @quote. */
+static gboolean
+apply_param (const RedisOptionsParam  *param,
+             gpointer                  base,
+             const char               *value,
+             gboolean                  quote,
+             GError                  **error)
+{
+  switch (param->parse (param, value, (char *) base + param->offset))
+    {
+    case REDIS_OPTIONS_PARAM_OK:
+      return TRUE;
+    case REDIS_OPTIONS_PARAM_TOO_SMALL:
+      if (param->too_small != NULL)
+        return invalid (error, "%s %s", param->name, param->too_small);
+      G_GNUC_FALLTHROUGH;
+    case REDIS_OPTIONS_PARAM_INVALID:
+    default:
+      return invalid_value (error, quote, param->name, value,
+                            param->what != NULL ? param->what : "is not valid");
+    }
+}
+
+/* Where the query parameters of a URI go: the options' own, then @params
+ * (fields in @target), then @extra (the older way), else unknown. */
+typedef struct
+{
+  const RedisOptionsParam *params;
+  gpointer                 target;
+  RedisOptionsExtraFunc    extra;
+  gpointer                 user_data;
+} ParamHandlers;
 
 /* @quote: the message may show @key and @value (see redis_options_parse_uri()). */
 static gboolean
-apply_query_param (RedisOptions           *self,
-                   const char             *key,
-                   const char             *value,
-                   gboolean                quote,
-                   RedisOptionsExtraFunc   extra,
-                   gpointer                user_data,
-                   GError                **error)
+apply_query_param (RedisOptions         *self,
+                   const char           *key,
+                   const char           *value,
+                   gboolean              quote,
+                   const ParamHandlers  *handlers,
+                   GError              **error)
 {
-  guint64 n;
-  guint ms;
+  const RedisOptionsParam *param;
 
-  if (g_str_equal (key, "db") || g_str_equal (key, "database"))
-    {
-      if (!parse_uint (value, G_MAXINT, &n))
-        return invalid_value (error, quote, key, value, "is not a database number");
-      self->database = n;
-    }
-  else if (g_str_equal (key, "client_name"))
-    {
-      g_free (self->client_name);
-      self->client_name = g_strdup (value);
-    }
-  else if (g_str_equal (key, "stall_timeout") || g_str_equal (key, "health_check_interval"))
-    {
-      if (!redis_options_parse_duration_ms (value, &ms))
-        return invalid_value (error, quote, key, value, NOT_A_DURATION);
-      if (key[0] == 's')
-        self->stall_timeout_ms = ms;
-      else
-        self->health_check_ms = ms;
-    }
-  else if (g_str_equal (key, "connect_timeout") || g_str_equal (key, "command_timeout"))
-    {
-      if (!redis_options_parse_duration_ms (value, &ms))
-        return invalid_value (error, quote, key, value, NOT_A_DURATION);
-      if (key[1] == 'o' && key[2] == 'n' && key[3] == 'n')
-        {
-          if (ms == 0)
-            return invalid (error, "connect_timeout must be positive");
-          self->connect_timeout_ms = ms;
-        }
-      else
-        self->command_timeout_ms = ms;
-    }
-  else if (g_str_equal (key, "tls_ca_file"))
-    {
-      g_free (self->tls_ca_file);
-      self->tls_ca_file = g_strdup (value);
-    }
-  else if (g_str_equal (key, "tls_certificate_file"))
-    {
-      g_free (self->tls_certificate_file);
-      self->tls_certificate_file = g_strdup (value);
-    }
-  else if (g_str_equal (key, "tls_key_file"))
-    {
-      g_free (self->tls_key_file);
-      self->tls_key_file = g_strdup (value);
-    }
-  else if (g_str_equal (key, "tls_insecure"))
-    {
-      gboolean insecure;
+  if ((param = redis_options_find_param (options_params, key)) != NULL)
+    return apply_param (param, self, value, quote, error);
+  if (handlers->params != NULL &&
+      (param = redis_options_find_param (handlers->params, key)) != NULL)
+    return apply_param (param, handlers->target, value, quote, error);
 
-      if (!parse_bool (value, &insecure))
-        return invalid_value (error, quote, key, value, "is not a boolean (use true or false)");
-      self->tls_validation_flags = insecure ? 0 : G_TLS_CERTIFICATE_VALIDATE_ALL;
-    }
-  else if (g_str_equal (key, "max_reply_bytes"))
-    {
-      if (!parse_uint (value, G_MAXUINT64 / 4, &n) || n < 1024)
-        return invalid_value (error, quote, key, value, "is not a size of at least 1024");
-      self->max_reply_bytes = n;
-    }
-  else if (g_str_equal (key, "max_elements"))
-    {
-      if (!parse_uint (value, G_MAXINT, &n) || n < 1)
-        return invalid_value (error, quote, key, value, "is not a positive count");
-      self->max_elements = n;
-    }
-  else if (g_str_equal (key, "max_line_length"))
-    {
-      if (!parse_uint (value, G_MAXINT, &n) || n < 64)
-        return invalid_value (error, quote, key, value, "is not a size of at least 64");
-      self->max_line_length = n;
-    }
-  else if (g_str_equal (key, "max_depth"))
-    {
-      if (!parse_uint (value, REDIS_READER_MAX_DEPTH_LIMIT, &n) || n < 1)
-        return invalid_value (error, quote, key, value,
-                              "is not a depth from 1 to " G_STRINGIFY (REDIS_READER_MAX_DEPTH_LIMIT));
-      self->max_depth = n;
-    }
-  else if (extra != NULL)
+  if (handlers->extra != NULL)
     {
       GError *local_error = NULL;
 
-      if (extra (key, value, user_data, &local_error))
+      if (handlers->extra (key, value, handlers->user_data, &local_error))
         return TRUE;
       if (local_error != NULL && quote)
         {
@@ -674,14 +813,8 @@ apply_query_param (RedisOptions           *self,
           g_error_free (local_error);
           return invalid (error, "a query parameter is not valid");
         }
-      goto unknown;
     }
-  else
-    goto unknown;
 
-  return TRUE;
-
-unknown:
   if (quote)
     {
       g_autofree char *shown = printable (key);
@@ -752,13 +885,12 @@ find_authority (const char  *uri,
 }
 
 static gboolean
-parse_uri (RedisOptions           *self,
-           const char             *uri,
-           gboolean                quote,
-           gboolean                stray_at,
-           RedisOptionsExtraFunc   extra,
-           gpointer                user_data,
-           GError                **error)
+parse_uri (RedisOptions         *self,
+           const char           *uri,
+           gboolean              quote,
+           gboolean              stray_at,
+           const ParamHandlers  *handlers,
+           GError              **error)
 {
   g_autoptr(WipedUri) parsed = NULL;
   g_autoptr(GHashTable) params = NULL;
@@ -865,26 +997,23 @@ parse_uri (RedisOptions           *self,
 
       g_hash_table_iter_init (&iter, params);
       while (g_hash_table_iter_next (&iter, &key, &value))
-        if (!apply_query_param (self, key, value, quote, extra, user_data, error))
+        if (!apply_query_param (self, key, value, quote, handlers, error))
           return FALSE;
     }
 
   return TRUE;
 }
 
-gboolean
-redis_options_parse_uri (RedisOptions           *self,
-                         const char             *uri,
-                         RedisOptionsExtraFunc   extra,
-                         gpointer                user_data,
-                         GError                **error)
+static gboolean
+parse_uri_with (RedisOptions         *self,
+                const char           *uri,
+                const ParamHandlers  *handlers,
+                GError              **error)
 {
   GError *local_error = NULL;
   const char *slashes, *authority, *authority_end;
   gboolean quote;
   gboolean stray_at;
-
-  g_return_val_if_fail (uri != NULL, FALSE);
 
   /* Messages may quote the URI (its scheme, path, query keys and values)
    * only if it has no userinfo. A password with an unencoded '/', '?' or
@@ -898,7 +1027,7 @@ redis_options_parse_uri (RedisOptions           *self,
    * '?' or '#' (then quote is FALSE). */
   stray_at = find_authority (uri, &authority, &authority_end) && strchr (authority_end, '@') != NULL;
 
-  if (parse_uri (self, uri, quote, stray_at, extra, user_data, &local_error))
+  if (parse_uri (self, uri, quote, stray_at, handlers, &local_error))
     return TRUE;
 
   if (stray_at)
@@ -912,6 +1041,41 @@ redis_options_parse_uri (RedisOptions           *self,
     }
   g_propagate_error (error, local_error);
   return FALSE;
+}
+
+gboolean
+redis_options_parse_uri (RedisOptions           *self,
+                         const char             *uri,
+                         RedisOptionsExtraFunc   extra,
+                         gpointer                user_data,
+                         GError                **error)
+{
+  const ParamHandlers handlers = { .extra = extra, .user_data = user_data };
+
+  g_return_val_if_fail (uri != NULL, FALSE);
+
+  return parse_uri_with (self, uri, &handlers, error);
+}
+
+gboolean
+redis_options_parse_uri_with_params (RedisOptions             *self,
+                                     const char               *uri,
+                                     const RedisOptionsParam  *params,
+                                     gpointer                  target,
+                                     GError                  **error)
+{
+  const ParamHandlers handlers = { .params = params, .target = target };
+
+  g_return_val_if_fail (uri != NULL, FALSE);
+  g_return_val_if_fail (params == NULL || target != NULL, FALSE);
+
+#ifndef G_DISABLE_ASSERT
+  /* The options' entry would win: the owner's would never be used. */
+  for (const RedisOptionsParam *param = params; param != NULL && param->name != NULL; param++)
+    g_assert (redis_options_find_param (options_params, param->name) == NULL);
+#endif
+
+  return parse_uri_with (self, uri, &handlers, error);
 }
 
 static void

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 /* Unit tests without a server for RedisOptions (issue 16): durations, URI
- * error messages that never quote the userinfo, and the `uri` read-back
- * (redis_options_to_uri()) parsing back to the same options. The older URI
+ * error messages that never quote the userinfo, the `uri` read-back
+ * (redis_options_to_uri()) parsing back to the same options, and (issue 10)
+ * the one boolean parser and the query parameters matched by whole name
+ * through tables (the options' own, and an owner's like RedisPool's). The older URI
  * tests are in test-reader.c (/uri/…) and test-connection.c. */
 
 #include <string.h>
@@ -307,6 +309,336 @@ test_error_extra (void)
   g_assert_null (strstr (stray_at, "s3cr"));
 }
 
+/* ---- booleans -------------------------------------------------------------- */
+
+/* @text in three more spellings: upper case, capitalized, alternating. */
+static void
+spellings (const char  *text,
+           char       **out)
+{
+  out[0] = g_strdup (text);
+  out[1] = g_ascii_strup (text, -1);
+  out[2] = g_strdup (text);
+  out[2][0] = g_ascii_toupper (out[2][0]);
+  out[3] = g_strdup (text);
+  for (gsize i = 0; out[3][i] != '\0'; i += 2)
+    out[3][i] = g_ascii_toupper (out[3][i]);
+}
+
+/* One boolean parser for every boolean parameter: 1/0, true/false, yes/no,
+ * on/off, in any case; nothing else (no spaces, no prefixes, no numbers
+ * but 1 and 0). */
+static void
+test_boolean (void)
+{
+  static const struct { const char *text; gboolean value; } good[] = {
+    { "1", TRUE }, { "true", TRUE }, { "yes", TRUE }, { "on", TRUE },
+    { "0", FALSE }, { "false", FALSE }, { "no", FALSE }, { "off", FALSE },
+  };
+  static const char * const bad[] = {
+    "", "2", "-1", "+1", "00", "01", "10", "0x1", "t", "f", "y", "n", "o", "of", "offf", "onn",
+    "truee", "tru", "fals", "ye", "yess", " true", "true ", "true\n", "on\t", "enable", "enabled",
+    "disabled", "null", "none", "nil", "oui", "ja", "1.0", "yes no", "tr\xc3\xbc" "e",
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (good); i++)
+    {
+      char *forms[4];
+
+      spellings (good[i].text, forms);
+      for (gsize j = 0; j < G_N_ELEMENTS (forms); j++)
+        {
+          gboolean value = !good[i].value;
+
+          g_test_message ("boolean “%s”", forms[j]);
+          g_assert_true (redis_options_parse_boolean (forms[j], &value));
+          g_assert_cmpint (value, ==, good[i].value);
+          g_free (forms[j]);
+        }
+    }
+
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      gboolean value = 42;
+
+      g_test_message ("not a boolean “%s”", bad[i]);
+      g_assert_false (redis_options_parse_boolean (bad[i], &value));
+      g_assert_cmpint (value, ==, 42);
+    }
+  {
+    gboolean value = 42;
+
+    g_assert_false (redis_options_parse_boolean (NULL, &value));
+    g_assert_cmpint (value, ==, 42);
+  }
+}
+
+/* tls_insecure takes every spelling of the boolean parser. */
+static void
+test_boolean_uri (void)
+{
+  static const struct { const char *value; gboolean insecure; } cases[] = {
+    { "1", TRUE }, { "true", TRUE }, { "TRUE", TRUE }, { "True", TRUE }, { "yes", TRUE },
+    { "YES", TRUE }, { "on", TRUE }, { "On", TRUE }, { "ON", TRUE },
+    { "0", FALSE }, { "false", FALSE }, { "FALSE", FALSE }, { "no", FALSE }, { "No", FALSE },
+    { "off", FALSE }, { "OFF", FALSE }, { "oFf", FALSE },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *uri = g_strdup_printf ("rediss://h?tls_insecure=%s", cases[i].value);
+      g_autoptr(RedisOptions) options = redis_options_new ();
+      g_autoptr(GError) error = NULL;
+
+      /* Start from the opposite, so that the value is really written. */
+      options->tls_validation_flags = cases[i].insecure ? G_TLS_CERTIFICATE_VALIDATE_ALL : 0;
+      g_assert_true (redis_options_parse_uri (options, uri, NULL, NULL, &error));
+      g_assert_no_error (error);
+      g_assert_cmpuint (options->tls_validation_flags, ==,
+                        cases[i].insecure ? 0 : G_TLS_CERTIFICATE_VALIDATE_ALL);
+      assert_round_trip (options);
+    }
+
+  {
+    g_autofree char *message = parse_error_message ("redis://h?tls_insecure=enabled", NULL);
+
+    g_assert_cmpstr (message, ==,
+                     "Invalid Redis URI: tls_insecure=“enabled” is not a boolean (use true or false)");
+  }
+}
+
+/* ---- parameter tables ---------------------------------------------------- */
+
+/* Names the options know, matched whole. */
+static const char * const option_names[] = {
+  "db", "database", "client_name", "connect_timeout", "command_timeout", "stall_timeout",
+  "health_check_interval", "tls_ca_file", "tls_certificate_file", "tls_key_file",
+  "tls_insecure", "max_reply_bytes", "max_elements", "max_line_length", "max_depth",
+};
+
+/* Every name is in the options' table, once; the read-back writes only
+ * names of the table. */
+static void
+test_param_table (void)
+{
+  g_autoptr(RedisOptions) options =
+    parse_ok ("unix:///s?tls_insecure=1&tls_ca_file=/ca&tls_certificate_file=/c&tls_key_file=/k"
+              "&client_name=n");
+  g_autofree char *uri = redis_options_to_uri (options);
+  g_auto(GStrv) pairs = g_strsplit (strchr (uri, '?') + 1, "&", -1);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (option_names); i++)
+    {
+      const RedisOptionsParam *param = redis_options_find_param (NULL, option_names[i]);
+
+      g_assert_nonnull (param);
+      g_assert_cmpstr (param->name, ==, option_names[i]);
+      g_assert_nonnull (param->parse);
+      for (const RedisOptionsParam *other = param + 1; other->name != NULL; other++)
+        g_assert_cmpstr (other->name, !=, param->name);
+    }
+
+  for (gsize i = 0; pairs[i] != NULL; i++)
+    {
+      g_auto(GStrv) kv = g_strsplit (pairs[i], "=", 2);
+
+      g_test_message ("read back: %s", kv[0]);
+      g_assert_nonnull (redis_options_find_param (NULL, kv[0]));
+    }
+}
+
+/* What the old dispatch looked at (key[0] == 's' for stall_timeout, key[1..3]
+ * == "onn" for connect_timeout, key[8] == 'i' for backoff_initial) decides
+ * nothing: a name is a parameter only whole. */
+static void
+test_param_whole_name (void)
+{
+  static const char * const unknown[] = {
+    /* prefixes and extensions */
+    "d", "data", "databas", "databases", "db2", "dbx", "client", "client_name_", "client_names",
+    "stall", "stall_timeou", "stall_timeouts", "stall_timeout_ms", "health_check", "health_check_interva",
+    "connect", "connect_timeou", "connect_timeout2", "command_timeou", "command_timeoutx",
+    "tls", "tls_", "tls_insecur", "tls_insecure_", "tls_ca", "tls_ca_files", "tls_key",
+    "max_", "max_depths", "max_reply_byte", "max_element", "max_line_len",
+    /* case */
+    "DB", "Db", "Database", "CLIENT_NAME", "Stall_timeout", "connect_Timeout", "TLS_INSECURE",
+    "Max_depth",
+    /* same length and character where the old code dispatched */
+    "sxxxx_timeout", "sealth_check_interval", "s", "health_check_intervas",
+    "connxxxxxxxxxxx", "connect_timeoxx", "connand_timeout", "command_timeoux",
+    "sommand_timeout", "databasx", "tls_ca_filx", "tls_key_filx",
+    /* pool parameters are not the options' */
+    "pool_size", "strategy", "backoff_initial", "backoff_max", "connect_mode", "reconnect",
+    "max_queued", "max_leases",
+    /* other */
+    "timeout", "password", "user", "host", "port", "tls_validation_flags",
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (unknown); i++)
+    {
+      g_autofree char *uri = g_strdup_printf ("redis://h?%s=1", unknown[i]);
+      g_autofree char *message = parse_error_message (uri, NULL);
+      g_autofree char *expected = g_strdup_printf ("Invalid Redis URI: unknown parameter “%s”",
+                                                   unknown[i]);
+
+      g_assert_null (redis_options_find_param (NULL, unknown[i]));
+      g_assert_cmpstr (message, ==, expected);
+    }
+
+  /* The real names, side by side with their near misses, go where they say. */
+  {
+    g_autoptr(RedisOptions) options =
+      parse_ok ("redis://h?stall_timeout=11&health_check_interval=12&connect_timeout=13"
+                "&command_timeout=14&db=3");
+
+    g_assert_cmpuint (options->stall_timeout_ms, ==, 11);
+    g_assert_cmpuint (options->health_check_ms, ==, 12);
+    g_assert_cmpuint (options->connect_timeout_ms, ==, 13);
+    g_assert_cmpuint (options->command_timeout_ms, ==, 14);
+    g_assert_cmpuint (options->database, ==, 3);
+  }
+  {
+    g_autoptr(RedisOptions) options = parse_ok ("redis://h?database=5");
+
+    g_assert_cmpuint (options->database, ==, 5);
+  }
+}
+
+/* An owner's table (here shaped like RedisPool's): every stock parser, the
+ * options' names first, near misses unknown, the messages' two forms. */
+typedef struct
+{
+  guint     size;
+  guint64   big;
+  int       strategy;
+  guint     backoff_initial_ms;
+  guint     backoff_max_ms;
+  gboolean  reconnect;
+  char     *label;
+  guint     queued;
+} OwnerConfig;
+
+static const RedisOptionsChoice owner_strategies[] = {
+  { "round_robin", 0 }, { "random", 1 }, { "least_pending", 2 }, { NULL },
+};
+
+static const RedisOptionsParam owner_params[] = {
+  { .name = "pool_size", .parse = redis_options_param_uint,
+    .offset = G_STRUCT_OFFSET (OwnerConfig, size), .min = 1, .max = 1024 },
+  { .name = "big", .parse = redis_options_param_uint64,
+    .offset = G_STRUCT_OFFSET (OwnerConfig, big), .min = 10, .what = "is not a big number" },
+  { .name = "strategy", .parse = redis_options_param_choice,
+    .offset = G_STRUCT_OFFSET (OwnerConfig, strategy), .choices = owner_strategies,
+    .what = "is not round_robin, random or least_pending" },
+  { .name = "backoff_initial", .parse = redis_options_param_duration,
+    .offset = G_STRUCT_OFFSET (OwnerConfig, backoff_initial_ms), .min = 1,
+    .too_small = "must be positive" },
+  { .name = "backoff_max", .parse = redis_options_param_duration,
+    .offset = G_STRUCT_OFFSET (OwnerConfig, backoff_max_ms), .min = 1, .max = 60000 },
+  { .name = "reconnect", .parse = redis_options_param_boolean,
+    .offset = G_STRUCT_OFFSET (OwnerConfig, reconnect), .what = "is not a boolean" },
+  { .name = "label", .parse = redis_options_param_string,
+    .offset = G_STRUCT_OFFSET (OwnerConfig, label) },
+  { .name = "max_queued", .parse = redis_options_param_uint,
+    .offset = G_STRUCT_OFFSET (OwnerConfig, queued) },
+  { NULL }
+};
+
+static gboolean
+parse_owner (const char   *uri,
+             OwnerConfig  *config,
+             char        **message)
+{
+  g_autoptr(RedisOptions) options = redis_options_new ();
+  g_autoptr(GError) error = NULL;
+  gboolean ok = redis_options_parse_uri_with_params (options, uri, owner_params, config, &error);
+
+  g_test_message ("%s → %s", uri, ok ? "ok" : error->message);
+  if (!ok)
+    {
+      g_assert_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT);
+      *message = g_strdup (error->message);
+    }
+  else
+    g_assert_no_error (error);
+  return ok;
+}
+
+static void
+test_param_owner_table (void)
+{
+  static const struct { const char *query; const char *message; } bad[] = {
+    { "pool_size=0", "pool_size=“0” is not valid" },
+    { "pool_size=1025", "pool_size=“1025” is not valid" },
+    { "pool_size=-1", "pool_size=“-1” is not valid" },
+    { "pool_size=%01", "pool_size=“\\x01” is not valid" },
+    { "big=9", "big=“9” is not a big number" },
+    { "strategy=fastest", "strategy=“fastest” is not round_robin, random or least_pending" },
+    { "strategy=Random", "strategy=“Random” is not round_robin, random or least_pending" },
+    { "backoff_initial=0", "backoff_initial must be positive" },
+    { "backoff_initial=0.0001s", "backoff_initial must be positive" },
+    { "backoff_initial=x", "backoff_initial=“x” is not valid" },
+    { "backoff_max=0", "backoff_max=“0” is not valid" },
+    { "backoff_max=61s", "backoff_max=“61s” is not valid" },
+    { "reconnect=maybe", "reconnect=“maybe” is not a boolean" },
+    { "max_queued=4294967296", "max_queued=“4294967296” is not valid" },
+    /* whole names only */
+    { "backoff_ixxxxxx=1", "unknown parameter “backoff_ixxxxxx”" },
+    { "backoff_initialx=1", "unknown parameter “backoff_initialx”" },
+    { "backoff_=1", "unknown parameter “backoff_”" },
+    { "backoff_maximum=1", "unknown parameter “backoff_maximum”" },
+    { "pool=1", "unknown parameter “pool”" },
+    { "Reconnect=1", "unknown parameter “Reconnect”" },
+    { "reconnect_=1", "unknown parameter “reconnect_”" },
+  };
+  OwnerConfig config = { 0 };
+  char *message = NULL;
+
+  g_assert_true (parse_owner ("redis://h/1?pool_size=3&big=18446744073709551615&strategy=least_pending"
+                              "&backoff_initial=50ms&backoff_max=2s&reconnect=OFF&label=a%20b"
+                              "&max_queued=4294967295&db=4",
+                              &config, &message));
+  g_assert_cmpuint (config.size, ==, 3);
+  g_assert_cmpuint (config.big, ==, G_MAXUINT64);
+  g_assert_cmpint (config.strategy, ==, 2);
+  g_assert_cmpuint (config.backoff_initial_ms, ==, 50);
+  g_assert_cmpuint (config.backoff_max_ms, ==, 2000);
+  g_assert_false (config.reconnect);
+  g_assert_cmpstr (config.label, ==, "a b");
+  g_assert_cmpuint (config.queued, ==, G_MAXUINT);
+
+  /* A value refused writes nothing. */
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autofree char *uri = g_strdup_printf ("redis://h?%s", bad[i].query);
+      g_autofree char *expected = g_strconcat ("Invalid Redis URI: ", bad[i].message, NULL);
+      OwnerConfig before = config;
+
+      g_assert_false (parse_owner (uri, &config, &message));
+      g_assert_cmpstr (message, ==, expected);
+      g_clear_pointer (&message, g_free);
+      g_assert_cmpmem (&config, sizeof config, &before, sizeof before);
+    }
+
+  /* The options' names are the options'; the owner's work beside them. */
+  g_assert_true (parse_owner ("redis://h?reconnect=yes&label=x&max_depth=5", &config, &message));
+  g_assert_true (config.reconnect);
+  g_assert_cmpstr (config.label, ==, "x");
+
+  /* With userinfo, the value is not quoted; the name (our text) is. */
+  g_assert_false (parse_owner ("redis://u:s3cr@h?strategy=s3cr", &config, &message));
+  g_assert_cmpstr (message, ==,
+                   "Invalid Redis URI: strategy is not round_robin, random or least_pending");
+  g_clear_pointer (&message, g_free);
+  g_assert_false (parse_owner ("redis://u:s3cr@h?backoff_ixxxxxx=1", &config, &message));
+  g_assert_cmpstr (message, ==, "Invalid Redis URI: unknown parameter");
+  g_clear_pointer (&message, g_free);
+
+  g_assert_null (redis_options_find_param (owner_params, "db"));
+  g_assert_true (redis_options_find_param (owner_params, "backoff_max") == &owner_params[4]);
+  g_free (config.label);
+}
+
 /* ---- userinfo -------------------------------------------------------------- */
 
 static void
@@ -492,6 +824,11 @@ main (int    argc,
   g_test_add_func ("/options/uri/error/password-fragments", test_error_password_fragments);
   g_test_add_func ("/options/uri/error/messages", test_error_messages);
   g_test_add_func ("/options/uri/error/extra", test_error_extra);
+  g_test_add_func ("/options/boolean", test_boolean);
+  g_test_add_func ("/options/boolean/uri", test_boolean_uri);
+  g_test_add_func ("/options/params/table", test_param_table);
+  g_test_add_func ("/options/params/whole-name", test_param_whole_name);
+  g_test_add_func ("/options/params/owner-table", test_param_owner_table);
   g_test_add_func ("/options/uri/userinfo", test_userinfo);
   g_test_add_func ("/options/uri/round-trip", test_round_trip_uris);
   g_test_add_func ("/options/uri/read-back-complete", test_read_back_complete);
