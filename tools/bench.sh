@@ -24,13 +24,13 @@
 #   PYTHON=/usr/bin/python3  interpreter with PyGObject for tools/bench_python.py
 #   SKIP_PYTHON=1          skip the Python comparison
 #
-# Workloads (issue 5):
+# Workloads:
 #   W1  GET, 1 caller, 1 connection, request/response   vs redis-benchmark -t get -c 1
 #   W1s W1 with blocking calls from one thread (--sync)  vs redis-benchmark -t get -c 1
 #   W2  GET, 50 callers over a pool of 5                 vs redis-benchmark -t get -c 5 -P 10
 #   W3  GET, pipelines of 16, 5 callers over 5           vs redis-benchmark -t get -c 5 -P 16
 #   W4  SET 1 KiB values, 50 callers over 5              vs redis-benchmark -t set -d 1024 -c 5 -P 10
-# and the same redispool-benchmark arguments to hiredis-glib-bench (issue 9), the
+# and the same redispool-benchmark arguments to hiredis-glib-bench, the
 # client a GNOME developer would write instead: hiredis's async API with
 #   shipped  hiredis 0.14's own GLib adapter (<hiredis/adapters/glib.h>)
 #   lean     an adapter whose hooks do not call g_main_context_wakeup() and whose

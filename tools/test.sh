@@ -68,7 +68,7 @@ if [ "$status" -eq 0 ] || [ -f "$BUILD_DIR/build.ninja" ]; then
   fi
 fi
 
-# ---- issue 6: ASan+UBSan pass and fuzzers (begin) ----
+# ---- ASan+UBSan pass and fuzzers ----
 # A second build dir compiled by clang with -Db_sanitize=address,undefined
 # (introspection/vapi/docs off): `meson test --setup=asan --suite c`
 # (results labelled [asan]), then the libFuzzer targets for 30 s each
@@ -110,7 +110,6 @@ if [ "${REDISPOOL_ASAN:-1}" != 0 ]; then
     fi
   fi
 fi
-# ---- issue 6: ASan+UBSan pass and fuzzers (end) ----
 
 step "results"
 if ! "$PYTHON" tools/count-results.py "${extra[@]}" "${logs[@]}"; then
