@@ -43,6 +43,22 @@ typedef enum
 
 typedef struct _RedisCall RedisCall;
 
+/* What a call that failed got done, handed to its caller with the error
+ * (task data of its GTask, or through its waiter): the replies of a
+ * pipeline that arrived before the failure (a prefix of them, in order),
+ * and how many of the call's user commands were written whole (the others
+ * never reached the server: safe to retry). A transaction counts as
+ * written only once EXEC is (the server runs nothing of it before: all or
+ * nothing). Where the library cannot tell how much was written, every
+ * command counts as written (may have run). */
+typedef struct
+{
+  GPtrArray *replies;     /* RedisReply; NULL: none arrived */
+  guint      n_written;
+} RedisCallPartial;
+
+void redis_call_partial_free (RedisCallPartial *partial);
+
 /* Where a sync call's result lands. Lives on the calling thread's stack;
  * never touched by others after done is set. Whoever completes the call
  * wakes the caller only if it waits: blocked on the cond (waiting), or
@@ -57,6 +73,7 @@ typedef struct
   gpointer        result;
   GDestroyNotify  result_destroy;
   GError         *error;
+  RedisCallPartial *partial;    /* with error, see redis_call_waiter_wait_partial() */
 } RedisCallWaiter;
 
 /* RedisCall.drive_engine while a sync caller offers to drive its call's
@@ -188,6 +205,11 @@ void       redis_call_waiter_init    (RedisCallWaiter     *waiter);
  * NULL with @error set, and clears the waiter. */
 gpointer   redis_call_waiter_wait    (RedisCallWaiter     *waiter,
                                       GError             **error);
+/* Like redis_call_waiter_wait(); on failure, also what the call got done
+ * (transfer full, never NULL then; NULL on success). */
+gpointer   redis_call_waiter_wait_partial (RedisCallWaiter  *waiter,
+                                           RedisCallPartial **partial,
+                                           GError           **error);
 /* Whoever completes the call signals @wake (NULL: nobody polls). FALSE if
  * the call has completed already (then nothing will be signalled). */
 gboolean   redis_call_waiter_set_wake (RedisCallWaiter   *waiter,
@@ -218,6 +240,15 @@ void       redis_call_set_timeout    (RedisCall           *self,
 /* Completes with an error (takes @error). FALSE if already completed. */
 gboolean   redis_call_fail           (RedisCall           *self,
                                       GError              *error);
+/* With the engine's I/O lock held: like redis_call_fail() for a call of
+ * the engine whose stream has had @total_written bytes written so far;
+ * its caller learns which of its commands were written whole and, for a
+ * pipeline, gets the replies that arrived (see RedisCallPartial). A plain
+ * redis_call_fail() of a call that was put on the wire counts all its
+ * commands as written. */
+gboolean   redis_call_fail_written   (RedisCall           *self,
+                                      GError              *error,
+                                      guint64              total_written);
 /* Completes with the replies collected (builds the result by kind). */
 void       redis_call_finish_replies (RedisCall           *self);
 /* Completes a no-reply call successfully. */

@@ -731,6 +731,14 @@ gpointer
 redis_call_waiter_wait (RedisCallWaiter  *waiter,
                         GError          **error)
 {
+  return redis_call_waiter_wait_partial (waiter, NULL, error);
+}
+
+gpointer
+redis_call_waiter_wait_partial (RedisCallWaiter   *waiter,
+                                RedisCallPartial **partial,
+                                GError           **error)
+{
   gpointer result;
 
   g_mutex_lock (&waiter->lock);
@@ -744,6 +752,10 @@ redis_call_waiter_wait (RedisCallWaiter  *waiter,
   result = waiter->result;
   if (waiter->error != NULL)
     g_propagate_error (error, waiter->error);
+  if (partial != NULL)
+    *partial = g_steal_pointer (&waiter->partial);
+  else
+    g_clear_pointer (&waiter->partial, redis_call_partial_free);
   g_mutex_clear (&waiter->lock);
   g_cond_clear (&waiter->cond);
   return result;
@@ -818,15 +830,17 @@ claim (RedisCall *self)
 }
 
 static void
-waiter_deliver (RedisCallWaiter *waiter,
-                gpointer         result,
-                GDestroyNotify   destroy,
-                GError          *error)
+waiter_deliver (RedisCallWaiter  *waiter,
+                gpointer          result,
+                GDestroyNotify    destroy,
+                GError           *error,
+                RedisCallPartial *partial)
 {
   g_mutex_lock (&waiter->lock);
   waiter->result = result;
   waiter->result_destroy = destroy;
   waiter->error = error;
+  waiter->partial = partial;
   waiter->done = TRUE;
   /* Only whoever waits is woken: a caller driving its own socket polls
    * its wake-up fd, one blocked on the condition needs the signal, and
@@ -1107,19 +1121,129 @@ deliver_pointer (RedisCall      *self,
                  GDestroyNotify  destroy)
 {
   if (self->waiter != NULL)
-    waiter_deliver (g_steal_pointer (&self->waiter), result, destroy, NULL);
+    waiter_deliver (g_steal_pointer (&self->waiter), result, destroy, NULL, NULL);
   else
     deliver_task (self, RESULT_POINTER, result, destroy, NULL);
 }
 
+void
+redis_call_partial_free (RedisCallPartial *partial)
+{
+  g_clear_pointer (&partial->replies, g_ptr_array_unref);
+  g_free (partial);
+}
+
+static guint64 read_header (const guint8 **p,
+                            const guint8  *end);
+
+/* How many whole commands of the encoded payload @data lie in its first
+ * @written bytes, not counting the first @skip (a wrapper); at most @max. */
+static guint
+count_whole_commands (const guint8 *data,
+                      gsize         len,
+                      guint64       written,
+                      guint         skip,
+                      guint         max)
+{
+  const guint8 *p = data, *end = data + len;
+  guint n = 0;
+
+  for (guint i = 0; n < max && p < end; i++)
+    {
+      guint64 argc = read_header (&p, end);
+
+      for (guint64 j = 0; j < argc && p < end; j++)
+        {
+          guint64 size = read_header (&p, end);
+
+          p = size + 2 < (guint64) (end - MIN (p, end)) ? p + size + 2 : end;
+        }
+      if ((guint64) (MIN (p, end) - data) > written)
+        break;
+      if (i >= skip)
+        n++;
+    }
+  return n;
+}
+
+/* What @self got done, as it fails: see RedisCallPartial. @total_written
+ * is the written length of the stream the call is on, when @known (the
+ * engine's I/O lock is held); otherwise all of a call put on the wire
+ * counts as written, and its replies stay where they are. */
+static RedisCallPartial *
+partial_new (RedisCall *self,
+             gboolean   known,
+             guint64    total_written)
+{
+  RedisCallPartial *partial = g_new0 (RedisCallPartial, 1);
+  guint64 written;
+
+  if (self->write_end == 0)
+    return partial;                /* never put on a wire: nothing written */
+  if (!known || self->secret)      /* (a secret payload is zeroed once written) */
+    {
+      partial->n_written = self->n_commands;
+      return partial;
+    }
+
+  written = total_written <= self->write_start ?
+            0 : MIN (total_written, self->write_end) - self->write_start;
+  switch (self->kind)
+    {
+    case REDIS_CALL_TRANSACTION:
+      /* Nothing of it runs before the server has all of EXEC. */
+      partial->n_written = written >= self->len ? self->n_commands : 0;
+      break;
+    case REDIS_CALL_NOREPLY:
+      partial->n_written = count_whole_commands (self->data, self->len, written, 1,
+                                                 self->n_commands);
+      break;
+    case REDIS_CALL_COMMAND:
+    case REDIS_CALL_PIPELINE:
+    default:
+      partial->n_written = count_whole_commands (self->data, self->len, written, 0,
+                                                 self->n_commands);
+      break;
+    }
+
+  /* Completed now, the call takes no more replies: what arrived is the
+   * caller's (a prefix, one reply per command, in order). */
+  if (self->kind == REDIS_CALL_PIPELINE && self->replies != NULL && self->replies->len > 0)
+    partial->replies = g_steal_pointer (&self->replies);
+  return partial;
+}
+
+/* Completes a claimed call with @error, handing its caller what it got
+ * done (see partial_new()). */
+static void
+deliver_failure (RedisCall *self,
+                 GError    *error,
+                 gboolean   known,
+                 guint64    total_written)
+{
+  RedisCallPartial *partial = NULL;
+
+  if (self->waiter != NULL || self->task != NULL)
+    partial = partial_new (self, known, total_written);
+
+  if (self->waiter != NULL)
+    waiter_deliver (g_steal_pointer (&self->waiter), NULL, NULL, error, partial);
+  else
+    {
+      /* Read by redis_client_get_partial(), on the task's thread once it
+       * has completed (the completion hand-off orders the two). */
+      if (partial != NULL)
+        g_task_set_task_data (self->task, partial, (GDestroyNotify) redis_call_partial_free);
+      deliver_task (self, RESULT_ERROR, NULL, NULL, error);
+    }
+}
+
+/* A failure decided from the call's replies: all of it was written. */
 static void
 deliver_error (RedisCall *self,
                GError    *error)
 {
-  if (self->waiter != NULL)
-    waiter_deliver (g_steal_pointer (&self->waiter), NULL, NULL, error);
-  else
-    deliver_task (self, RESULT_ERROR, NULL, NULL, error);
+  deliver_failure (self, error, TRUE, self->write_end);
 }
 
 /* Booleans travel as a non-NULL pointer for sync waiters. */
@@ -1127,7 +1251,7 @@ static void
 deliver_true (RedisCall *self)
 {
   if (self->waiter != NULL)
-    waiter_deliver (g_steal_pointer (&self->waiter), GINT_TO_POINTER (1), NULL, NULL);
+    waiter_deliver (g_steal_pointer (&self->waiter), GINT_TO_POINTER (1), NULL, NULL, NULL);
   else
     deliver_task (self, RESULT_TRUE, NULL, NULL, NULL);
 }
@@ -1142,7 +1266,22 @@ redis_call_fail (RedisCall *self,
       return FALSE;
     }
 
-  deliver_error (self, error);
+  deliver_failure (self, error, FALSE, 0);
+  return TRUE;
+}
+
+gboolean
+redis_call_fail_written (RedisCall *self,
+                         GError    *error,
+                         guint64    total_written)
+{
+  if (!claim (self))
+    {
+      g_error_free (error);
+      return FALSE;
+    }
+
+  deliver_failure (self, error, TRUE, total_written);
   return TRUE;
 }
 
@@ -1371,7 +1510,9 @@ redis_call_reply_in_step (RedisCall  *self,
       if (index + 1 == self->n_replies && redis_reply_get_kind (reply) == REDIS_REPLY_KIND_ARRAY &&
           redis_reply_get_n_elements (reply) != self->n_queued)
         {
-          redis_call_fail (self, exec_count_error (redis_reply_get_n_elements (reply), self->n_queued));
+          redis_call_fail_written (self, exec_count_error (redis_reply_get_n_elements (reply),
+                                                           self->n_queued),
+                                   self->write_end);
           return FALSE;
         }
       return TRUE;
@@ -1386,12 +1527,13 @@ redis_call_reply_in_step (RedisCall  *self,
           !(self->flags & (1u << (8 + redis_reply_get_kind (reply)))) &&
           !is_status (reply, "QUEUED"))
         {
-          redis_call_fail (self, g_error_new (REDIS_ERROR, REDIS_ERROR_PROTOCOL,
-                                              "Protocol error: %s was answered with a reply of "
-                                              "a kind it never returns (%s): the replies are out "
-                                              "of step with the commands",
-                                              redis_call_get_name (self),
-                                              reply_kind_name (redis_reply_get_kind (reply))));
+          redis_call_fail_written (self, g_error_new (REDIS_ERROR, REDIS_ERROR_PROTOCOL,
+                                                      "Protocol error: %s was answered with a reply of "
+                                                      "a kind it never returns (%s): the replies are out "
+                                                      "of step with the commands",
+                                                      redis_call_get_name (self),
+                                                      reply_kind_name (redis_reply_get_kind (reply))),
+                                   self->write_end);
           return FALSE;
         }
       return TRUE;

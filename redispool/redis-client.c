@@ -23,7 +23,11 @@
  *   A server error reply becomes a #GError of code %REDIS_ERROR_SERVER.
  * - `pipeline` sends the commands of a [class@Redis.Batch] back to back and
  *   returns all their replies in order; a failing command is a reply of kind
- *   %REDIS_REPLY_KIND_ERROR and the others still arrive.
+ *   %REDIS_REPLY_KIND_ERROR and the others still arrive. A pipeline whose
+ *   connection is lost part-way fails as a whole, and
+ *   [method@Redis.Client.get_partial] (after `pipeline_async`) or
+ *   [method@Redis.Client.pipeline_partial_sync] give the replies that had
+ *   arrived and tell which commands were never sent.
  * - `transaction` wraps a batch in MULTI … EXEC and returns EXEC's replies.
  * - `noreply_command` and `noreply_pipeline` send with replies turned off
  *   (`CLIENT REPLY OFF` … `CLIENT REPLY ON`) and complete once written.
@@ -365,10 +369,11 @@ submit_async (RedisClient         *self,
  * otherwise (no connection yet, a dedicated one being opened) it waits for
  * the I/O thread. No main context is involved either way. */
 static gpointer
-submit_sync (RedisClient   *self,
-             RedisCall     *call,
-             GCancellable  *cancellable,
-             GError       **error)
+submit_sync_partial (RedisClient       *self,
+                     RedisCall         *call,
+                     GCancellable      *cancellable,
+                     RedisCallPartial **partial,
+                     GError           **error)
 {
   RedisCallWaiter waiter;
   gpointer engine;
@@ -396,7 +401,16 @@ submit_sync (RedisClient   *self,
       redis_engine_unref (engine);
     }
   redis_call_unref (call);
-  return redis_call_waiter_wait (&waiter, error);
+  return redis_call_waiter_wait_partial (&waiter, partial, error);
+}
+
+static gpointer
+submit_sync (RedisClient   *self,
+             RedisCall     *call,
+             GCancellable  *cancellable,
+             GError       **error)
+{
+  return submit_sync_partial (self, call, cancellable, NULL, error);
 }
 
 static void
@@ -659,6 +673,162 @@ redis_client_pipeline_sync (RedisClient   *self,
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   return submit_sync (self, build_batch_call (REDIS_CALL_PIPELINE, batch, error), cancellable, error);
+}
+
+/**
+ * redis_client_pipeline_partial_sync:
+ * @self: a [iface@Redis.Client]
+ * @batch: the commands
+ * @cancellable: (nullable): a #GCancellable
+ * @failure: (out) (optional) (nullable) (transfer full): return location
+ *   for the error the pipeline failed with, or %NULL
+ * @n_written: (out) (optional): return location for the number of
+ *   commands of @batch that were written whole
+ *
+ * Like [method@Redis.Client.pipeline_sync], but a pipeline that fails
+ * still returns what it got done: the replies that arrived before the
+ * failure, and how many commands were written. It never throws in the
+ * bindings (the error is an out argument, @failure), so that Python, GJS
+ * and Vala callers get the partial results too; C callers can use it
+ * instead of `pipeline_sync` where a cut pipeline matters.
+ *
+ * On success, @failure is left %NULL, @n_written is the number of
+ * commands of @batch and the result holds one reply per command. On
+ * failure, @failure is set (the error `pipeline_sync` fails with: for
+ * example %REDIS_ERROR_CONNECTION_LOST if anything was written,
+ * %REDIS_ERROR_CLOSED if nothing was), and for the commands of @batch, in
+ * order:
+ *
+ * - the first `len` (the length of the result) have their replies in the
+ *   result: they ran, and a command the server refused is a reply of kind
+ *   %REDIS_REPLY_KIND_ERROR as usual;
+ * - the next ones, up to @n_written, were written but their replies did
+ *   not arrive: they may have run (outcome unknown);
+ * - the others were never written: they did not run and are safe to send
+ *   again.
+ *
+ * So `len` ≤ @n_written ≤ the number of commands. See
+ * [method@Redis.Client.get_partial] for the same after
+ * [method@Redis.Client.pipeline_async].
+ *
+ * Returns: (transfer container) (element-type RedisReply): the replies,
+ *   one per command on success; on failure, those that arrived (possibly
+ *   none)
+ */
+GPtrArray *
+redis_client_pipeline_partial_sync (RedisClient   *self,
+                                    RedisBatch    *batch,
+                                    GCancellable  *cancellable,
+                                    GError       **failure,
+                                    guint         *n_written)
+{
+  RedisCallPartial *partial = NULL;
+  GError *error = NULL;
+  GPtrArray *replies;
+
+  g_return_val_if_fail (REDIS_IS_CLIENT (self), NULL);
+  g_return_val_if_fail (failure == NULL || *failure == NULL, NULL);
+
+  replies = submit_sync_partial (self, build_batch_call (REDIS_CALL_PIPELINE, batch, &error),
+                                 cancellable, &partial, &error);
+  if (replies != NULL)
+    {
+      if (n_written != NULL)
+        *n_written = replies->len;
+      return replies;
+    }
+
+  /* Failed: what it got done (none when it was refused before it was
+   * handed to a connection, or cancelled first: nothing was written). */
+  if (partial != NULL && partial->replies != NULL)
+    replies = g_steal_pointer (&partial->replies);
+  else
+    replies = g_ptr_array_new_with_free_func ((GDestroyNotify) redis_reply_unref);
+  if (n_written != NULL)
+    *n_written = partial != NULL ? partial->n_written : 0;
+  g_clear_pointer (&partial, redis_call_partial_free);
+  g_propagate_error (failure, error);
+  return replies;
+}
+
+/**
+ * redis_client_get_partial:
+ * @self: a [iface@Redis.Client]
+ * @result: the #GAsyncResult of a call of @self, given to its callback
+ * @n_written: (out) (optional): return location for the number of
+ *   commands of the call that were written whole
+ *
+ * What a call that failed got done before it failed. Call it on the
+ * result of a failed [method@Redis.Client.pipeline_async] (after, or
+ * instead of, [method@Redis.Client.pipeline_finish]) to learn, for each
+ * command of the batch, whether its reply arrived, whether it may have
+ * run, or whether it was never sent. It does not throw, so it works from
+ * the bindings, where the error of `_finish` discards everything else.
+ *
+ * For the commands of the call, in order:
+ *
+ * - the first `len` (the length of the result) have their replies in the
+ *   result, as `pipeline_finish` would have returned them;
+ * - the next ones, up to @n_written, were written but got no reply: they
+ *   may have run (outcome unknown);
+ * - the others were never written: they did not run and are safe to send
+ *   again.
+ *
+ * So `len` ≤ @n_written ≤ the number of commands. A pipeline cut
+ * mid-stream fails with %REDIS_ERROR_CONNECTION_LOST as before; this tells
+ * which of its commands that applies to. The same holds after a timeout
+ * or a cancellation: the replies that had arrived by then are here.
+ *
+ * It also works on the results of the other calls, which return no
+ * replies here:
+ *
+ * - [method@Redis.Client.transaction_async]: EXEC answers all or nothing,
+ *   so there are only two outcomes. Either EXEC was written whole
+ *   (@n_written is the number of commands): the transaction may have run,
+ *   entirely or not at all. Or it was not (@n_written is 0): the server
+ *   runs nothing of a transaction before EXEC and drops it with the
+ *   connection, so nothing ran and it is safe to send again.
+ * - [method@Redis.Client.noreply_pipeline_async] and
+ *   [method@Redis.Client.noreply_command_async]: there are no replies;
+ *   the first @n_written commands were written whole and may have run,
+ *   the others did not run.
+ * - [method@Redis.Client.command_async] and
+ *   [method@Redis.Client.command_bytes_async]: @n_written is 1 if the
+ *   command was written whole, 0 if not (then it did not run, even when
+ *   the error is %REDIS_ERROR_CONNECTION_LOST: part of it was written).
+ *
+ * Where the library cannot tell how much of a written call went out, it
+ * counts all of it as written: @n_written never understates.
+ *
+ * Returns: (transfer container) (element-type RedisReply) (nullable): the
+ *   replies that arrived before the call failed (possibly none), or %NULL
+ *   if the call did not fail (then @n_written is 0)
+ */
+GPtrArray *
+redis_client_get_partial (RedisClient  *self,
+                          GAsyncResult *result,
+                          guint        *n_written)
+{
+  RedisCallPartial *partial;
+
+  g_return_val_if_fail (REDIS_IS_CLIENT (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  if (n_written != NULL)
+    *n_written = 0;
+  if (!g_task_had_error (G_TASK (result)))
+    return NULL;
+
+  /* Set by the call's failure (redis-call.c); none when the call was
+   * refused before it was sent. */
+  partial = g_task_get_task_data (G_TASK (result));
+  if (partial == NULL)
+    return g_ptr_array_new_with_free_func ((GDestroyNotify) redis_reply_unref);
+  if (n_written != NULL)
+    *n_written = partial->n_written;
+  if (partial->replies != NULL)
+    return g_ptr_array_ref (partial->replies);
+  return g_ptr_array_new_with_free_func ((GDestroyNotify) redis_reply_unref);
 }
 
 /* ---- transaction -------------------------------------------------------- */

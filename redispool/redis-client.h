@@ -70,6 +70,18 @@ GPtrArray  *redis_client_pipeline_sync           (RedisClient          *self,
                                                   RedisBatch           *batch,
                                                   GCancellable         *cancellable,
                                                   GError              **error) G_GNUC_WARN_UNUSED_RESULT;
+REDIS_AVAILABLE_IN_ALL
+GPtrArray  *redis_client_pipeline_partial_sync   (RedisClient          *self,
+                                                  RedisBatch           *batch,
+                                                  GCancellable         *cancellable,
+                                                  GError              **failure,
+                                                  guint                *n_written) G_GNUC_WARN_UNUSED_RESULT;
+
+/* what a failed call got done */
+REDIS_AVAILABLE_IN_ALL
+GPtrArray  *redis_client_get_partial             (RedisClient          *self,
+                                                  GAsyncResult         *result,
+                                                  guint                *n_written) G_GNUC_WARN_UNUSED_RESULT;
 
 /* transaction */
 REDIS_AVAILABLE_IN_ALL

@@ -580,7 +580,7 @@ abandon_call (RedisEngine *self,
   if (!(call->flags & REDIS_COMMAND_FLAG_BLOCKING) || !on_wire || self->closed ||
       (call->kind != REDIS_CALL_COMMAND && call->kind != REDIS_CALL_PIPELINE))
     {
-      redis_call_fail (call, why);
+      redis_call_fail_written (call, why, self->total_written);
       return;
     }
 
@@ -1474,7 +1474,7 @@ read_available (RedisEngine *self,
           /* The caller whose reply was bad learns why; the connection
            * cannot be trusted any more and closes. */
           if (head != NULL)
-            redis_call_fail (head, g_error_copy (error));
+            redis_call_fail_written (head, g_error_copy (error), self->total_written);
           engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST, error);
           return FALSE;
         }
@@ -1609,23 +1609,28 @@ engine_shutdown (RedisEngine *self,
             {
               /* Its caller gave up on it: that stays the outcome. The
                * server ends the wait of a closed connection itself. */
-              redis_call_fail (call, g_steal_pointer (&call->abandon_error));
+              redis_call_fail_written (call, g_steal_pointer (&call->abandon_error),
+                                       self->total_written);
             }
           else if (!redis_call_is_completed (call))
             {
+              /* Its caller also learns which of its commands were
+               * written whole, and gets the replies that arrived. */
               if (written_code == REDIS_ERROR_CLOSED)
-                redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
-                                                    "The connection to %s was closed after %s "
-                                                    "was sent, before its reply (it may have run)",
-                                                    self->address,
-                                                    redis_call_get_name (call)));
+                redis_call_fail_written (call, g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
+                                                            "The connection to %s was closed after %s "
+                                                            "was sent, before its reply (it may have run)",
+                                                            self->address,
+                                                            redis_call_get_name (call)),
+                                         self->total_written);
               else
-                redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
-                                                    "Connection to %s lost after %s was sent "
-                                                    "(it may have run): %s",
-                                                    self->address,
-                                                    redis_call_get_name (call),
-                                                    reason->message));
+                redis_call_fail_written (call, g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
+                                                            "Connection to %s lost after %s was sent "
+                                                            "(it may have run): %s",
+                                                            self->address,
+                                                            redis_call_get_name (call),
+                                                            reason->message),
+                                         self->total_written);
             }
           release_call (self, call);
         }

@@ -321,8 +321,9 @@ spellings (const char  *text,
   out[2] = g_strdup (text);
   out[2][0] = g_ascii_toupper (out[2][0]);
   out[3] = g_strdup (text);
-  for (gsize i = 0; out[3][i] != '\0'; i += 2)
-    out[3][i] = g_ascii_toupper (out[3][i]);
+  for (gsize i = 0; out[3][i] != '\0'; i++)
+    if (i % 2 == 0)
+      out[3][i] = g_ascii_toupper (out[3][i]);
 }
 
 /* One boolean parser for every boolean parameter: 1/0, true/false, yes/no,

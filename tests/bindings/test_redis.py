@@ -6,6 +6,7 @@
 
 import gc
 import os
+import subprocess
 import sys
 import unittest
 
@@ -245,13 +246,141 @@ class RedisBindingTest(unittest.TestCase):
         self.assertEqual(self.pool.command_sync(['GET', 't']).get_string()[0], '16')
 
     def test_noreply(self):
-        self.assertTrue(self.pool.noreply_command_sync(['SET', 'nr', '1']))
+        # Only INCRs: the three calls may go to three connections of the pool
+        # and run in any order (a no-reply SET could land after an INCR).
+        self.assertTrue(self.pool.noreply_command_sync(['INCR', 'nr']))
         self.assertTrue(self.pool.noreply_pipeline_sync(Redis.Batch().add(['INCR', 'nr'])))
         self.assertTrue(run_async(self.pool.noreply_command_async, self.pool.noreply_command_finish,
                                   ['INCR', 'nr']))
-        # Replies come in order on one connection; poll until applied.
+        # Written is not yet applied; poll until all three ran.
         self.assertTrue(spin_until(
             lambda: self.pool.command_sync(['GET', 'nr']).get_string()[0] == '3', 5))
+
+    # -- a pipeline cut mid-stream (issue 11 item 3) ---------------------------
+
+    def start_fault_proxy(self):
+        """tests/fault-proxy.py in front of the server; returns its port and a
+        function sending it one command."""
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'fault-proxy.py')
+        proxy = subprocess.Popen([sys.executable, script, str(PORT)], text=True,
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+        def stop():
+            proxy.stdin.close()
+            proxy.wait(timeout=10)
+            proxy.stdout.close()
+
+        self.addCleanup(stop)
+
+        def do(command):
+            proxy.stdin.write(command + '\n')
+            proxy.stdin.flush()
+            self.assertEqual(proxy.stdout.readline().strip(), 'ok', command)
+
+        return int(proxy.stdout.readline().split()[1]), do
+
+    def cut_batch(self, n_keys, arrived):
+        """n_keys SET then n_keys GET, and how many reply bytes the first
+        `arrived` replies take."""
+        batch = Redis.Batch()
+        for i in range(n_keys):
+            batch.add(['SET', 'cut:%d' % i, str(i)])
+        for i in range(n_keys):
+            batch.add(['GET', 'cut:%d' % i])
+        size = n_keys * len('+OK\r\n')
+        size += sum(len('$%d\r\n%d\r\n' % (len(str(i)), i)) for i in range(arrived - n_keys))
+        return batch, size
+
+    def check_prefix(self, replies, n_keys, arrived):
+        self.assertEqual(len(replies), arrived)
+        for r in replies[:n_keys]:
+            self.assertEqual(r.get_string()[0], 'OK')
+        for i, r in enumerate(replies[n_keys:]):
+            self.assertEqual(r.get_string()[0], str(i))
+
+    def test_pipeline_cut_partial(self):
+        port, proxy = self.start_fault_proxy()
+        n_keys, arrived = 100, 150
+        batch, cut = self.cut_batch(n_keys, arrived)
+
+        # Sync: pipeline_partial_sync() never raises; the error is returned
+        # with the replies that arrived and the number of commands written.
+        conn = Redis.Connection(port=port)
+        conn.init(None)
+        proxy('close-after %d down' % (cut + 2))
+        replies, failure, n_written = conn.pipeline_partial_sync(batch, None)
+        self.assertIsInstance(failure, GLib.Error)
+        self.assertTrue(failure.matches(Redis.error_quark(), Redis.Error.CONNECTION_LOST), failure)
+        self.assertFalse(Redis.Error.is_retry_safe(failure))
+        self.check_prefix(replies, n_keys, arrived)
+        self.assertEqual(n_written, 2 * n_keys)
+        conn.close_sync(None)
+
+        # Async: pipeline_finish() raises as before; get_partial() on the
+        # same result gives the rest.
+        conn = Redis.Connection(port=port)
+        conn.init(None)
+        proxy('close-after %d down' % (cut + 2))
+        with self.assertRaises(GLib.Error) as cm:
+            run_async(conn.pipeline_async, conn.pipeline_finish, batch)
+        self.assertTrue(cm.exception.matches(Redis.error_quark(), Redis.Error.CONNECTION_LOST))
+        loop = GLib.MainLoop()
+        box = {}
+
+        def done(client, res):
+            try:
+                client.pipeline_finish(res)
+            except GLib.Error as e:
+                box['error'] = e
+            box['partial'] = client.get_partial(res)
+            loop.quit()
+
+        conn.close_sync(None)
+        conn = Redis.Connection(port=port)
+        conn.init(None)
+        proxy('close-after %d down' % (cut + 2))
+        conn.pipeline_async(batch, None, done)
+        loop.run()
+        self.assertTrue(box['error'].matches(Redis.error_quark(), Redis.Error.CONNECTION_LOST))
+        replies, n_written = box['partial']
+        self.check_prefix(replies, n_keys, arrived)
+        self.assertEqual(n_written, 2 * n_keys)
+        conn.close_sync(None)
+        del replies, box
+
+        # The server holds every key: all the SETs ran.
+        self.assertEqual(self.pool.command_sync(['DBSIZE']).get_integer(), n_keys)
+
+    def test_pipeline_partial_not_sent_and_success(self):
+        batch = Redis.Batch().add(['SET', 'a', '1']).add(['GET', 'a'])
+        # Success: everything, no failure.
+        replies, failure, n_written = self.pool.pipeline_partial_sync(batch, None)
+        self.assertIsNone(failure)
+        self.assertEqual([r.get_string()[0] for r in replies], ['OK', '1'])
+        self.assertEqual(n_written, 2)
+        # After a successful async call there is nothing partial to report.
+        box = {}
+        loop = GLib.MainLoop()
+
+        def done(client, res):
+            box['value'] = client.pipeline_finish(res)
+            box['partial'] = client.get_partial(res)
+            loop.quit()
+
+        self.pool.pipeline_async(batch, None, done)
+        loop.run()
+        self.assertEqual(len(box['value']), 2)
+        # (NULL in C; PyGObject turns a NULL array into an empty list.)
+        self.assertEqual(box['partial'], ([], 0))
+        del box
+        # Never sent: CLOSED, nothing written, safe to retry.
+        conn = Redis.Connection(port=PORT)
+        conn.init(None)
+        conn.close_sync(None)
+        replies, failure, n_written = conn.pipeline_partial_sync(batch, None)
+        self.assertTrue(failure.matches(Redis.error_quark(), Redis.Error.CLOSED), failure)
+        self.assertTrue(Redis.Error.is_retry_safe(failure))
+        self.assertEqual((replies, n_written), ([], 0))
 
     # -- errors ---------------------------------------------------------------
 
