@@ -12,8 +12,12 @@ typedef void (*RedisLeaseEndFunc) (RedisEngine *engine,
                                    gpointer     user_data);
 
 RedisEngine     *redis_connection_get_engine (RedisConnection    *self);
-/* A connection object over an engine that a pool owns (a lease). It never
- * closes the engine itself; calls on it after the lease ended fail with
+/* A connection object over an engine that a pool owns (a lease): a plain
+ * g_object_new() whose engine is set right after, before the object is
+ * shared (a standalone connection makes its own engine on first use, not
+ * in constructed()), so that no property and no side channel carries it.
+ * Already initialized. It never closes the engine itself; @end_func runs
+ * once when the lease ends; calls on it after that fail with
  * REDIS_ERROR_CLOSED. */
 RedisConnection *redis_connection_new_lease  (RedisEngine        *engine,
                                               const RedisOptions *options,

@@ -58,7 +58,11 @@ struct _RedisConnection
   char          *uri;
   GError        *uri_error;
   GMainContext  *context;
+  /* Read through connection_get_engine(): a standalone connection makes
+   * its own on first use; a lease's is its pool's, set by
+   * redis_connection_new_lease(). NULL once disposed. */
   RedisEngine   *engine;
+  gboolean       disposed;
   ConnectionLink *link;       /* how the I/O thread reaches us; see below */
   RedisInitOnce  init;
 
@@ -69,9 +73,6 @@ struct _RedisConnection
   gpointer           lease_end_data;
   GDestroyNotify     lease_end_notify;
 };
-
-/* Passes the engine of a lease to constructed() on the constructing thread. */
-static GPrivate lease_engine_key;
 
 enum
 {
@@ -220,6 +221,33 @@ engine_closed_cb (RedisEngine  *engine,
   g_source_unref (source);
 }
 
+/* ---- the engine --------------------------------------------------------- */
+
+static RedisEngine *
+connection_make_engine (RedisConnection *self)
+{
+  RedisEngine *engine = redis_engine_new (self->options, self->context);
+
+  self->link = connection_link_new (self);
+  redis_engine_set_closed_func (engine, engine_closed_cb,
+                                connection_link_ref (self->link), connection_link_unref);
+  return engine;
+}
+
+/* Any thread: the engine, or NULL once disposed. A standalone connection
+ * makes it here, once, on first use, rather than in constructed(): a
+ * lease is built (redis_connection_new_lease()) around its pool's engine
+ * right after g_object_new(), and must not make one of its own. */
+static RedisEngine *
+connection_get_engine (RedisConnection *self)
+{
+  if (G_UNLIKELY (self->disposed))
+    return NULL;
+  if (g_once_init_enter (&self->engine))
+    g_once_init_leave (&self->engine, connection_make_engine (self));
+  return self->engine;
+}
+
 /* ---- GObject ------------------------------------------------------------ */
 
 static void
@@ -229,26 +257,13 @@ redis_connection_constructed (GObject *object)
 
   G_OBJECT_CLASS (redis_connection_parent_class)->constructed (object);
 
-  if (g_private_get (&lease_engine_key) != NULL)
-    {
-      self->engine = redis_engine_ref (g_private_get (&lease_engine_key));
-      self->is_lease = TRUE;
-      /* A lease comes connected: initializing it succeeds at once. */
-      redis_init_once_set_done (&self->init);
-      return;
-    }
-
+  /* The engine comes later: see connection_get_engine(). */
   if (self->uri != NULL)
     {
       redis_options_parse_uri (self->options, self->uri, NULL, NULL, &self->uri_error);
       /* It may hold a password: keep only the parsed options. */
       redis_options_clear_secret (&self->uri);
     }
-
-  self->engine = redis_engine_new (self->options, self->context);
-  self->link = connection_link_new (self);
-  redis_engine_set_closed_func (self->engine, engine_closed_cb,
-                                connection_link_ref (self->link), connection_link_unref);
 }
 
 static void
@@ -256,6 +271,7 @@ redis_connection_dispose (GObject *object)
 {
   RedisConnection *self = REDIS_CONNECTION (object);
 
+  self->disposed = TRUE;
   if (self->is_lease)
     {
       /* A lease dropped without redis_pool_release() goes back all the same. */
@@ -341,6 +357,8 @@ redis_connection_set_property (GObject      *object,
     }
 }
 
+/* Long, but only one documentation block and one installation per
+ * property and signal: gi-docgen reads each block from here. */
 static void
 redis_connection_class_init (RedisConnectionClass *klass)
 {
@@ -552,6 +570,7 @@ redis_connection_submit (RedisClient *client,
                          RedisCall   *call)
 {
   RedisConnection *self = REDIS_CONNECTION (client);
+  RedisEngine *engine;
 
   if (self->uri_error != NULL)
     {
@@ -559,17 +578,18 @@ redis_connection_submit (RedisClient *client,
       return;
     }
 
-  if (g_atomic_int_get (&self->lease_ended) || self->engine == NULL)
+  engine = connection_get_engine (self);
+  if (g_atomic_int_get (&self->lease_ended) || engine == NULL)
     {
       redis_call_fail (call, g_error_new_literal (REDIS_ERROR, REDIS_ERROR_CLOSED,
-                                                  self->engine == NULL ?
+                                                  engine == NULL ?
                                                     "The connection was disposed" :
                                                     "The lease of this connection was released"));
       return;
     }
 
   redis_call_set_timeout (call, self->options->command_timeout_ms);
-  if (!redis_engine_submit (self->engine, call))
+  if (!redis_engine_submit (engine, call))
     redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED,
                                         "%s was not sent: the connection is closed",
                                         redis_call_get_name (call)));
@@ -597,12 +617,13 @@ redis_connection_close_async (RedisClient         *client,
                               gpointer             user_data)
 {
   RedisConnection *self = REDIS_CONNECTION (client);
+  RedisEngine *engine = connection_get_engine (self);
   GTask *task = g_task_new (self, cancellable, callback, user_data);
   guint timeout = self->options->command_timeout_ms ? self->options->command_timeout_ms : 5000;
 
   g_task_set_source_tag (task, redis_connection_close_async);
 
-  if (self->engine == NULL)
+  if (engine == NULL)
     {
       g_task_return_boolean (task, TRUE);
       g_object_unref (task);
@@ -618,7 +639,7 @@ redis_connection_close_async (RedisClient         *client,
       return;
     }
 
-  redis_engine_close_async (self->engine, timeout, NULL, engine_close_cb, task);
+  redis_engine_close_async (engine, timeout, NULL, engine_close_cb, task);
 }
 
 static gboolean
@@ -684,7 +705,7 @@ redis_connection_init_async (GAsyncInitable      *initable,
       return;
     }
 
-  redis_engine_connect_async (self->engine, cancellable, engine_connected_cb,
+  redis_engine_connect_async (connection_get_engine (self), cancellable, engine_connected_cb,
                               g_object_ref (self));
 }
 
@@ -786,10 +807,12 @@ redis_connection_new_finish (GAsyncResult  *result,
 RedisConnectionState
 redis_connection_get_state (RedisConnection *self)
 {
+  RedisEngine *engine;
+
   g_return_val_if_fail (REDIS_IS_CONNECTION (self), REDIS_CONNECTION_STATE_CLOSED);
 
-  return self->engine != NULL ? redis_engine_get_state (self->engine)
-                              : REDIS_CONNECTION_STATE_CLOSED;
+  engine = connection_get_engine (self);
+  return engine != NULL ? redis_engine_get_state (engine) : REDIS_CONNECTION_STATE_CLOSED;
 }
 
 /**
@@ -803,9 +826,12 @@ redis_connection_get_state (RedisConnection *self)
 gint64
 redis_connection_get_client_id (RedisConnection *self)
 {
+  RedisEngine *engine;
+
   g_return_val_if_fail (REDIS_IS_CONNECTION (self), 0);
 
-  return self->engine != NULL ? redis_engine_get_client_id (self->engine) : 0;
+  engine = connection_get_engine (self);
+  return engine != NULL ? redis_engine_get_client_id (engine) : 0;
 }
 
 /**
@@ -820,15 +846,18 @@ redis_connection_get_client_id (RedisConnection *self)
 guint
 redis_connection_get_n_pending (RedisConnection *self)
 {
+  RedisEngine *engine;
+
   g_return_val_if_fail (REDIS_IS_CONNECTION (self), 0);
 
-  return self->engine != NULL ? redis_engine_get_n_pending (self->engine) : 0;
+  engine = connection_get_engine (self);
+  return engine != NULL ? redis_engine_get_n_pending (engine) : 0;
 }
 
 RedisEngine *
 redis_connection_get_engine (RedisConnection *self)
 {
-  return self->engine;
+  return connection_get_engine (self);
 }
 
 RedisConnection *
@@ -838,12 +867,14 @@ redis_connection_new_lease (RedisEngine        *engine,
                             gpointer            user_data,
                             GDestroyNotify      notify)
 {
-  RedisConnection *self;
+  RedisConnection *self = g_object_new (REDIS_TYPE_CONNECTION, NULL);
 
-  g_private_set (&lease_engine_key, engine);
-  self = g_object_new (REDIS_TYPE_CONNECTION, NULL);
-  g_private_set (&lease_engine_key, NULL);
-
+  /* Nobody else has seen the object yet, and constructed() made no engine
+   * (connection_get_engine()): it becomes the lease of @engine here. */
+  self->engine = redis_engine_ref (engine);
+  self->is_lease = TRUE;
+  /* A lease comes connected: initializing it succeeds at once. */
+  redis_init_once_set_done (&self->init);
   redis_options_free (self->options);
   self->options = redis_options_copy (options);
   self->lease_end_func = end_func;
