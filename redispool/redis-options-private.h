@@ -78,7 +78,7 @@ typedef gboolean (*RedisOptionsExtraFunc) (const char  *key,
  *
  *   static const RedisOptionsParam pool_params[] = {
  *     { .name = "pool_size", .parse = redis_options_param_uint,
- *       .offset = G_STRUCT_OFFSET (PoolCore, size), .min = 1, .max = 1024,
+ *       .offset = G_STRUCT_OFFSET (RedisPoolConfig, size), .min = 1, .max = 1024,
  *       .what = "is not a number from 1 to 1024" },
  *     …
  *     { NULL }

@@ -193,85 +193,40 @@ weak_self_free (gpointer data)
 
 /* ---- GObject ------------------------------------------------------------ */
 
-static gboolean
-parse_pool_param (const char  *key,
-                  const char  *value,
-                  gpointer     user_data,
-                  GError     **error)
-{
-  RedisPoolConfig *config = user_data;
-  guint64 n;
-  guint ms;
+#define CONFIG(field) G_STRUCT_OFFSET (RedisPoolConfig, field)
 
-  if (g_str_equal (key, "pool_size"))
-    {
-      if (!g_ascii_string_to_unsigned (value, 10, 1, 1024, &n, NULL))
-        goto bad;
-      config->size = n;
-    }
-  else if (g_str_equal (key, "strategy"))
-    {
-      if (g_str_equal (value, "round_robin"))
-        config->strategy = REDIS_POOL_STRATEGY_ROUND_ROBIN;
-      else if (g_str_equal (value, "random"))
-        config->strategy = REDIS_POOL_STRATEGY_RANDOM;
-      else if (g_str_equal (value, "least_pending"))
-        config->strategy = REDIS_POOL_STRATEGY_LEAST_PENDING;
-      else
-        goto bad;
-    }
-  else if (g_str_equal (key, "backoff_initial") || g_str_equal (key, "backoff_max"))
-    {
-      if (!redis_options_parse_duration_ms (value, &ms) || ms == 0)
-        goto bad;
-      if (key[8] == 'i')
-        config->backoff_initial_ms = ms;
-      else
-        config->backoff_max_ms = ms;
-    }
-  else if (g_str_equal (key, "connect_mode"))
-    {
-      if (g_str_equal (value, "wait_all"))
-        config->connect_mode = REDIS_POOL_CONNECT_MODE_WAIT_ALL;
-      else if (g_str_equal (value, "background"))
-        config->connect_mode = REDIS_POOL_CONNECT_MODE_BACKGROUND;
-      else
-        goto bad;
-    }
-  else if (g_str_equal (key, "reconnect"))
-    {
-      if (g_str_equal (value, "1") || g_str_equal (value, "true"))
-        config->reconnect = TRUE;
-      else if (g_str_equal (value, "0") || g_str_equal (value, "false"))
-        config->reconnect = FALSE;
-      else
-        goto bad;
-    }
-  else if (g_str_equal (key, "max_queued"))
-    {
-      if (!g_ascii_string_to_unsigned (value, 10, 0, G_MAXUINT, &n, NULL))
-        goto bad;
-      config->max_queued = n;
-    }
-  else if (g_str_equal (key, "max_leases"))
-    {
-      if (!g_ascii_string_to_unsigned (value, 10, 1, G_MAXINT, &n, NULL))
-        goto bad;
-      config->max_leases = n;
-    }
-  else
-    {
-      g_set_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
-                   "Invalid Redis URI: unknown parameter “%s”", key);
-      return FALSE;
-    }
-  return TRUE;
+static const RedisOptionsChoice strategy_choices[] = {
+  { "round_robin", REDIS_POOL_STRATEGY_ROUND_ROBIN },
+  { "random", REDIS_POOL_STRATEGY_RANDOM },
+  { "least_pending", REDIS_POOL_STRATEGY_LEAST_PENDING },
+  { NULL },
+};
 
-bad:
-  g_set_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
-               "Invalid Redis URI: %s=“%s” is not valid", key, value);
-  return FALSE;
-}
+static const RedisOptionsChoice connect_mode_choices[] = {
+  { "wait_all", REDIS_POOL_CONNECT_MODE_WAIT_ALL },
+  { "background", REDIS_POOL_CONNECT_MODE_BACKGROUND },
+  { NULL },
+};
+
+/* The pool's own URI parameters, matched by whole name after the
+ * connection's (redis-options.c), parsed by the same parsers. */
+static const RedisOptionsParam pool_params[] = {
+  { .name = "pool_size", .parse = redis_options_param_uint, .offset = CONFIG (size), .min = 1, .max = 1024 },
+  { .name = "strategy", .parse = redis_options_param_choice, .offset = CONFIG (strategy), .choices = strategy_choices },
+  { .name = "backoff_initial", .parse = redis_options_param_duration, .offset = CONFIG (backoff_initial_ms), .min = 1 },
+  { .name = "backoff_max", .parse = redis_options_param_duration, .offset = CONFIG (backoff_max_ms), .min = 1 },
+  { .name = "connect_mode", .parse = redis_options_param_choice, .offset = CONFIG (connect_mode), .choices = connect_mode_choices },
+  { .name = "reconnect", .parse = redis_options_param_boolean, .offset = CONFIG (reconnect) },
+  { .name = "max_queued", .parse = redis_options_param_uint, .offset = CONFIG (max_queued) },
+  { .name = "max_leases", .parse = redis_options_param_uint, .offset = CONFIG (max_leases), .min = 1, .max = G_MAXINT },
+  { NULL }
+};
+
+#undef CONFIG
+
+/* Choices are written as int. */
+G_STATIC_ASSERT (sizeof (RedisPoolStrategy) == sizeof (int));
+G_STATIC_ASSERT (sizeof (RedisPoolConnectMode) == sizeof (int));
 
 static void
 redis_pool_constructed (GObject *object)
@@ -282,8 +237,8 @@ redis_pool_constructed (GObject *object)
 
   if (self->uri != NULL)
     {
-      redis_options_parse_uri (self->config.options, self->uri, parse_pool_param,
-                               &self->config, &self->uri_error);
+      redis_options_parse_uri_with_params (self->config.options, self->uri, pool_params,
+                                           &self->config, &self->uri_error);
       /* It may hold a password: keep only the parsed options. */
       redis_options_clear_secret (&self->uri);
     }
