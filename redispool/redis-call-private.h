@@ -3,21 +3,16 @@
 
 #include <gio/gio.h>
 
+#include "redis-command-private.h"
+#include "redis-completion-private.h"
 #include "redis-reply.h"
-#include "redis-worker-private.h"
 
 G_BEGIN_DECLS
 
-/* The largest argument accepted, as Redis' own proto-max-bulk-len. */
-#define REDIS_MAX_ARGUMENT_BYTES ((gsize) 512 * 1024 * 1024)
-
-/* The largest payload one call may carry, RESP encoded: one command, or all
- * the commands of a batch with their wrappers (MULTI … EXEC, CLIENT REPLY
- * OFF … ON + ECHO). 1 GiB, the same as Redis' default
- * client-query-buffer-limit. Enforced wherever a payload grows (a command
- * added to a batch, a call built), before anything is allocated or copied:
- * it also keeps every length far from the 32-bit length of GByteArray. */
-#define REDIS_MAX_PAYLOAD_BYTES ((gsize) 1024 * 1024 * 1024)
+/* The life cycle of one request: built (from an encoded payload, see
+ * redis-command-private.h), handed to an engine, completed exactly once
+ * with a result built from its replies or with an error, which then
+ * travels to its caller (redis-completion-private.h). */
 
 typedef enum
 {
@@ -27,54 +22,7 @@ typedef enum
   REDIS_CALL_NOREPLY,        /* wrapped in CLIENT REPLY OFF/ON; done when written */
 } RedisCallKind;
 
-/* What the pool needs to know about the commands of a call. */
-typedef enum
-{
-  REDIS_COMMAND_FLAG_NONE             = 0,
-  REDIS_COMMAND_FLAG_BLOCKING         = 1 << 0,  /* may block the connection */
-  REDIS_COMMAND_FLAG_CONNECTION_STATE = 1 << 1,  /* changes per-connection state */
-  REDIS_COMMAND_FLAG_UNSUPPORTED      = 1 << 2,  /* breaks reply matching: refused */
-  /* Bits 8 to 15: the reply kinds (1 << RedisReplyKind) a single command
-   * can answer with besides an error, for the commands whose reply kind
-   * cannot vary with their options (see redis_call_reply_in_step()); none
-   * set: any. Meaningless for a batch, whose flags are merged. */
-  REDIS_COMMAND_FLAG_REPLY_MASK       = 0xff << 8,
-} RedisCommandFlags;
-
 typedef struct _RedisCall RedisCall;
-
-/* What a call that failed got done, handed to its caller with the error
- * (task data of its GTask, or through its waiter): the replies of a
- * pipeline that arrived before the failure (a prefix of them, in order),
- * and how many of the call's user commands were written whole (the others
- * never reached the server: safe to retry). A transaction counts as
- * written only once EXEC is (the server runs nothing of it before: all or
- * nothing). Where the library cannot tell how much was written, every
- * command counts as written (may have run). */
-typedef struct
-{
-  GPtrArray *replies;     /* RedisReply; NULL: none arrived */
-  guint      n_written;
-} RedisCallPartial;
-
-void redis_call_partial_free (RedisCallPartial *partial);
-
-/* Where a sync call's result lands. Lives on the calling thread's stack;
- * never touched by others after done is set. Whoever completes the call
- * wakes the caller only if it waits: blocked on the cond (waiting), or
- * polling its own socket (wake, see redis_engine_drive()). */
-typedef struct
-{
-  GMutex          lock;
-  GCond           cond;
-  gboolean        done;
-  gboolean        waiting;
-  const RedisWakeFd *wake;
-  gpointer        result;
-  GDestroyNotify  result_destroy;
-  GError         *error;
-  RedisCallPartial *partial;    /* with error, see redis_call_waiter_wait_partial() */
-} RedisCallWaiter;
 
 /* RedisCall.drive_engine while a sync caller offers to drive its call's
  * I/O itself and no engine has taken the call yet. */
@@ -116,7 +64,8 @@ struct _RedisCall
   guint              replies_left;
   guint64            write_start;    /* stream offsets of the payload */
   guint64            write_end;
-  gboolean           internal;       /* handshake: bypasses the READY gate */
+  gboolean           internal;       /* the engine's own (handshake, health check):
+                                        queued by it directly, past the READY gate */
   gboolean           no_retry;       /* never moved to another connection */
   gboolean           secret;         /* payload holds a password: zeroed once written */
   gboolean           self_driven;    /* its caller polls for it: no cancel source */
@@ -139,51 +88,6 @@ struct _RedisCall
   guint8             inline_data[];  /* the payload of a single command */
 };
 
-/* Encoding. Validates sizes first: hiredis' formatter overflows past 2 GiB.
- * Appends the RESP encoding to @out; returns the command flags. */
-gboolean   redis_encode_command      (GByteArray          *out,
-                                      guint                argc,
-                                      const char         **argv,
-                                      const gsize         *lens,
-                                      RedisCommandFlags   *flags,
-                                      gint64              *block_ms,
-                                      char               **name,
-                                      GError             **error);
-gboolean   redis_encode_strv         (GByteArray          *out,
-                                      const char * const  *argv,
-                                      RedisCommandFlags   *flags,
-                                      gint64              *block_ms,
-                                      char               **name,
-                                      GError             **error);
-gboolean   redis_encode_bytes        (GByteArray          *out,
-                                      GBytes             **args,
-                                      gsize                n_args,
-                                      RedisCommandFlags   *flags,
-                                      gint64              *block_ms,
-                                      char               **name,
-                                      GError             **error);
-/* Appends @len bytes of already encoded commands to @out (a payload being
- * built), or fails with INVALID_ARGUMENT if @out would then be over the
- * payload limit. */
-gboolean   redis_encode_append       (GByteArray          *out,
-                                      const guint8        *data,
-                                      gsize                len,
-                                      GError             **error);
-/* Fails with INVALID_ARGUMENT if a payload of @size bytes is over the
- * payload limit. */
-gboolean   redis_encode_check_payload (guint64             size,
-                                       GError            **error);
-/* The exact size of the RESP encoding of a command of @argc arguments of
- * @lens bytes; G_MAXUINT64 if that does not fit in 64 bits. Checked
- * arithmetic: never wraps, whatever @lens holds. */
-guint64    redis_encode_command_size (guint                argc,
-                                      const gsize         *lens);
-/* The payload limit in force: REDIS_MAX_PAYLOAD_BYTES… */
-gsize      redis_encode_get_max_payload (void);
-/* …or, for tests only, a smaller one (0 restores the default). Not
- * synchronised: set it while no call is being built. */
-void       redis_encode_set_max_payload_for_testing (gsize max_payload);
-
 RedisCall *redis_call_new            (RedisCallKind        kind,
                                       GBytes              *payload,
                                       guint                n_commands,
@@ -200,33 +104,35 @@ RedisCall *redis_call_new_sync       (RedisCallKind        kind,
                                       guint                n_commands,
                                       GCancellable        *cancellable,
                                       RedisCallWaiter     *waiter);
-void       redis_call_waiter_init    (RedisCallWaiter     *waiter);
-/* Blocks until the call completed; returns the result (transfer full) or
- * NULL with @error set, and clears the waiter. */
-gpointer   redis_call_waiter_wait    (RedisCallWaiter     *waiter,
+/* An internal call: the library's own @commands (a NULL-terminated list of
+ * NULL-terminated argv), encoded into one payload (@kind COMMAND for one
+ * command, PIPELINE for more), named @label in messages, with a deadline
+ * @timeout_ms from now (0: none). With @callback, it completes through a
+ * GTask (no source object, no cancellable) that calls back in the
+ * thread-default main context of the caller (a PIPELINE returns its
+ * replies, as redis_call_finish_replies() builds them); without, nobody
+ * waits for it (its outcome is dropped, or read from the call by on_done).
+ * What only some internal calls are (internal, no_retry, secret) the
+ * caller sets on the call it gets. */
+RedisCall *redis_call_new_internal   (RedisCallKind                kind,
+                                      const char * const * const  *commands,
+                                      const char                  *label,
+                                      guint                        timeout_ms,
+                                      GAsyncReadyCallback          callback,
+                                      gpointer                     user_data);
+/* The commands a call of @kind writes around its user commands, appended
+ * to @out before them (open) and after them (close): MULTI … EXEC for a
+ * transaction; CLIENT REPLY OFF … CLIENT REPLY ON, ECHO <token> for a
+ * no-reply call, whose random token is returned in @noreply_token (see
+ * redis_call_reply_in_step()); nothing for the other kinds. FALSE with
+ * @error (INVALID_ARGUMENT) if that takes @out over the payload limit. */
+gboolean   redis_call_wrap_open      (RedisCallKind        kind,
+                                      GByteArray          *out,
                                       GError             **error);
-/* Like redis_call_waiter_wait(); on failure, also what the call got done
- * (transfer full, never NULL then; NULL on success). */
-gpointer   redis_call_waiter_wait_partial (RedisCallWaiter  *waiter,
-                                           RedisCallPartial **partial,
-                                           GError           **error);
-/* Whoever completes the call signals @wake (NULL: nobody polls). FALSE if
- * the call has completed already (then nothing will be signalled). */
-gboolean   redis_call_waiter_set_wake (RedisCallWaiter   *waiter,
-                                       const RedisWakeFd *wake);
-/* Between these, completions made by this thread wait, and are handed out
- * by the outermost end: an engine brackets the time it holds its I/O lock
- * with them, so that no callback runs with that lock held. With @in_place
- * (an engine source dispatching in its context), an async call whose
- * context that is completes at once; otherwise through its context's
- * completion source. Sync calls complete at once in either case. */
-void       redis_call_defer_begin    (gboolean             in_place);
-void       redis_call_defer_end      (void);
-/* The upper-cased, printable name of the first command of an encoded
- * payload after @skip whole commands (a wrapper), for messages. */
-char      *redis_encode_dup_name     (const guint8        *data,
-                                      gsize                len,
-                                      guint                skip);
+gboolean   redis_call_wrap_close     (RedisCallKind        kind,
+                                      GByteArray          *out,
+                                      char               **noreply_token,
+                                      GError             **error);
 /* What the call is, for messages: its label, or the name of its first user
  * command, derived from the payload on first use (error paths only, so the
  * per-call path copies nothing). Any thread; never NULL. */

@@ -135,37 +135,6 @@ redis_sync_initable_init (GInitable     *initable,
   "after it the server no longer answers one reply per command (SUBSCRIBE, " \
   "MONITOR, CLIENT REPLY, REPLCONF, SCRIPT DEBUG, HELLO… are refused)"
 
-/* A no-reply call: "CLIENT REPLY OFF", the commands, "CLIENT REPLY ON", then
- * "ECHO <token>". The server answers only the last two: "+OK" and the token,
- * random per call, which no other reply can stand in for; a server that does
- * not implement CLIENT REPLY answers every command, and the engine sees that
- * the second reply is not the token (redis_call_reply_in_step()). */
-static gboolean
-noreply_open (GByteArray  *encoded,
-              GError     **error)
-{
-  return redis_encode_strv (encoded, (const char *[]) { "CLIENT", "REPLY", "OFF", NULL },
-                            NULL, NULL, NULL, error);
-}
-
-static gboolean
-noreply_close (GByteArray  *encoded,
-               char       **token,
-               GError     **error)
-{
-  g_autofree char *uuid = g_uuid_string_random ();
-
-  if (!redis_encode_strv (encoded, (const char *[]) { "CLIENT", "REPLY", "ON", NULL },
-                          NULL, NULL, NULL, error) ||
-      !redis_encode_strv (encoded, (const char *[]) { "ECHO", uuid, NULL },
-                          NULL, NULL, NULL, error))
-    return FALSE;
-  *token = g_steal_pointer (&uuid);
-  return TRUE;
-}
-
-/* Builds the call for one command (no completion target yet), or fails
- * with INVALID_ARGUMENT before anything reaches a connection. */
 /* Payloads up to this size are copied into their call; a larger one keeps
  * the buffer it was encoded in (no copy), and the thread gets a new one. */
 #define SCRATCH_MAX (16 * 1024)
@@ -192,6 +161,8 @@ give_back_scratch (GByteArray *scratch)
   g_private_replace (&scratch_key, scratch);
 }
 
+/* Builds the call for one command (no completion target yet), or fails
+ * with INVALID_ARGUMENT before anything reaches a connection. */
 static RedisCall *
 build_argv_call (RedisCallKind        kind,
                  const char * const  *argv,
@@ -209,9 +180,11 @@ build_argv_call (RedisCallKind        kind,
   gboolean ok;
 
   /* A single command is encoded in a buffer of the thread, kept between
-   * calls, and copied into the call's own block: one allocation per call. */
+   * calls, and copied into the call's own block: one allocation per call.
+   * Only a no-reply call has a wrapper (the per-command path makes no call
+   * for it). */
   encoded = kind == REDIS_CALL_COMMAND ? take_scratch () : g_byte_array_new ();
-  if (kind == REDIS_CALL_NOREPLY && !noreply_open (encoded, error))
+  if (kind == REDIS_CALL_NOREPLY && !redis_call_wrap_open (kind, encoded, error))
     return NULL;
 
   if (use_bytes)
@@ -231,7 +204,7 @@ build_argv_call (RedisCallKind        kind,
       return NULL;
     }
 
-  if (kind == REDIS_CALL_NOREPLY && !noreply_close (encoded, &token, error))
+  if (kind == REDIS_CALL_NOREPLY && !redis_call_wrap_close (kind, encoded, &token, error))
     return NULL;
 
   if (kind == REDIS_CALL_COMMAND && encoded->len <= SCRATCH_MAX)
@@ -296,17 +269,10 @@ build_batch_call (RedisCallKind   kind,
     {
       /* The body is at most the payload limit (1 GiB): no 32-bit wrap. */
       g_autoptr(GByteArray) encoded = g_byte_array_sized_new ((guint) MIN (len + 128, G_MAXUINT));
-      gboolean ok;
 
-      if (kind == REDIS_CALL_TRANSACTION)
-        ok = redis_encode_strv (encoded, (const char *[]) { "MULTI", NULL }, NULL, NULL, NULL, error) &&
-             redis_encode_append (encoded, data, len, error) &&
-             redis_encode_strv (encoded, (const char *[]) { "EXEC", NULL }, NULL, NULL, NULL, error);
-      else
-        ok = noreply_open (encoded, error) &&
-             redis_encode_append (encoded, data, len, error) &&
-             noreply_close (encoded, &token, error);
-      if (!ok)
+      if (!redis_call_wrap_open (kind, encoded, error) ||
+          !redis_encode_append (encoded, data, len, error) ||
+          !redis_call_wrap_close (kind, encoded, &token, error))
         return NULL;
       payload = g_byte_array_free_to_bytes (g_steal_pointer (&encoded));
     }

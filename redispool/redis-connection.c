@@ -285,7 +285,7 @@ redis_connection_dispose (GObject *object)
     {
       connection_link_clear (self->link);
       redis_engine_set_closed_func (self->engine, NULL, NULL, NULL);
-      redis_engine_close (self->engine, REDIS_ERROR_CLOSED, NULL);
+      redis_engine_close (self->engine, NULL);
       g_clear_pointer (&self->engine, redis_engine_unref);
     }
 

@@ -60,10 +60,10 @@ gboolean              redis_engine_submit           (RedisEngine            *sel
 void                  redis_engine_drive            (RedisEngine            *self,
                                                      RedisCall              *call,
                                                      RedisCallWaiter        *waiter);
-/* Immediate close: calls not yet written fail with CLOSED, written ones
- * with @written_code. Takes @reason (nullable). */
+/* Immediate close by its owner: calls not yet written fail with CLOSED,
+ * written ones with CONNECTION_LOST (they may have run). Takes @reason
+ * (nullable). */
 void                  redis_engine_close            (RedisEngine            *self,
-                                                     int                     written_code,
                                                      GError                 *reason);
 /* Graceful close: accept nothing more, wait up to @timeout_ms for the
  * replies in flight, then close. */

@@ -169,8 +169,16 @@ get_read_buffer (void)
   return buffer;
 }
 
+/* How engine_shutdown() words the error of the calls it finds written
+ * (see shutdown_fail_written()): always REDIS_ERROR_CONNECTION_LOST, as
+ * they may have run; only the message differs. */
+typedef enum
+{
+  WORDING_LOST,              /* "Connection to … lost after … was sent …: <reason>" */
+  WORDING_CLOSED_BY_OWNER,   /* "The connection to … was closed after … was sent …" */
+} WrittenWording;
+
 static void engine_shutdown (RedisEngine *self,
-                             int          written_code,
                              GError      *reason);
 static void try_write       (RedisEngine *self);
 
@@ -497,7 +505,7 @@ unblocker_failed_cb (GError   *error,
 
   redis_engine_ref (self);
   engine_lock (self);
-  engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+  engine_shutdown (self,
                    g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
                                 "Could not end the wait of a cancelled blocking command "
                                 "on %s, so the connection was closed: %s",
@@ -675,17 +683,15 @@ static void queue_write (RedisEngine *self,
 static void
 send_health_check (RedisEngine *self)
 {
-  g_autoptr(GByteArray) encoded = g_byte_array_new ();
-  g_autoptr(GBytes) payload = NULL;
   RedisCall *call;
 
-  redis_encode_strv (encoded, (const char *[]) { "PING", NULL }, NULL, NULL, NULL, NULL);
-  payload = g_byte_array_free_to_bytes (g_steal_pointer (&encoded));
-  call = redis_call_new (REDIS_CALL_COMMAND, payload, 1, NULL);
+  call = redis_call_new_internal (REDIS_CALL_COMMAND,
+                                  (const char * const *[]) { (const char *[]) { "PING", NULL }, NULL },
+                                  "PING (health check)",
+                                  self->options->command_timeout_ms ?
+                                    self->options->command_timeout_ms : 5000,
+                                  NULL, NULL);
   call->internal = TRUE;
-  call->label = "PING (health check)";
-  redis_call_set_timeout (call, self->options->command_timeout_ms ?
-                                self->options->command_timeout_ms : 5000);
   queue_write (self, call);
   try_write (self);
 }
@@ -709,13 +715,29 @@ static void     move_sources_locked (RedisEngine  *self,
 static gboolean read_available      (RedisEngine  *self,
                                      guint         max_rounds);
 
+/* Keeps in *@next the earliest of the times it is given (0: none yet). */
+static void
+keep_earliest (gint64 *next,
+               gint64  time)
+{
+  if (*next == 0 || time < *next)
+    *next = time;
+}
+
+/* When an idle connection is due for its next health check. */
+static gint64
+health_check_due (RedisEngine *self)
+{
+  return self->last_read_time + (gint64) self->options->health_check_ms * G_TIME_SPAN_MILLISECOND;
+}
+
 /* Whether a written call is overdue, or a health check is. */
 static gboolean
 anything_due (RedisEngine *self,
               gint64       now)
 {
   if (self->options->health_check_ms > 0 && g_queue_is_empty (&self->inflight) &&
-      now >= self->last_read_time + (gint64) self->options->health_check_ms * G_TIME_SPAN_MILLISECOND)
+      now >= health_check_due (self))
     return TRUE;
   for (GList *l = self->inflight.head; l != NULL; l = l->next)
     {
@@ -727,29 +749,17 @@ anything_due (RedisEngine *self,
   return FALSE;
 }
 
-static gboolean
-timer_locked (RedisEngine *self)
+/* Timer, job 1: calls not written yet (waiting for the connection, or in
+ * the backlog) whose deadline passed fail with SEND_TIMEOUT: never sent,
+ * safe to retry. Completed ones leave. */
+static void
+expire_unsent (RedisEngine *self,
+               gint64       now,
+               gint64      *next)
 {
-  gint64 now = g_get_monotonic_time ();
-  gint64 next = 0;
-  GList *l, *next_l;
-
-  /* Something is due while the sources are in the home context, whose
-   * loop may not be running (maybe that is why): the I/O thread takes the
-   * reading over, and reads what has come before judging anything overdue
-   * or stalled. The next home call brings the sources back. */
-  if (self->phase == PHASE_READY && self->drive != redis_worker_get_context () &&
-      anything_due (self, now))
-    {
-      move_sources_locked (self, redis_worker_get_context ());
-      read_available (self, 0);
-      if (self->closed)
-        return FALSE;
-    }
-
   for (GQueue *queue = &self->waiting; queue != NULL;
        queue = queue == &self->waiting ? &self->backlog : NULL)
-    for (l = queue->head; l != NULL; l = next_l)
+    for (GList *l = queue->head, *next_l; l != NULL; l = next_l)
       {
         RedisCall *call = l->data;
 
@@ -766,11 +776,19 @@ timer_locked (RedisEngine *self)
             g_queue_delete_link (queue, l);
             release_call (self, call);
           }
-        else if (call->deadline != 0 && (next == 0 || call->deadline < next))
-          next = call->deadline;
+        else if (call->deadline != 0)
+          keep_earliest (next, call->deadline);
       }
+}
 
-  for (l = self->inflight.head; l != NULL; l = l->next)
+/* Timer, job 2: written calls whose deadline passed are given up on with
+ * TIMEOUT (abandon_call(): they keep their slot in the FIFO). */
+static void
+expire_inflight (RedisEngine *self,
+                 gint64       now,
+                 gint64      *next)
+{
+  for (GList *l = self->inflight.head; l != NULL; l = l->next)
     {
       RedisCall *call = l->data;
 
@@ -784,60 +802,98 @@ timer_locked (RedisEngine *self)
                                    "reply will be discarded",
                                    redis_call_get_name (call),
                                    self->address));
-      else if (next == 0 || call->deadline < next)
-        next = call->deadline;
+      else
+        keep_earliest (next, call->deadline);
     }
+}
 
-  /* Stall detection: the oldest written call is overdue (even if it was
-   * abandoned) and nothing at all has come from the server for
-   * stall-timeout since. A blackholed or half-open connection looks like
-   * that; a slow command (DEBUG SLEEP) usually does not last that long. The
-   * connection is then closed as lost, and a pool replaces it. */
-  if (self->options->stall_timeout_ms > 0 && self->phase == PHASE_READY)
+/* Timer, job 3, stall detection: the oldest written call is overdue (even
+ * if it was abandoned) and nothing at all has come from the server for
+ * stall-timeout since. A blackholed or half-open connection looks like
+ * that; a slow command (DEBUG SLEEP) usually does not last that long. The
+ * connection is then closed as lost (FALSE), and a pool replaces it. */
+static gboolean
+detect_stall (RedisEngine *self,
+              gint64       now,
+              gint64      *next)
+{
+  RedisCall *head = g_queue_peek_head (&self->inflight);
+  gint64 quiet_since, stall_at;
+
+  if (self->options->stall_timeout_ms == 0 || self->phase != PHASE_READY ||
+      head == NULL || head->deadline == 0 || head->write_start >= self->total_written)
+    return TRUE;
+
+  quiet_since = MAX (self->last_read_time, head->deadline);
+  stall_at = quiet_since + (gint64) self->options->stall_timeout_ms * G_TIME_SPAN_MILLISECOND;
+  if (now >= stall_at)
     {
-      RedisCall *head = g_queue_peek_head (&self->inflight);
-
-      if (head != NULL && head->deadline != 0 && head->write_start < self->total_written)
-        {
-          gint64 quiet_since = MAX (self->last_read_time, head->deadline);
-          gint64 stall_at = quiet_since + (gint64) self->options->stall_timeout_ms * G_TIME_SPAN_MILLISECOND;
-
-          if (now >= stall_at)
-            {
-              engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
-                               g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
-                                            "The connection to %s stalled: replies are overdue "
-                                            "and nothing arrived for %u ms",
-                                            self->address, self->options->stall_timeout_ms));
-              return FALSE;
-            }
-          if (next == 0 || stall_at < next)
-            next = stall_at;
-        }
+      engine_shutdown (self,
+                       g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
+                                    "The connection to %s stalled: replies are overdue "
+                                    "and nothing arrived for %u ms",
+                                    self->address, self->options->stall_timeout_ms));
+      return FALSE;
     }
+  keep_earliest (next, stall_at);
+  return TRUE;
+}
 
-  /* Health check: an idle connection gets a PING every interval, so that a
-   * peer that vanished (half-open) is found by the stall detection above
-   * before a user command meets it. */
-  if (self->options->health_check_ms > 0 && self->phase == PHASE_READY &&
-      g_queue_is_empty (&self->inflight))
+/* Timer, job 4, health check: an idle connection gets a PING every
+ * interval, so that a peer that vanished (half-open) is found by the stall
+ * detection before a user command meets it. FALSE if the engine closed. */
+static gboolean
+check_health (RedisEngine *self,
+              gint64       now,
+              gint64      *next)
+{
+  gint64 due;
+
+  if (self->options->health_check_ms == 0 || self->phase != PHASE_READY ||
+      !g_queue_is_empty (&self->inflight))
+    return TRUE;
+
+  due = health_check_due (self);
+  if (now >= due)
     {
-      gint64 due = self->last_read_time + (gint64) self->options->health_check_ms * G_TIME_SPAN_MILLISECOND;
-
-      if (now >= due)
-        {
-          send_health_check (self);
-          if (self->closed)
-            return FALSE;
-          due = now + (gint64) self->options->health_check_ms * G_TIME_SPAN_MILLISECOND;
-        }
-      if (next == 0 || due < next)
-        next = due;
+      send_health_check (self);
+      if (self->closed)
+        return FALSE;
+      due = now + (gint64) self->options->health_check_ms * G_TIME_SPAN_MILLISECOND;
     }
+  keep_earliest (next, due);
+  return TRUE;
+}
+
+/* With io_lock held, when the timer fires: the four jobs above, then the
+ * timer is set for the earliest time one of them is due again. FALSE if
+ * the engine closed meanwhile. */
+static gboolean
+timer_locked (RedisEngine *self)
+{
+  gint64 now = g_get_monotonic_time ();
+  gint64 next = 0;
+
+  /* Something is due while the sources are in the home context, whose
+   * loop may not be running (maybe that is why): the I/O thread takes the
+   * reading over, and reads what has come before judging anything overdue
+   * or stalled. The next home call brings the sources back. */
+  if (self->phase == PHASE_READY && self->drive != redis_worker_get_context () &&
+      anything_due (self, now))
+    {
+      move_sources_locked (self, redis_worker_get_context ());
+      read_available (self, 0);
+      if (self->closed)
+        return FALSE;
+    }
+
+  expire_unsent (self, now, &next);
+  expire_inflight (self, now, &next);
+  if (!detect_stall (self, now, &next) || !check_health (self, now, &next))
+    return FALSE;
 
   if (next != 0)
     g_source_set_ready_time (self->timer_source, next);
-
   return TRUE;
 }
 
@@ -988,7 +1044,7 @@ try_write (RedisEngine *self)
               break;
             }
 
-          engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+          engine_shutdown (self,
                            g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
                                         "Writing to %s failed: %s",
                                         self->address, error->message));
@@ -1233,6 +1289,31 @@ stop_driving (RedisEngine *self,
     move_sources_locked (self, redis_worker_get_context ());
 }
 
+/* With io_lock held, while its caller drives @call (and so watches its
+ * cancellable and deadline itself, not the timer): gives up on it if it
+ * was cancelled, or its deadline passed (abandoned if written, see
+ * abandon_call(); failed unsent otherwise). */
+static void
+drive_give_up_if_due (RedisEngine *self,
+                      RedisCall   *call,
+                      gint64       now)
+{
+  if (call->cancellable != NULL && g_cancellable_is_cancelled (call->cancellable))
+    abandon_call (self, call, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                                   "Operation was cancelled"));
+  else if (call->deadline != 0 && call->deadline <= now && call->write_end > 0)
+    abandon_call (self, call, g_error_new (REDIS_ERROR, REDIS_ERROR_TIMEOUT,
+                                           "No reply to %s from %s before the deadline; "
+                                           "the command may still run and its late "
+                                           "reply will be discarded",
+                                           redis_call_get_name (call), self->address));
+  else if (call->deadline != 0 && call->deadline <= now)
+    redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_SEND_TIMEOUT,
+                                        "%s was not sent before its deadline: "
+                                        "the calls before it were still being written",
+                                        redis_call_get_name (call)));
+}
+
 void
 redis_engine_drive (RedisEngine     *self,
                     RedisCall       *call,
@@ -1287,20 +1368,7 @@ redis_engine_drive (RedisEngine     *self,
         break;
 
       now = g_get_monotonic_time ();
-      if (call->cancellable != NULL && g_cancellable_is_cancelled (call->cancellable))
-        abandon_call (self, call, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                                       "Operation was cancelled"));
-      else if (call->deadline != 0 && call->deadline <= now && call->write_end > 0)
-        abandon_call (self, call, g_error_new (REDIS_ERROR, REDIS_ERROR_TIMEOUT,
-                                               "No reply to %s from %s before the deadline; "
-                                               "the command may still run and its late "
-                                               "reply will be discarded",
-                                               redis_call_get_name (call), self->address));
-      else if (call->deadline != 0 && call->deadline <= now)
-        redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_SEND_TIMEOUT,
-                                            "%s was not sent before its deadline: "
-                                            "the calls before it were still being written",
-                                            redis_call_get_name (call)));
+      drive_give_up_if_due (self, call, now);
       if (redis_call_is_completed (call))
         break;
       if (call->deadline != 0)
@@ -1344,7 +1412,7 @@ static void
 maybe_finish_graceful_close (RedisEngine *self)
 {
   if (self->close_task != NULL && g_queue_is_empty (&self->inflight))
-    engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+    engine_shutdown (self,
                      g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED,
                                   "The connection to %s was closed", self->address));
 }
@@ -1359,7 +1427,7 @@ dispatch_reply (RedisEngine *self,
   if (call == NULL || call->write_start >= self->total_written)
     {
       redis_reply_unref (reply);
-      engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+      engine_shutdown (self,
                        g_error_new (REDIS_ERROR, REDIS_ERROR_PROTOCOL,
                                     "Protocol error: %s sent a reply nobody asked for",
                                     self->address));
@@ -1369,7 +1437,7 @@ dispatch_reply (RedisEngine *self,
   if (!redis_call_reply_in_step (call, call->n_replies - call->replies_left, reply))
     {
       redis_reply_unref (reply);
-      engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+      engine_shutdown (self,
                        g_error_new (REDIS_ERROR, REDIS_ERROR_PROTOCOL,
                                     "Protocol error: %s answered %s out of step (a reply "
                                     "that cannot be that call's: a stray reply taken for "
@@ -1435,7 +1503,7 @@ read_available (RedisEngine *self,
               g_error_free (error);
               break;
             }
-          engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+          engine_shutdown (self,
                            g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
                                         "Reading from %s failed: %s",
                                         self->address, error->message));
@@ -1444,7 +1512,7 @@ read_available (RedisEngine *self,
         }
       if (n == 0)
         {
-          engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+          engine_shutdown (self,
                            g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
                                         "%s closed the connection", self->address));
           return FALSE;
@@ -1475,7 +1543,7 @@ read_available (RedisEngine *self,
            * cannot be trusted any more and closes. */
           if (head != NULL)
             redis_call_fail_written (head, g_error_copy (error), self->total_written);
-          engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST, error);
+          engine_shutdown (self, error);
           return FALSE;
         }
 
@@ -1529,38 +1597,27 @@ close_stream_in_worker (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-/* With io_lock held. Takes @reason. The one way an engine ends: what it
- * owes to others (the closed handler, unsent calls, tasks) is done by
- * finish_shutdown() once the lock is let go. */
+/* With io_lock held: refuse new calls; what was submitted and not taken
+ * in yet joins @unsent. */
 static void
-engine_shutdown (RedisEngine *self,
-                 int          written_code,
-                 GError      *reason)
+shutdown_stop_accepting (RedisEngine *self,
+                         GQueue      *unsent)
 {
-  GQueue unsent = G_QUEUE_INIT;
-  RedisCall *call;
-
-  g_assert (reason != NULL);
-
-  if (self->closed)
-    {
-      g_error_free (reason);
-      return;
-    }
-  self->closed = TRUE;
-
-  /* Keep ourselves alive: destroying the sources drops their references. */
-  redis_engine_ref (self);
-
   g_mutex_lock (&self->lock);
   self->accepting = FALSE;
-  unsent = self->incoming;
+  *unsent = self->incoming;
   g_queue_init (&self->incoming);
   clear_source (&self->flush_source);
   g_mutex_unlock (&self->lock);
 
   set_state (self, REDIS_CONNECTION_STATE_CLOSED);
+}
 
+/* With io_lock held: nothing of the engine runs any more (its sources, a
+ * connect in progress); the unblocker is told to stop. */
+static void
+shutdown_stop_sources (RedisEngine *self)
+{
   clear_source (&self->read_source);
   clear_source (&self->write_source);
   clear_source (&self->timer_source);
@@ -1571,12 +1628,60 @@ engine_shutdown (RedisEngine *self,
     g_cancellable_cancel (self->connect_cancellable);
   if (self->n_abandoned > 0)
     schedule_unblocker_update (self);
+}
 
-  /* Calls that were taken in but never reached the wire. */
+/* With io_lock held: @call, taken from inflight, had bytes written. It
+ * may have run, so it fails with CONNECTION_LOST, never CLOSED (which
+ * promises the opposite), even when the close was its owner's (dispose):
+ * @wording only picks the message. Its caller also learns which of its
+ * commands were written whole, and gets the replies that arrived. */
+static void
+shutdown_fail_written (RedisEngine    *self,
+                       RedisCall      *call,
+                       WrittenWording  wording,
+                       const GError   *reason)
+{
+  GError *error;
+
+  if (call->abandon_error != NULL)
+    {
+      /* Its caller gave up on it: that stays the outcome. The server ends
+       * the wait of a closed connection itself. */
+      redis_call_fail_written (call, g_steal_pointer (&call->abandon_error), self->total_written);
+      return;
+    }
+  if (redis_call_is_completed (call))
+    return;
+
+  if (wording == WORDING_CLOSED_BY_OWNER)
+    error = g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
+                         "The connection to %s was closed after %s was sent, before its "
+                         "reply (it may have run)",
+                         self->address, redis_call_get_name (call));
+  else
+    error = g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
+                         "Connection to %s lost after %s was sent (it may have run): %s",
+                         self->address, redis_call_get_name (call), reason->message);
+  redis_call_fail_written (call, error, self->total_written);
+}
+
+/* With io_lock held: empties the engine's queues. Calls never put on the
+ * wire (waiting, backlog) and those of inflight of which not a byte was
+ * written join @unsent, safe to send elsewhere; written no-reply calls
+ * complete; the other written calls fail (shutdown_fail_written()), and
+ * internal ones with @reason. */
+static void
+shutdown_settle_calls (RedisEngine    *self,
+                       GQueue         *unsent,
+                       WrittenWording  wording,
+                       const GError   *reason)
+{
+  RedisCall *call;
+
   while ((call = g_queue_pop_head (&self->waiting)) != NULL)
-    g_queue_push_tail (&unsent, call);
+    g_queue_push_tail (unsent, call);
   while ((call = g_queue_pop_head (&self->backlog)) != NULL)
-    g_queue_push_tail (&unsent, call);
+    g_queue_push_tail (unsent, call);
 
   while ((call = g_queue_pop_head (&self->unwritten_noreply)) != NULL)
     {
@@ -1599,48 +1704,26 @@ engine_shutdown (RedisEngine *self,
           g_clear_pointer (&call->reply, redis_reply_unref);
           call->replies_left = call->n_replies;
           call->write_start = call->write_end = 0;
-          g_queue_push_tail (&unsent, call);
+          g_queue_push_tail (unsent, call);
         }
       else
         {
-          /* Written, so it may have run: never CLOSED, which promises the
-           * opposite, even when the close was ours (dispose). */
-          if (call->abandon_error != NULL)
-            {
-              /* Its caller gave up on it: that stays the outcome. The
-               * server ends the wait of a closed connection itself. */
-              redis_call_fail_written (call, g_steal_pointer (&call->abandon_error),
-                                       self->total_written);
-            }
-          else if (!redis_call_is_completed (call))
-            {
-              /* Its caller also learns which of its commands were
-               * written whole, and gets the replies that arrived. */
-              if (written_code == REDIS_ERROR_CLOSED)
-                redis_call_fail_written (call, g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
-                                                            "The connection to %s was closed after %s "
-                                                            "was sent, before its reply (it may have run)",
-                                                            self->address,
-                                                            redis_call_get_name (call)),
-                                         self->total_written);
-              else
-                redis_call_fail_written (call, g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
-                                                            "Connection to %s lost after %s was sent "
-                                                            "(it may have run): %s",
-                                                            self->address,
-                                                            redis_call_get_name (call),
-                                                            reason->message),
-                                         self->total_written);
-            }
+          shutdown_fail_written (self, call, wording, reason);
           release_call (self, call);
         }
     }
 
   self->n_abandoned = 0;
+}
 
-  /* Calls moving to another engine get their cancellation watched there,
-   * and count there as whatever they are there. */
-  for (GList *l = unsent.head; l != NULL; l = l->next)
+/* With io_lock held: calls moving to another engine get their
+ * cancellation watched there, and count there as whatever they are
+ * there. */
+static void
+shutdown_detach_unsent (RedisEngine *self,
+                        GQueue      *unsent)
+{
+  for (GList *l = unsent->head; l != NULL; l = l->next)
     {
       RedisCall *moving = l->data;
 
@@ -1652,6 +1735,34 @@ engine_shutdown (RedisEngine *self,
           g_atomic_int_add (&self->n_foreign, -1);
         }
     }
+}
+
+/* With io_lock held. Takes @reason. The one way an engine ends: what it
+ * owes to others (the closed handler, unsent calls, tasks) is done by
+ * finish_shutdown() once the lock is let go. */
+static void
+engine_shutdown_worded (RedisEngine    *self,
+                        WrittenWording  wording,
+                        GError         *reason)
+{
+  GQueue unsent = G_QUEUE_INIT;
+
+  g_assert (reason != NULL);
+
+  if (self->closed)
+    {
+      g_error_free (reason);
+      return;
+    }
+  self->closed = TRUE;
+
+  /* Keep ourselves alive: destroying the sources drops their references. */
+  redis_engine_ref (self);
+
+  shutdown_stop_accepting (self, &unsent);
+  shutdown_stop_sources (self);
+  shutdown_settle_calls (self, &unsent, wording, reason);
+  shutdown_detach_unsent (self, &unsent);
 
   if (self->stream != NULL)
     redis_worker_invoke (close_stream_in_worker, g_steal_pointer (&self->stream), NULL);
@@ -1661,6 +1772,15 @@ engine_shutdown (RedisEngine *self,
   self->shutdown_connect_task = g_steal_pointer (&self->connect_task);
   self->shutdown_close_task = g_steal_pointer (&self->close_task);
   /* The reference taken above goes in finish_shutdown(). */
+}
+
+/* The same, for a connection that was lost or failed (everything but an
+ * owner's close). */
+static void
+engine_shutdown (RedisEngine *self,
+                 GError      *reason)
+{
+  engine_shutdown_worded (self, WORDING_LOST, reason);
 }
 
 /* After engine_shutdown(), with io_lock let go: the closed handler first
@@ -1739,9 +1859,9 @@ finish_shutdown (RedisEngine *self)
 
 typedef struct
 {
-  RedisEngine *engine;
-  int          written_code;
-  GError      *reason;
+  RedisEngine    *engine;
+  WrittenWording  wording;
+  GError         *reason;
 } CloseRequest;
 
 static gboolean
@@ -1750,7 +1870,7 @@ close_in_worker (gpointer data)
   CloseRequest *req = data;
 
   engine_lock (req->engine);
-  engine_shutdown (req->engine, req->written_code, g_steal_pointer (&req->reason));
+  engine_shutdown_worded (req->engine, req->wording, g_steal_pointer (&req->reason));
   engine_unlock (req->engine);
   return G_SOURCE_REMOVE;
 }
@@ -1768,7 +1888,6 @@ close_request_free (gpointer data)
 
 void
 redis_engine_close (RedisEngine *self,
-                    int          written_code,
                     GError      *reason)
 {
   CloseRequest *req = g_new0 (CloseRequest, 1);
@@ -1779,7 +1898,9 @@ redis_engine_close (RedisEngine *self,
   g_mutex_unlock (&self->lock);
 
   req->engine = redis_engine_ref (self);
-  req->written_code = written_code;
+  /* Written calls fail with CONNECTION_LOST (they may have run), worded
+   * as closed by the owner. */
+  req->wording = WORDING_CLOSED_BY_OWNER;
   req->reason = reason != NULL ? reason :
     g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED, "The connection to %s was closed",
                  self->address);
@@ -1798,7 +1919,7 @@ close_timeout_cb (gpointer data)
   if (!g_source_is_destroyed (g_main_current_source ()))
     {
       g_clear_pointer (&self->close_timer, g_source_unref);
-      engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+      engine_shutdown (self,
                        g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED,
                                     "The connection to %s was closed before all replies arrived",
                                     self->address));
@@ -1835,7 +1956,7 @@ start_graceful_close (gpointer data)
   if (self->phase != PHASE_READY || g_queue_is_empty (&self->inflight))
     {
       self->close_task = g_object_ref (task);
-      engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+      engine_shutdown (self,
                        g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED,
                                     "The connection to %s was closed", self->address));
       engine_unlock (self);
@@ -1929,7 +2050,7 @@ connect_timeout_cb (gpointer data)
       break;
     }
 
-  engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST, error);
+  engine_shutdown (self, error);
   engine_unlock (self);
   return G_SOURCE_REMOVE;
 }
@@ -1944,7 +2065,7 @@ connect_cancelled_cb (GCancellable *cancellable,
   if (!g_source_is_destroyed (g_main_current_source ()))
     {
       g_clear_pointer (&self->connect_cancel_source, g_source_unref);
-      engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+      engine_shutdown (self,
                        g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
                                             "Operation was cancelled"));
     }
@@ -1972,11 +2093,11 @@ handshake_step_ok (RedisEngine *self,
   /* AUTH_FAILED messages start with the server's text, so that
    * redis_error_get_server_prefix() finds NOAUTH. */
   if (g_str_has_prefix (text, "NOAUTH"))
-    engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+    engine_shutdown (self,
                      g_error_new (REDIS_ERROR, REDIS_ERROR_AUTH_FAILED,
                                   "%s (%s failed on %s)", escaped, what, self->address));
   else
-    engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+    engine_shutdown (self,
                      g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECT_FAILED,
                                   "%s failed on %s: %s", what, self->address, escaped));
   return FALSE;
@@ -2010,7 +2131,7 @@ handshake_done_cb (GObject      *object,
           const char *text = redis_reply_get_string (r, &len);
           g_autofree char *escaped = redis_text_escape (text, len);
 
-          engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+          engine_shutdown (self,
                            g_error_new_literal (REDIS_ERROR, REDIS_ERROR_AUTH_FAILED, escaped));
           goto out;
         }
@@ -2051,17 +2172,6 @@ handshake_done_cb (GObject      *object,
 out:
   engine_unlock (self);
   redis_engine_unref (self);
-}
-
-static void
-add_handshake_command (GByteArray  *out,
-                       guint       *n,
-                       const char **argv)
-{
-  gboolean ok = redis_encode_strv (out, argv, NULL, NULL, NULL, NULL);
-
-  g_assert (ok);
-  (*n)++;
 }
 
 /* The read source watches the socket's fd directly rather than through
@@ -2118,12 +2228,15 @@ start_session (RedisEngine *self,
                GIOStream   *stream)
 {
   const RedisOptions *o = self->options;
-  g_autoptr(GByteArray) payload = g_byte_array_new ();
-  g_autoptr(GBytes) bytes = NULL;
-  g_autoptr(GTask) task = NULL;
-  g_autofree char *db = NULL;
-  RedisCall *call;
+  g_autofree char *db = g_strdup_printf ("%u", o->database);
+  const char *auth[] = { "AUTH", o->password, NULL };
+  const char *auth_user[] = { "AUTH", o->username, o->password, NULL };
+  const char *select_db[] = { "SELECT", db, NULL };
+  const char *set_name[] = { "CLIENT", "SETNAME", o->client_name, NULL };
+  const char *client_id[] = { "CLIENT", "ID", NULL };
+  const char * const *commands[5];
   guint n = 0;
+  RedisCall *call;
 
   self->stream = stream;
   self->in = G_POLLABLE_INPUT_STREAM (g_io_stream_get_input_stream (stream));
@@ -2133,28 +2246,20 @@ start_session (RedisEngine *self,
 
   self->read_source = read_source_new (self, self->drive);
 
+  /* handshake_done_cb() reads the replies in this order. */
   if (o->password != NULL)
-    {
-      if (o->username != NULL)
-        add_handshake_command (payload, &n, (const char *[]) { "AUTH", o->username, o->password, NULL });
-      else
-        add_handshake_command (payload, &n, (const char *[]) { "AUTH", o->password, NULL });
-    }
+    commands[n++] = o->username != NULL ? auth_user : auth;
   if (o->database != 0)
-    {
-      db = g_strdup_printf ("%u", o->database);
-      add_handshake_command (payload, &n, (const char *[]) { "SELECT", db, NULL });
-    }
+    commands[n++] = select_db;
   if (o->client_name != NULL)
-    add_handshake_command (payload, &n, (const char *[]) { "CLIENT", "SETNAME", o->client_name, NULL });
-  add_handshake_command (payload, &n, (const char *[]) { "CLIENT", "ID", NULL });
+    commands[n++] = set_name;
+  commands[n++] = client_id;
+  commands[n] = NULL;
 
-  bytes = g_byte_array_free_to_bytes (g_steal_pointer (&payload));
-  task = g_task_new (NULL, NULL, handshake_done_cb, redis_engine_ref (self));
-  call = redis_call_new (REDIS_CALL_PIPELINE, bytes, n, task);
+  call = redis_call_new_internal (REDIS_CALL_PIPELINE, commands, "AUTH/SELECT/CLIENT handshake",
+                                  0, handshake_done_cb, redis_engine_ref (self));
   call->internal = TRUE;
   call->secret = o->password != NULL;
-  call->label = "AUTH/SELECT/CLIENT handshake";
   queue_write (self, call);
   try_write (self);
 }
@@ -2177,7 +2282,7 @@ tls_handshake_cb (GObject      *object,
    * session skips the handshake-time check (see redis-tls.c). */
   else if ((failure = redis_tls_client_check (tls, self->options, self->address, error)) != NULL)
     {
-      engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST, failure);
+      engine_shutdown (self, failure);
       g_object_unref (tls);
     }
   else
@@ -2185,6 +2290,30 @@ tls_handshake_cb (GObject      *object,
   engine_unlock (self);
 
   redis_engine_unref (self);
+}
+
+/* With io_lock held: layers TLS on @conn (taken), as the options say
+ * (redis_tls_client_new(): verification, SNI, client certificate), and
+ * starts its handshake, which tls_handshake_cb() finishes. */
+static void
+start_tls (RedisEngine       *self,
+           GSocketConnection *conn)
+{
+  g_autoptr(GError) error = NULL;
+  GIOStream *tls;
+
+  self->phase = PHASE_TLS;
+  tls = redis_tls_client_new (G_IO_STREAM (conn), self->options, self->address, &error);
+  g_object_unref (conn);
+  if (tls == NULL)
+    {
+      engine_shutdown (self, g_steal_pointer (&error));
+      return;
+    }
+
+  g_tls_connection_handshake_async (G_TLS_CONNECTION (tls), G_PRIORITY_DEFAULT,
+                                    self->connect_cancellable,
+                                    tls_handshake_cb, redis_engine_ref (self));
 }
 
 static void
@@ -2196,48 +2325,28 @@ socket_connected_cb (GObject      *object,
   const RedisOptions *o = self->options;
   g_autoptr(GError) error = NULL;
   GSocketConnection *conn;
-  GIOStream *tls;
 
   conn = g_socket_client_connect_finish (G_SOCKET_CLIENT (object), result, &error);
   engine_lock (self);
   if (conn == NULL)
     {
       if (!self->closed)
-        engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST,
+        engine_shutdown (self,
                          connect_error (self, REDIS_ERROR_CONNECT_FAILED,
                                         "Could not connect to", error));
-      goto out;
     }
-  if (self->closed)
+  else if (self->closed)
+    g_object_unref (conn);
+  else
     {
-      g_object_unref (conn);
-      goto out;
+      if (o->socket_path == NULL)
+        g_socket_set_option (g_socket_connection_get_socket (conn),
+                             IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+      if (o->tls)
+        start_tls (self, conn);
+      else
+        start_session (self, G_IO_STREAM (conn));
     }
-
-  if (o->socket_path == NULL)
-    g_socket_set_option (g_socket_connection_get_socket (conn),
-                         IPPROTO_TCP, TCP_NODELAY, 1, NULL);
-
-  if (!o->tls)
-    {
-      start_session (self, G_IO_STREAM (conn));
-      goto out;
-    }
-
-  self->phase = PHASE_TLS;
-  tls = redis_tls_client_new (G_IO_STREAM (conn), o, self->address, &error);
-  g_object_unref (conn);
-  if (tls == NULL)
-    {
-      engine_shutdown (self, REDIS_ERROR_CONNECTION_LOST, g_steal_pointer (&error));
-      goto out;
-    }
-
-  g_tls_connection_handshake_async (G_TLS_CONNECTION (tls), G_PRIORITY_DEFAULT,
-                                    self->connect_cancellable,
-                                    tls_handshake_cb, redis_engine_ref (self));
-
-out:
   engine_unlock (self);
   redis_engine_unref (self);
 }

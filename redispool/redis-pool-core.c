@@ -1086,7 +1086,7 @@ core_return_engine (RedisPoolCore *core,
   if (!keep)
     {
       redis_engine_set_closed_func (engine, NULL, NULL, NULL);
-      redis_engine_close (engine, REDIS_ERROR_CLOSED, NULL);
+      redis_engine_close (engine, NULL);
     }
   if (next != NULL)
     {
@@ -1298,8 +1298,6 @@ lease_ended_cb (RedisEngine *engine,
 {
   RedisPoolCore *core = user_data;
   const RedisOptions *options = core->config.options;
-  g_autoptr(GByteArray) encoded = g_byte_array_new ();
-  g_autoptr(GBytes) payload = NULL;
   g_autofree char *db = g_strdup_printf ("%u", options->database);
   gboolean counted = redis_engine_get_n_pending (engine) == 0;
   RedisCall *call;
@@ -1311,17 +1309,19 @@ lease_ended_cb (RedisEngine *engine,
       g_mutex_unlock (&core->lock);
     }
 
-  redis_encode_strv (encoded, (const char *[]) { "DISCARD", NULL }, NULL, NULL, NULL, NULL);
-  redis_encode_strv (encoded, (const char *[]) { "UNWATCH", NULL }, NULL, NULL, NULL, NULL);
-  redis_encode_strv (encoded, (const char *[]) { "SELECT", db, NULL }, NULL, NULL, NULL, NULL);
-  payload = g_byte_array_free_to_bytes (g_steal_pointer (&encoded));
-
   /* Nobody waits for it: the outcome is read in dedicated_call_done_cb. */
-  call = redis_call_new (REDIS_CALL_PIPELINE, payload, 3, NULL);
-  call->label = "lease reset (DISCARD/UNWATCH/SELECT)";
+  call = redis_call_new_internal (REDIS_CALL_PIPELINE,
+                                  (const char * const *[]) {
+                                    (const char *[]) { "DISCARD", NULL },
+                                    (const char *[]) { "UNWATCH", NULL },
+                                    (const char *[]) { "SELECT", db, NULL },
+                                    NULL,
+                                  },
+                                  "lease reset (DISCARD/UNWATCH/SELECT)",
+                                  options->command_timeout_ms ? options->command_timeout_ms : 5000,
+                                  NULL, NULL);
   call->no_retry = TRUE;
   dedicated_call_attach (call, core, engine, TRUE, counted);
-  redis_call_set_timeout (call, options->command_timeout_ms ? options->command_timeout_ms : 5000);
   if (!redis_engine_submit (engine, call))
     {
       redis_call_fail (call, g_error_new_literal (REDIS_ERROR, REDIS_ERROR_CLOSED, "closed"));
@@ -1828,7 +1828,7 @@ core_close_engines (RedisPoolCore *core,
     }
 
   for (guint i = 0; i < engines->len; i++)
-    redis_engine_close (g_ptr_array_index (engines, i), REDIS_ERROR_CLOSED, NULL);
+    redis_engine_close (g_ptr_array_index (engines, i), NULL);
   if (task != NULL)
     {
       g_task_return_boolean (task, TRUE);

@@ -126,7 +126,7 @@ unblock_reply_cb (GObject      *object,
       /* Answered (or failed): nothing of ours can reach the server any
        * more, so the owner may write again. */
       notify_stopped (self);
-      redis_engine_close (self->engine, REDIS_ERROR_CLOSED, NULL);
+      redis_engine_close (self->engine, NULL);
     }
   else if (reply == NULL)
     report_failure (self, g_steal_pointer (&error));
@@ -146,24 +146,20 @@ unblock_reply_cb (GObject      *object,
 static void
 send_unblock (RedisUnblocker *self)
 {
-  g_autoptr(GByteArray) encoded = g_byte_array_new ();
-  g_autoptr(GBytes) payload = NULL;
-  g_autoptr(GTask) task = NULL;
   g_autoptr(RedisCall) call = NULL;
 
   if (self->stopped)
     return;
 
-  redis_encode_strv (encoded,
-                     (const char *[]) { "CLIENT", "UNBLOCK", self->client_id, "ERROR", NULL },
-                     NULL, NULL, NULL, NULL);
-  payload = g_byte_array_free_to_bytes (g_steal_pointer (&encoded));
-  task = g_task_new (NULL, NULL, unblock_reply_cb, unblocker_ref (self));
-  g_task_set_name (task, "[redispool] unblock");
-  call = redis_call_new (REDIS_CALL_COMMAND, payload, 1, task);
-  call->label = "CLIENT UNBLOCK";
+  call = redis_call_new_internal (REDIS_CALL_COMMAND,
+                                  (const char * const *[]) {
+                                    (const char *[]) { "CLIENT", "UNBLOCK", self->client_id, "ERROR", NULL },
+                                    NULL,
+                                  },
+                                  "CLIENT UNBLOCK", self->command_timeout_ms,
+                                  unblock_reply_cb, unblocker_ref (self));
+  g_task_set_name (call->task, "[redispool] unblock");
   call->no_retry = TRUE;
-  redis_call_set_timeout (call, self->command_timeout_ms);
   self->in_flight = TRUE;
   if (!redis_engine_submit (self->engine, call))
     redis_call_fail (call, g_error_new_literal (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
@@ -232,7 +228,7 @@ redis_unblocker_stop (RedisUnblocker *self,
   if (!self->in_flight)
     {
       notify_stopped (self);
-      redis_engine_close (self->engine, REDIS_ERROR_CLOSED, NULL);
+      redis_engine_close (self->engine, NULL);
     }
   unblocker_unref (self);
 }

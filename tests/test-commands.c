@@ -560,7 +560,7 @@ test_block_time_end_to_end (void)
 
 /* ---- 3. the command table against the server's command list ------------ */
 
-/* Classified by hand against redis 7.0 (see redis-call.c). A name the
+/* Classified by hand against redis 7.0 (see redis-command.c). A name the
  * server lists that is in none of these lists fails the test: decide where
  * it belongs (and add it to redis-call.c's table if it is not "safe").
  * Names the server at hand does not have are fine (newer or older ones). */
@@ -756,7 +756,7 @@ test_command_audit (void)
                   names->len, n_subcommands);
   if (unclassified->len > 0)
     g_test_fail_printf ("commands not classified in tests/test-commands.c (one reply, "
-                        "connection state or refused? see redis-call.c):%s", unclassified->str);
+                        "connection state or refused? see redis-command.c):%s", unclassified->str);
 
   /* The library agrees with the lists, whatever the server has. */
   redis_reply_unref (run (conn, "CONFIG", "RESETSTAT"));
