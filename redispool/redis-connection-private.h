@@ -11,7 +11,6 @@ G_BEGIN_DECLS
 typedef void (*RedisLeaseEndFunc) (RedisEngine *engine,
                                    gpointer     user_data);
 
-RedisEngine     *redis_connection_get_engine (RedisConnection    *self);
 /* A connection object over an engine that a pool owns (a lease): a plain
  * g_object_new() whose engine is set right after, before the object is
  * shared (a standalone connection makes its own engine on first use, not

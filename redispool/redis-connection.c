@@ -619,7 +619,7 @@ redis_connection_close_async (RedisClient         *client,
   RedisConnection *self = REDIS_CONNECTION (client);
   RedisEngine *engine = connection_get_engine (self);
   GTask *task = g_task_new (self, cancellable, callback, user_data);
-  guint timeout = self->options->command_timeout_ms ? self->options->command_timeout_ms : 5000;
+  guint timeout = redis_options_get_internal_timeout_ms (self->options);
 
   g_task_set_source_tag (task, redis_connection_close_async);
 
@@ -852,12 +852,6 @@ redis_connection_get_n_pending (RedisConnection *self)
 
   engine = connection_get_engine (self);
   return engine != NULL ? redis_engine_get_n_pending (engine) : 0;
-}
-
-RedisEngine *
-redis_connection_get_engine (RedisConnection *self)
-{
-  return connection_get_engine (self);
 }
 
 RedisConnection *

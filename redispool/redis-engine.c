@@ -549,7 +549,7 @@ update_unblocker_in_worker (gpointer data)
   if (wanted && self->unblocker == NULL)
     self->unblocker = redis_unblocker_start (o, redis_engine_get_client_id (self),
                                              o->connect_timeout_ms +
-                                               (o->command_timeout_ms ? o->command_timeout_ms : 5000),
+                                               redis_options_get_internal_timeout_ms (o),
                                              unblocker_failed_cb, self);
   else if (!wanted && self->unblocker != NULL)
     {
@@ -688,8 +688,7 @@ send_health_check (RedisEngine *self)
   call = redis_call_new_internal (REDIS_CALL_COMMAND,
                                   (const char * const *[]) { (const char *[]) { "PING", NULL }, NULL },
                                   "PING (health check)",
-                                  self->options->command_timeout_ms ?
-                                    self->options->command_timeout_ms : 5000,
+                                  redis_options_get_internal_timeout_ms (self->options),
                                   NULL, NULL);
   call->internal = TRUE;
   queue_write (self, call);

@@ -187,6 +187,11 @@ void          redis_options_clear_secret     (char                 **secret);
 char         *redis_options_to_uri           (const RedisOptions    *self);
 /* "host:port" or the socket path, for messages. */
 char         *redis_options_describe_address (const RedisOptions    *self);
+/* The deadline of the library's own waits (internal calls, graceful
+ * close, CLIENT UNBLOCK): command-timeout, or 5 s when that is 0 (no
+ * deadline for user calls; the library's calls always get one). */
+#define REDIS_OPTIONS_INTERNAL_TIMEOUT_MS 5000
+guint         redis_options_get_internal_timeout_ms (const RedisOptions *self);
 /* Parses "500", "500ms", "5s", "1.5s" into milliseconds: a decimal number
  * (no sign or exponent) that fits a guint of milliseconds. */
 gboolean      redis_options_parse_duration_ms (const char           *text,

@@ -1162,3 +1162,9 @@ redis_options_describe_address (const RedisOptions *self)
     return g_strdup_printf ("[%s]:%u", self->host, self->port);
   return g_strdup_printf ("%s:%u", self->host, self->port);
 }
+
+guint
+redis_options_get_internal_timeout_ms (const RedisOptions *self)
+{
+  return self->command_timeout_ms != 0 ? self->command_timeout_ms : REDIS_OPTIONS_INTERNAL_TIMEOUT_MS;
+}

@@ -1318,7 +1318,7 @@ lease_ended_cb (RedisEngine *engine,
                                     NULL,
                                   },
                                   "lease reset (DISCARD/UNWATCH/SELECT)",
-                                  options->command_timeout_ms ? options->command_timeout_ms : 5000,
+                                  redis_options_get_internal_timeout_ms (options),
                                   NULL, NULL);
   call->no_retry = TRUE;
   dedicated_call_attach (call, core, engine, TRUE, counted);
@@ -1812,8 +1812,7 @@ core_close_engines (RedisPoolCore *core,
                     GPtrArray     *engines,
                     GTask         *task)
 {
-  guint timeout = core->config.options->command_timeout_ms ?
-                  core->config.options->command_timeout_ms : 5000;
+  guint timeout = redis_options_get_internal_timeout_ms (core->config.options);
 
   if (task != NULL && engines->len > 0)
     {

@@ -198,7 +198,7 @@ redis_unblocker_start (const RedisOptions       *options,
 
   self->ref_count = 1;
   self->client_id = g_strdup_printf ("%" G_GINT64_FORMAT, client_id);
-  self->command_timeout_ms = options->command_timeout_ms ? options->command_timeout_ms : 5000;
+  self->command_timeout_ms = redis_options_get_internal_timeout_ms (options);
   self->give_up_at = g_get_monotonic_time () + (gint64) give_up_ms * G_TIME_SPAN_MILLISECOND;
   self->retry_ms = FIRST_RETRY_MS;
   self->failed = failed;
