@@ -161,15 +161,25 @@ give_back_scratch (GByteArray *scratch)
   g_private_replace (&scratch_key, scratch);
 }
 
+/* The arguments of one command, in either of its public forms. Built by
+ * the public functions with ARGS_STRV() or ARGS_BYTES(). */
+typedef struct
+{
+  const char * const  *argv;     /* ARGS_STRV: zero-terminated */
+  GBytes             **args;     /* ARGS_BYTES: @n_args of them */
+  gsize                n_args;
+  gboolean             is_bytes;
+} RedisArgs;
+
+#define ARGS_STRV(v)      (&(const RedisArgs) { .argv = (v) })
+#define ARGS_BYTES(a, n)  (&(const RedisArgs) { .args = (a), .n_args = (n), .is_bytes = TRUE })
+
 /* Builds the call for one command (no completion target yet), or fails
  * with INVALID_ARGUMENT before anything reaches a connection. */
 static RedisCall *
-build_argv_call (RedisCallKind        kind,
-                 const char * const  *argv,
-                 GBytes             **args,
-                 gsize                n_args,
-                 gboolean             use_bytes,
-                 GError             **error)
+build_argv_call (RedisCallKind     kind,
+                 const RedisArgs  *cmd,
+                 GError          **error)
 {
   g_autoptr(GByteArray) encoded = NULL;
   g_autoptr(GBytes) payload = NULL;
@@ -187,10 +197,10 @@ build_argv_call (RedisCallKind        kind,
   if (kind == REDIS_CALL_NOREPLY && !redis_call_wrap_open (kind, encoded, error))
     return NULL;
 
-  if (use_bytes)
-    ok = redis_encode_bytes (encoded, args, n_args, &flags, &block_ms, NULL, error);
+  if (cmd->is_bytes)
+    ok = redis_encode_bytes (encoded, cmd->args, cmd->n_args, &flags, &block_ms, NULL, error);
   else
-    ok = redis_encode_strv (encoded, argv, &flags, &block_ms, NULL, error);
+    ok = redis_encode_strv (encoded, cmd->argv, &flags, &block_ms, NULL, error);
   if (!ok)
     return NULL;
 
@@ -382,17 +392,14 @@ submit_sync (RedisClient   *self,
 static void
 start_argv (RedisClient         *self,
             RedisCallKind        kind,
-            const char * const  *argv,
-            GBytes             **args,
-            gsize                n_args,
-            gboolean             use_bytes,
+            const RedisArgs     *cmd,
             GCancellable        *cancellable,
             GAsyncReadyCallback  callback,
             gpointer             user_data,
             gpointer             source_tag)
 {
   GError *error = NULL;
-  RedisCall *call = build_argv_call (kind, argv, args, n_args, use_bytes, &error);
+  RedisCall *call = build_argv_call (kind, cmd, &error);
 
   submit_async (self, call, error, cancellable, callback, user_data, source_tag);
 }
@@ -441,7 +448,7 @@ redis_client_command_async (RedisClient         *self,
   g_return_if_fail (REDIS_IS_CLIENT (self));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  start_argv (self, REDIS_CALL_COMMAND, argv, NULL, 0, FALSE, cancellable, callback,
+  start_argv (self, REDIS_CALL_COMMAND, ARGS_STRV (argv), cancellable, callback,
               user_data, redis_client_command_async);
 }
 
@@ -488,7 +495,7 @@ redis_client_command_sync (RedisClient         *self,
   g_return_val_if_fail (REDIS_IS_CLIENT (self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  return submit_sync (self, build_argv_call (REDIS_CALL_COMMAND, argv, NULL, 0, FALSE, error),
+  return submit_sync (self, build_argv_call (REDIS_CALL_COMMAND, ARGS_STRV (argv), error),
                       cancellable, error);
 }
 
@@ -516,7 +523,7 @@ redis_client_command_bytes_async (RedisClient          *self,
   g_return_if_fail (REDIS_IS_CLIENT (self));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  start_argv (self, REDIS_CALL_COMMAND, NULL, args, n_args, TRUE, cancellable, callback,
+  start_argv (self, REDIS_CALL_COMMAND, ARGS_BYTES (args, n_args), cancellable, callback,
               user_data, redis_client_command_bytes_async);
 }
 
@@ -563,7 +570,7 @@ redis_client_command_bytes_sync (RedisClient   *self,
   g_return_val_if_fail (REDIS_IS_CLIENT (self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  return submit_sync (self, build_argv_call (REDIS_CALL_COMMAND, NULL, args, n_args, TRUE, error),
+  return submit_sync (self, build_argv_call (REDIS_CALL_COMMAND, ARGS_BYTES (args, n_args), error),
                       cancellable, error);
 }
 
@@ -903,7 +910,7 @@ redis_client_noreply_command_async (RedisClient         *self,
 {
   g_return_if_fail (REDIS_IS_CLIENT (self));
 
-  start_argv (self, REDIS_CALL_NOREPLY, argv, NULL, 0, FALSE, cancellable, callback,
+  start_argv (self, REDIS_CALL_NOREPLY, ARGS_STRV (argv), cancellable, callback,
               user_data, redis_client_noreply_command_async);
 }
 
@@ -948,7 +955,7 @@ redis_client_noreply_command_sync (RedisClient         *self,
   g_return_val_if_fail (REDIS_IS_CLIENT (self), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  return submit_sync (self, build_argv_call (REDIS_CALL_NOREPLY, argv, NULL, 0, FALSE, error),
+  return submit_sync (self, build_argv_call (REDIS_CALL_NOREPLY, ARGS_STRV (argv), error),
                       cancellable, error) != NULL;
 }
 

@@ -109,9 +109,8 @@ G_DEFINE_FINAL_TYPE_WITH_CODE (RedisConnection, redis_connection, G_TYPE_OBJECT,
  * 2.74 frees an object's weak-ref list in g_object_run_dispose() without the
  * lock that g_weak_ref_clear() takes, so clearing one from the I/O thread
  * while the object is disposed on another thread can crash.) */
-struct _ConnectionLink
+struct _ConnectionLink     /* a g_atomic_rc_box */
 {
-  gint             ref_count;
   GMutex           lock;
   RedisConnection *conn;    /* not a reference; NULL once disposed */
 };
@@ -119,9 +118,8 @@ struct _ConnectionLink
 static ConnectionLink *
 connection_link_new (RedisConnection *conn)
 {
-  ConnectionLink *link = g_new0 (ConnectionLink, 1);
+  ConnectionLink *link = g_atomic_rc_box_new0 (ConnectionLink);
 
-  link->ref_count = 1;
   g_mutex_init (&link->lock);
   link->conn = conn;
   return link;
@@ -130,19 +128,19 @@ connection_link_new (RedisConnection *conn)
 static ConnectionLink *
 connection_link_ref (ConnectionLink *link)
 {
-  g_atomic_int_inc (&link->ref_count);
-  return link;
+  return g_atomic_rc_box_acquire (link);
+}
+
+static void
+connection_link_free_contents (ConnectionLink *link)
+{
+  g_mutex_clear (&link->lock);
 }
 
 static void
 connection_link_unref (gpointer data)
 {
-  ConnectionLink *link = data;
-
-  if (!g_atomic_int_dec_and_test (&link->ref_count))
-    return;
-  g_mutex_clear (&link->lock);
-  g_free (link);
+  g_atomic_rc_box_release_full (data, (GDestroyNotify) connection_link_free_contents);
 }
 
 /* A new reference to the connection, or NULL once it was disposed. */

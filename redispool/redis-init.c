@@ -7,9 +7,8 @@
 /* One init call waiting for the outcome. Completed exactly once: by
  * redis_init_once_return(), or earlier by its own cancellable (then the
  * outcome, when it comes, skips it). Whoever flips @done completes it. */
-typedef struct
+typedef struct             /* a g_atomic_rc_box */
 {
-  gint     ref_count;
   gint     done;            /* atomic */
   GTask   *task;
   GSource *cancel_source;   /* set before the waiter is shared */
@@ -18,20 +17,20 @@ typedef struct
 static InitWaiter *
 init_waiter_ref (InitWaiter *waiter)
 {
-  g_atomic_int_inc (&waiter->ref_count);
-  return waiter;
+  return g_atomic_rc_box_acquire (waiter);
+}
+
+static void
+init_waiter_clear (InitWaiter *waiter)
+{
+  g_clear_pointer (&waiter->cancel_source, g_source_unref);
+  g_object_unref (waiter->task);
 }
 
 static void
 init_waiter_unref (gpointer data)
 {
-  InitWaiter *waiter = data;
-
-  if (!g_atomic_int_dec_and_test (&waiter->ref_count))
-    return;
-  g_clear_pointer (&waiter->cancel_source, g_source_unref);
-  g_object_unref (waiter->task);
-  g_free (waiter);
+  g_atomic_rc_box_release_full (data, (GDestroyNotify) init_waiter_clear);
 }
 
 static gboolean
@@ -106,8 +105,7 @@ redis_init_once_begin (RedisInitOnce *once,
       break;
     }
 
-  waiter = g_new0 (InitWaiter, 1);
-  waiter->ref_count = 1;
+  waiter = g_atomic_rc_box_new0 (InitWaiter);
   waiter->task = g_object_ref (task);
 
   if (once->state == REDIS_INIT_NONE)

@@ -107,11 +107,11 @@ typedef struct
   GError       *last_error;
 } Slot;
 
-/* Reference counted, so that callbacks and sources still in flight after
- * the owner let go find valid memory (and a closed core). */
+/* Reference counted (a g_atomic_rc_box), so that callbacks and sources
+ * still in flight after the owner let go find valid memory (and a closed
+ * core). */
 struct _RedisPoolCore
 {
-  gint                          ref_count;
   GMutex                        lock;
   GMainContext                 *context;        /* engines' home; where reports go */
   const RedisPoolCoreCallbacks *callbacks;
@@ -185,9 +185,8 @@ redis_pool_core_new (RedisPoolConfig              *config,
                      gpointer                      user_data,
                      GDestroyNotify                notify)
 {
-  RedisPoolCore *core = g_new0 (RedisPoolCore, 1);
+  RedisPoolCore *core = g_atomic_rc_box_new0 (RedisPoolCore);
 
-  core->ref_count = 1;
   g_mutex_init (&core->lock);
   core->context = g_main_context_ref_thread_default ();
   core->callbacks = callbacks;
@@ -220,16 +219,13 @@ redis_pool_core_new (RedisPoolConfig              *config,
 RedisPoolCore *
 redis_pool_core_ref (RedisPoolCore *core)
 {
-  g_atomic_int_inc (&core->ref_count);
-  return core;
+  return g_atomic_rc_box_acquire (core);
 }
 
-void
-redis_pool_core_unref (RedisPoolCore *core)
+/* Runs on the last unref; the box is freed right after. */
+static void
+core_clear (RedisPoolCore *core)
 {
-  if (!g_atomic_int_dec_and_test (&core->ref_count))
-    return;
-
   g_assert (g_queue_is_empty (&core->queued));
   g_assert (g_queue_is_empty (&core->idle_leases));
   g_assert (g_queue_is_empty (&core->lease_waiters));
@@ -259,7 +255,12 @@ redis_pool_core_unref (RedisPoolCore *core)
     core->callbacks_notify (core->callbacks_data);
   g_main_context_unref (core->context);
   g_mutex_clear (&core->lock);
-  g_free (core);
+}
+
+void
+redis_pool_core_unref (RedisPoolCore *core)
+{
+  g_atomic_rc_box_release_full (core, (GDestroyNotify) core_clear);
 }
 
 void
@@ -734,9 +735,8 @@ core_dispatch_shared (RedisPoolCore *core,
 
 /* (See the top of this file for their life cycle.) */
 
-typedef struct
+typedef struct                   /* a g_atomic_rc_box */
 {
-  gint           ref_count;
   RedisPoolCore *core;
   RedisEngine   *engine;
   RedisCall     *call;           /* a blocking call waiting for the connection */
@@ -748,9 +748,8 @@ typedef struct
 static LeaseRequest *
 lease_request_new (RedisPoolCore *core)
 {
-  LeaseRequest *req = g_new0 (LeaseRequest, 1);
+  LeaseRequest *req = g_atomic_rc_box_new0 (LeaseRequest);
 
-  req->ref_count = 1;
   req->core = redis_pool_core_ref (core);
   return req;
 }
@@ -758,21 +757,23 @@ lease_request_new (RedisPoolCore *core)
 static LeaseRequest *
 lease_request_ref (LeaseRequest *req)
 {
-  g_atomic_int_inc (&req->ref_count);
-  return req;
+  return g_atomic_rc_box_acquire (req);
 }
 
 static void
-lease_request_unref (LeaseRequest *req)
+lease_request_clear (LeaseRequest *req)
 {
-  if (!g_atomic_int_dec_and_test (&req->ref_count))
-    return;
   g_assert (req->cancel_source == NULL);
   g_clear_pointer (&req->engine, redis_engine_unref);
   g_clear_pointer (&req->call, redis_call_unref);
   g_clear_object (&req->task);
   redis_pool_core_unref (req->core);
-  g_free (req);
+}
+
+static void
+lease_request_unref (LeaseRequest *req)
+{
+  g_atomic_rc_box_release_full (req, (GDestroyNotify) lease_request_clear);
 }
 
 /* By whoever took @req off lease_waiters: it no longer watches its

@@ -112,7 +112,6 @@ enum
   PROP_RECONNECT,
   PROP_MAX_QUEUED,
   PROP_MAX_LEASES,
-  PROP_SIZE,
   PROP_ACTIVE_CONNECTIONS,
   PROP_FIRST_OPTION,
   N_PROPS = PROP_FIRST_OPTION + REDIS_OPTIONS_N_PROPS,
@@ -298,7 +297,6 @@ redis_pool_get_property (GObject    *object,
       g_value_take_string (value, redis_options_to_uri (config->options));
       break;
     case PROP_POOL_SIZE:
-    case PROP_SIZE:
       g_value_set_uint (value, config->size);
       break;
     case PROP_STRATEGY:
@@ -504,15 +502,6 @@ redis_pool_class_init (RedisPoolClass *klass)
     g_param_spec_uint ("max-leases", NULL, NULL, 1, G_MAXINT,
                        REDIS_POOL_DEFAULT_MAX_LEASES,
                        construct);
-
-  /**
-   * RedisPool:size:
-   *
-   * The number of shared connections, as in the seed's `info`: the same
-   * as [property@Redis.Pool:pool-size], read-only.
-   */
-  properties[PROP_SIZE] = g_param_spec_uint ("size", NULL, NULL, 0, G_MAXUINT, 0,
-                                             G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * RedisPool:active-connections:

@@ -16,9 +16,9 @@
 #define FIRST_RETRY_MS 2
 #define MAX_RETRY_MS   100
 
+/* A g_rc_box: not atomic, as it is only ever used on the I/O thread. */
 struct _RedisUnblocker
 {
-  gint                      ref_count;
   gboolean                  stopped;
   gboolean                  in_flight;   /* a CLIENT UNBLOCK awaits its reply */
   GSourceFunc               stopped_func;
@@ -37,8 +37,7 @@ struct _RedisUnblocker
 static RedisUnblocker *
 unblocker_ref (RedisUnblocker *self)
 {
-  self->ref_count++;   /* I/O thread only */
-  return self;
+  return g_rc_box_acquire (self);
 }
 
 static void
@@ -55,15 +54,18 @@ notify_stopped (RedisUnblocker *self)
 }
 
 static void
-unblocker_unref (RedisUnblocker *self)
+unblocker_clear (RedisUnblocker *self)
 {
-  if (--self->ref_count > 0)
-    return;
   notify_stopped (self);
   g_assert (self->retry == NULL);
   redis_engine_unref (self->engine);
   g_free (self->client_id);
-  g_free (self);
+}
+
+static void
+unblocker_unref (RedisUnblocker *self)
+{
+  g_rc_box_release_full (self, (GDestroyNotify) unblocker_clear);
 }
 
 static void
@@ -188,7 +190,7 @@ redis_unblocker_start (const RedisOptions       *options,
                        RedisUnblockerFailedFunc  failed,
                        gpointer                  user_data)
 {
-  RedisUnblocker *self = g_new0 (RedisUnblocker, 1);
+  RedisUnblocker *self = g_rc_box_new0 (RedisUnblocker);
   g_autoptr(RedisOptions) side = redis_options_copy (options);
 
   g_assert (redis_worker_is_current ());
@@ -196,7 +198,6 @@ redis_unblocker_start (const RedisOptions       *options,
   /* The side connection only sends CLIENT UNBLOCK: no health check. */
   side->health_check_ms = 0;
 
-  self->ref_count = 1;
   self->client_id = g_strdup_printf ("%" G_GINT64_FORMAT, client_id);
   self->command_timeout_ms = redis_options_get_internal_timeout_ms (options);
   self->give_up_at = g_get_monotonic_time () + (gint64) give_up_ms * G_TIME_SPAN_MILLISECOND;

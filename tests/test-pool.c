@@ -177,64 +177,52 @@ info_slot (RedisPool *pool,
   return dict;
 }
 
-static gint64
-slot_client_id (RedisPool *pool,
-                guint      index)
+/* Looks up @key (GVariant @format) in the info dictionary of slot @index,
+ * storing the value in @out; returns whether the slot has @key. */
+static gboolean
+slot_lookup (RedisPool  *pool,
+             guint       index,
+             const char *key,
+             const char *format,
+             gpointer    out)
 {
   GVariantDict *d = info_slot (pool, index);
-  gint64 id = 0;
+  gboolean found = g_variant_dict_lookup (d, key, format, out);
 
-  g_assert_true (g_variant_dict_lookup (d, "client-id", "x", &id));
   g_variant_dict_unref (d);
-  return id;
+  return found;
 }
 
-static guint
-slot_in_flight (RedisPool *pool,
-                guint      index)
-{
-  GVariantDict *d = info_slot (pool, index);
-  guint32 n = 0;
+/* Defines `ctype slot_<name> (RedisPool *pool, guint index)`: the value of
+ * @key (GVariant @format) in the info dictionary of slot @index, which must
+ * have @key. */
+#define DEFINE_SLOT_ACCESSOR(name, ctype, key, format)            \
+  static ctype                                                    \
+  slot_##name (RedisPool *pool,                                   \
+               guint      index)                                  \
+  {                                                               \
+    ctype v = 0;                                                  \
+                                                                  \
+    g_assert_true (slot_lookup (pool, index, key, format, &v));   \
+    return v;                                                     \
+  }
 
-  g_assert_true (g_variant_dict_lookup (d, "in-flight", "u", &n));
-  g_variant_dict_unref (d);
-  return n;
-}
+DEFINE_SLOT_ACCESSOR (client_id, gint64, "client-id", "x")
+DEFINE_SLOT_ACCESSOR (in_flight, guint32, "in-flight", "u")
+DEFINE_SLOT_ACCESSOR (state, char *, "state", "s")
+DEFINE_SLOT_ACCESSOR (reconnects, guint64, "reconnects", "t")
 
-static char *
-slot_state (RedisPool *pool,
-            guint      index)
-{
-  GVariantDict *d = info_slot (pool, index);
-  char *s = NULL;
+#undef DEFINE_SLOT_ACCESSOR
 
-  g_assert_true (g_variant_dict_lookup (d, "state", "s", &s));
-  g_variant_dict_unref (d);
-  return s;
-}
-
-static guint64
-slot_reconnects (RedisPool *pool,
-                 guint      index)
-{
-  GVariantDict *d = info_slot (pool, index);
-  guint64 n = 0;
-
-  g_assert_true (g_variant_dict_lookup (d, "reconnects", "t", &n));
-  g_variant_dict_unref (d);
-  return n;
-}
-
+/* NULL when the slot has no last error (the key is optional). */
 static char *
 slot_last_error (RedisPool *pool,
                  guint      index)
 {
-  GVariantDict *d = info_slot (pool, index);
   char *s = NULL;
 
-  if (!g_variant_dict_lookup (d, "last-error", "s", &s))
+  if (!slot_lookup (pool, index, "last-error", "s", &s))
     s = NULL;
-  g_variant_dict_unref (d);
   return s;
 }
 
@@ -1938,7 +1926,7 @@ test_info (void)
   g_assert_cmpuint (info_u (pool, "leased"), ==, 0);
   g_assert_cmpuint (info_u (pool, "idle-leases"), ==, 0);
   g_assert_cmpuint (info_t (pool, "reconnects"), ==, 0);
-  g_object_get (pool, "size", &size, "active-connections", &active, NULL);
+  g_object_get (pool, "pool-size", &size, "active-connections", &active, NULL);
   g_assert_cmpuint (size, ==, 5);
   g_assert_cmpuint (active, ==, 5);
   g_assert_cmpuint (redis_pool_get_size (pool), ==, 5);
@@ -2620,7 +2608,7 @@ test_uri (void)
   g_autoptr(GVariant) info = NULL;
   g_autofree char *uri = NULL;
   const char *strategy = NULL;
-  guint pool_size = 0, size = 0, backoff_initial = 0, backoff_max = 0, database = 99, port = 0;
+  guint pool_size = 0, backoff_initial = 0, backoff_max = 0, database = 99, port = 0;
   guint max_leases = 0;
   RedisPoolStrategy strategy_prop = 0;
   RedisPool *pool;
@@ -2640,12 +2628,11 @@ test_uri (void)
   g_assert_no_error (error);
   g_assert_nonnull (pool);
   g_object_get (pool,
-                "pool-size", &pool_size, "size", &size, "strategy", &strategy_prop,
+                "pool-size", &pool_size, "strategy", &strategy_prop,
                 "backoff-initial", &backoff_initial, "backoff-max", &backoff_max,
                 "database", &database, "port", &port, "max-leases", &max_leases, NULL);
   g_assert_cmpuint (pool_size, ==, 3);
   g_assert_cmpuint (max_leases, ==, 7);
-  g_assert_cmpuint (size, ==, 3);
   g_assert_cmpint (strategy_prop, ==, REDIS_POOL_STRATEGY_LEAST_PENDING);
   g_assert_cmpint (redis_pool_get_strategy (pool), ==, REDIS_POOL_STRATEGY_LEAST_PENDING);
   g_assert_cmpuint (backoff_initial, ==, 50);
