@@ -10,6 +10,25 @@ G_BEGIN_DECLS
 /* Helpers for suites that use the library (test-helpers.h is GLib only). */
 
 /* Drops @object and waits (scaled) until it is finalized. */
+/* A listening socket that never accepts: connects succeed (the kernel
+ * completes them), the handshake is never answered. */
+static inline GSocket *
+silent_listener (guint16 *port)
+{
+  g_autoptr(GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (lo, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+  GSocket *sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                G_SOCKET_PROTOCOL_TCP, NULL);
+
+  g_assert_true (g_socket_bind (sock, any, TRUE, NULL));
+  g_socket_set_listen_backlog (sock, 64);
+  g_assert_true (g_socket_listen (sock, NULL));
+  bound = g_socket_get_local_address (sock, NULL);
+  *port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  return sock;
+}
+
 static inline void
 unref_and_wait_finalized (gpointer object)
 {

@@ -1573,25 +1573,6 @@ test_init_failed (void)
   unref_and_wait_finalized (conn);
 }
 
-/* A listening socket that never accepts: connects succeed (the kernel
- * completes them), the handshake is never answered. */
-static GSocket *
-silent_listener (guint16 *port)
-{
-  g_autoptr(GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (lo, 0);
-  g_autoptr(GSocketAddress) bound = NULL;
-  GSocket *sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
-                                G_SOCKET_PROTOCOL_TCP, NULL);
-
-  g_assert_true (g_socket_bind (sock, any, TRUE, NULL));
-  g_socket_set_listen_backlog (sock, 16);
-  g_assert_true (g_socket_listen (sock, NULL));
-  bound = g_socket_get_local_address (sock, NULL);
-  *port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
-  return sock;
-}
-
 /* A waiting call's own cancellable ends only that call; the first call's
  * cancels the connect, and every call then gets CANCELLED. */
 static void
