@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include "redis-test-server.h"
+#include "test-helpers.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,8 +16,10 @@
 # include <sys/prctl.h>
 #endif
 
-#define READY_TIMEOUT_US   (10 * G_USEC_PER_SEC)
-#define STOP_TIMEOUT_US    (5 * G_USEC_PER_SEC)
+/* Scaled like the tests' deadlines (test_scale_ms()): a loaded machine
+ * starts and stops redis-server slowly too. */
+#define READY_TIMEOUT_US   ((gint64) test_scale_ms (10000) * 1000)
+#define STOP_TIMEOUT_US    ((gint64) test_scale_ms (5000) * 1000)
 #define MAX_START_ATTEMPTS 5
 
 struct _RedisTestServer

@@ -62,8 +62,8 @@ typedef struct
   RedisPoolStrategy     strategy;
   guint                 backoff_initial;  /* 0: 100 */
   guint                 backoff_max;      /* 0: 1000 */
-  guint                 command_timeout;  /* 0: 2000 */
-  guint                 connect_timeout;  /* 0: 2000 */
+  guint                 command_timeout;  /* 0: 2000, scaled; else as given */
+  guint                 connect_timeout;  /* 0: 2000, scaled; else as given */
   RedisPoolConnectMode  connect_mode;
   gboolean              no_reconnect;
   guint                 max_queued;       /* 0: 10000 */
@@ -83,8 +83,8 @@ pool_new_opts (guint16         port,
                          "strategy", o->strategy,
                          "backoff-initial", o->backoff_initial ? o->backoff_initial : 100,
                          "backoff-max", o->backoff_max ? o->backoff_max : 1000,
-                         "command-timeout", o->command_timeout ? o->command_timeout : 2000,
-                         "connect-timeout", o->connect_timeout ? o->connect_timeout : 2000,
+                         "command-timeout", o->command_timeout ? o->command_timeout : test_scale_ms (2000),
+                         "connect-timeout", o->connect_timeout ? o->connect_timeout : test_scale_ms (2000),
                          "connect-mode", o->connect_mode,
                          "reconnect", !o->no_reconnect,
                          "max-queued", o->max_queued ? o->max_queued : 10000,
@@ -589,7 +589,7 @@ test_strategy_least_pending (void)
   SKIP_WITHOUT_REDIS ();
   server = server_new ();
   o.strategy = REDIS_POOL_STRATEGY_LEAST_PENDING;
-  o.command_timeout = 30000;
+  o.command_timeout = test_scale_ms (30000);
   pool = pool_new_opts (redis_test_server_get_port (server), &o);
   g_assert_cmpint (redis_pool_get_strategy (pool), ==, REDIS_POOL_STRATEGY_LEAST_PENDING);
   slot_ids (pool, ids, 5);
@@ -1054,7 +1054,7 @@ test_queue_complete_on_start (void)
   g_assert_true (redis_test_server_stop (server));
 
   o.connect_mode = REDIS_POOL_CONNECT_MODE_BACKGROUND;
-  o.command_timeout = 4000;
+  o.command_timeout = test_scale_ms (4000);
   o.backoff_initial = 50;
   o.backoff_max = 200;
   pool = pool_new_opts (redis_test_server_get_port (server), &o);
@@ -2120,7 +2120,7 @@ test_dispose_queued (void)
   server = server_new ();
   g_assert_true (redis_test_server_stop (server));
   o.connect_mode = REDIS_POOL_CONNECT_MODE_BACKGROUND;
-  o.command_timeout = 5000;
+  o.command_timeout = test_scale_ms (5000);
   pool = pool_new_opts (redis_test_server_get_port (server), &o);
 
   for (guint i = 0; i < 3; i++)
@@ -2276,7 +2276,7 @@ test_threads (void)
 
   SKIP_WITHOUT_REDIS ();
   server = server_new ();
-  o.command_timeout = 5000;
+  o.command_timeout = test_scale_ms (5000);
   pool = pool_new_opts (redis_test_server_get_port (server), &o);
   signals_connect (pool, &sig);
   slot_ids (pool, ids, 5);

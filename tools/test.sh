@@ -11,7 +11,8 @@
 # Exits non-zero if any step or any test failed.
 #
 # Environment: BUILD_DIR (default _build), REDISPOOL_VALGRIND (default 1),
-# ASAN_BUILD_DIR (default _build-asan), REDISPOOL_ASAN (default 1).
+# ASAN_BUILD_DIR (default _build-asan), REDISPOOL_ASAN (default 1),
+# REDISPOOL_TEST_LOAD_FACTOR (default: from the load average, see below).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,38 @@ status=0
 extra=()
 
 step() { printf '\n==> %s\n' "$*"; }
+
+# A busy machine stretches every deadline (a TLS handshake under ASan with
+# other work running took over 3 s). Before each pass, the 1-minute load
+# average per CPU gives a factor for the tests' deadlines (test_scale_ms()
+# multiplies it in, REDISPOOL_TEST_LOAD_FACTOR) and for meson's own test
+# timeouts: 1 up to one runnable task per CPU, one more per CPU's worth
+# above that, at most 4. Set REDISPOOL_TEST_LOAD_FACTOR to fix it instead.
+fixed_load_factor=${REDISPOOL_TEST_LOAD_FACTOR:-}
+load_factor() {
+  if [ -n "$fixed_load_factor" ]; then
+    echo "$fixed_load_factor"
+    return
+  fi
+  local load ncpu
+  read -r load _ < /proc/loadavg 2>/dev/null || { echo 1; return; }
+  ncpu=$(nproc 2>/dev/null || echo 1)
+  awk -v l="$load" -v n="$ncpu" 'BEGIN {
+    f = int (l / n) + (l > n ? 1 : 0)
+    if (f < 1) f = 1
+    if (f > 4) f = 4
+    print f
+  }'
+}
+# Sets REDISPOOL_TEST_LOAD_FACTOR for the next pass, and meson_t to the
+# -t argument for a setup whose timeout multiplier is $1.
+scale_for_load() {
+  REDISPOOL_TEST_LOAD_FACTOR=$(load_factor)
+  export REDISPOOL_TEST_LOAD_FACTOR
+  meson_t=$(( $1 * REDISPOOL_TEST_LOAD_FACTOR ))
+  echo "load $(cut -d' ' -f1 /proc/loadavg 2>/dev/null) on $(nproc 2>/dev/null) CPUs:" \
+       "deadlines x$REDISPOOL_TEST_LOAD_FACTOR, meson timeouts x$meson_t"
+}
 
 step "tools/deps.sh"
 if ! bash tools/deps.sh; then
@@ -46,7 +79,8 @@ if [ "$status" -eq 0 ] || [ -f "$BUILD_DIR/build.ninja" ]; then
     rm -f "$BUILD_DIR"/meson-logs/testlog*.json
 
     step "meson test"
-    if ! meson test -C "$BUILD_DIR" --print-errorlogs --no-rebuild; then
+    scale_for_load 1
+    if ! meson test -C "$BUILD_DIR" -t "$meson_t" --print-errorlogs --no-rebuild; then
       status=1
     fi
     [ -f "$BUILD_DIR/meson-logs/testlog.json" ] &&
@@ -55,7 +89,8 @@ if [ "$status" -eq 0 ] || [ -f "$BUILD_DIR/build.ninja" ]; then
     if [ "${REDISPOOL_VALGRIND:-1}" != 0 ]; then
       if command -v valgrind >/dev/null; then
         step "meson test --setup=valgrind --suite c"
-        if ! meson test -C "$BUILD_DIR" --setup=valgrind --suite c \
+        scale_for_load 10   # the valgrind setup's timeout_multiplier
+        if ! meson test -C "$BUILD_DIR" --setup=valgrind --suite c -t "$meson_t" \
                --print-errorlogs --no-rebuild; then
           status=1
         fi
@@ -94,14 +129,16 @@ if [ "${REDISPOOL_ASAN:-1}" != 0 ]; then
     else
       rm -f "$ASAN_BUILD_DIR"/meson-logs/testlog*.json
       step "meson test --setup=asan --suite c ($ASAN_BUILD_DIR)"
-      if ! meson test -C "$ASAN_BUILD_DIR" --setup=asan --suite c \
+      scale_for_load 3   # the asan setup's timeout_multiplier
+      if ! meson test -C "$ASAN_BUILD_DIR" --setup=asan --suite c -t "$meson_t" \
              --print-errorlogs --no-rebuild; then
         status=1
       fi
       [ -f "$ASAN_BUILD_DIR/meson-logs/testlog-asan.json" ] &&
         logs+=("$ASAN_BUILD_DIR/meson-logs/testlog-asan.json")
       step "meson test --setup=asan --suite fuzz ($ASAN_BUILD_DIR)"
-      if ! meson test -C "$ASAN_BUILD_DIR" --setup=asan --suite fuzz \
+      scale_for_load 3
+      if ! meson test -C "$ASAN_BUILD_DIR" --setup=asan --suite fuzz -t "$meson_t" \
              --logbase testlog-fuzz --print-errorlogs --no-rebuild; then
         status=1
       fi
