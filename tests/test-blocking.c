@@ -15,15 +15,6 @@
 
 #define ARGV(...) ((const char * const []) { __VA_ARGS__, NULL })
 
-#define SKIP_WITHOUT_REDIS()                                  \
-  G_STMT_START {                                              \
-    if (!redis_test_server_available ())                      \
-      {                                                       \
-        g_test_skip ("redis-server not installed");           \
-        return;                                               \
-      }                                                       \
-  } G_STMT_END
-
 static RedisTestServer *
 server_new (void)
 {
@@ -118,27 +109,68 @@ assert_cancelled (gpointer      client,
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
 }
 
+/* ---- fixture: a server of the test's own, and what the case asks for ---- */
+
+typedef struct
+{
+  RedisTestServer *server;
+  RedisConnection *admin;     /* asks the server what it is doing */
+  RedisConnection *conn;      /* Case.conn */
+  RedisPool       *pool;      /* Case.pool_size > 0 */
+} Fixture;
+
+typedef struct
+{
+  const char *path;
+  void      (*body) (Fixture *f, gconstpointer data);
+  gboolean    conn;
+  guint       pool_size;
+} Case;
+
+static void
+fixture_setup (Fixture       *f,
+               gconstpointer  data)
+{
+  const Case *c = data;
+  g_autoptr(GError) error = NULL;
+  guint16 port;
+
+  f->server = server_new ();
+  port = redis_test_server_get_port (f->server);
+  f->admin = connection_new (port);
+  if (c->conn)
+    f->conn = connection_new (port);
+  if (c->pool_size > 0)
+    {
+      f->pool = g_initable_new (REDIS_TYPE_POOL, NULL, &error,
+                                "port", (guint) port, "pool-size", c->pool_size, NULL);
+      g_assert_no_error (error);
+    }
+}
+
+static void
+fixture_teardown (Fixture       *f,
+                  gconstpointer  data)
+{
+  g_clear_object (&f->pool);
+  g_clear_object (&f->conn);
+  g_clear_object (&f->admin);
+  g_clear_pointer (&f->server, redis_test_server_free);
+}
+
 /* The issue's repro: a pool of 1, a lease, BLPOP q 0 cancelled after
  * 50 ms, release; the server must not stay blocked and the element pushed
  * next must stay in the list. */
 static void
-test_lease_cancel (void)
+test_lease_cancel (Fixture       *f,
+                   gconstpointer  data)
 {
-  g_autoptr(RedisTestServer) server = NULL;
-  g_autoptr(RedisConnection) admin = NULL;
-  g_autoptr(RedisPool) pool = NULL;
+  RedisConnection *admin = f->admin;
+  RedisPool *pool = f->pool;
   g_autoptr(GError) error = NULL;
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   GAsyncResult *result = NULL;
   RedisConnection *lease;
-
-  SKIP_WITHOUT_REDIS ();
-  server = server_new ();
-  admin = connection_new (redis_test_server_get_port (server));
-  pool = g_initable_new (REDIS_TYPE_POOL, NULL, &error,
-                         "port", (guint) redis_test_server_get_port (server),
-                         "pool-size", 1, NULL);
-  g_assert_no_error (error);
 
   lease = redis_pool_acquire_sync (pool, NULL, &error);
   g_assert_no_error (error);
@@ -171,7 +203,8 @@ test_lease_cancel (void)
  * while blocked, it fails CANCELLED, the server no longer blocks, and the
  * connection goes on with the next command. */
 static void
-test_each_blocking_command (void)
+test_each_blocking_command (Fixture       *f,
+                            gconstpointer  data)
 {
   const char * const *commands[] = {
     ARGV ("BLPOP", "l", "0"),
@@ -186,14 +219,9 @@ test_each_blocking_command (void)
     ARGV ("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">"),
     ARGV ("WAIT", "1", "0"),
   };
-  g_autoptr(RedisTestServer) server = NULL;
-  g_autoptr(RedisConnection) admin = NULL;
-  g_autoptr(RedisConnection) conn = NULL;
+  RedisConnection *admin = f->admin;
+  RedisConnection *conn = f->conn;
 
-  SKIP_WITHOUT_REDIS ();
-  server = server_new ();
-  admin = connection_new (redis_test_server_get_port (server));
-  conn = connection_new (redis_test_server_get_port (server));
   redis_reply_unref (run (admin, ARGV ("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM")));
 
   for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
@@ -214,20 +242,11 @@ test_each_blocking_command (void)
 /* Blocking commands sent through a pool run on dedicated connections:
  * cancelled, they end there too. */
 static void
-test_pool_dedicated_cancel (void)
+test_pool_dedicated_cancel (Fixture       *f,
+                            gconstpointer  data)
 {
-  g_autoptr(RedisTestServer) server = NULL;
-  g_autoptr(RedisConnection) admin = NULL;
-  g_autoptr(RedisPool) pool = NULL;
-  g_autoptr(GError) error = NULL;
-
-  SKIP_WITHOUT_REDIS ();
-  server = server_new ();
-  admin = connection_new (redis_test_server_get_port (server));
-  pool = g_initable_new (REDIS_TYPE_POOL, NULL, &error,
-                         "port", (guint) redis_test_server_get_port (server),
-                         "pool-size", 2, NULL);
-  g_assert_no_error (error);
+  RedisConnection *admin = f->admin;
+  RedisPool *pool = f->pool;
 
   for (guint i = 0; i < 5; i++)
     {
@@ -245,22 +264,19 @@ test_pool_dedicated_cancel (void)
  * is on its way (held by a delaying proxy here) when the caller cancels.
  * The caller gets the element, not CANCELLED; nothing is lost. */
 static void
-test_served_before_cancel (void)
+test_served_before_cancel (Fixture       *f,
+                           gconstpointer  data)
 {
-  g_autoptr(RedisTestServer) server = NULL;
+  RedisConnection *admin = f->admin;
   g_autoptr(FaultProxy) proxy = NULL;
-  g_autoptr(RedisConnection) admin = NULL;
   g_autoptr(RedisConnection) conn = NULL;
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   g_autoptr(GError) error = NULL;
   g_autoptr(RedisReply) reply = NULL;
   GAsyncResult *result = NULL;
 
-  SKIP_WITHOUT_REDIS ();
-  server = server_new ();
-  proxy = fault_proxy_new (redis_test_server_get_port (server), &error);
+  proxy = fault_proxy_new (redis_test_server_get_port (f->server), &error);
   g_assert_no_error (error);
-  admin = connection_new (redis_test_server_get_port (server));
   conn = connection_new (fault_proxy_get_port (proxy));
 
   redis_client_command_async (REDIS_CLIENT (conn), ARGV ("BLPOP", "q", "0"), cancellable,
@@ -297,17 +313,13 @@ test_served_before_cancel (void)
  * server is full): the connection is closed instead, which ends the wait
  * on the server too, and the call fails CANCELLED. */
 static void
-test_unblock_impossible (void)
+test_unblock_impossible (Fixture       *f,
+                         gconstpointer  data)
 {
-  g_autoptr(RedisTestServer) server = NULL;
-  g_autoptr(RedisConnection) admin = NULL;
-  g_autoptr(RedisConnection) conn = NULL;
+  RedisConnection *admin = f->admin;
+  RedisConnection *conn = f->conn;
   g_autoptr(GAsyncResult) result = NULL;
 
-  SKIP_WITHOUT_REDIS ();
-  server = server_new ();
-  admin = connection_new (redis_test_server_get_port (server));
-  conn = connection_new (redis_test_server_get_port (server));
   redis_reply_unref (run (admin, ARGV ("CONFIG", "SET", "maxclients", "2")));
 
   result = run_and_cancel_when_blocked (conn, admin, ARGV ("BLPOP", "q", "0"), 0);
@@ -350,28 +362,18 @@ push_cb (gpointer data)
  * valgrind): every element pushed is either received by a BLPOP or still
  * in the list, and no cancel leaves the server blocked. */
 static void
-test_cancel_push_races (void)
+test_cancel_push_races (Fixture       *f,
+                        gconstpointer  data)
 {
-  g_autoptr(RedisTestServer) server = NULL;
-  g_autoptr(RedisConnection) admin = NULL;
-  g_autoptr(RedisConnection) pusher_conn = NULL;
-  g_autoptr(RedisPool) pool = NULL;
+  RedisConnection *admin = f->admin;
+  RedisPool *pool = f->pool;
   g_autoptr(GError) error = NULL;
   g_autoptr(GRand) rand = g_rand_new_with_seed (1234);
-  Pusher pusher = { NULL, 0 };
+  Pusher pusher = { f->conn, 0 };
   guint rounds = test_scale_ms (1) > 1 ? 50 : 200;
   guint received = 0, cancelled = 0;
   RedisConnection *lease;
 
-  SKIP_WITHOUT_REDIS ();
-  server = server_new ();
-  admin = connection_new (redis_test_server_get_port (server));
-  pusher_conn = connection_new (redis_test_server_get_port (server));
-  pusher.admin = pusher_conn;
-  pool = g_initable_new (REDIS_TYPE_POOL, NULL, &error,
-                         "port", (guint) redis_test_server_get_port (server),
-                         "pool-size", 1, NULL);
-  g_assert_no_error (error);
   lease = redis_pool_acquire_sync (pool, NULL, &error);
   g_assert_no_error (error);
 
@@ -413,18 +415,28 @@ test_cancel_push_races (void)
   g_object_unref (lease);
 }
 
+static const Case cases[] = {
+  { "/blocking/cancel/lease", test_lease_cancel, FALSE, 1 },
+  { "/blocking/cancel/each-command", test_each_blocking_command, TRUE },
+  { "/blocking/cancel/pool-dedicated", test_pool_dedicated_cancel, FALSE, 2 },
+  { "/blocking/cancel/served-first", test_served_before_cancel },   /* its connection goes through a proxy */
+  { "/blocking/cancel/push-races", test_cancel_push_races, TRUE, 1 },   /* conn: the pusher */
+  { "/blocking/cancel/unblock-impossible", test_unblock_impossible, TRUE },
+};
+
 int
 main (int    argc,
       char **argv)
 {
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 
-  g_test_add_func ("/blocking/cancel/lease", test_lease_cancel);
-  g_test_add_func ("/blocking/cancel/each-command", test_each_blocking_command);
-  g_test_add_func ("/blocking/cancel/pool-dedicated", test_pool_dedicated_cancel);
-  g_test_add_func ("/blocking/cancel/served-first", test_served_before_cancel);
-  g_test_add_func ("/blocking/cancel/push-races", test_cancel_push_races);
-  g_test_add_func ("/blocking/cancel/unblock-impossible", test_unblock_impossible);
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      if (!redis_test_server_available ())
+        g_test_add_data_func (cases[i].path, "redis-server not installed", test_skip_cb);
+      else
+        g_test_add (cases[i].path, Fixture, &cases[i], fixture_setup, cases[i].body, fixture_teardown);
+    }
 
   return g_test_run ();
 }

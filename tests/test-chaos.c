@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
-/* Chaos tests for RedisPool (issue 6, item 2): a pool under load while
- * things break — connections killed, the server SIGKILLed or frozen,
- * blackholed, dripping or fragmented replies, pipelines and transactions cut
- * mid-stream, cancellation and timeout races, wrong and changed passwords,
- * TLS failures, hostile replies, close/dispose with work pending, threads.
+/* Chaos tests for RedisPool: a pool under load while things break —
+ * connections killed, the server SIGKILLed or frozen, blackholed, dripping
+ * or fragmented replies, pipelines and transactions cut mid-stream,
+ * cancellation and timeout races, wrong and changed passwords, TLS
+ * failures, hostile replies, close/dispose with work pending, threads.
  *
  * Invariants checked on every run (see Load below):
  *  (I1) no mix-up: every ECHO <token> / GET <own key> returns exactly its
@@ -46,15 +46,6 @@
 static RedisTestServer *server;
 
 static const char *secret_args[] = { "--requirepass", SECRET, NULL };
-
-#define REQUIRE_SERVER()                                      \
-  G_STMT_START {                                              \
-    if (server == NULL)                                       \
-      {                                                       \
-        g_test_skip ("redis-server not available");           \
-        return;                                               \
-      }                                                       \
-  } G_STMT_END
 
 static guint
 chaos_seconds (void)
@@ -676,6 +667,7 @@ typedef struct
   Admin     *admin;
   RedisPool *pool;
   GRand     *rand;
+  guint      source_id;
   guint      ticks;
   guint      killed;
 } Killer;
@@ -688,6 +680,26 @@ killer_tick_cb (gpointer data)
   /* Every 5th tick every shared connection dies at once. */
   k->killed += admin_kill_pool_connection (k->admin, k->pool, k->rand, ++k->ticks % 5 == 0);
   return G_SOURCE_CONTINUE;
+}
+
+/* Kills a connection of @pool every 200 ms until killer_stop(). */
+static void
+killer_start (Killer    *k,
+              Admin     *admin,
+              RedisPool *pool,
+              guint32    seed)
+{
+  k->admin = admin;
+  k->pool = pool;
+  k->rand = g_rand_new_with_seed (seed);
+  k->source_id = g_timeout_add (200, killer_tick_cb, k);
+}
+
+static void
+killer_stop (Killer *k)
+{
+  g_clear_handle_id (&k->source_id, g_source_remove);
+  g_clear_pointer (&k->rand, g_rand_free);
 }
 
 /* (I2) The ledger: no id twice, no never-sent id, every success there
@@ -864,6 +876,102 @@ signals_connect (RedisPool *pool,
   g_signal_connect (pool, "connection-replaced", G_CALLBACK (on_replaced), s);
 }
 
+/* ---- fixture ------------------------------------------------------------------ */
+
+/* What a scenario needs before its body runs. */
+typedef enum
+{
+  CHAOS_OWN_SERVER = 1 << 0,   /* a password-protected server of its own (killed, frozen, reconfigured) */
+  CHAOS_PRELOAD    = 1 << 1,   /* chaos:k<i> = chaos:v<i>, for the GETs of a Load */
+  CHAOS_PROXY      = 1 << 2,   /* a fault proxy in front of the server; the pools go through it */
+  CHAOS_FAKE       = 1 << 3,   /* a fake server answering ":1" instead of redis-server */
+} ChaosFlags;
+
+typedef struct _Chaos Chaos;
+
+typedef struct
+{
+  const char  *path;
+  void       (*body) (Chaos *f, gconstpointer data);
+  ChaosFlags   flags;
+  const char  *pools[2];       /* pool_open() parameters of f->pools[i]; NULL: none */
+  int          mode;           /* EndMode, for the end scenarios */
+} ChaosCase;
+
+struct _Chaos
+{
+  RedisTestServer *own;        /* CHAOS_OWN_SERVER */
+  FaultProxy      *proxy;      /* CHAOS_PROXY */
+  FakeServer      *fake;       /* CHAOS_FAKE */
+  Admin            admin;      /* to the server (own or shared), with SECRET */
+  RedisPool       *pools[2];   /* pool_finish()ed by the teardown */
+  Signals          sig[2];     /* of pools[i] */
+};
+
+/* Opens f->pools[@i] on 127.0.0.1:@port and counts its signals in f->sig[@i]. */
+static RedisPool *
+chaos_open_pool (Chaos      *f,
+                 guint       i,
+                 guint16     port,
+                 const char *params)
+{
+  g_assert_null (f->pools[i]);
+  f->pools[i] = pool_open (port, params);
+  signals_connect (f->pools[i], &f->sig[i]);
+  return f->pools[i];
+}
+
+static void
+chaos_setup (Chaos         *f,
+             gconstpointer  data)
+{
+  const ChaosCase *c = data;
+  g_autoptr(GError) error = NULL;
+  guint16 port;
+
+  if (c->flags & CHAOS_FAKE)
+    {
+      f->fake = fake_server_new ();
+      fake_server_set_answer_all (f->fake, ":1\r\n", -1);
+      port = fake_server_get_port (f->fake);
+    }
+  else
+    {
+      if (c->flags & CHAOS_OWN_SERVER)
+        {
+          f->own = redis_test_server_new (REDIS_TEST_SERVER_TCP, secret_args, &error);
+          g_assert_no_error (error);
+        }
+      f->admin.port = redis_test_server_get_port (f->own != NULL ? f->own : server);
+      f->admin.password = SECRET;
+      if (c->flags & CHAOS_PRELOAD)
+        admin_preload_keys (&f->admin);
+      port = f->admin.port;
+      if (c->flags & CHAOS_PROXY)
+        {
+          f->proxy = fault_proxy_new (port, &error);
+          g_assert_no_error (error);
+          port = fault_proxy_get_port (f->proxy);
+        }
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (c->pools); i++)
+    if (c->pools[i] != NULL)
+      chaos_open_pool (f, i, port, c->pools[i]);
+}
+
+static void
+chaos_teardown (Chaos         *f,
+                gconstpointer  data)
+{
+  for (guint i = G_N_ELEMENTS (f->pools); i-- > 0;)
+    if (f->pools[i] != NULL)
+      pool_finish (g_steal_pointer (&f->pools[i]));
+  admin_clear (&f->admin);
+  g_clear_pointer (&f->proxy, fault_proxy_free);
+  g_clear_pointer (&f->fake, fake_server_free);
+  g_clear_pointer (&f->own, redis_test_server_free);
+}
+
 static double
 cpu_seconds (void)
 {
@@ -888,34 +996,22 @@ max_rss_kib (void)
 /* Sustained load: 64 in flight while a connection is killed every 200 ms
  * (every 5th tick all of them). */
 static void
-test_kill_under_load (void)
+test_kill_under_load (Chaos         *f,
+                      gconstpointer  data)
 {
-  Admin admin = { 0 };
-  RedisPool *pool;
+  RedisPool *pool = f->pools[0];
   g_autoptr(Load) load = NULL;
   Killer killer = { 0 };
-  Signals sig = { 0 };
+  Signals *sig = &f->sig[0];
   guint seconds = chaos_seconds ();
-  guint source_id;
 
-  REQUIRE_SERVER ();
-  admin.port = redis_test_server_get_port (server);
-  admin.password = SECRET;
-  admin_preload_keys (&admin);
-
-  pool = pool_open (admin.port, "pool_size=4&command_timeout=2000&connect_timeout=2000"
-                                "&backoff_initial=20&backoff_max=500");
-  signals_connect (pool, &sig);
   load = load_new ("kill", REDIS_CLIENT (pool), 64, 2000,
                    BIT (REDIS_ERROR_CONNECTION_LOST) | TIMEOUTS);
   load_start (load);
 
-  killer.admin = &admin;
-  killer.pool = pool;
-  killer.rand = g_rand_new_with_seed (42);
-  source_id = g_timeout_add (200, killer_tick_cb, &killer);
+  killer_start (&killer, &f->admin, pool, 42);
   iterate_for (seconds * 1000);
-  g_source_remove (source_id);
+  killer_stop (&killer);
 
   /* Recovery, then the load ends. */
   WAIT_UNTIL (redis_pool_get_active_connections (pool) == 4, 3000);
@@ -924,42 +1020,28 @@ test_kill_under_load (void)
 
   g_test_message ("kill under load: %u s, %u kill ticks, %u connections killed, "
                   "%u connection-lost, %u connection-replaced",
-                  seconds, killer.ticks, killer.killed, sig.n_lost, sig.n_replaced);
-  load_check_ledger (load, &admin, FALSE);
+                  seconds, killer.ticks, killer.killed, sig->n_lost, sig->n_replaced);
+  load_check_ledger (load, &f->admin, FALSE);
   load_check (load);
   g_assert_cmpuint (load->n_ok, >, 0);
-  g_assert_cmpuint (sig.n_lost, >, 0);
-
-  g_rand_free (killer.rand);
-  pool_finish (pool);
-  admin_clear (&admin);
+  g_assert_cmpuint (sig->n_lost, >, 0);
 }
 
 /* redis-server SIGKILLed under load, restarted on the same port 3 s later. */
 static void
-test_server_sigkill_restart (void)
+test_server_sigkill_restart (Chaos         *f,
+                             gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(RedisTestServer) s = NULL;
-  Admin admin = { 0 };
-  RedisPool *pool;
+  RedisTestServer *s = f->own;
+  RedisPool *pool = f->pools[0];
   g_autoptr(Load) load = NULL;
-  Signals sig = { 0 };
+  Signals *sig = &f->sig[0];
   gint64 t_kill, t_up, t_active, t0, t1, max_lost_after_kill = 0, max_other = 0;
   double cpu0, cpu1, ratio;
   guint n_lost_calls = 0, n_inflight_at_kill;
   const guint backoff_max = 1000;
 
-  REQUIRE_SERVER ();
-  s = redis_test_server_new (REDIS_TEST_SERVER_TCP, secret_args, &error);
-  g_assert_no_error (error);
-  admin.port = redis_test_server_get_port (s);
-  admin.password = SECRET;
-  admin_preload_keys (&admin);
-
-  pool = pool_open (admin.port, "pool_size=4&command_timeout=1000&connect_timeout=1000"
-                                "&backoff_initial=100&backoff_max=1000");
-  signals_connect (pool, &sig);
   load = load_new ("sigkill", REDIS_CLIENT (pool), 64, 1000,
                    BIT (REDIS_ERROR_CONNECTION_LOST) | TIMEOUTS);
   load->allow_nil_get = TRUE;   /* the restart empties the dataset */
@@ -973,7 +1055,7 @@ test_server_sigkill_restart (void)
   n_inflight_at_kill = load->in_flight;
   t_kill = g_get_monotonic_time ();
   g_assert_true (redis_test_server_kill (s));
-  admin_clear (&admin);
+  admin_clear (&f->admin);
 
   /* After the burst of failures, measure CPU while nothing listens. */
   iterate_for (500);
@@ -1017,41 +1099,26 @@ test_server_sigkill_restart (void)
                   n_inflight_at_kill, n_lost_calls, MS (max_lost_after_kill), MS (max_other),
                   ratio * 100, cpu1 - cpu0, (t1 - t0) / 1e6, 4u, MS (t_active - t_up), backoff_max + 1000,
                   load->first_ok_after_mark ? MS (load->first_ok_after_mark - t_up) : -1,
-                  sig.n_lost, sig.n_replaced);
+                  sig->n_lost, sig->n_replaced);
 
-  load_check_ledger (load, &admin, TRUE);
+  load_check_ledger (load, &f->admin, TRUE);
   load_check (load);
   g_assert_cmpint (max_lost_after_kill, <, test_scale_ms (500) * 1000);
   g_assert_cmpint (t_active - t_up, <=, (gint64) test_scale_ms (backoff_max + 1000) * 1000);
   g_assert_cmpfloat (ratio, <, 0.20);
-
-  pool_finish (pool);
-  admin_clear (&admin);
 }
 
 /* SIGSTOP then SIGCONT: calls time out, then everything recovers. */
 static void
-test_server_freeze (void)
+test_server_freeze (Chaos         *f,
+                    gconstpointer  data)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(RedisTestServer) s = NULL;
-  Admin admin = { 0 };
-  RedisPool *pool;
+  RedisTestServer *s = f->own;
+  RedisPool *pool = f->pools[0];
   g_autoptr(Load) load = NULL;
-  Signals sig = { 0 };
   gint64 t_stop, t_cont, first_ok = 0;
   guint timeouts_during = 0;
 
-  REQUIRE_SERVER ();
-  s = redis_test_server_new (REDIS_TEST_SERVER_TCP, secret_args, &error);
-  g_assert_no_error (error);
-  admin.port = redis_test_server_get_port (s);
-  admin.password = SECRET;
-  admin_preload_keys (&admin);
-
-  pool = pool_open (admin.port, "pool_size=4&command_timeout=500&connect_timeout=1000"
-                                "&backoff_initial=50&backoff_max=500");
-  signals_connect (pool, &sig);
   load = load_new ("freeze", REDIS_CLIENT (pool), 16, 500, TIMEOUTS);
   load_start (load);
   iterate_for (500);
@@ -1075,15 +1142,12 @@ test_server_freeze (void)
   first_ok = load->first_ok_after_mark;
   g_test_message ("freeze: 2 s SIGSTOP: %u calls timed out; first success of a call made after "
                   "SIGCONT %" G_GINT64_FORMAT " ms after it; %u connection-lost, active %u/4",
-                  timeouts_during, first_ok ? MS (first_ok - t_cont) : -1, sig.n_lost,
+                  timeouts_during, first_ok ? MS (first_ok - t_cont) : -1, f->sig[0].n_lost,
                   redis_pool_get_active_connections (pool));
-  load_check_ledger (load, &admin, FALSE);
+  load_check_ledger (load, &f->admin, FALSE);
   load_check (load);
   g_assert_cmpuint (timeouts_during, >, 0);
   g_assert_cmpint (first_ok, >, 0);
-
-  pool_finish (pool);
-  admin_clear (&admin);
 }
 
 /* A blackholed proxy (sockets open, nothing forwarded: a half-open peer).
@@ -1092,34 +1156,16 @@ test_server_freeze (void)
  * arrived for 1 s. Pool B has it off (stall_timeout=0): its connections are
  * only noticed through command timeouts, and stay. */
 static void
-test_blackhole (void)
+test_blackhole (Chaos         *f,
+                gconstpointer  data)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(FaultProxy) proxy = NULL;
-  Admin admin = { 0 };
-  RedisPool *pool_a, *pool_b;
+  FaultProxy *proxy = f->proxy;
+  RedisPool *pool_a = f->pools[0], *pool_b = f->pools[1];
   g_autoptr(Load) load_a = NULL, load_b = NULL, after_a = NULL, after_b = NULL;
-  Signals sig_a = { 0 }, sig_b = { 0 };
+  Signals *sig_a = &f->sig[0], *sig_b = &f->sig[1];
   gint64 t_bh, t_detect, t_pass, t_active;
   guint ok_a, ok_b;
 
-  REQUIRE_SERVER ();
-  admin.port = redis_test_server_get_port (server);
-  admin.password = SECRET;
-  admin_preload_keys (&admin);
-  proxy = fault_proxy_new (admin.port, &error);
-  if (proxy == NULL)
-    {
-      g_test_skip_printf ("no fault proxy: %s", error->message);
-      return;
-    }
-
-  pool_a = pool_open (fault_proxy_get_port (proxy), "pool_size=2&command_timeout=300&stall_timeout=1000"
-                                                    "&connect_timeout=1000&backoff_initial=50&backoff_max=500");
-  pool_b = pool_open (fault_proxy_get_port (proxy), "pool_size=2&command_timeout=300&stall_timeout=0"
-                                                    "&connect_timeout=1000&backoff_initial=50&backoff_max=500");
-  signals_connect (pool_a, &sig_a);
-  signals_connect (pool_b, &sig_b);
   load_a = load_new ("blackhole-a", REDIS_CLIENT (pool_a), 8, 300,
                      TIMEOUTS | BIT (REDIS_ERROR_CONNECTION_LOST));
   load_b = load_new ("blackhole-b", REDIS_CLIENT (pool_b), 8, 300, TIMEOUTS);
@@ -1133,7 +1179,7 @@ test_blackhole (void)
 
   t_bh = g_get_monotonic_time ();
   fault_proxy_do (proxy, "blackhole");
-  WAIT_UNTIL (sig_a.n_lost >= 2, 300 + 1000 + 2000);
+  WAIT_UNTIL (sig_a->n_lost >= 2, 300 + 1000 + 2000);
   t_detect = g_get_monotonic_time ();
   iterate_for (MAX (0, 2500 - (gint) MS (t_detect - t_bh)));
   load_stop_and_drain (load_a);
@@ -1141,18 +1187,18 @@ test_blackhole (void)
   g_test_message ("blackhole, stall_timeout=1000: both connections closed as lost after %" G_GINT64_FORMAT
                   " ms (bound: command-timeout 300 + stall-timeout 1000 + margin); in 2.5 s: %u "
                   "connection-lost (%u CONNECTION_LOST), %u successes, %u TIMEOUT, %u CONNECTION_LOST",
-                  MS (t_detect - t_bh), sig_a.n_lost, sig_a.lost_codes[REDIS_ERROR_CONNECTION_LOST],
+                  MS (t_detect - t_bh), sig_a->n_lost, sig_a->lost_codes[REDIS_ERROR_CONNECTION_LOST],
                   load_a->n_ok - ok_a, load_a->counts[REDIS_ERROR_TIMEOUT],
                   load_a->counts[REDIS_ERROR_CONNECTION_LOST]);
   g_test_message ("blackhole, stall_timeout=0: %u connection-lost in 2.5 s, active %u/2, %u successes, "
-                  "%u TIMEOUT (only command timeouts notice it)", sig_b.n_lost,
+                  "%u TIMEOUT (only command timeouts notice it)", sig_b->n_lost,
                   redis_pool_get_active_connections (pool_b), load_b->n_ok - ok_b,
                   load_b->counts[REDIS_ERROR_TIMEOUT]);
   g_assert_cmpint (t_detect - t_bh, <, (gint64) test_scale_ms (300 + 1000 + 1000) * 1000);
-  g_assert_cmpuint (sig_b.n_lost, ==, 0);
+  g_assert_cmpuint (sig_b->n_lost, ==, 0);
   g_assert_cmpuint (load_b->counts[REDIS_ERROR_TIMEOUT], >, 0);
-  load_check_ledger (load_a, &admin, FALSE);
-  load_check_ledger (load_b, &admin, FALSE);
+  load_check_ledger (load_a, &f->admin, FALSE);
+  load_check_ledger (load_b, &f->admin, FALSE);
   load_check (load_a);
   load_check (load_b);
 
@@ -1162,7 +1208,7 @@ test_blackhole (void)
   t_pass = g_get_monotonic_time ();
   fault_proxy_do (proxy, "pass");
   WAIT_UNTIL (redis_pool_get_active_connections (pool_a) == 2 &&
-              redis_pool_get_active_connections (pool_b) == 2 && sig_b.n_replaced >= 2, 5000);
+              redis_pool_get_active_connections (pool_b) == 2 && sig_b->n_replaced >= 2, 5000);
   t_active = g_get_monotonic_time ();
   after_a = load_new ("blackhole-a-after", REDIS_CLIENT (pool_a), 8, 300, 0);
   after_b = load_new ("blackhole-b-after", REDIS_CLIENT (pool_b), 8, 300, 0);
@@ -1173,14 +1219,10 @@ test_blackhole (void)
   load_stop_and_drain (after_b);
   g_test_message ("blackhole: after reset+pass, all 4 connections back in %" G_GINT64_FORMAT " ms",
                   MS (t_active - t_pass));
-  load_check_ledger (after_a, &admin, FALSE);
-  load_check_ledger (after_b, &admin, FALSE);
+  load_check_ledger (after_a, &f->admin, FALSE);
+  load_check_ledger (after_b, &f->admin, FALSE);
   load_check (after_a);
   load_check (after_b);
-
-  pool_finish (pool_a);
-  pool_finish (pool_b);
-  admin_clear (&admin);
 }
 
 /* ---- drip and fragmentation ------------------------------------------------ */
@@ -1251,27 +1293,16 @@ run_fragment_round (RedisPool  *pool,
 }
 
 static void
-test_drip_fragment (void)
+test_drip_fragment (Chaos         *f,
+                    gconstpointer  data)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(FaultProxy) proxy = NULL;
-  Admin admin = { 0 };
-  RedisPool *pool;
+  FaultProxy *proxy = f->proxy;
+  RedisPool *pool = f->pools[0];
   FragResult plain = { 0 }, frag = { 0 }, drip = { 0 };
   g_autoptr(GString) big = g_string_new (NULL);
   gint64 start, t_plain, t_frag, t_drip;
 
-  REQUIRE_SERVER ();
-  admin.port = redis_test_server_get_port (server);
-  admin.password = SECRET;
-  proxy = fault_proxy_new (admin.port, &error);
-  if (proxy == NULL)
-    {
-      g_test_skip_printf ("no fault proxy: %s", error->message);
-      return;
-    }
-
-  ADMIN (&admin, "DEL", "chaos:list");
+  ADMIN (&f->admin, "DEL", "chaos:list");
   for (guint i = 0; i < 1000; i += 100)
     {
       g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
@@ -1281,14 +1312,12 @@ test_drip_fragment (void)
       for (guint j = i; j < i + 100; j++)
         g_ptr_array_add (argv, g_strdup_printf ("element-%04u-%s", j, j % 7 == 0 ? "\r\n$*:+-" : "x"));
       g_ptr_array_add (argv, NULL);
-      redis_reply_unref (admin_run (&admin, (const char * const *) argv->pdata));
+      redis_reply_unref (admin_run (&f->admin, (const char * const *) argv->pdata));
     }
   for (guint i = 0; i < 100 * 1024; i++)
     g_string_append_c (big, "\r\n$*:+-abcdefgh0123456789"[i % 25]);
-  ADMIN (&admin, "SET", "chaos:big", big->str);
+  ADMIN (&f->admin, "SET", "chaos:big", big->str);
 
-  pool = pool_open (fault_proxy_get_port (proxy), "pool_size=2&command_timeout=30000"
-                                                  "&connect_timeout=5000&backoff_initial=50");
   start = g_get_monotonic_time ();
   run_fragment_round (pool, 64, TRUE, &plain);
   t_plain = g_get_monotonic_time () - start;
@@ -1319,9 +1348,7 @@ test_drip_fragment (void)
   frag_result_clear (&plain);
   frag_result_clear (&frag);
   frag_result_clear (&drip);
-  ADMIN (&admin, "DEL", "chaos:list", "chaos:big");
-  pool_finish (pool);
-  admin_clear (&admin);
+  ADMIN (&f->admin, "DEL", "chaos:list", "chaos:big");
 }
 
 /* ---- a pipeline and a transaction cut mid-stream ----------------------------- */
@@ -1395,12 +1422,12 @@ wait_ready (RedisPool *pool,
 }
 
 static void
-test_cut_mid_stream (void)
+test_cut_mid_stream (Chaos         *f,
+                     gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(FaultProxy) proxy = NULL;
-  Admin admin = { 0 };
-  RedisPool *pool;
+  FaultProxy *proxy = f->proxy;
+  RedisPool *pool = f->pools[0];
   g_autoptr(RedisBatch) echoes = redis_batch_new ();
   g_autoptr(RedisBatch) pushes = redis_batch_new ();
   g_autoptr(RedisBatch) tx = redis_batch_new ();
@@ -1410,16 +1437,7 @@ test_cut_mid_stream (void)
   guint reply_bytes = 0, push_bytes = 0;
   char cmd[64];
 
-  REQUIRE_SERVER ();
-  admin.port = redis_test_server_get_port (server);
-  admin.password = SECRET;
-  proxy = fault_proxy_new (admin.port, &error);
-  if (proxy == NULL)
-    {
-      g_test_skip_printf ("no fault proxy: %s", error->message);
-      return;
-    }
-  ADMIN (&admin, "DEL", "ledger:cut-p", "ledger:cut-t", "ledger:cut-t2");
+  ADMIN (&f->admin, "DEL", "ledger:cut-p", "ledger:cut-t", "ledger:cut-t2");
 
   for (guint i = 0; i < 40; i++)
     g_string_append_c (pad, 'a' + i % 26);
@@ -1441,9 +1459,6 @@ test_cut_mid_stream (void)
       redis_batch_add (tx, (const char *[]) { "RPUSH", "ledger:cut-t", id, NULL });
       redis_batch_add (tx2, (const char *[]) { "RPUSH", "ledger:cut-t2", id2, NULL });
     }
-
-  pool = pool_open (fault_proxy_get_port (proxy), "pool_size=1&command_timeout=5000"
-                                                  "&connect_timeout=2000&backoff_initial=20&backoff_max=200");
 
   /* (a) A pipeline whose replies are cut half-way. */
   g_snprintf (cmd, sizeof cmd, "close-after %u down", reply_bytes / 2);
@@ -1476,7 +1491,7 @@ test_cut_mid_stream (void)
   g_assert_error (error, REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST);
   g_clear_error (&error);
   {
-    g_autoptr(GArray) nums = ledger_numbers (&admin, "ledger:cut-p");
+    g_autoptr(GArray) nums = ledger_numbers (&f->admin, "ledger:cut-p");
 
     for (guint i = 0; i < nums->len; i++)
       g_assert_cmpuint (g_array_index (nums, guint, i), ==, i);
@@ -1496,7 +1511,7 @@ test_cut_mid_stream (void)
   g_assert_error (error, REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST);
   g_clear_error (&error);
   {
-    g_autoptr(GArray) nums = ledger_numbers (&admin, "ledger:cut-t");
+    g_autoptr(GArray) nums = ledger_numbers (&f->admin, "ledger:cut-t");
 
     g_test_message ("transaction of 20 RPUSH cut after 40 reply bytes: CONNECTION_LOST; "
                     "%u of 20 ran (all or nothing)", nums->len);
@@ -1512,16 +1527,13 @@ test_cut_mid_stream (void)
   g_assert_error (error, REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST);
   g_clear_error (&error);
   {
-    g_autoptr(GArray) nums = ledger_numbers (&admin, "ledger:cut-t2");
+    g_autoptr(GArray) nums = ledger_numbers (&f->admin, "ledger:cut-t2");
 
     g_test_message ("transaction of 20 RPUSH cut after 200 request bytes: %u ran", nums->len);
     g_assert_cmpuint (nums->len, ==, 0);
   }
   wait_ready (pool, 1);
   assert_pool_echo (pool, "after the second cut transaction");
-
-  pool_finish (pool);
-  admin_clear (&admin);
 }
 
 /* ---- cancellation and timeout races on one connection ---------------------- */
@@ -1602,18 +1614,15 @@ big_pad (gsize len)
 }
 
 static void
-test_cancel_timeout_races (void)
+test_cancel_timeout_races (Chaos         *f,
+                           gconstpointer  data)
 {
-  RedisPool *pool, *fast;
+  RedisPool *pool = f->pools[0], *fast;
   GAsyncQueue *queue = g_async_queue_new ();
   GThread *thread = g_thread_new ("canceller", canceller_thread, queue);
   GRand *rand = g_rand_new_with_seed (7);
   guint n_cancelled = 0, n_completed = 0, n_pre = 0, n_timeout = 0, n_ok = 0, n_next_timeout = 0, n_c_timeout = 0;
   const guint iterations = 200;
-
-  REQUIRE_SERVER ();
-  pool = pool_open (redis_test_server_get_port (server),
-                    "pool_size=1&command_timeout=5000&connect_timeout=2000");
 
   for (guint i = 0; i < iterations; i++)
     {
@@ -1679,8 +1688,8 @@ test_cancel_timeout_races (void)
 
   /* Timeout races: a 1 ms deadline fires before, during or after the
    * reply; the next call gets its own reply or its own timeout. */
-  fast = pool_open (redis_test_server_get_port (server),
-                    "pool_size=1&command_timeout=2&connect_timeout=2000");
+  fast = f->pools[1] = pool_open (redis_test_server_get_port (server),
+                                  "pool_size=1&command_timeout=2&connect_timeout=2000");
   for (guint i = 0; i < iterations; i++)
     {
       gsize pad = i % 2 ? g_rand_int_range (rand, 0, 512 * 1024) : 0;
@@ -1747,8 +1756,6 @@ test_cancel_timeout_races (void)
   g_thread_join (thread);
   g_async_queue_unref (queue);
   g_rand_free (rand);
-  pool_finish (fast);
-  pool_finish (pool);
 }
 
 /* ---- passwords ------------------------------------------------------------- */
@@ -1765,23 +1772,19 @@ slot_errors_mention (RedisPool  *pool,
 }
 
 static void
-test_wrong_password (void)
+test_wrong_password (Chaos         *f,
+                     gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
-  Admin admin = { 0 };
   g_autofree char *uri = NULL;
   RedisPool *pool;
   gint64 start;
   guint64 before, after;
   g_autoptr(Load) load = NULL;
 
-  REQUIRE_SERVER ();
-  admin.port = redis_test_server_get_port (server);
-  admin.password = SECRET;
-
   /* (a) wait-all: initialization fails, at once. */
   uri = g_strdup_printf ("redis://:%s@127.0.0.1:%u/0?pool_size=4&connect_timeout=2000",
-                         WRONG_PW, admin.port);
+                         WRONG_PW, f->admin.port);
   start = g_get_monotonic_time ();
   pool = pool_new_uri (uri, &error);
   g_assert_null (pool);
@@ -1794,18 +1797,18 @@ test_wrong_password (void)
   g_clear_pointer (&uri, g_free);
 
   /* (b) background: calls fail within their deadline; no reconnect storm. */
-  before = admin_connections_received (&admin);
+  before = admin_connections_received (&f->admin);
   uri = g_strdup_printf ("redis://:%s@127.0.0.1:%u/0?pool_size=4&connect_timeout=2000"
                          "&command_timeout=500&connect_mode=background"
-                         "&backoff_initial=100&backoff_max=1000", WRONG_PW, admin.port);
-  pool = pool_new_uri (uri, &error);
+                         "&backoff_initial=100&backoff_max=1000", WRONG_PW, f->admin.port);
+  pool = f->pools[0] = pool_new_uri (uri, &error);
   g_assert_no_error (error);
   load = load_new ("wrongpw", REDIS_CLIENT (pool), 4, 500,
                    BIT (REDIS_ERROR_AUTH_FAILED) | TIMEOUTS);
   load_start (load);
   iterate_for (2000);
   load_stop_and_drain (load);
-  after = admin_connections_received (&admin);
+  after = admin_connections_received (&f->admin);
   g_test_message ("wrong password, background: %" G_GUINT64_FORMAT " connection attempts in ~2.5 s "
                   "by 4 slots (backoff 100..1000 ms); slots' last-error mentions auth: %s",
                   after - before, slot_errors_mention (pool, "AUTH") ||
@@ -1813,8 +1816,6 @@ test_wrong_password (void)
   load_check (load);
   g_assert_cmpuint (load->n_ok, ==, 0);
   g_assert_cmpuint (after - before, <=, 40);
-  pool_finish (pool);
-  admin_clear (&admin);
 }
 
 /* How many slots' last error is an AUTH refusal; also checks that no
@@ -1842,28 +1843,16 @@ count_auth_failing_slots (RedisPool *pool)
 }
 
 static void
-test_password_change (void)
+test_password_change (Chaos         *f,
+                      gconstpointer  data)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(RedisTestServer) s = NULL;
-  Admin admin = { 0 };
-  RedisPool *pool;
+  RedisPool *pool = f->pools[0];
   g_autoptr(Load) load = NULL;
-  Signals sig = { 0 };
+  Signals *sig = &f->sig[0];
   guint64 before, after;
   gint64 t_fix, t_active;
   guint auth_fail_slots = 0, ok_during;
 
-  REQUIRE_SERVER ();
-  s = redis_test_server_new (REDIS_TEST_SERVER_TCP, secret_args, &error);
-  g_assert_no_error (error);
-  admin.port = redis_test_server_get_port (s);
-  admin.password = SECRET;
-  admin_preload_keys (&admin);
-
-  pool = pool_open (admin.port, "pool_size=2&command_timeout=500&connect_timeout=1000"
-                                "&backoff_initial=100&backoff_max=1000");
-  signals_connect (pool, &sig);
   load = load_new ("pwchange", REDIS_CLIENT (pool), 8, 500,
                    BIT (REDIS_ERROR_CONNECTION_LOST) | TIMEOUTS |
                    BIT (REDIS_ERROR_AUTH_FAILED));
@@ -1871,22 +1860,22 @@ test_password_change (void)
   iterate_for (300);
 
   /* Two passwords: reconnects still work. */
-  ADMIN (&admin, "ACL", "SETUSER", "default", ">" SECRET2);
-  ADMIN (&admin, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
-  WAIT_UNTIL (sig.n_replaced >= 2 && redis_pool_get_active_connections (pool) == 2, 3000);
+  ADMIN (&f->admin, "ACL", "SETUSER", "default", ">" SECRET2);
+  ADMIN (&f->admin, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
+  WAIT_UNTIL (sig->n_replaced >= 2 && redis_pool_get_active_connections (pool) == 2, 3000);
   iterate_for (300);
 
   /* The old password removed: reconnects fail. */
-  ADMIN (&admin, "ACL", "SETUSER", "default", "<" SECRET);
-  admin.password = SECRET2;
-  before = admin_connections_received (&admin);
-  ADMIN (&admin, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
+  ADMIN (&f->admin, "ACL", "SETUSER", "default", "<" SECRET);
+  f->admin.password = SECRET2;
+  before = admin_connections_received (&f->admin);
+  ADMIN (&f->admin, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
   load->mark = g_get_monotonic_time ();
   load->first_ok_after_mark = 0;
   iterate_for (2000);
   /* Slow runs (valgrind) may need longer for both slots to have retried. */
   WAIT_UNTIL ((auth_fail_slots = count_auth_failing_slots (pool)) == 2, 4000);
-  after = admin_connections_received (&admin);
+  after = admin_connections_received (&f->admin);
   ok_during = load->first_ok_after_mark != 0;
   g_test_message ("password removed: %" G_GUINT64_FORMAT " connection attempts in 2 s by 2 slots; "
                   "%u slots failing auth; a call made after the kill succeeded: %s; active %u/2",
@@ -1899,21 +1888,18 @@ test_password_change (void)
 
   /* A working password again: recovery within backoff-max + 1 s. */
   t_fix = g_get_monotonic_time ();
-  ADMIN (&admin, "ACL", "SETUSER", "default", ">" SECRET);
+  ADMIN (&f->admin, "ACL", "SETUSER", "default", ">" SECRET);
   WAIT_UNTIL (redis_pool_get_active_connections (pool) == 2, 4000);
   t_active = g_get_monotonic_time ();
   iterate_for (300);
   load_stop_and_drain (load);
   g_test_message ("password restored: both connections back in %" G_GINT64_FORMAT " ms (bound 2000); "
                   "connection-lost %u (AUTH_FAILED %u), replaced %u",
-                  MS (t_active - t_fix), sig.n_lost, sig.lost_codes[REDIS_ERROR_AUTH_FAILED],
-                  sig.n_replaced);
-  load_check_ledger (load, &admin, FALSE);
+                  MS (t_active - t_fix), sig->n_lost, sig->lost_codes[REDIS_ERROR_AUTH_FAILED],
+                  sig->n_replaced);
+  load_check_ledger (load, &f->admin, FALSE);
   load_check (load);
   g_assert_cmpint (t_active - t_fix, <=, (gint64) test_scale_ms (2000) * 1000);
-
-  pool_finish (pool);
-  admin_clear (&admin);
 }
 
 /* ---- TLS ------------------------------------------------------------------ */
@@ -1942,7 +1928,8 @@ expect_tls_failure (const char *what,
 }
 
 static void
-test_tls_failures (void)
+test_tls_failures (Chaos         *f,
+                   gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(RedisTestServer) tls = NULL;
@@ -1951,7 +1938,6 @@ test_tls_failures (void)
   g_autofree char *uri = NULL;
   g_autofree char *common = g_strdup_printf ("pool_size=2&connect_timeout=%u", test_scale_ms (2000));
 
-  REQUIRE_SERVER ();
   tls = redis_test_server_new (REDIS_TEST_SERVER_TLS, args, &error);
   if (tls == NULL)
     {
@@ -2011,14 +1997,13 @@ typedef struct
 } Hostile;
 
 static void
-test_hostile_pool (void)
+test_hostile_pool (Chaos         *f,
+                   gconstpointer  data)
 {
-  g_autoptr(FakeServer) fake = fake_server_new ();
+  FakeServer *fake = f->fake;
   g_autoptr(GString) deep = g_string_new (NULL);
-  g_autofree char *uri = NULL;
-  g_autoptr(GError) error = NULL;
   RedisPool *pool;
-  Signals sig = { 0 };
+  Signals *sig = &f->sig[0];
   long rss0 = max_rss_kib ();
   double cpu0 = cpu_seconds ();
   gint64 t0 = g_get_monotonic_time ();
@@ -2049,19 +2034,17 @@ test_hostile_pool (void)
     g_string_append (deep, "*1\r\n");
   g_string_append (deep, ":1\r\n");
 
-  fake_server_set_answer_all (fake, ":1\r\n", -1);
-  uri = g_strdup_printf ("redis://:%s@127.0.0.1:%u/0?pool_size=2&command_timeout=3000"
-                         "&connect_timeout=2000&backoff_initial=20&backoff_max=200"
-                         "&max_reply_bytes=1048576", SECRET, fake_server_get_port (fake));
-  pool = pool_new_uri (uri, &error);
-  g_assert_no_error (error);
-  signals_connect (pool, &sig);
+  /* Opened here, not by the fixture: the RSS, CPU and time figures
+   * start before it, as they always did. */
+  pool = chaos_open_pool (f, 0, fake_server_get_port (fake),
+                          "pool_size=2&command_timeout=3000&connect_timeout=2000"
+                          "&backoff_initial=20&backoff_max=200&max_reply_bytes=1048576");
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
       const Hostile *c = &cases[i];
       Outcome o = { 0 };
-      guint lost_before = sig.n_lost;
+      guint lost_before = sig->n_lost;
       gint64 start;
 
       wait_ready (pool, 2);
@@ -2094,7 +2077,7 @@ test_hostile_pool (void)
         g_test_message ("hostile %s -> %s", c->name, o.error ? o.error->message : "the call got +OK");
       g_assert_cmpint (g_get_monotonic_time () - start, <, (gint64) test_scale_ms (2000) * 1000);
       /* The connection that got it is lost and replaced. */
-      WAIT_UNTIL (sig.n_lost > lost_before, 2000);
+      WAIT_UNTIL (sig->n_lost > lost_before, 2000);
       outcome_clear (&o);
 
       /* The pool still answers correctly. */
@@ -2109,12 +2092,11 @@ test_hostile_pool (void)
 
   g_test_message ("hostile replies: %u cases, %u connection-lost (PROTOCOL %u, REPLY_TOO_LARGE %u), "
                   "%" G_GINT64_FORMAT " ms, CPU %.2f s, max RSS %ld -> %ld KiB",
-                  (guint) G_N_ELEMENTS (cases), sig.n_lost, sig.lost_codes[REDIS_ERROR_PROTOCOL],
-                  sig.lost_codes[REDIS_ERROR_REPLY_TOO_LARGE], MS (g_get_monotonic_time () - t0),
+                  (guint) G_N_ELEMENTS (cases), sig->n_lost, sig->lost_codes[REDIS_ERROR_PROTOCOL],
+                  sig->lost_codes[REDIS_ERROR_REPLY_TOO_LARGE], MS (g_get_monotonic_time () - t0),
                   cpu_seconds () - cpu0, rss0, max_rss_kib ());
   /* 100 MiB replies were refused without buffering them. */
   g_assert_cmpint (max_rss_kib () - rss0, <, 64 * 1024);
-  pool_finish (pool);
 }
 
 /* ---- close / dispose with work pending --------------------------------------- */
@@ -2192,87 +2174,69 @@ end_thread (gpointer data)
 }
 
 static void
-test_end_with_work_pending (gconstpointer data)
+test_end_with_work_pending (Chaos         *f,
+                            gconstpointer  data)
 {
-  Admin admin = { 0 };
-  EndMode mode = GPOINTER_TO_INT (data);
+  EndMode mode = ((const ChaosCase *) data)->mode;
+  RedisPool *pool = f->pools[0];
+  g_autofree char *name = g_strdup_printf ("end%d", mode);
+  EndCtx ctx = { pool, NULL, mode, 0, FALSE, 0 };
+  g_autoptr(Load) load = load_new (name, REDIS_CLIENT (pool), 64,
+                                   2000, BIT (REDIS_ERROR_CONNECTION_LOST) | BIT (REDIS_ERROR_CLOSED));
+  guint in_flight;
 
-  REQUIRE_SERVER ();
-  admin.port = redis_test_server_get_port (server);
-  admin.password = SECRET;
-  admin_preload_keys (&admin);
-
+  ctx.load = load;
+  g_signal_connect (pool, "connection-lost", G_CALLBACK (end_on_lost), &ctx);
+  load_start (load);
+  iterate_for (200);
+  in_flight = load->in_flight;
+  if (mode == END_CLOSE_IN_HANDLER || mode == END_DISPOSE_IN_HANDLER)
     {
-      g_autofree char *name = g_strdup_printf ("end%d", mode);
-      RedisPool *pool = pool_open (admin.port, "pool_size=4&command_timeout=2000&connect_timeout=2000"
-                                               "&backoff_initial=20");
-      EndCtx ctx = { pool, NULL, mode, 0, FALSE, 0 };
-      g_autoptr(Load) load = load_new (name, REDIS_CLIENT (pool), 64,
-                                       2000, BIT (REDIS_ERROR_CONNECTION_LOST) | BIT (REDIS_ERROR_CLOSED));
-      guint in_flight;
-      GWeakRef weak;
-
-      ctx.load = load;
-      g_signal_connect (pool, "connection-lost", G_CALLBACK (end_on_lost), &ctx);
-      load_start (load);
-      iterate_for (200);
-      in_flight = load->in_flight;
-      if (mode == END_CLOSE_IN_HANDLER || mode == END_DISPOSE_IN_HANDLER)
-        {
-          admin_kill_pool_connection (&admin, pool, load->rand, FALSE);
-          WAIT_UNTIL (ctx.close_done, 5000);
-        }
-      else
-        {
-          GThread *t;
-
-          /* Calls keep coming while another thread closes; a dispose is
-           * not made concurrent with calls (GObject does not allow it). */
-          load->stop_on_closed = TRUE;
-          if (mode == END_DISPOSE_IN_THREAD)
-            {
-              /* Freeze the server so that the calls are written and
-               * unanswered when the other thread disposes. */
-              redis_test_server_pause (server);
-              iterate_for (50);
-              load->running = FALSE;
-              in_flight = load->in_flight;
-            }
-          t = g_thread_new ("ender", end_thread, &ctx);
-          WAIT_UNTIL (g_atomic_int_get (&ctx.thread_done), 10000);
-          if (mode == END_DISPOSE_IN_THREAD)
-            {
-              WAIT_UNTIL (load->in_flight == 0, 2000);
-              redis_test_server_resume (server);
-            }
-          g_thread_join (t);
-        }
-      load_stop_and_drain (load);
-      g_test_message ("%s: %u in flight when ending", end_names[mode], in_flight);
-      load_check_ledger (load, &admin, FALSE);
-      load_check (load);
-
-      /* Nothing works afterwards, nothing hangs. */
-      {
-        Outcome o = { 0 };
-
-        redis_client_command_async (REDIS_CLIENT (pool), (const char *[]) { "PING", NULL },
-                                    NULL, outcome_cb, &o);
-        WAIT_UNTIL (o.done, 2000);
-        g_assert_error (o.error, REDIS_ERROR, REDIS_ERROR_CLOSED);
-        outcome_clear (&o);
-      }
-      check_pool_no_secret (pool);
-      g_weak_ref_init (&weak, pool);
-      g_object_unref (pool);
-      WAIT_UNTIL (({ GObject *o = g_weak_ref_get (&weak);
-                     gboolean gone = o == NULL;
-                     if (o != NULL)
-                       g_object_unref (o);
-                     gone; }), 3000);
-      g_weak_ref_clear (&weak);
+      admin_kill_pool_connection (&f->admin, pool, load->rand, FALSE);
+      WAIT_UNTIL (ctx.close_done, 5000);
     }
-  admin_clear (&admin);
+  else
+    {
+      GThread *t;
+
+      /* Calls keep coming while another thread closes; a dispose is
+       * not made concurrent with calls (GObject does not allow it). */
+      load->stop_on_closed = TRUE;
+      if (mode == END_DISPOSE_IN_THREAD)
+        {
+          /* Freeze the server so that the calls are written and
+           * unanswered when the other thread disposes. */
+          redis_test_server_pause (server);
+          iterate_for (50);
+          load->running = FALSE;
+          in_flight = load->in_flight;
+        }
+      t = g_thread_new ("ender", end_thread, &ctx);
+      WAIT_UNTIL (g_atomic_int_get (&ctx.thread_done), 10000);
+      if (mode == END_DISPOSE_IN_THREAD)
+        {
+          WAIT_UNTIL (load->in_flight == 0, 2000);
+          redis_test_server_resume (server);
+        }
+      g_thread_join (t);
+    }
+  load_stop_and_drain (load);
+  g_test_message ("%s: %u in flight when ending", end_names[mode], in_flight);
+  load_check_ledger (load, &f->admin, FALSE);
+  load_check (load);
+
+  /* Nothing works afterwards, nothing hangs; the teardown checks that
+   * the pool still goes away. */
+  {
+    Outcome o = { 0 };
+
+    redis_client_command_async (REDIS_CLIENT (pool), (const char *[]) { "PING", NULL },
+                                NULL, outcome_cb, &o);
+    WAIT_UNTIL (o.done, 2000);
+    g_assert_error (o.error, REDIS_ERROR, REDIS_ERROR_CLOSED);
+    outcome_clear (&o);
+  }
+  g_signal_handlers_disconnect_by_data (pool, &ctx);
 }
 
 /* ---- 8 threads, sync and async, under connection kills ----------------------- */
@@ -2318,23 +2282,17 @@ mixed_thread (gpointer data)
 }
 
 static void
-test_threads_under_kills (void)
+test_threads_under_kills (Chaos         *f,
+                          gconstpointer  data)
 {
-  Admin admin = { 0 };
-  RedisPool *pool;
+  RedisPool *pool = f->pools[0];
   ThreadCtx threads[8];
   GThread *handles[8];
   Killer killer = { 0 };
-  guint source_id, seconds = MAX (chaos_seconds () / 2, 2);
+  guint seconds = MAX (chaos_seconds () / 2, 2);
   guint total = 0, ok = 0, counts[N_CODES] = { 0 };
   g_autofree char *summary = NULL;
 
-  REQUIRE_SERVER ();
-  admin.port = redis_test_server_get_port (server);
-  admin.password = SECRET;
-  admin_preload_keys (&admin);
-  pool = pool_open (admin.port, "pool_size=4&command_timeout=2000&connect_timeout=2000"
-                                "&backoff_initial=20&backoff_max=500");
   g_atomic_int_set (&n_threads_done, 0);
 
   for (guint i = 0; i < 8; i++)
@@ -2348,15 +2306,11 @@ test_threads_under_kills (void)
       threads[i].until = g_get_monotonic_time () + seconds * G_USEC_PER_SEC;
       handles[i] = g_thread_new (name, mixed_thread, &threads[i]);
     }
-  killer.admin = &admin;
-  killer.pool = pool;
-  killer.rand = g_rand_new_with_seed (99);
-  source_id = g_timeout_add (200, killer_tick_cb, &killer);
+  killer_start (&killer, &f->admin, pool, 99);
   WAIT_UNTIL (g_atomic_int_get (&n_threads_done) == 8, seconds * 1000 + 10000);
   for (guint i = 0; i < 8; i++)
     g_thread_join (handles[i]);
-  g_source_remove (source_id);
-  g_rand_free (killer.rand);
+  killer_stop (&killer);
 
   for (guint i = 0; i < 8; i++)
     {
@@ -2366,7 +2320,7 @@ test_threads_under_kills (void)
       ok += load->n_ok;
       for (int c = 0; c < N_CODES; c++)
         counts[c] += load->counts[c];
-      load_check_ledger (load, &admin, FALSE);
+      load_check_ledger (load, &f->admin, FALSE);
       load_check (load);
       load_free (load);
     }
@@ -2375,9 +2329,43 @@ test_threads_under_kills (void)
                   "%u calls, %u ok, failures: %s",
                   seconds, killer.ticks, killer.killed, total, ok, summary);
   g_assert_cmpuint (ok, >, 0);
-  pool_finish (pool);
-  admin_clear (&admin);
 }
+
+/* The pools' parameters (pool_open() adds the password). */
+#define KILL_POOL   "pool_size=4&command_timeout=2000&connect_timeout=2000&backoff_initial=20&backoff_max=500"
+#define END_POOL    "pool_size=4&command_timeout=2000&connect_timeout=2000&backoff_initial=20"
+
+static const ChaosCase cases[] = {
+  { "/chaos/kill-under-load", test_kill_under_load, CHAOS_PRELOAD, { KILL_POOL } },
+  { "/chaos/server-sigkill-restart", test_server_sigkill_restart, CHAOS_OWN_SERVER | CHAOS_PRELOAD,
+    { "pool_size=4&command_timeout=1000&connect_timeout=1000&backoff_initial=100&backoff_max=1000" } },
+  { "/chaos/server-freeze", test_server_freeze, CHAOS_OWN_SERVER | CHAOS_PRELOAD,
+    { "pool_size=4&command_timeout=500&connect_timeout=1000&backoff_initial=50&backoff_max=500" } },
+  { "/chaos/blackhole", test_blackhole, CHAOS_PRELOAD | CHAOS_PROXY,
+    { "pool_size=2&command_timeout=300&stall_timeout=1000&connect_timeout=1000&backoff_initial=50&backoff_max=500",
+      "pool_size=2&command_timeout=300&stall_timeout=0&connect_timeout=1000&backoff_initial=50&backoff_max=500" } },
+  { "/chaos/drip-fragment", test_drip_fragment, CHAOS_PROXY,
+    { "pool_size=2&command_timeout=30000&connect_timeout=5000&backoff_initial=50" } },
+  { "/chaos/cut-mid-stream", test_cut_mid_stream, CHAOS_PROXY,
+    { "pool_size=1&command_timeout=5000&connect_timeout=2000&backoff_initial=20&backoff_max=200" } },
+  { "/chaos/cancel-timeout-races", test_cancel_timeout_races, 0,
+    { "pool_size=1&command_timeout=5000&connect_timeout=2000" } },
+  { "/chaos/auth/wrong-password", test_wrong_password, 0 },
+  { "/chaos/auth/password-change", test_password_change, CHAOS_OWN_SERVER | CHAOS_PRELOAD,
+    { "pool_size=2&command_timeout=500&connect_timeout=1000&backoff_initial=100&backoff_max=1000" } },
+  { "/chaos/tls-failures", test_tls_failures, 0 },
+  { "/chaos/hostile-replies", test_hostile_pool, CHAOS_FAKE },
+  { "/chaos/end/close-in-handler", test_end_with_work_pending, CHAOS_PRELOAD, { END_POOL }, END_CLOSE_IN_HANDLER },
+  { "/chaos/end/close-in-thread", test_end_with_work_pending, CHAOS_PRELOAD, { END_POOL }, END_CLOSE_IN_THREAD },
+  { "/chaos/threads-under-kills", test_threads_under_kills, CHAOS_PRELOAD, { KILL_POOL } },
+
+  /* Regression: a dispose once failed calls already written with CLOSED
+   * ("never sent") although they may have run; they must be CONNECTION_LOST. */
+  { "/chaos/regressions/dispose-in-handler", test_end_with_work_pending, CHAOS_PRELOAD, { END_POOL },
+    END_DISPOSE_IN_HANDLER },
+  { "/chaos/regressions/dispose-in-thread", test_end_with_work_pending, CHAOS_PRELOAD, { END_POOL },
+    END_DISPOSE_IN_THREAD },
+};
 
 int
 main (int    argc,
@@ -2404,29 +2392,13 @@ main (int    argc,
         g_printerr ("# cannot start redis-server: %s\n", error->message);
     }
 
-  g_test_add_func ("/chaos/kill-under-load", test_kill_under_load);
-  g_test_add_func ("/chaos/server-sigkill-restart", test_server_sigkill_restart);
-  g_test_add_func ("/chaos/server-freeze", test_server_freeze);
-  g_test_add_func ("/chaos/blackhole", test_blackhole);
-  g_test_add_func ("/chaos/drip-fragment", test_drip_fragment);
-  g_test_add_func ("/chaos/cut-mid-stream", test_cut_mid_stream);
-  g_test_add_func ("/chaos/cancel-timeout-races", test_cancel_timeout_races);
-  g_test_add_func ("/chaos/auth/wrong-password", test_wrong_password);
-  g_test_add_func ("/chaos/auth/password-change", test_password_change);
-  g_test_add_func ("/chaos/tls-failures", test_tls_failures);
-  g_test_add_func ("/chaos/hostile-replies", test_hostile_pool);
-  g_test_add_data_func ("/chaos/end/close-in-handler", GINT_TO_POINTER (END_CLOSE_IN_HANDLER),
-                        test_end_with_work_pending);
-  g_test_add_data_func ("/chaos/end/close-in-thread", GINT_TO_POINTER (END_CLOSE_IN_THREAD),
-                        test_end_with_work_pending);
-  g_test_add_func ("/chaos/threads-under-kills", test_threads_under_kills);
-
-  /* Regression: a dispose once failed calls already written with CLOSED
-   * ("never sent") although they may have run; they must be CONNECTION_LOST. */
-  g_test_add_data_func ("/chaos/regressions/dispose-in-handler", GINT_TO_POINTER (END_DISPOSE_IN_HANDLER),
-                        test_end_with_work_pending);
-  g_test_add_data_func ("/chaos/regressions/dispose-in-thread", GINT_TO_POINTER (END_DISPOSE_IN_THREAD),
-                        test_end_with_work_pending);
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      if (server == NULL && !(cases[i].flags & CHAOS_FAKE))
+        g_test_add_data_func (cases[i].path, "redis-server not available", test_skip_cb);
+      else
+        g_test_add (cases[i].path, Chaos, &cases[i], chaos_setup, cases[i].body, chaos_teardown);
+    }
 
   ret = g_test_run ();
 

@@ -17,6 +17,8 @@
 /* Shared by the tests that do not kill or reconfigure it. */
 static RedisTestServer *server;
 
+/* Most cases state what they need in the table at the end (Needs); this is
+ * for one that checks what it can without a server first. */
 #define REQUIRE_SERVER()                                      \
   G_STMT_START {                                              \
     if (server == NULL)                                       \
@@ -185,6 +187,25 @@ closed_cb (RedisConnection *conn,
   rec->error = error != NULL ? g_error_copy (error) : NULL;
 }
 
+/* Waits for the one "closed" emission recorded in @rec, with @code; @conn
+ * is then CLOSED and a call on it fails with CLOSED. */
+static void
+assert_closed_once (RedisConnection *conn,
+                    ClosedRecord    *rec,
+                    int              code)
+{
+  g_autoptr(GError) error = NULL;
+
+  WAIT_UNTIL (rec->n > 0, 2000);
+  test_drain_main_context ();
+  g_assert_cmpuint (rec->n, ==, 1);
+  g_assert_error (rec->error, REDIS_ERROR, code);
+  g_test_message ("closed: %s", rec->error->message);
+  g_assert_cmpint (redis_connection_get_state (conn), ==, REDIS_CONNECTION_STATE_CLOSED);
+  g_assert_null (run_error (conn, &error, "PING", NULL));
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_CLOSED);
+}
+
 static guint16
 closed_port (void)
 {
@@ -202,6 +223,226 @@ closed_port (void)
   return port;
 }
 
+/* ---- fixture -------------------------------------------------------------- */
+
+/* What a case needs before its body runs. */
+typedef enum
+{
+  NEEDS_NOTHING,      /* makes its own connections, or none */
+  NEEDS_SERVER,       /* the shared redis-server */
+  NEEDS_CONNECTION,   /* a ready connection to the shared redis-server */
+  NEEDS_FAKE,         /* a ready connection to a fake server answering ":1" */
+} Needs;
+
+typedef struct
+{
+  RedisConnection *conn;      /* NEEDS_CONNECTION, NEEDS_FAKE; a body may take it */
+  FakeServer      *fake;      /* NEEDS_FAKE */
+} Fixture;
+
+typedef struct
+{
+  const char *path;
+  void      (*body) (Fixture *f, gconstpointer data);
+  Needs       needs;
+  guint       command_timeout;   /* of f->conn, in ms; 0: 1000 */
+  gboolean    unscaled;          /* command_timeout is used as is */
+} Case;
+
+static void
+fixture_setup (Fixture       *f,
+               gconstpointer  data)
+{
+  const Case *c = data;
+  guint timeout = c->command_timeout != 0 ? c->command_timeout : 1000;
+  guint16 port;
+
+  if (c->needs == NEEDS_FAKE)
+    {
+      f->fake = fake_server_new ();
+      fake_server_set_answer_all (f->fake, ":1\r\n", -1);
+      port = fake_server_get_port (f->fake);
+    }
+  else if (c->needs == NEEDS_CONNECTION)
+    port = redis_test_server_get_port (server);
+  else
+    return;
+  f->conn = c->unscaled ? open_port_raw (port, timeout) : open_port (port, timeout);
+}
+
+/* Closes the connection the body left, then checks that no reply leaked. */
+static void
+fixture_teardown (Fixture       *f,
+                  gconstpointer  data)
+{
+  if (f->conn != NULL)
+    close_and_finalize (g_steal_pointer (&f->conn));
+  assert_no_live_replies ();
+  g_clear_pointer (&f->fake, fake_server_free);
+}
+
+/* ---- one way to make any call ------------------------------------------- */
+
+/* The RedisClient entry points, so that a table can name one. */
+typedef enum
+{
+  CALL_COMMAND,
+  CALL_COMMAND_BYTES,
+  CALL_PIPELINE,
+  CALL_TRANSACTION,
+  CALL_NOREPLY_COMMAND,
+  CALL_NOREPLY_PIPELINE,
+  CALL_CLOSE,
+} CallKind;
+
+typedef struct
+{
+  CallKind             kind;
+  const char * const  *argv;     /* COMMAND, NOREPLY_COMMAND */
+  GBytes             **args;     /* COMMAND_BYTES */
+  gsize                n_args;
+  RedisBatch          *batch;    /* PIPELINE, TRANSACTION, NOREPLY_PIPELINE */
+} Call;
+
+static void
+call_start (RedisClient   *client,
+            const Call    *call,
+            GCancellable  *cancellable,
+            GAsyncResult **result)
+{
+  switch (call->kind)
+    {
+    case CALL_COMMAND:
+      redis_client_command_async (client, call->argv, cancellable, store_result_cb, result);
+      break;
+    case CALL_COMMAND_BYTES:
+      redis_client_command_bytes_async (client, call->args, call->n_args, cancellable,
+                                        store_result_cb, result);
+      break;
+    case CALL_PIPELINE:
+      redis_client_pipeline_async (client, call->batch, cancellable, store_result_cb, result);
+      break;
+    case CALL_TRANSACTION:
+      redis_client_transaction_async (client, call->batch, cancellable, store_result_cb, result);
+      break;
+    case CALL_NOREPLY_COMMAND:
+      redis_client_noreply_command_async (client, call->argv, cancellable, store_result_cb, result);
+      break;
+    case CALL_NOREPLY_PIPELINE:
+      redis_client_noreply_pipeline_async (client, call->batch, cancellable, store_result_cb, result);
+      break;
+    case CALL_CLOSE:
+      redis_client_close_async (client, cancellable, store_result_cb, result);
+      break;
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+/* Finishes @call. The reply (COMMAND, COMMAND_BYTES) or replies (PIPELINE,
+ * TRANSACTION) go to @out, or are dropped when @out is NULL. Returns whether
+ * the call succeeded; checks that the value agrees with @error. */
+static gboolean
+call_finish (RedisClient   *client,
+             const Call    *call,
+             GAsyncResult  *result,
+             gpointer      *out,
+             GError       **error)
+{
+  gpointer value = NULL;
+  GDestroyNotify free_value = NULL;
+  gboolean ok;
+
+  switch (call->kind)
+    {
+    case CALL_COMMAND:
+      value = redis_client_command_finish (client, result, error);
+      free_value = (GDestroyNotify) redis_reply_unref;
+      ok = value != NULL;
+      break;
+    case CALL_COMMAND_BYTES:
+      value = redis_client_command_bytes_finish (client, result, error);
+      free_value = (GDestroyNotify) redis_reply_unref;
+      ok = value != NULL;
+      break;
+    case CALL_PIPELINE:
+      value = redis_client_pipeline_finish (client, result, error);
+      free_value = (GDestroyNotify) g_ptr_array_unref;
+      ok = value != NULL;
+      break;
+    case CALL_TRANSACTION:
+      value = redis_client_transaction_finish (client, result, error);
+      free_value = (GDestroyNotify) g_ptr_array_unref;
+      ok = value != NULL;
+      break;
+    case CALL_NOREPLY_COMMAND:
+      ok = redis_client_noreply_command_finish (client, result, error);
+      break;
+    case CALL_NOREPLY_PIPELINE:
+      ok = redis_client_noreply_pipeline_finish (client, result, error);
+      break;
+    case CALL_CLOSE:
+      ok = redis_client_close_finish (client, result, error);
+      break;
+    default:
+      g_assert_not_reached ();
+    }
+  g_assert_true (ok == (*error == NULL));
+  if (out != NULL)
+    *out = value;
+  else if (value != NULL)
+    free_value (value);
+  return ok;
+}
+
+/* Runs @call asynchronously: it never completes before it returns; waits
+ * for it (2 s, scaled) and finishes it as call_finish() does. */
+static gboolean
+call_await (RedisClient   *client,
+            const Call    *call,
+            GCancellable  *cancellable,
+            gpointer      *out,
+            GError       **error)
+{
+  GAsyncResult *result = NULL;
+  gboolean ok;
+
+  call_start (client, call, cancellable, &result);
+  g_assert_null (result);
+  test_wait_for_result (&result, 2000);
+  ok = call_finish (client, call, result, out, error);
+  g_object_unref (result);
+  return ok;
+}
+
+/* call_await() for a command: its reply, or NULL with @error. */
+static RedisReply *
+await_command (RedisConnection     *conn,
+               const char * const  *argv,
+               GCancellable        *cancellable,
+               GError             **error)
+{
+  Call call = { CALL_COMMAND, .argv = argv };
+  RedisReply *reply = NULL;
+
+  call_await (REDIS_CLIENT (conn), &call, cancellable, (gpointer *) &reply, error);
+  return reply;
+}
+
+/* call_await() for a pipeline or transaction: the replies, or NULL with @error. */
+static GPtrArray *
+await_batch (RedisConnection  *conn,
+             CallKind          kind,
+             RedisBatch       *batch,
+             GError          **error)
+{
+  Call call = { kind, .batch = batch };
+  GPtrArray *replies = NULL;
+
+  call_await (REDIS_CLIENT (conn), &call, NULL, (gpointer *) &replies, error);
+  return replies;
+}
+
 
 /* ---- stall detection ---------------------------------------------------- */
 
@@ -210,7 +451,8 @@ closed_port (void)
  * stall-timeout after that, the connection closes as lost. A slow command
  * that does answer within stall-timeout keeps the connection. */
 static void
-test_stall_detected (void)
+test_stall_detected (Fixture       *f,
+                     gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(FaultProxy) proxy = NULL;
@@ -219,7 +461,6 @@ test_stall_detected (void)
   ClosedRecord rec = { 0, NULL };
   gint64 start, timed_out, closed_at;
 
-  REQUIRE_SERVER ();
   proxy = fault_proxy_new (redis_test_server_get_port (server), &error);
   g_assert_no_error (error);
 
@@ -275,7 +516,8 @@ test_stall_detected (void)
  * PING after health-check-interval of idleness) plus stall detection,
  * without any user command. */
 static void
-test_health_check (void)
+test_health_check (Fixture       *f,
+                   gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(FaultProxy) proxy = NULL;
@@ -285,7 +527,6 @@ test_health_check (void)
   guint64 up_before;
   gint64 start;
 
-  REQUIRE_SERVER ();
   proxy = fault_proxy_new (redis_test_server_get_port (server), &error);
   g_assert_no_error (error);
 
@@ -332,15 +573,13 @@ test_health_check (void)
 /* ---- command ------------------------------------------------------------ */
 
 static void
-test_command_sync (void)
+test_command_sync (Fixture       *f,
+                   gconstpointer  data)
 {
-  RedisConnection *conn;
+  RedisConnection *conn = f->conn;
   g_autoptr(RedisReply) r = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *prefix = NULL;
-
-  REQUIRE_SERVER ();
-  conn = open_default ();
 
   g_assert_cmpint (redis_connection_get_client_id (conn), >, 0);
   g_assert_cmpuint (redis_connection_get_n_pending (conn), ==, 0);
@@ -381,50 +620,34 @@ test_command_sync (void)
 
   /* The connection is fine afterwards. */
   assert_echo (conn, "still here");
-
-  close_and_finalize (conn);
-  assert_no_live_replies ();
 }
 
 static void
-test_command_async (void)
+test_command_async (Fixture       *f,
+                    gconstpointer  data)
 {
-  RedisConnection *conn;
-  GAsyncResult *result = NULL;
+  RedisConnection *conn = f->conn;
   g_autoptr(GError) error = NULL;
   RedisReply *r;
   const char *set_argv[] = { "SET", "ca:k", "v", NULL };
   const char *get_argv[] = { "GET", "ca:k", NULL };
   const char *bad_argv[] = { "LPUSH", "ca:k", "x", NULL };
 
-  REQUIRE_SERVER ();
-  conn = open_default ();
-
-  redis_client_command_async (REDIS_CLIENT (conn), set_argv, NULL, store_result_cb, &result);
-  g_assert_null (result);   /* never completes synchronously */
-  test_wait_for_result (&result, 2000);
-  r = redis_client_command_finish (REDIS_CLIENT (conn), result, &error);
+  /* await_command() checks that none completes synchronously. */
+  r = await_command (conn, set_argv, NULL, &error);
   g_assert_no_error (error);
   assert_status_reply (r, "OK");
   redis_reply_unref (r);
-  g_clear_object (&result);
 
-  redis_client_command_async (REDIS_CLIENT (conn), get_argv, NULL, store_result_cb, &result);
-  g_assert_null (result);
-  test_wait_for_result (&result, 2000);
-  r = redis_client_command_finish (REDIS_CLIENT (conn), result, &error);
+  r = await_command (conn, get_argv, NULL, &error);
   g_assert_no_error (error);
   assert_string_reply (r, "v");
   redis_reply_unref (r);
-  g_clear_object (&result);
 
-  redis_client_command_async (REDIS_CLIENT (conn), bad_argv, NULL, store_result_cb, &result);
-  test_wait_for_result (&result, 2000);
-  r = redis_client_command_finish (REDIS_CLIENT (conn), result, &error);
+  r = await_command (conn, bad_argv, NULL, &error);
   g_assert_null (r);
   g_assert_error (error, REDIS_ERROR, REDIS_ERROR_SERVER);
   g_clear_error (&error);
-  g_clear_object (&result);
 
   /* Many in flight at once come back in order. */
   {
@@ -450,111 +673,100 @@ test_command_async (void)
         g_clear_object (&results[i]);
       }
   }
-
-  close_and_finalize (conn);
-  assert_no_live_replies ();
 }
 
 /* Every _async entry point, on success and on early failure, completes
- * from the main loop and never before it returns. */
-static void
-test_async_never_synchronous (void)
+ * from the main loop and never before it returns. The rows run in order on
+ * one connection: the last ones find it closed. */
+typedef enum
 {
-  RedisConnection *conn;
-  GAsyncResult *result = NULL;
-  g_autoptr(GError) error = NULL;
+  ARGS_PING,        /* PING, or a batch of one PING */
+  ARGS_EMPTY,       /* no command name, or an empty batch */
+  ARGS_SUBSCRIBE,   /* a command the client does not support */
+} Args;
+
+static const struct
+{
+  const char *what;
+  CallKind    kind;
+  Args        args;
+  gboolean    cancelled;        /* with a cancellable cancelled before */
+  GQuark    (*domain) (void);   /* NULL: the call succeeds */
+  int         code;
+} async_cases[] = {
+  { "command", CALL_COMMAND, ARGS_PING },
+  { "command_bytes", CALL_COMMAND_BYTES, ARGS_PING },
+  { "pipeline", CALL_PIPELINE, ARGS_PING },
+  { "transaction", CALL_TRANSACTION, ARGS_PING },
+  { "noreply_command", CALL_NOREPLY_COMMAND, ARGS_PING },
+  { "noreply_pipeline", CALL_NOREPLY_PIPELINE, ARGS_PING },
+
+  /* early failures: invalid arguments, unsupported, cancelled */
+  { "command, empty argv", CALL_COMMAND, ARGS_EMPTY, FALSE, redis_error_quark, REDIS_ERROR_INVALID_ARGUMENT },
+  { "command, SUBSCRIBE", CALL_COMMAND, ARGS_SUBSCRIBE, FALSE, redis_error_quark, REDIS_ERROR_INVALID_ARGUMENT },
+  { "command, cancelled", CALL_COMMAND, ARGS_PING, TRUE, g_io_error_quark, G_IO_ERROR_CANCELLED },
+  { "pipeline, empty batch", CALL_PIPELINE, ARGS_EMPTY, FALSE, redis_error_quark, REDIS_ERROR_INVALID_ARGUMENT },
+  { "transaction, cancelled", CALL_TRANSACTION, ARGS_PING, TRUE, g_io_error_quark, G_IO_ERROR_CANCELLED },
+  { "noreply_command, empty argv", CALL_NOREPLY_COMMAND, ARGS_EMPTY, FALSE, redis_error_quark, REDIS_ERROR_INVALID_ARGUMENT },
+
+  /* close, then calls on the closed connection */
+  { "close", CALL_CLOSE },
+  { "command, closed", CALL_COMMAND, ARGS_PING, FALSE, redis_error_quark, REDIS_ERROR_CLOSED },
+  { "pipeline, closed", CALL_PIPELINE, ARGS_PING, FALSE, redis_error_quark, REDIS_ERROR_CLOSED },
+  { "close again", CALL_CLOSE },
+};
+
+static void
+test_async_never_synchronous (Fixture       *f,
+                              gconstpointer  data)
+{
+  static const char * const argvs[][3] = {
+    [ARGS_PING] = { "PING", NULL },
+    [ARGS_EMPTY] = { NULL },
+    [ARGS_SUBSCRIBE] = { "SUBSCRIBE", "x", NULL },
+  };
   g_autoptr(GCancellable) cancelled = g_cancellable_new ();
-  g_autoptr(RedisBatch) batch = redis_batch_new ();
+  g_autoptr(RedisBatch) ping = redis_batch_new ();
   g_autoptr(RedisBatch) empty = redis_batch_new ();
   g_autoptr(GBytes) b0 = g_bytes_new_static ("PING", 4);
   GBytes *bargs[] = { b0 };
-  const char *ping[] = { "PING", NULL };
-  const char *empty_argv[] = { NULL };
-  const char *subscribe[] = { "SUBSCRIBE", "x", NULL };
+  RedisBatch *batches[] = { [ARGS_PING] = ping, [ARGS_EMPTY] = empty, [ARGS_SUBSCRIBE] = NULL };
 
-  REQUIRE_SERVER ();
-  conn = open_default ();
   g_cancellable_cancel (cancelled);
-  redis_batch_add (batch, ping);
+  redis_batch_add (ping, argvs[ARGS_PING]);
 
-#define CHECK_ASYNC(call, finish_expr)                   \
-  G_STMT_START {                                         \
-    call;                                                \
-    g_assert_null (result);                              \
-    test_wait_for_result (&result, 2000);                \
-    finish_expr;                                         \
-    g_clear_error (&error);                              \
-    g_clear_object (&result);                            \
-  } G_STMT_END
+  for (gsize i = 0; i < G_N_ELEMENTS (async_cases); i++)
+    {
+      const Call call = { async_cases[i].kind, argvs[async_cases[i].args], bargs,
+                          G_N_ELEMENTS (bargs), batches[async_cases[i].args] };
+      g_autoptr(GError) error = NULL;
+      gboolean ok;
 
-  /* success */
-  CHECK_ASYNC (redis_client_command_async (REDIS_CLIENT (conn), ping, NULL, store_result_cb, &result),
-               { RedisReply *r = redis_client_command_finish (REDIS_CLIENT (conn), result, &error);
-                 g_assert_no_error (error); redis_reply_unref (r); });
-  CHECK_ASYNC (redis_client_command_bytes_async (REDIS_CLIENT (conn), bargs, 1, NULL, store_result_cb, &result),
-               { RedisReply *r = redis_client_command_bytes_finish (REDIS_CLIENT (conn), result, &error);
-                 g_assert_no_error (error); redis_reply_unref (r); });
-  CHECK_ASYNC (redis_client_pipeline_async (REDIS_CLIENT (conn), batch, NULL, store_result_cb, &result),
-               { GPtrArray *a = redis_client_pipeline_finish (REDIS_CLIENT (conn), result, &error);
-                 g_assert_no_error (error); g_ptr_array_unref (a); });
-  CHECK_ASYNC (redis_client_transaction_async (REDIS_CLIENT (conn), batch, NULL, store_result_cb, &result),
-               { GPtrArray *a = redis_client_transaction_finish (REDIS_CLIENT (conn), result, &error);
-                 g_assert_no_error (error); g_ptr_array_unref (a); });
-  CHECK_ASYNC (redis_client_noreply_command_async (REDIS_CLIENT (conn), ping, NULL, store_result_cb, &result),
-               { g_assert_true (redis_client_noreply_command_finish (REDIS_CLIENT (conn), result, &error));
-                 g_assert_no_error (error); });
-  CHECK_ASYNC (redis_client_noreply_pipeline_async (REDIS_CLIENT (conn), batch, NULL, store_result_cb, &result),
-               { g_assert_true (redis_client_noreply_pipeline_finish (REDIS_CLIENT (conn), result, &error));
-                 g_assert_no_error (error); });
-
-  /* early failures: invalid arguments, unsupported, cancelled */
-  CHECK_ASYNC (redis_client_command_async (REDIS_CLIENT (conn), empty_argv, NULL, store_result_cb, &result),
-               { g_assert_null (redis_client_command_finish (REDIS_CLIENT (conn), result, &error));
-                 g_assert_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT); });
-  CHECK_ASYNC (redis_client_command_async (REDIS_CLIENT (conn), subscribe, NULL, store_result_cb, &result),
-               { g_assert_null (redis_client_command_finish (REDIS_CLIENT (conn), result, &error));
-                 g_assert_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT); });
-  CHECK_ASYNC (redis_client_command_async (REDIS_CLIENT (conn), ping, cancelled, store_result_cb, &result),
-               { g_assert_null (redis_client_command_finish (REDIS_CLIENT (conn), result, &error));
-                 g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED); });
-  CHECK_ASYNC (redis_client_pipeline_async (REDIS_CLIENT (conn), empty, NULL, store_result_cb, &result),
-               { g_assert_null (redis_client_pipeline_finish (REDIS_CLIENT (conn), result, &error));
-                 g_assert_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT); });
-  CHECK_ASYNC (redis_client_transaction_async (REDIS_CLIENT (conn), batch, cancelled, store_result_cb, &result),
-               { g_assert_null (redis_client_transaction_finish (REDIS_CLIENT (conn), result, &error));
-                 g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED); });
-  CHECK_ASYNC (redis_client_noreply_command_async (REDIS_CLIENT (conn), empty_argv, NULL, store_result_cb, &result),
-               { g_assert_false (redis_client_noreply_command_finish (REDIS_CLIENT (conn), result, &error));
-                 g_assert_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT); });
-
-  /* close, then calls on the closed connection */
-  CHECK_ASYNC (redis_client_close_async (REDIS_CLIENT (conn), NULL, store_result_cb, &result),
-               { g_assert_true (redis_client_close_finish (REDIS_CLIENT (conn), result, &error));
-                 g_assert_no_error (error); });
-  CHECK_ASYNC (redis_client_command_async (REDIS_CLIENT (conn), ping, NULL, store_result_cb, &result),
-               { g_assert_null (redis_client_command_finish (REDIS_CLIENT (conn), result, &error));
-                 g_assert_error (error, REDIS_ERROR, REDIS_ERROR_CLOSED); });
-  CHECK_ASYNC (redis_client_pipeline_async (REDIS_CLIENT (conn), batch, NULL, store_result_cb, &result),
-               { g_assert_null (redis_client_pipeline_finish (REDIS_CLIENT (conn), result, &error));
-                 g_assert_error (error, REDIS_ERROR, REDIS_ERROR_CLOSED); });
-  CHECK_ASYNC (redis_client_close_async (REDIS_CLIENT (conn), NULL, store_result_cb, &result),
-               { g_assert_true (redis_client_close_finish (REDIS_CLIENT (conn), result, &error));
-                 g_assert_no_error (error); });
-
-#undef CHECK_ASYNC
-
-  close_and_finalize (conn);
-  assert_no_live_replies ();
+      g_test_message ("%s", async_cases[i].what);
+      ok = call_await (REDIS_CLIENT (f->conn), &call, async_cases[i].cancelled ? cancelled : NULL,
+                       NULL, &error);
+      if (async_cases[i].domain == NULL)
+        {
+          g_assert_no_error (error);
+          g_assert_true (ok);
+        }
+      else
+        {
+          g_assert_false (ok);
+          g_assert_error (error, async_cases[i].domain (), async_cases[i].code);
+        }
+    }
 }
 
 /* ---- command_bytes ------------------------------------------------------ */
 
 static void
-test_command_bytes (void)
+test_command_bytes (Fixture       *f,
+                    gconstpointer  data)
 {
   static const guint8 value[] = { 'a', 0x00, 0xff, '\r', '\n', 0x80, 'z', 0x00 };
   static const guint8 key[] = { 'b', 'k', 0x00, 0xfe };
-  RedisConnection *conn;
+  RedisConnection *conn = f->conn;
   g_autoptr(GBytes) set = g_bytes_new_static ("SET", 3);
   g_autoptr(GBytes) get = g_bytes_new_static ("GET", 3);
   g_autoptr(GBytes) k = g_bytes_new_static (key, sizeof key);
@@ -562,12 +774,8 @@ test_command_bytes (void)
   GBytes *set_args[] = { set, k, v };
   GBytes *get_args[] = { get, k };
   g_autoptr(GError) error = NULL;
-  GAsyncResult *result = NULL;
   RedisReply *r;
   GBytes *got;
-
-  REQUIRE_SERVER ();
-  conn = open_default ();
 
   r = redis_client_command_bytes_sync (REDIS_CLIENT (conn), set_args, 3, NULL, &error);
   g_assert_no_error (error);
@@ -581,10 +789,8 @@ test_command_bytes (void)
   g_bytes_unref (got);
   redis_reply_unref (r);
 
-  redis_client_command_bytes_async (REDIS_CLIENT (conn), get_args, 2, NULL, store_result_cb, &result);
-  g_assert_null (result);
-  test_wait_for_result (&result, 2000);
-  r = redis_client_command_bytes_finish (REDIS_CLIENT (conn), result, &error);
+  call_await (REDIS_CLIENT (conn), &(Call) { CALL_COMMAND_BYTES, .args = get_args, .n_args = 2 },
+              NULL, (gpointer *) &r, &error);
   g_assert_no_error (error);
   {
     gsize len;
@@ -592,7 +798,6 @@ test_command_bytes (void)
     g_assert_cmpmem (s, len, value, sizeof value);
   }
   redis_reply_unref (r);
-  g_clear_object (&result);
 
   /* The text API sees the same key through STRLEN. */
   {
@@ -604,9 +809,6 @@ test_command_bytes (void)
     g_assert_cmpint (redis_reply_get_integer (r), ==, sizeof value);
     redis_reply_unref (r);
   }
-
-  close_and_finalize (conn);
-  assert_no_live_replies ();
 }
 
 /* ---- pipeline ----------------------------------------------------------- */
@@ -627,16 +829,13 @@ check_pipeline_replies (GPtrArray *replies)
 }
 
 static void
-test_pipeline (void)
+test_pipeline (Fixture       *f,
+               gconstpointer  data)
 {
-  RedisConnection *conn;
+  RedisConnection *conn = f->conn;
   g_autoptr(RedisBatch) batch = redis_batch_new ();
   g_autoptr(GError) error = NULL;
-  GAsyncResult *result = NULL;
   GPtrArray *replies;
-
-  REQUIRE_SERVER ();
-  conn = open_default ();
 
   redis_batch_add (batch, (const char *[]) { "SET", "pl:a", "1", NULL });
   redis_batch_add (batch, (const char *[]) { "INCR", "pl:a", NULL });
@@ -650,14 +849,10 @@ test_pipeline (void)
   g_ptr_array_unref (replies);
 
   /* A batch can be sent again. */
-  redis_client_pipeline_async (REDIS_CLIENT (conn), batch, NULL, store_result_cb, &result);
-  g_assert_null (result);
-  test_wait_for_result (&result, 2000);
-  replies = redis_client_pipeline_finish (REDIS_CLIENT (conn), result, &error);
+  replies = await_batch (conn, CALL_PIPELINE, batch, &error);
   g_assert_no_error (error);
   check_pipeline_replies (replies);
   g_ptr_array_unref (replies);
-  g_clear_object (&result);
 
   /* A batch with a bad command is refused whole. */
   {
@@ -692,24 +887,20 @@ test_pipeline (void)
   }
 
   assert_echo (conn, "after");
-  close_and_finalize (conn);
-  assert_no_live_replies ();
 }
 
 /* ---- transaction -------------------------------------------------------- */
 
 static void
-test_transaction (void)
+test_transaction (Fixture       *f,
+                  gconstpointer  data)
 {
-  RedisConnection *conn;
+  RedisConnection *conn = f->conn;
   g_autoptr(RedisBatch) batch = redis_batch_new ();
   g_autoptr(GError) error = NULL;
-  GAsyncResult *result = NULL;
   GPtrArray *replies;
   g_autoptr(RedisReply) r = NULL;
 
-  REQUIRE_SERVER ();
-  conn = open_default ();
   r = run (conn, "DEL", "tx:a", "tx:s");
   g_clear_pointer (&r, redis_reply_unref);
 
@@ -727,33 +918,25 @@ test_transaction (void)
   assert_string_reply (replies->pdata[3], "1");
   g_ptr_array_unref (replies);
 
-  redis_client_transaction_async (REDIS_CLIENT (conn), batch, NULL, store_result_cb, &result);
-  g_assert_null (result);
-  test_wait_for_result (&result, 2000);
-  replies = redis_client_transaction_finish (REDIS_CLIENT (conn), result, &error);
+  replies = await_batch (conn, CALL_TRANSACTION, batch, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (replies->len, ==, 4);
   g_assert_cmpint (redis_reply_get_integer (replies->pdata[0]), ==, 2);
   g_ptr_array_unref (replies);
-  g_clear_object (&result);
 
   assert_echo (conn, "after tx");
-  close_and_finalize (conn);
-  assert_no_live_replies ();
 }
 
 static void
-test_transaction_execabort (void)
+test_transaction_execabort (Fixture       *f,
+                            gconstpointer  data)
 {
-  RedisConnection *conn;
+  RedisConnection *conn = f->conn;
   g_autoptr(RedisBatch) batch = redis_batch_new ();
   g_autoptr(GError) error = NULL;
-  GAsyncResult *result = NULL;
   GPtrArray *replies;
   g_autoptr(RedisReply) r = NULL;
 
-  REQUIRE_SERVER ();
-  conn = open_default ();
   r = run (conn, "SET", "txa:k", "before");
   g_clear_pointer (&r, redis_reply_unref);
 
@@ -767,35 +950,28 @@ test_transaction_execabort (void)
   g_test_message ("EXECABORT: %s", error->message);
   g_clear_error (&error);
 
-  redis_client_transaction_async (REDIS_CLIENT (conn), batch, NULL, store_result_cb, &result);
-  test_wait_for_result (&result, 2000);
-  replies = redis_client_transaction_finish (REDIS_CLIENT (conn), result, &error);
+  replies = await_batch (conn, CALL_TRANSACTION, batch, &error);
   g_assert_null (replies);
   g_assert_error (error, REDIS_ERROR, REDIS_ERROR_TRANSACTION_ABORTED);
   g_clear_error (&error);
-  g_clear_object (&result);
 
   /* Nothing ran, and the connection is not left inside MULTI. */
   r = run (conn, "GET", "txa:k");
   assert_string_reply (r, "before");
   g_clear_pointer (&r, redis_reply_unref);
-
-  close_and_finalize (conn);
-  assert_no_live_replies ();
 }
 
 static void
-test_transaction_watch (void)
+test_transaction_watch (Fixture       *f,
+                        gconstpointer  data)
 {
-  RedisConnection *conn;
+  RedisConnection *conn = f->conn;
   RedisConnection *other;
   g_autoptr(RedisBatch) batch = redis_batch_new ();
   g_autoptr(GError) error = NULL;
   GPtrArray *replies;
   g_autoptr(RedisReply) r = NULL;
 
-  REQUIRE_SERVER ();
-  conn = open_default ();
   other = open_default ();
 
   r = run (conn, "SET", "txw:k", "1");
@@ -824,8 +1000,6 @@ test_transaction_watch (void)
   g_ptr_array_unref (replies);
 
   close_and_finalize (other);
-  close_and_finalize (conn);
-  assert_no_live_replies ();
 }
 
 /* ---- no-reply ----------------------------------------------------------- */
@@ -834,20 +1008,18 @@ test_transaction_watch (void)
  * wait their turn in order instead of growing it without bound (its length
  * is 32-bit): three 40 MiB SETs, then a GET, all submitted at once. */
 static void
-test_large_writes_in_order (void)
+test_large_writes_in_order (Fixture       *f,
+                            gconstpointer  data)
 {
-  RedisConnection *conn;
+  RedisConnection *conn = f->conn;
   g_autoptr(GBytes) big = NULL;
   GAsyncResult *results[4] = { NULL, };
   gsize size = 40 * 1024 * 1024;
-  char *data;
+  char *payload;
 
-  REQUIRE_SERVER ();
-  conn = open_port (redis_test_server_get_port (server), 60000);
-
-  data = g_malloc (size);
-  memset (data, 'v', size);
-  big = g_bytes_new_take (data, size);
+  payload = g_malloc (size);
+  memset (payload, 'v', size);
+  big = g_bytes_new_take (payload, size);
   for (guint i = 0; i < 3; i++)
     {
       g_autofree char *key = g_strdup_printf ("big:%u", i);
@@ -883,21 +1055,16 @@ test_large_writes_in_order (void)
       g_assert_cmpint (redis_reply_get_integer (r), ==, (gint64) size);
       redis_reply_unref (run (conn, "DEL", key));
     }
-  close_and_finalize (conn);
-  assert_no_live_replies ();
 }
 
 static void
-test_noreply (void)
+test_noreply (Fixture       *f,
+              gconstpointer  data)
 {
-  RedisConnection *conn;
+  RedisConnection *conn = f->conn;
   g_autoptr(RedisBatch) batch = redis_batch_new ();
   g_autoptr(GError) error = NULL;
-  GAsyncResult *result = NULL;
   g_autoptr(RedisReply) r = NULL;
-
-  REQUIRE_SERVER ();
-  conn = open_default ();
 
   g_assert_true (redis_client_noreply_command_sync (REDIS_CLIENT (conn),
                                                     (const char *[]) { "SET", "nr:k", "quiet", NULL },
@@ -925,35 +1092,27 @@ test_noreply (void)
   assert_string_reply (r, "3");
   g_clear_pointer (&r, redis_reply_unref);
 
-  redis_client_noreply_pipeline_async (REDIS_CLIENT (conn), batch, NULL, store_result_cb, &result);
-  g_assert_null (result);
-  test_wait_for_result (&result, 2000);
-  g_assert_true (redis_client_noreply_pipeline_finish (REDIS_CLIENT (conn), result, &error));
+  g_assert_true (call_await (REDIS_CLIENT (conn), &(Call) { CALL_NOREPLY_PIPELINE, .batch = batch },
+                             NULL, NULL, &error));
   g_assert_no_error (error);
-  g_clear_object (&result);
 
-  redis_client_noreply_command_async (REDIS_CLIENT (conn),
-                                      (const char *[]) { "INCR", "nr:n", NULL },
-                                      NULL, store_result_cb, &result);
-  g_assert_null (result);
-  test_wait_for_result (&result, 2000);
-  g_assert_true (redis_client_noreply_command_finish (REDIS_CLIENT (conn), result, &error));
-  g_clear_object (&result);
+  g_assert_true (call_await (REDIS_CLIENT (conn),
+                             &(Call) { CALL_NOREPLY_COMMAND,
+                                       .argv = (const char *[]) { "INCR", "nr:n", NULL } },
+                             NULL, NULL, &error));
 
   r = run (conn, "GET", "nr:n");
   assert_string_reply (r, "7");
   g_clear_pointer (&r, redis_reply_unref);
-
-  close_and_finalize (conn);
-  assert_no_live_replies ();
 }
 
 /* ---- close and dispose ---------------------------------------------------- */
 
 static void
-test_close_graceful (void)
+test_close_graceful (Fixture       *f,
+                     gconstpointer  data)
 {
-  RedisConnection *conn;
+  RedisConnection *conn = f->conn;
   GAsyncResult *sleep_result = NULL;
   GAsyncResult *close_result = NULL;
   GAsyncResult *late_result = NULL;
@@ -961,8 +1120,6 @@ test_close_graceful (void)
   ClosedRecord rec = { 0, NULL };
   RedisReply *r;
 
-  REQUIRE_SERVER ();
-  conn = open_default ();
   g_signal_connect (conn, "closed", G_CALLBACK (closed_cb), &rec);
 
   redis_client_command_async (REDIS_CLIENT (conn),
@@ -990,16 +1147,7 @@ test_close_graceful (void)
   g_assert_error (error, REDIS_ERROR, REDIS_ERROR_CLOSED);
   g_clear_error (&error);
 
-  g_assert_cmpint (redis_connection_get_state (conn), ==, REDIS_CONNECTION_STATE_CLOSED);
-  r = run_error (conn, &error, "PING", NULL);
-  g_assert_null (r);
-  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_CLOSED);
-  g_clear_error (&error);
-
-  WAIT_UNTIL (rec.n > 0, 2000);
-  test_drain_main_context ();
-  g_assert_cmpuint (rec.n, ==, 1);
-  g_assert_error (rec.error, REDIS_ERROR, REDIS_ERROR_CLOSED);
+  assert_closed_once (conn, &rec, REDIS_ERROR_CLOSED);
 
   /* Closing again is fine. */
   g_assert_true (redis_client_close_sync (REDIS_CLIENT (conn), NULL, &error));
@@ -1011,20 +1159,16 @@ test_close_graceful (void)
   g_clear_object (&close_result);
   g_clear_object (&late_result);
   g_clear_error (&rec.error);
-  close_and_finalize (conn);
-  assert_no_live_replies ();
 }
 
 static void
-test_dispose_pending (void)
+test_dispose_pending (Fixture       *f,
+                      gconstpointer  data)
 {
-  RedisConnection *conn;
+  RedisConnection *conn = g_steal_pointer (&f->conn);
   GAsyncResult *r1 = NULL;
   GAsyncResult *r2 = NULL;
   g_autoptr(GError) error = NULL;
-
-  REQUIRE_SERVER ();
-  conn = open_default ();
 
   redis_client_command_async (REDIS_CLIENT (conn),
                               (const char *[]) { "DEBUG", "SLEEP", "0.3", NULL },
@@ -1065,17 +1209,15 @@ test_dispose_pending (void)
     assert_echo (c, "awake");
     close_and_finalize (c);
   }
-  assert_no_live_replies ();
 }
 
 /* Calls on a disposed connection (bindings call run_dispose) must fail
  * with CLOSED, not crash. Run in a subprocess so that a crash fails only
  * this test. */
 static void
-test_call_after_dispose (void)
+test_call_after_dispose (Fixture       *f,
+                         gconstpointer  data)
 {
-  REQUIRE_SERVER ();
-
   if (g_test_subprocess ())
     {
       RedisConnection *conn = open_default ();
@@ -1104,15 +1246,14 @@ test_call_after_dispose (void)
 
 /* Dropping the last reference with calls in flight completes them. */
 static void
-test_unref_pending (void)
+test_unref_pending (Fixture       *f,
+                    gconstpointer  data)
 {
-  RedisConnection *conn;
+  RedisConnection *conn = g_steal_pointer (&f->conn);
   GAsyncResult *r1 = NULL;
   g_autoptr(GError) error = NULL;
   GWeakRef weak;
 
-  REQUIRE_SERVER ();
-  conn = open_default ();
   g_weak_ref_init (&weak, conn);
 
   redis_client_command_async (REDIS_CLIENT (conn), (const char *[]) { "PING", NULL },
@@ -1135,13 +1276,13 @@ test_unref_pending (void)
   test_drain_main_context ();
   WAIT_UNTIL (({ GObject *o = g_weak_ref_get (&weak); gboolean gone = o == NULL; g_clear_object (&o); gone; }), 2000);
   g_weak_ref_clear (&weak);
-  assert_no_live_replies ();
 }
 
 /* ---- options ------------------------------------------------------------ */
 
 static void
-test_acl_user (void)
+test_acl_user (Fixture       *f,
+               gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *out = NULL;
@@ -1149,7 +1290,6 @@ test_acl_user (void)
   g_autoptr(RedisReply) r = NULL;
   guint port;
 
-  REQUIRE_SERVER ();
   port = redis_test_server_get_port (server);
   out = redis_test_server_cli (server,
                                (const char *[]) { "ACL", "SETUSER", "alice", "on", ">" SECRET,
@@ -1206,12 +1346,11 @@ test_acl_user (void)
   g_assert_error (error, REDIS_ERROR, REDIS_ERROR_AUTH_FAILED);
   g_assert_null (strstr (error->message, SECRET));
   g_clear_error (&error);
-
-  assert_no_live_replies ();
 }
 
 static void
-test_requirepass (void)
+test_requirepass (Fixture       *f,
+                  gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(RedisTestServer) srv = NULL;
@@ -1220,7 +1359,6 @@ test_requirepass (void)
   g_autoptr(RedisReply) r = NULL;
   guint port;
 
-  REQUIRE_SERVER ();
   srv = redis_test_server_new (REDIS_TEST_SERVER_TCP, args, &error);
   g_assert_no_error (error);
   port = redis_test_server_get_port (srv);
@@ -1263,12 +1401,11 @@ test_requirepass (void)
     g_assert_null (strstr (back, SECRET));
     close_and_finalize (conn);
   }
-
-  assert_no_live_replies ();
 }
 
 static void
-test_database (void)
+test_database (Fixture       *f,
+               gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
   RedisConnection *db3;
@@ -1279,7 +1416,6 @@ test_database (void)
   guint port;
   guint db = 0;
 
-  REQUIRE_SERVER ();
   port = redis_test_server_get_port (server);
 
   db3 = g_initable_new (REDIS_TYPE_CONNECTION, NULL, &error, "port", port, "database", 3, NULL);
@@ -1323,18 +1459,17 @@ test_database (void)
 
   close_and_finalize (db3);
   close_and_finalize (db0);
-  assert_no_live_replies ();
 }
 
 static void
-test_client_name (void)
+test_client_name (Fixture       *f,
+                  gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
   RedisConnection *conn;
   g_autoptr(RedisReply) r = NULL;
   g_autofree char *line = NULL;
 
-  REQUIRE_SERVER ();
   conn = g_initable_new (REDIS_TYPE_CONNECTION, NULL, &error,
                          "port", (guint) redis_test_server_get_port (server),
                          "client-name", "redispool-test-name", NULL);
@@ -1355,11 +1490,11 @@ test_client_name (void)
   g_clear_pointer (&r, redis_reply_unref);
 
   close_and_finalize (conn);
-  assert_no_live_replies ();
 }
 
 static void
-test_unix_socket (void)
+test_unix_socket (Fixture       *f,
+                  gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
   RedisConnection *conn;
@@ -1367,7 +1502,6 @@ test_unix_socket (void)
   g_autofree char *uri = NULL;
   const char *path;
 
-  REQUIRE_SERVER ();
   path = redis_test_server_get_unix_path (server);
   g_assert_nonnull (path);
 
@@ -1392,12 +1526,11 @@ test_unix_socket (void)
   g_assert_null (conn);
   g_assert_error (error, REDIS_ERROR, REDIS_ERROR_CONNECT_FAILED);
   g_clear_error (&error);
-
-  assert_no_live_replies ();
 }
 
 static void
-test_connect_refused (void)
+test_connect_refused (Fixture       *f,
+                      gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
   RedisConnection *conn;
@@ -1455,17 +1588,16 @@ init_finish (gpointer       object,
 /* A second init, sync (Python's conn.init(None)) or async, succeeds and
  * changes nothing. */
 static void
-test_init_twice (void)
+test_init_twice (Fixture       *f,
+                 gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(RedisReply) reply = NULL;
   GAsyncResult *result = NULL;
-  RedisConnection *conn;
+  RedisConnection *conn = f->conn;
   guint64 before;
   gint64 id;
 
-  REQUIRE_SERVER ();
-  conn = open_default ();
   id = redis_connection_get_client_id (conn);
   before = server_connections_received ();
 
@@ -1483,8 +1615,6 @@ test_init_twice (void)
   reply = run (conn, "CLIENT", "ID");
   g_assert_cmpint (redis_reply_get_integer (reply), ==, id);
   g_assert_cmpuint (server_connections_received () - before - 1, ==, 0);
-
-  close_and_finalize (conn);
 }
 
 static gpointer
@@ -1498,7 +1628,8 @@ init_in_thread (gpointer data)
 /* Two init_async at once, and a sync init from another thread: one
  * connect, the same outcome for all. */
 static void
-test_init_concurrent (void)
+test_init_concurrent (Fixture       *f,
+                      gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(RedisReply) reply = NULL;
@@ -1507,7 +1638,6 @@ test_init_concurrent (void)
   GThread *thread;
   guint64 before;
 
-  REQUIRE_SERVER ();
   conn = g_object_new (REDIS_TYPE_CONNECTION,
                        "port", (guint) redis_test_server_get_port (server),
                        "connect-timeout", test_scale_ms (2000), NULL);
@@ -1539,7 +1669,8 @@ test_init_concurrent (void)
 /* A failed connect: every init call, concurrent or later, gets the same
  * error. */
 static void
-test_init_failed (void)
+test_init_failed (Fixture       *f,
+                  gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GError) first = NULL;
@@ -1576,7 +1707,8 @@ test_init_failed (void)
 /* A waiting call's own cancellable ends only that call; the first call's
  * cancels the connect, and every call then gets CANCELLED. */
 static void
-test_init_cancel (void)
+test_init_cancel (Fixture       *f,
+                  gconstpointer  data)
 {
   g_autoptr(GSocket) listener = NULL;
   g_autoptr(GError) error = NULL;
@@ -1626,14 +1758,14 @@ test_init_cancel (void)
 }
 
 static void
-test_connect_async (void)
+test_connect_async (Fixture       *f,
+                    gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *uri = NULL;
   GAsyncResult *result = NULL;
   RedisConnection *conn;
 
-  REQUIRE_SERVER ();
   uri = g_strdup_printf ("redis://127.0.0.1:%u/1?client_name=async", redis_test_server_get_port (server));
   redis_connection_new_async (uri, NULL, store_result_cb, &result);
   g_assert_null (result);
@@ -1656,13 +1788,13 @@ test_connect_async (void)
     g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
     g_clear_error (&error);
   }
-  assert_no_live_replies ();
 }
 
 /* ---- URI and secrets ------------------------------------------------------ */
 
 static void
-test_uri_property (void)
+test_uri_property (Fixture       *f,
+                   gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
   RedisConnection *conn;
@@ -1735,7 +1867,8 @@ open_tls (guint16      port,
 }
 
 static void
-test_tls (void)
+test_tls (Fixture       *f,
+          gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(RedisTestServer) tls = NULL;
@@ -1744,7 +1877,6 @@ test_tls (void)
   guint16 port;
   const char *bind_args[] = { "--bind", "127.0.0.1", "127.0.0.2", NULL };
 
-  REQUIRE_SERVER ();
   tls = redis_test_server_new (REDIS_TEST_SERVER_TLS, bind_args, &error);
   if (tls == NULL)
     {
@@ -1862,18 +1994,16 @@ test_tls (void)
     g_assert_cmpint (g_get_monotonic_time () - start, <, test_scale_ms (3000) * 1000);
     g_clear_error (&error);
   }
-
-  assert_no_live_replies ();
 }
 
 static void
-test_tls_expired (void)
+test_tls_expired (Fixture       *f,
+                  gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(RedisTestServer) tls = NULL;
   RedisConnection *conn;
 
-  REQUIRE_SERVER ();
   tls = redis_test_server_new (REDIS_TEST_SERVER_TLS_EXPIRED, NULL, &error);
   if (tls == NULL)
     {
@@ -1898,7 +2028,6 @@ test_tls_expired (void)
   g_assert_no_error (error);
   assert_echo (conn, "expired but allowed");
   close_and_finalize (conn);
-  assert_no_live_replies ();
 }
 
 /* ---- the contract --------------------------------------------------------- */
@@ -1906,15 +2035,13 @@ test_tls_expired (void)
 /* (a) A command that times out after it was written completes at once; its
  * late reply is discarded, not given to the next caller. */
 static void
-test_timeout_after_write (void)
+test_timeout_after_write (Fixture       *f,
+                          gconstpointer  data)
 {
-  RedisConnection *conn;
+  RedisConnection *conn = f->conn;
   g_autoptr(GError) error = NULL;
   gint64 start, elapsed;
   RedisReply *r;
-
-  REQUIRE_SERVER ();
-  conn = open_port_raw (redis_test_server_get_port (server), 200);
 
   start = g_get_monotonic_time ();
   r = run_error (conn, &error, "DEBUG", "SLEEP", "1", NULL);
@@ -1932,24 +2059,20 @@ test_timeout_after_write (void)
   WAIT_UNTIL (redis_connection_get_n_pending (conn) == 0, 3000);
   assert_echo (conn, "next");
   assert_echo (conn, "and next");
-
-  close_and_finalize (conn);
-  assert_no_live_replies ();
 }
 
 /* A command queued behind a late one also times out on its own and gets its
  * own reply slot; the replies of later commands stay matched. */
 static void
-test_timeout_queue (void)
+test_timeout_queue (Fixture       *f,
+                    gconstpointer  data)
 {
-  RedisConnection *conn;
+  RedisConnection *conn = f->conn;
   RedisConnection *other;
   g_autoptr(GError) error = NULL;
-  GAsyncResult *results[3] = { NULL, };
+  GAsyncResult *results[2] = { NULL, };
   RedisReply *r;
 
-  REQUIRE_SERVER ();
-  conn = open_port_raw (redis_test_server_get_port (server), 200);
   other = open_default ();
 
   /* (b) The server is paused for everybody else. */
@@ -1985,18 +2108,12 @@ test_timeout_queue (void)
   /* After the pause the late replies are drained; new commands get theirs. */
   WAIT_UNTIL (redis_connection_get_n_pending (conn) == 0, 3000);
   assert_echo (conn, "after pause");
-  redis_client_command_async (REDIS_CLIENT (conn), (const char *[]) { "ECHO", "x", NULL },
-                              NULL, store_result_cb, &results[2]);
-  test_wait_for_result (&results[2], 2000);
-  r = redis_client_command_finish (REDIS_CLIENT (conn), results[2], &error);
+  r = await_command (conn, (const char *[]) { "ECHO", "x", NULL }, NULL, &error);
   g_assert_no_error (error);
   assert_string_reply (r, "x");
   redis_reply_unref (r);
-  g_clear_object (&results[2]);
 
   close_and_finalize (other);
-  close_and_finalize (conn);
-  assert_no_live_replies ();
 }
 
 typedef struct
@@ -2034,18 +2151,15 @@ cancel_later_cb (gpointer data)
 
 /* (c) Cancellation. */
 static void
-test_cancel (void)
+test_cancel (Fixture       *f,
+             gconstpointer  data)
 {
-  RedisConnection *conn;
+  RedisConnection *conn = f->conn;
   g_autoptr(GError) error = NULL;
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   TimedResult t = { NULL, 0 };
   CancelLater later = { cancellable, 0 };
-  GAsyncResult *next = NULL;
   RedisReply *r;
-
-  REQUIRE_SERVER ();
-  conn = open_default ();
 
   redis_client_command_async (REDIS_CLIENT (conn),
                               (const char *[]) { "DEBUG", "SLEEP", "0.3", NULL },
@@ -2062,28 +2176,19 @@ test_cancel (void)
   g_clear_object (&t.result);
 
   /* The next command is answered with its own reply, not the DEBUG's +OK. */
-  redis_client_command_async (REDIS_CLIENT (conn), (const char *[]) { "ECHO", "mine", NULL },
-                              NULL, store_result_cb, &next);
-  test_wait_for_result (&next, 2000);
-  r = redis_client_command_finish (REDIS_CLIENT (conn), next, &error);
+  r = await_command (conn, (const char *[]) { "ECHO", "mine", NULL }, NULL, &error);
   g_assert_no_error (error);
   assert_string_reply (r, "mine");
   redis_reply_unref (r);
-  g_clear_object (&next);
 
   /* Cancelled before submit, async and sync. */
   {
     g_autoptr(GCancellable) c = g_cancellable_new ();
 
     g_cancellable_cancel (c);
-    redis_client_command_async (REDIS_CLIENT (conn), (const char *[]) { "INCR", "cancel:n", NULL },
-                                c, store_result_cb, &next);
-    g_assert_null (next);
-    test_wait_for_result (&next, 2000);
-    g_assert_null (redis_client_command_finish (REDIS_CLIENT (conn), next, &error));
+    g_assert_null (await_command (conn, (const char *[]) { "INCR", "cancel:n", NULL }, c, &error));
     g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
     g_clear_error (&error);
-    g_clear_object (&next);
 
     r = redis_client_command_sync (REDIS_CLIENT (conn), (const char *[]) { "INCR", "cancel:n", NULL },
                                    c, &error);
@@ -2107,16 +2212,14 @@ test_cancel (void)
     g_cancellable_cancel (c);
     assert_echo (conn, "fine");
   }
-
-  close_and_finalize (conn);
-  assert_no_live_replies ();
 }
 
 /* (d) The server kills the connection while a command is in flight. */
 static void
-test_killed (void)
+test_killed (Fixture       *f,
+             gconstpointer  data)
 {
-  RedisConnection *conn;
+  RedisConnection *conn = f->conn;
   RedisConnection *other;
   g_autoptr(GError) error = NULL;
   ClosedRecord rec = { 0, NULL };
@@ -2125,8 +2228,6 @@ test_killed (void)
   gint64 start;
   RedisReply *r;
 
-  REQUIRE_SERVER ();
-  conn = open_default ();
   other = open_default ();
   g_signal_connect (conn, "closed", G_CALLBACK (closed_cb), &rec);
 
@@ -2154,16 +2255,7 @@ test_killed (void)
   g_clear_error (&error);
   g_clear_object (&result);
 
-  WAIT_UNTIL (rec.n > 0, 2000);
-  test_drain_main_context ();
-  g_assert_cmpuint (rec.n, ==, 1);
-  g_assert_error (rec.error, REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST);
-  g_assert_cmpint (redis_connection_get_state (conn), ==, REDIS_CONNECTION_STATE_CLOSED);
-
-  r = run_error (conn, &error, "PING", NULL);
-  g_assert_null (r);
-  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_CLOSED);
-  g_clear_error (&error);
+  assert_closed_once (conn, &rec, REDIS_ERROR_CONNECTION_LOST);
 
   /* close on a dead connection is fine and emits nothing more */
   g_assert_true (redis_client_close_sync (REDIS_CLIENT (conn), NULL, &error));
@@ -2173,13 +2265,12 @@ test_killed (void)
 
   g_clear_error (&rec.error);
   close_and_finalize (other);
-  close_and_finalize (conn);
-  assert_no_live_replies ();
 }
 
 /* The server dies (SIGKILL): pending calls fail CONNECTION_LOST. */
 static void
-test_server_killed (void)
+test_server_killed (Fixture       *f,
+                    gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(RedisTestServer) srv = NULL;
@@ -2187,7 +2278,6 @@ test_server_killed (void)
   ClosedRecord rec = { 0, NULL };
   GAsyncResult *result = NULL;
 
-  REQUIRE_SERVER ();
   srv = redis_test_server_new (REDIS_TEST_SERVER_TCP, NULL, &error);
   g_assert_no_error (error);
   conn = open_port (redis_test_server_get_port (srv), 3000);
@@ -2209,7 +2299,6 @@ test_server_killed (void)
   g_assert_error (rec.error, REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST);
   g_clear_error (&rec.error);
   close_and_finalize (conn);
-  assert_no_live_replies ();
 }
 
 /* ---- fake server: nothing sent for bad arguments, hostile replies -------- */
@@ -2223,14 +2312,14 @@ open_fake (FakeServer *fake,
 
 /* (e) */
 static void
-test_bad_arguments (void)
+test_bad_arguments (Fixture       *f,
+                    gconstpointer  data)
 {
-  g_autoptr(FakeServer) fake = fake_server_new ();
-  RedisConnection *conn;
+  FakeServer *fake = f->fake;
+  RedisConnection *conn = f->conn;
   g_autoptr(GError) error = NULL;
   guint n0;
   RedisReply *r;
-  GAsyncResult *result = NULL;
   g_autoptr(GBytes) name = g_bytes_new_static ("GET", 3);
   g_autoptr(GBytes) empty = g_bytes_new_static ("", 0);
   GBytes *null_element[] = { name, NULL };
@@ -2245,15 +2334,13 @@ test_bad_arguments (void)
     { "HELLO", "3", NULL },
   };
 
-  fake_server_set_answer_all (fake, ":1\r\n", -1);
-  conn = open_fake (fake, 1000);
   n0 = fake_server_get_n_commands (fake);
   g_assert_cmpuint (n0, >=, 1);   /* the handshake */
 
+  /* @expr returns NULL or FALSE. */
 #define EXPECT_INVALID(expr)                                              \
   G_STMT_START {                                                          \
-    r = (expr);                                                           \
-    g_assert_null (r);                                                    \
+    g_assert_true (!(expr));                                              \
     g_assert_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT);    \
     g_test_message ("%s → %s", #expr, error->message);                   \
     g_clear_error (&error);                                               \
@@ -2268,54 +2355,34 @@ test_bad_arguments (void)
   EXPECT_INVALID (redis_client_command_bytes_sync (REDIS_CLIENT (conn), empty_name, 2, NULL, &error));
   for (gsize i = 0; i < G_N_ELEMENTS (unsupported); i++)
     EXPECT_INVALID (redis_client_command_sync (REDIS_CLIENT (conn), unsupported[i], NULL, &error));
-
-#undef EXPECT_INVALID
-
-  g_assert_false (redis_client_noreply_command_sync (REDIS_CLIENT (conn), NULL, NULL, &error));
-  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT);
-  g_clear_error (&error);
+  EXPECT_INVALID (redis_client_noreply_command_sync (REDIS_CLIENT (conn), NULL, NULL, &error));
 
   /* Batches: NULL, empty, with a bad command, with an unsupported one. */
   {
     g_autoptr(RedisBatch) empty_batch = redis_batch_new ();
     g_autoptr(RedisBatch) bad = redis_batch_new ();
     g_autoptr(RedisBatch) sub = redis_batch_new ();
-    GPtrArray *a;
 
     redis_batch_add (bad, (const char *[]) { "PING", NULL });
     redis_batch_add_bytes (bad, null_element, 2);
     redis_batch_add (sub, (const char *[]) { "PING", NULL });
     redis_batch_add (sub, (const char *[]) { "SUBSCRIBE", "x", NULL });
 
-    a = redis_client_pipeline_sync (REDIS_CLIENT (conn), NULL, NULL, &error);
-    g_assert_null (a);
-    g_assert_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT);
-    g_clear_error (&error);
-    a = redis_client_pipeline_sync (REDIS_CLIENT (conn), empty_batch, NULL, &error);
-    g_assert_null (a);
-    g_assert_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT);
-    g_clear_error (&error);
-    a = redis_client_transaction_sync (REDIS_CLIENT (conn), bad, NULL, &error);
-    g_assert_null (a);
-    g_assert_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT);
-    g_clear_error (&error);
-    a = redis_client_pipeline_sync (REDIS_CLIENT (conn), sub, NULL, &error);
-    g_assert_null (a);
-    g_assert_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT);
-    g_clear_error (&error);
-    g_assert_false (redis_client_noreply_pipeline_sync (REDIS_CLIENT (conn), bad, NULL, &error));
-    g_assert_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT);
-    g_clear_error (&error);
+    EXPECT_INVALID (redis_client_pipeline_sync (REDIS_CLIENT (conn), NULL, NULL, &error));
+    EXPECT_INVALID (redis_client_pipeline_sync (REDIS_CLIENT (conn), empty_batch, NULL, &error));
+    EXPECT_INVALID (redis_client_transaction_sync (REDIS_CLIENT (conn), bad, NULL, &error));
+    EXPECT_INVALID (redis_client_pipeline_sync (REDIS_CLIENT (conn), sub, NULL, &error));
+    EXPECT_INVALID (redis_client_noreply_pipeline_sync (REDIS_CLIENT (conn), bad, NULL, &error));
   }
 
+#undef EXPECT_INVALID
+
   /* async as well */
-  redis_client_command_bytes_async (REDIS_CLIENT (conn), null_element, 2, NULL, store_result_cb, &result);
-  g_assert_null (result);
-  test_wait_for_result (&result, 2000);
-  g_assert_null (redis_client_command_bytes_finish (REDIS_CLIENT (conn), result, &error));
+  g_assert_false (call_await (REDIS_CLIENT (conn),
+                              &(Call) { CALL_COMMAND_BYTES, .args = null_element, .n_args = 2 },
+                              NULL, NULL, &error));
   g_assert_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
-  g_clear_object (&result);
 
   /* Nothing reached the server; the connection still works and a real
    * command is the only one recorded. */
@@ -2332,9 +2399,6 @@ test_bad_arguments (void)
     g_test_message ("last command seen: %s", cmds[n - 1]);
     g_assert_nonnull (strstr (cmds[n - 1], "PING"));
   }
-
-  close_and_finalize (conn);
-  assert_no_live_replies ();
 }
 
 typedef struct
@@ -2375,24 +2439,15 @@ run_hostile (const HostileCase *c)
   g_assert_cmpint (elapsed, <, test_scale_ms (2000) * 1000);
   g_clear_error (&error);
 
-  WAIT_UNTIL (rec.n > 0, 2000);
-  test_drain_main_context ();
-  g_assert_cmpuint (rec.n, ==, 1);
-  g_assert_error (rec.error, REDIS_ERROR, c->code);
-  g_assert_cmpint (redis_connection_get_state (conn), ==, REDIS_CONNECTION_STATE_CLOSED);
-
-  r = run_error (conn, &error, "PING", NULL);
-  g_assert_null (r);
-  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_CLOSED);
-  g_clear_error (&error);
-
+  assert_closed_once (conn, &rec, c->code);
   g_clear_error (&rec.error);
   close_and_finalize (conn);
   assert_no_live_replies ();
 }
 
 static void
-test_hostile_replies (void)
+test_hostile_replies (Fixture       *f,
+                      gconstpointer  data)
 {
   GString *deep = g_string_new (NULL);
   HostileCase cases[] = {
@@ -2420,16 +2475,15 @@ test_hostile_replies (void)
 }
 
 static void
-test_unsolicited_reply (void)
+test_unsolicited_reply (Fixture       *f,
+                        gconstpointer  data)
 {
-  g_autoptr(FakeServer) fake = fake_server_new ();
-  RedisConnection *conn;
+  FakeServer *fake = f->fake;
+  RedisConnection *conn = f->conn;
   g_autoptr(GError) error = NULL;
   ClosedRecord rec = { 0, NULL };
   RedisReply *r;
 
-  fake_server_set_answer_all (fake, ":1\r\n", -1);
-  conn = open_fake (fake, 1000);
   g_signal_connect (conn, "closed", G_CALLBACK (closed_cb), &rec);
 
   fake_server_add_reply (fake, "+OK\r\n+EXTRA\r\n", -1);
@@ -2446,36 +2500,22 @@ test_unsolicited_reply (void)
       g_clear_error (&error);
     }
 
-  WAIT_UNTIL (rec.n > 0, 2000);
-  test_drain_main_context ();
-  g_assert_cmpuint (rec.n, ==, 1);
-  g_assert_error (rec.error, REDIS_ERROR, REDIS_ERROR_PROTOCOL);
-  g_test_message ("closed: %s", rec.error->message);
-  g_assert_cmpint (redis_connection_get_state (conn), ==, REDIS_CONNECTION_STATE_CLOSED);
-  r = run_error (conn, &error, "PING", NULL);
-  g_assert_null (r);
-  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_CLOSED);
-  g_clear_error (&error);
-
+  assert_closed_once (conn, &rec, REDIS_ERROR_PROTOCOL);
   g_clear_error (&rec.error);
-  close_and_finalize (conn);
-  assert_no_live_replies ();
 }
 
 /* The server closes or goes silent, during a command or the handshake. */
 static void
-test_fake_close_and_stall (void)
+test_fake_close_and_stall (Fixture       *f,
+                           gconstpointer  data)
 {
-  g_autoptr(FakeServer) fake = fake_server_new ();
-  RedisConnection *conn;
+  FakeServer *fake = f->fake;
+  RedisConnection *conn = g_steal_pointer (&f->conn);
   g_autoptr(GError) error = NULL;
   RedisReply *r;
   gint64 start;
 
-  fake_server_set_answer_all (fake, ":1\r\n", -1);
-
   /* The server closes without replying: CONNECTION_LOST. */
-  conn = open_fake (fake, 1000);
   fake_server_add_close (fake);
   r = run_error (conn, &error, "GET", "k", NULL);
   g_assert_null (r);
@@ -2521,8 +2561,6 @@ test_fake_close_and_stall (void)
   g_assert_error (error, REDIS_ERROR, REDIS_ERROR_CONNECT_FAILED);
   g_assert_cmpint (g_get_monotonic_time () - start, <, test_scale_ms (1000) * 1000);
   g_clear_error (&error);
-
-  assert_no_live_replies ();
 }
 
 /* The peer closes the socket during the handshake (the fake server closes;
@@ -2530,7 +2568,8 @@ test_fake_close_and_stall (void)
  * CONNECT_FAILED, not CONNECTION_LOST (which means "a command may have
  * run"); no user command was ever sent. */
 static void
-test_handshake_closed (void)
+test_handshake_closed (Fixture       *f,
+                       gconstpointer  data)
 {
   g_autoptr(FakeServer) fake = fake_server_new ();
   g_autoptr(GError) error = NULL;
@@ -2552,7 +2591,8 @@ test_handshake_closed (void)
  * calls the old notify at once), and the I/O thread then reads freed
  * memory in engine_closed_cb(). Subprocess: a crash fails only this test. */
 static void
-test_unref_after_lost (void)
+test_unref_after_lost (Fixture       *f,
+                       gconstpointer  data)
 {
   if (g_test_subprocess ())
     {
@@ -2581,19 +2621,18 @@ test_unref_after_lost (void)
 
 /* The limits against a real server. */
 static void
-test_limits (void)
+test_limits (Fixture       *f,
+             gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
   RedisConnection *conn;
-  RedisConnection *plain;
+  RedisConnection *plain = f->conn;
   RedisReply *r;
   guint port;
   g_autofree char *big = g_strnfill (2000, 'v');
   g_autofree char *long_name = g_strnfill (100, 'x');
 
-  REQUIRE_SERVER ();
   port = redis_test_server_get_port (server);
-  plain = open_default ();
   r = run (plain, "DEL", "lim:list");
   redis_reply_unref (r);
   r = run (plain, "RPUSH", "lim:list", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11");
@@ -2639,9 +2678,6 @@ test_limits (void)
   g_assert_error (error, REDIS_ERROR, REDIS_ERROR_REPLY_TOO_LARGE);
   g_clear_error (&error);
   close_and_finalize (conn);
-
-  close_and_finalize (plain);
-  assert_no_live_replies ();
 }
 
 /* ---- threads --------------------------------------------------------------- */
@@ -2736,11 +2772,12 @@ watchdog_cb (gpointer data)
 }
 
 static void
-test_threads (void)
+test_threads (Fixture       *f,
+              gconstpointer  data)
 {
-  RedisConnection *conn;
+  RedisConnection *conn = f->conn;
   GThread *threads[N_THREADS];
-  WorkerData data[N_THREADS];
+  WorkerData workers[N_THREADS];
   gint done = 0;
   AsyncPump pump = { 0, };
   g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
@@ -2748,15 +2785,13 @@ test_threads (void)
   guint watchdog;
   gint64 start = g_get_monotonic_time ();
 
-  REQUIRE_SERVER ();
-  conn = open_port (redis_test_server_get_port (server), 5000);
   r = run (conn, "DEL", "th:counter");
   redis_reply_unref (r);
 
   for (guint i = 0; i < N_THREADS; i++)
     {
-      data[i] = (WorkerData) { conn, i, &done, g_main_context_default () };
-      threads[i] = g_thread_new ("redis-worker", worker_thread, &data[i]);
+      workers[i] = (WorkerData) { conn, i, &done, g_main_context_default () };
+      threads[i] = g_thread_new ("redis-worker", worker_thread, &workers[i]);
     }
 
   pump.conn = conn;
@@ -2780,9 +2815,6 @@ test_threads (void)
     assert_string_reply (r, expected);
   }
   redis_reply_unref (r);
-
-  close_and_finalize (conn);
-  assert_no_live_replies ();
 }
 
 /* Sync from a worker thread while main runs a loop. */
@@ -2886,16 +2918,14 @@ open_in_thread (gpointer data)
 }
 
 static void
-test_sync_contexts (void)
+test_sync_contexts (Fixture       *f,
+                    gconstpointer  data)
 {
-  RedisConnection *conn;
+  RedisConnection *conn = f->conn;
   g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
   guint watchdog;
 
-  REQUIRE_SERVER ();
-
   /* (a) No main loop at all: plain sync calls (the rest of this file). */
-  conn = open_default ();
   assert_echo (conn, "no loop");
 
   /* (b) From a worker thread while main runs a GMainLoop. */
@@ -2930,10 +2960,56 @@ test_sync_contexts (void)
     assert_echo (made, "made elsewhere");
     close_and_finalize (made);
   }
-
-  close_and_finalize (conn);
-  assert_no_live_replies ();
 }
+
+static const Case cases[] = {
+  { "/connection/command/sync", test_command_sync, NEEDS_CONNECTION },
+  { "/connection/command/async", test_command_async, NEEDS_CONNECTION },
+  { "/connection/command/bytes", test_command_bytes, NEEDS_CONNECTION },
+  { "/connection/async-never-synchronous", test_async_never_synchronous, NEEDS_CONNECTION },
+  { "/connection/pipeline", test_pipeline, NEEDS_CONNECTION },
+  { "/connection/transaction/ok", test_transaction, NEEDS_CONNECTION },
+  { "/connection/transaction/execabort", test_transaction_execabort, NEEDS_CONNECTION },
+  { "/connection/transaction/watch", test_transaction_watch, NEEDS_CONNECTION },
+  { "/connection/noreply", test_noreply, NEEDS_CONNECTION },
+  { "/connection/close/graceful", test_close_graceful, NEEDS_CONNECTION },
+  { "/connection/close/dispose-pending", test_dispose_pending, NEEDS_CONNECTION },
+  { "/connection/close/unref-pending", test_unref_pending, NEEDS_CONNECTION },
+  { "/connection/connect/async", test_connect_async, NEEDS_SERVER },
+  { "/connection/connect/refused", test_connect_refused, NEEDS_NOTHING },
+  { "/connection/init/twice", test_init_twice, NEEDS_CONNECTION },
+  { "/connection/init/concurrent", test_init_concurrent, NEEDS_SERVER },
+  { "/connection/init/failed", test_init_failed, NEEDS_NOTHING },
+  { "/connection/init/cancel", test_init_cancel, NEEDS_NOTHING },
+  { "/connection/options/acl", test_acl_user, NEEDS_SERVER },
+  { "/connection/options/requirepass", test_requirepass, NEEDS_SERVER },
+  { "/connection/options/database", test_database, NEEDS_SERVER },
+  { "/connection/options/client-name", test_client_name, NEEDS_SERVER },
+  { "/connection/options/unix", test_unix_socket, NEEDS_SERVER },
+  { "/connection/options/uri", test_uri_property, NEEDS_NOTHING },
+  { "/connection/tls/basic", test_tls, NEEDS_SERVER },
+  { "/connection/tls/expired", test_tls_expired, NEEDS_SERVER },
+  { "/connection/contract/timeout-after-write", test_timeout_after_write, NEEDS_CONNECTION, 200, TRUE },
+  { "/connection/contract/timeout-paused", test_timeout_queue, NEEDS_CONNECTION, 200, TRUE },
+  { "/connection/contract/cancel", test_cancel, NEEDS_CONNECTION },
+  { "/connection/contract/killed", test_killed, NEEDS_CONNECTION },
+  { "/connection/contract/server-killed", test_server_killed, NEEDS_SERVER },
+  { "/connection/contract/bad-arguments", test_bad_arguments, NEEDS_FAKE },
+  { "/connection/contract/hostile-replies", test_hostile_replies, NEEDS_NOTHING },
+  { "/connection/contract/unsolicited-reply", test_unsolicited_reply, NEEDS_FAKE },
+  { "/connection/contract/fake-close-stall", test_fake_close_and_stall, NEEDS_FAKE },
+  { "/connection/contract/limits", test_limits, NEEDS_CONNECTION },
+  { "/connection/contract/large-writes-in-order", test_large_writes_in_order, NEEDS_CONNECTION, 60000 },
+  { "/connection/contract/stall", test_stall_detected, NEEDS_SERVER },
+  { "/connection/contract/health-check", test_health_check, NEEDS_SERVER },
+  { "/connection/threads/many", test_threads, NEEDS_CONNECTION, 5000 },
+  { "/connection/threads/sync-contexts", test_sync_contexts, NEEDS_CONNECTION },
+
+  /* Regressions: bugs that were fixed, each kept by the test that found it. */
+  { "/connection/regressions/call-after-dispose", test_call_after_dispose, NEEDS_SERVER },
+  { "/connection/regressions/handshake-closed", test_handshake_closed, NEEDS_NOTHING },
+  { "/connection/regressions/unref-after-lost", test_unref_after_lost, NEEDS_NOTHING },
+};
 
 int
 main (int    argc,
@@ -2951,52 +3027,13 @@ main (int    argc,
         g_printerr ("# cannot start redis-server: %s\n", error->message);
     }
 
-  g_test_add_func ("/connection/command/sync", test_command_sync);
-  g_test_add_func ("/connection/command/async", test_command_async);
-  g_test_add_func ("/connection/command/bytes", test_command_bytes);
-  g_test_add_func ("/connection/async-never-synchronous", test_async_never_synchronous);
-  g_test_add_func ("/connection/pipeline", test_pipeline);
-  g_test_add_func ("/connection/transaction/ok", test_transaction);
-  g_test_add_func ("/connection/transaction/execabort", test_transaction_execabort);
-  g_test_add_func ("/connection/transaction/watch", test_transaction_watch);
-  g_test_add_func ("/connection/noreply", test_noreply);
-  g_test_add_func ("/connection/close/graceful", test_close_graceful);
-  g_test_add_func ("/connection/close/dispose-pending", test_dispose_pending);
-  g_test_add_func ("/connection/close/unref-pending", test_unref_pending);
-  g_test_add_func ("/connection/connect/async", test_connect_async);
-  g_test_add_func ("/connection/connect/refused", test_connect_refused);
-  g_test_add_func ("/connection/init/twice", test_init_twice);
-  g_test_add_func ("/connection/init/concurrent", test_init_concurrent);
-  g_test_add_func ("/connection/init/failed", test_init_failed);
-  g_test_add_func ("/connection/init/cancel", test_init_cancel);
-  g_test_add_func ("/connection/options/acl", test_acl_user);
-  g_test_add_func ("/connection/options/requirepass", test_requirepass);
-  g_test_add_func ("/connection/options/database", test_database);
-  g_test_add_func ("/connection/options/client-name", test_client_name);
-  g_test_add_func ("/connection/options/unix", test_unix_socket);
-  g_test_add_func ("/connection/options/uri", test_uri_property);
-  g_test_add_func ("/connection/tls/basic", test_tls);
-  g_test_add_func ("/connection/tls/expired", test_tls_expired);
-  g_test_add_func ("/connection/contract/timeout-after-write", test_timeout_after_write);
-  g_test_add_func ("/connection/contract/timeout-paused", test_timeout_queue);
-  g_test_add_func ("/connection/contract/cancel", test_cancel);
-  g_test_add_func ("/connection/contract/killed", test_killed);
-  g_test_add_func ("/connection/contract/server-killed", test_server_killed);
-  g_test_add_func ("/connection/contract/bad-arguments", test_bad_arguments);
-  g_test_add_func ("/connection/contract/hostile-replies", test_hostile_replies);
-  g_test_add_func ("/connection/contract/unsolicited-reply", test_unsolicited_reply);
-  g_test_add_func ("/connection/contract/fake-close-stall", test_fake_close_and_stall);
-  g_test_add_func ("/connection/contract/limits", test_limits);
-  g_test_add_func ("/connection/contract/large-writes-in-order", test_large_writes_in_order);
-  g_test_add_func ("/connection/contract/stall", test_stall_detected);
-  g_test_add_func ("/connection/contract/health-check", test_health_check);
-  g_test_add_func ("/connection/threads/many", test_threads);
-  g_test_add_func ("/connection/threads/sync-contexts", test_sync_contexts);
-
-  /* Regressions: bugs that were fixed, each kept by the test that found it. */
-  g_test_add_func ("/connection/regressions/call-after-dispose", test_call_after_dispose);
-  g_test_add_func ("/connection/regressions/handshake-closed", test_handshake_closed);
-  g_test_add_func ("/connection/regressions/unref-after-lost", test_unref_after_lost);
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      if (server == NULL && (cases[i].needs == NEEDS_SERVER || cases[i].needs == NEEDS_CONNECTION))
+        g_test_add_data_func (cases[i].path, "redis-server not available", test_skip_cb);
+      else
+        g_test_add (cases[i].path, Fixture, &cases[i], fixture_setup, cases[i].body, fixture_teardown);
+    }
 
   ret = g_test_run ();
 
