@@ -70,7 +70,7 @@ async function main() {
     const after = printInfo(pool, 'info after replacement');
 
     const pong = await pool.command_async(['PING'], null);
-    print(`PING -> ${pong.get_string()[0]}`);
+    print(`PING -> ${pong.get_string()}`);
     await pool.close_async(null);
     print('closed');
 

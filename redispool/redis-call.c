@@ -501,7 +501,8 @@ finish_transaction (RedisCall *self)
       return;
 
     case REDIS_REPLY_KIND_ERROR:
-      if (g_str_has_prefix (redis_reply_get_string (exec, NULL), "EXECABORT"))
+      /* With a length: the whole text, even when it is not UTF-8. */
+      if (g_str_has_prefix (redis_reply_get_string (exec, &(gsize) { 0 }), "EXECABORT"))
         {
           /* Name the first command the server refused while queueing. */
           for (guint i = 1; i + 1 < self->replies->len; i++)

@@ -9,6 +9,7 @@
 #include "redis-error.h"
 #include "redis-init-private.h"
 #include "redis-options-private.h"
+#include "redis-worker-private.h"
 
 /**
  * RedisConnection:
@@ -21,6 +22,14 @@
  * ([property@Redis.Connection:command-timeout]); a call that times out or
  * is cancelled after it was written completes at once, and its late reply
  * is read and dropped so that the next caller still gets its own.
+ *
+ * The calls are those of [iface@Redis.Client], each with `_async`,
+ * `_finish` and `_sync` forms: [method@Redis.Client.command_async] and
+ * [method@Redis.Client.command_bytes_async] (one command),
+ * [method@Redis.Client.pipeline_async], [method@Redis.Client.transaction_async],
+ * [method@Redis.Client.noreply_command_async],
+ * [method@Redis.Client.noreply_pipeline_async] and
+ * [method@Redis.Client.close_async].
  *
  * ```c
  * g_autoptr(GError) error = NULL;
@@ -36,7 +45,12 @@
  * any user command. Initializing again is harmless, as GIO asks: a call
  * made while the first one runs waits for it, and every call returns the
  * outcome of the first (success, or the same error) without connecting
- * again. When it is lost it stays closed and emits
+ * again. A connection that was never initialized (built with
+ * g_object_new(), as `Redis.Connection(port=…)` in Python or
+ * `new Redis.Connection({…})` in GJS do) connects on its first call
+ * instead, the call waiting for the connect; a call made when it failed
+ * gets %REDIS_ERROR_CLOSED with the reason, and a later init that same
+ * outcome. When it is lost it stays closed and emits
  * [signal@Redis.Connection::closed]; [class@Redis.Pool] is the object that
  * replaces lost connections.
  *
@@ -376,10 +390,17 @@ redis_connection_class_init (RedisConnectionClass *klass)
    * `redis://user:secret@127.0.0.1:6379/2?client_name=app&command_timeout=2s`
    * or `unix:///run/redis.sock?db=1`. Query parameters: `db`,
    * `client_name`, `connect_timeout`, `command_timeout`, `stall_timeout`,
-   * `health_check_interval` (milliseconds, or
-   * with an `ms` or `s` suffix), `tls_ca_file`, `tls_certificate_file`,
-   * `tls_key_file`, `tls_insecure`, `max_reply_bytes`, `max_elements`,
-   * `max_line_length`, `max_depth`.
+   * `health_check_interval` (durations, below), `tls_ca_file`,
+   * `tls_certificate_file`, `tls_key_file`, `tls_insecure`,
+   * `max_reply_bytes`, `max_elements`, `max_line_length`, `max_depth`.
+   *
+   * A duration is a decimal number of milliseconds, or of seconds with an
+   * `s` suffix: `500`, `500ms`, `1.5s`, `0.25s`. No sign, exponent or
+   * other unit; what does not fit 32 bits of milliseconds is refused. A
+   * fraction of a millisecond is dropped (`1.5ms` is 1 ms), but a value
+   * that would come to 0 ms without being written as zero (`0.3`, `0.4ms`,
+   * `0.0001s`) is refused: only an explicit `0` means "none" where an
+   * option allows it.
    *
    * Where the URI and a property both set an option, the URI wins. Read
    * back, the URI describes the options without the password. A malformed
@@ -481,13 +502,18 @@ redis_connection_class_init (RedisConnectionClass *klass)
    * RedisConnection:connect-timeout:
    *
    * Milliseconds allowed for the TCP connect, the TLS handshake and the
-   * AUTH/SELECT/CLIENT SETNAME handshake together. Default 5000.
+   * AUTH/SELECT/CLIENT SETNAME handshake together; at least 1. Default
+   * 5000. In a URI, `connect_timeout=` takes a duration (`500`, `500ms`,
+   * `1.5s`; see [property@Redis.Connection:uri]).
    */
   /**
    * RedisConnection:command-timeout:
    *
    * Milliseconds allowed for each call from submission to reply; 0 for no
    * limit. Blocking commands get their own block time on top. Default 5000.
+   * In a URI, `command_timeout=` takes a duration (`500`, `500ms`, `1.5s`;
+   * see [property@Redis.Connection:uri]); a value below a millisecond
+   * such as `0.3` is refused rather than read as 0 (no limit).
    */
   /**
    * RedisConnection:stall-timeout:
@@ -495,7 +521,8 @@ redis_connection_class_init (RedisConnectionClass *klass)
    * Milliseconds of silence from the server, once a written call is past its
    * deadline, after which the connection is considered dead (blackholed or
    * half-open) and closed as lost; a pool then replaces it. 0 turns stall
-   * detection off. Default 10000.
+   * detection off. Default 10000. In a URI, `stall_timeout=` takes a
+   * duration (see [property@Redis.Connection:uri]).
    */
   /**
    * RedisConnection:health-check-interval:
@@ -503,7 +530,8 @@ redis_connection_class_init (RedisConnectionClass *klass)
    * Milliseconds of idleness (nothing in flight, nothing received) after
    * which a connection sends a PING, so that a vanished peer is noticed
    * (through [property@Redis.Connection:stall-timeout]) before a user command meets it.
-   * 0 turns it off. Default 30000.
+   * 0 turns it off. Default 30000. In a URI, `health_check_interval=`
+   * takes a duration (see [property@Redis.Connection:uri]).
    */
   /**
    * RedisConnection:max-reply-bytes:
@@ -563,12 +591,15 @@ redis_connection_init (RedisConnection *self)
 
 /* ---- RedisClient -------------------------------------------------------- */
 
+static void connection_start_lazily (RedisConnection *self);
+
 static void
 redis_connection_submit (RedisClient *client,
                          RedisCall   *call)
 {
   RedisConnection *self = REDIS_CONNECTION (client);
   RedisEngine *engine;
+  gboolean start;
 
   if (self->uri_error != NULL)
     {
@@ -586,11 +617,20 @@ redis_connection_submit (RedisClient *client,
       return;
     }
 
+  /* Never initialized (g_object_new() alone, as bindings' keyword
+   * constructors do): the first call starts the connect that init would,
+   * and waits behind it like any call made while connecting. Submitted
+   * first, so that a connect that fails at once fails it with the
+   * reason. */
+  start = redis_init_once_begin_lazy (&self->init);
+
   redis_call_set_timeout (call, self->options->command_timeout_ms);
   if (!redis_engine_submit (engine, call))
     redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED,
                                         "%s was not sent: the connection is closed",
                                         redis_call_get_name (call)));
+  if (G_UNLIKELY (start))
+    connection_start_lazily (self);
 }
 
 static void
@@ -677,10 +717,80 @@ engine_connected_cb (GObject      *object,
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CLIENT_ID]);
 }
 
+/* ---- first use without initialization ----------------------------------- */
+
+/* A connection nobody initialized (g_object_new() alone, as bindings'
+ * keyword constructors do) connects on its first call instead, the call
+ * waiting behind the connect as calls made during an init do. The connect
+ * is started from the I/O thread, so that its completion is dispatched
+ * there: the first caller may be a sync call on a thread that is gone, or
+ * whose context nobody iterates, by the time the connect ends. Only the
+ * link is held meanwhile (nothing keeps the connection alive). */
+
+static gboolean
+notify_connected_cb (gpointer data)
+{
+  g_autoptr(RedisConnection) self = connection_link_get (data);
+
+  if (self != NULL)
+    {
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_STATE]);
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CLIENT_ID]);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+/* I/O thread: the connect of a first use finished. Init calls made since
+ * get its outcome; the notifications go to the creation context, as the
+ * closed signal does. */
+static void
+lazy_connected_cb (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  ConnectionLink *link = user_data;
+  g_autoptr(RedisConnection) self = connection_link_get (link);
+  g_autoptr(GError) error = NULL;
+  GSource *source;
+
+  if (self != NULL)
+    {
+      redis_engine_connect_finish (self->engine, result, &error);
+      redis_init_once_complete (&self->init, error);
+
+      source = g_idle_source_new ();
+      g_source_set_static_name (source, "[redispool] connection connected");
+      g_source_set_callback (source, notify_connected_cb, connection_link_ref (link),
+                             connection_link_unref);
+      g_source_attach (source, self->context);
+      g_source_unref (source);
+    }
+  connection_link_unref (link);
+}
+
+/* I/O thread. */
+static gboolean
+lazy_start_cb (gpointer data)
+{
+  ConnectionLink *link = data;
+  g_autoptr(RedisConnection) self = connection_link_get (link);
+
+  if (self != NULL && !self->disposed)
+    redis_engine_connect_async (self->engine, NULL, lazy_connected_cb, connection_link_ref (link));
+  return G_SOURCE_REMOVE;
+}
+
+static void
+connection_start_lazily (RedisConnection *self)
+{
+  redis_worker_invoke (lazy_start_cb, connection_link_ref (self->link), connection_link_unref);
+}
+
 /* Idempotent, as GIO asks: the first call connects; calls made while it
  * runs wait for it (or for their own cancellable), and every call, then or
  * later, gets the outcome of that one connect. Only the first call's
- * cancellable cancels the connect. */
+ * cancellable cancels the connect. A connection's first call starts the
+ * same connect when no init call came first (connection_start_lazily()). */
 static void
 redis_connection_init_async (GAsyncInitable      *initable,
                              int                  io_priority,
@@ -743,6 +853,25 @@ initable_iface_init (GInitableIface *iface)
  * thread. To set options as properties, use g_initable_new() with
  * %REDIS_TYPE_CONNECTION instead.
  *
+ * Errors: %REDIS_ERROR_INVALID_ARGUMENT (a malformed URI or an unknown
+ * option), %REDIS_ERROR_CONNECT_FAILED, %REDIS_ERROR_AUTH_FAILED,
+ * %REDIS_ERROR_TLS_FAILED and %G_IO_ERROR_CANCELLED. No command of the
+ * caller's was sent: trying again is always safe.
+ *
+ * ```c
+ * g_autoptr(GError) error = NULL;
+ * g_autoptr(RedisConnection) conn =
+ *   redis_connection_new_sync ("redis://127.0.0.1:6379/2", NULL, &error);
+ *
+ * if (conn == NULL)
+ *   g_printerr ("cannot connect: %s\n", error->message);
+ * ```
+ *
+ * ```python
+ * conn = Redis.Connection.new_sync('redis://127.0.0.1:6379/2', None)
+ * print(conn.command_sync(['PING'], None).get_kind().value_nick)
+ * ```
+ *
  * Returns: (transfer full): a ready connection, or %NULL with @error set
  */
 RedisConnection *
@@ -763,6 +892,20 @@ redis_connection_new_sync (const char    *uri,
  *
  * Connects to a server and runs the handshake without blocking. Finish
  * with [ctor@Redis.Connection.new_finish].
+ *
+ * Errors: those of [ctor@Redis.Connection.new_sync].
+ *
+ * ```python
+ * loop = GLib.MainLoop()
+ *
+ * def connected(source, result):
+ *     conn = Redis.Connection.new_finish(result)
+ *     print(conn.props.state.value_nick)   # ready
+ *     loop.quit()
+ *
+ * Redis.Connection.new_async('redis://127.0.0.1:6379/0', None, connected)
+ * loop.run()
+ * ```
  */
 void
 redis_connection_new_async (const char          *uri,

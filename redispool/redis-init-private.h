@@ -26,7 +26,7 @@ G_BEGIN_DECLS
 typedef struct
 {
   GMutex   lock;
-  gint     state;      /* RedisInitState */
+  gint     state;      /* RedisInitState; written under @lock, atomically */
   GError  *error;      /* the outcome once done: NULL for success */
   GQueue   waiters;    /* InitWaiter*, the first caller's task included */
 } RedisInitOnce;
@@ -45,6 +45,12 @@ void            redis_init_once_clear     (RedisInitOnce *once);
  * outcome, or waits for it. */
 gboolean        redis_init_once_begin     (RedisInitOnce *once,
                                            GTask         *task);
+/* For objects that start on first use: moves a never-started @once to
+ * running with no caller waiting. TRUE if this call did: the caller must
+ * then start the initialization, as after the first _begin(); later init
+ * calls wait for its outcome as usual. FALSE (one atomic read once
+ * started) if an initialization ran or runs already. */
+gboolean        redis_init_once_begin_lazy (RedisInitOnce *once);
 /* For objects that are born initialized: later calls succeed at once. */
 void            redis_init_once_set_done  (RedisInitOnce *once);
 /* Records the outcome (@error NULL: success) and returns the tasks to

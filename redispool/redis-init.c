@@ -111,7 +111,7 @@ redis_init_once_begin (RedisInitOnce *once,
   if (once->state == REDIS_INIT_NONE)
     {
       /* The first call: its cancellable is the initialization's. */
-      once->state = REDIS_INIT_RUNNING;
+      g_atomic_int_set (&once->state, REDIS_INIT_RUNNING);
       g_queue_push_tail (&once->waiters, waiter);
       g_mutex_unlock (&once->lock);
       return TRUE;
@@ -130,12 +130,29 @@ redis_init_once_begin (RedisInitOnce *once,
   return FALSE;
 }
 
+gboolean
+redis_init_once_begin_lazy (RedisInitOnce *once)
+{
+  gboolean first;
+
+  /* The fast path of every call on a started object: no lock. */
+  if (G_LIKELY (g_atomic_int_get (&once->state) != REDIS_INIT_NONE))
+    return FALSE;
+
+  g_mutex_lock (&once->lock);
+  first = once->state == REDIS_INIT_NONE;
+  if (first)
+    g_atomic_int_set (&once->state, REDIS_INIT_RUNNING);
+  g_mutex_unlock (&once->lock);
+  return first;
+}
+
 void
 redis_init_once_set_done (RedisInitOnce *once)
 {
   g_mutex_lock (&once->lock);
   g_assert (once->state == REDIS_INIT_NONE);
-  once->state = REDIS_INIT_DONE;
+  g_atomic_int_set (&once->state, REDIS_INIT_DONE);
   g_mutex_unlock (&once->lock);
 }
 
@@ -151,7 +168,7 @@ redis_init_once_settle (RedisInitOnce *once,
       g_mutex_unlock (&once->lock);
       return NULL;
     }
-  once->state = REDIS_INIT_DONE;
+  g_atomic_int_set (&once->state, REDIS_INIT_DONE);
   once->error = error != NULL ? g_error_copy (error) : NULL;
   waiters = g_queue_copy (&once->waiters);
   g_queue_clear (&once->waiters);

@@ -96,6 +96,7 @@ typedef enum
   REDIS_OPTIONS_PARAM_OK,
   REDIS_OPTIONS_PARAM_INVALID,     /* refused: the message says @what */
   REDIS_OPTIONS_PARAM_TOO_SMALL,   /* a number below @min: @too_small, or @what */
+  REDIS_OPTIONS_PARAM_BELOW_MS,    /* a duration written non-zero that is 0 ms */
 } RedisOptionsParamResult;
 
 /* Reads @value into @field (the field at @param->offset); writes nothing
@@ -193,7 +194,9 @@ char         *redis_options_describe_address (const RedisOptions    *self);
 #define REDIS_OPTIONS_INTERNAL_TIMEOUT_MS 5000
 guint         redis_options_get_internal_timeout_ms (const RedisOptions *self);
 /* Parses "500", "500ms", "5s", "1.5s" into milliseconds: a decimal number
- * (no sign or exponent) that fits a guint of milliseconds. */
+ * (no sign or exponent) that fits a guint of milliseconds. Below a
+ * millisecond is dropped, but a non-zero value that comes to 0 ms ("0.3",
+ * "0.0001s") is refused: only an explicit zero means 0. */
 gboolean      redis_options_parse_duration_ms (const char           *text,
                                                guint                *out_ms);
 /* Parses a boolean: 1, true, yes, on or 0, false, no, off, in any case

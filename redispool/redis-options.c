@@ -293,18 +293,29 @@ redis_options_get_property (const RedisOptions *self,
 /* A decimal number ("500", "1.5", ".5", "5.") followed by nothing or "ms"
  * (milliseconds) or "s" (seconds). Integer arithmetic only, so there is no
  * sign, exponent, nan or inf to refuse and no float-to-integer conversion;
- * what does not fit a guint of milliseconds is refused, and what is below a
- * millisecond is dropped ("1.5ms" is 1 ms). */
-gboolean
-redis_options_parse_duration_ms (const char *text,
-                                 guint      *out_ms)
+ * what does not fit a guint of milliseconds is refused. What is below a
+ * millisecond is dropped ("1.5ms" is 1 ms), except that a value only zero
+ * digits can write is 0: one with a non-zero digit that comes to 0 ms
+ * ("0.3", "0.4ms", "0.0001s") is DURATION_BELOW_MS, since 0 means "none"
+ * to every duration option and only an explicit zero may say so. */
+typedef enum
+{
+  DURATION_OK,
+  DURATION_INVALID,
+  DURATION_BELOW_MS,
+} DurationResult;
+
+static DurationResult
+parse_duration (const char *text,
+                guint      *out_ms)
 {
   const char *int_start, *int_end, *frac_start, *frac_end, *p;
   guint64 scale;
   guint64 ms = 0;
+  gboolean nonzero = FALSE;
 
   if (text == NULL)
-    return FALSE;
+    return DURATION_INVALID;
 
   p = int_start = text;
   while (g_ascii_isdigit (*p))
@@ -318,34 +329,47 @@ redis_options_parse_duration_ms (const char *text,
       frac_end = p;
     }
   if (int_end == int_start && frac_end == frac_start)
-    return FALSE;
+    return DURATION_INVALID;
 
   if (g_str_equal (p, "") || g_str_equal (p, "ms"))
     scale = 1;
   else if (g_str_equal (p, "s"))
     scale = 1000;
   else
-    return FALSE;
+    return DURATION_INVALID;
 
   for (p = int_start; p < int_end; p++)
     {
       ms = ms * 10 + (guint64) (*p - '0');
       if (ms > G_MAXUINT)
-        return FALSE;
+        return DURATION_INVALID;
     }
   ms *= scale;                  /* at most G_MAXUINT * 1000: no overflow */
 
-  /* Digits after the point that still count: three for seconds. */
-  for (p = frac_start; p < frac_end && scale > 1; p++)
+  for (p = frac_start; p < frac_end; p++)
     {
-      scale /= 10;
-      ms += (guint64) (*p - '0') * scale;
+      nonzero |= *p != '0';
+      /* Digits after the point that still count: three for seconds. */
+      if (scale > 1)
+        {
+          scale /= 10;
+          ms += (guint64) (*p - '0') * scale;
+        }
     }
 
   if (ms > G_MAXUINT)
-    return FALSE;
+    return DURATION_INVALID;
+  if (ms == 0 && nonzero)
+    return DURATION_BELOW_MS;
   *out_ms = (guint) ms;
-  return TRUE;
+  return DURATION_OK;
+}
+
+gboolean
+redis_options_parse_duration_ms (const char *text,
+                                 guint      *out_ms)
+{
+  return parse_duration (text, out_ms) == DURATION_OK;
 }
 
 static gboolean
@@ -631,7 +655,17 @@ redis_options_param_duration (const RedisOptionsParam *param,
 {
   guint ms;
 
-  if (!redis_options_parse_duration_ms (value, &ms) || ms > param_max (param, G_MAXUINT))
+  switch (parse_duration (value, &ms))
+    {
+    case DURATION_OK:
+      break;
+    case DURATION_BELOW_MS:
+      return REDIS_OPTIONS_PARAM_BELOW_MS;
+    case DURATION_INVALID:
+    default:
+      return REDIS_OPTIONS_PARAM_INVALID;
+    }
+  if (ms > param_max (param, G_MAXUINT))
     return REDIS_OPTIONS_PARAM_INVALID;
   if (ms < param->min)
     return REDIS_OPTIONS_PARAM_TOO_SMALL;
@@ -758,6 +792,15 @@ apply_param (const RedisOptionsParam  *param,
     {
     case REDIS_OPTIONS_PARAM_OK:
       return TRUE;
+    case REDIS_OPTIONS_PARAM_BELOW_MS:
+      if (param->min > 0)
+        return invalid_value (error, quote, param->name, value,
+                              "is below a millisecond: durations are whole "
+                              "milliseconds (500, 500ms, 1.5s)");
+      return invalid_value (error, quote, param->name, value,
+                            "is below a millisecond, which would mean none: "
+                            "durations are whole milliseconds (500, 500ms, 1.5s), "
+                            "and only 0 turns this off");
     case REDIS_OPTIONS_PARAM_TOO_SMALL:
       if (param->too_small != NULL)
         return invalid (error, "%s %s", param->name, param->too_small);

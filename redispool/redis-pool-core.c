@@ -152,7 +152,11 @@ struct _RedisPoolCore
 static void core_route (RedisPoolCore *core,
                         RedisCall     *call);
 static void core_close (RedisPoolCore *core,
-                        GTask         *task);
+                        GTask         *task,
+                        const GError  *reason);
+static void core_init_start (RedisPoolCore *core,
+                             GCancellable  *cancellable,
+                             const GError  *config_error);
 
 /* ---- configuration and life cycle --------------------------------------- */
 
@@ -266,7 +270,7 @@ redis_pool_core_unref (RedisPoolCore *core)
 void
 redis_pool_core_dispose (RedisPoolCore *core)
 {
-  core_close (core, NULL);
+  core_close (core, NULL, NULL);
   /* They hold references to the core. */
   g_source_destroy (core->queue_timer);
   g_source_destroy (core->lease_timer);
@@ -1354,22 +1358,35 @@ core_route (RedisPoolCore *core,
     core_dispatch_shared (core, call);
 }
 
+/* A pool never initialized (g_object_new() alone, as bindings' keyword
+ * constructors do) starts on its first call or lease request what its
+ * initialization would, without a cancellable. The call is routed first,
+ * so that it waits in the offline queue before the start can fail (it
+ * then fails with the reason, see core_close()); a later init call gets
+ * the outcome of that start. */
 void
 redis_pool_core_submit (RedisPoolCore *core,
                         RedisCall     *call)
 {
+  gboolean start = redis_init_once_begin_lazy (&core->init);
+
   redis_call_set_timeout (call, core->config.options->command_timeout_ms);
   core_route (core, call);
+  if (G_UNLIKELY (start))
+    core_init_start (core, NULL, NULL);
 }
 
 void
 redis_pool_core_acquire (RedisPoolCore *core,
                          GTask         *task)
 {
+  gboolean start = redis_init_once_begin_lazy (&core->init);
   LeaseRequest *req = lease_request_new (core);
 
   req->task = task;
   core_lease (req);
+  if (G_UNLIKELY (start))
+    core_init_start (core, NULL, NULL);
 }
 
 /* ---- slots -------------------------------------------------------------- */
@@ -1657,7 +1674,7 @@ core_init_settle (RedisPoolCore *core,
       g_source_unref (cancel_source);
     }
   if (error != NULL && close_on_error)
-    core_close (core, NULL);
+    core_close (core, NULL, error);
   redis_init_once_return (&core->init, waiters);
 }
 
@@ -1702,16 +1719,14 @@ core_init_cancelled_cb (GCancellable *cancellable,
   return G_SOURCE_REMOVE;
 }
 
-void
-redis_pool_core_init (RedisPoolCore *core,
-                      GTask         *task,
-                      const GError  *config_error)
+/* Starts the initialization that redis_init_once_begin() (or _lazy())
+ * handed to this caller: connects every slot; @cancellable cancels it. */
+static void
+core_init_start (RedisPoolCore *core,
+                 GCancellable  *cancellable,
+                 const GError  *config_error)
 {
-  GCancellable *cancellable = g_task_get_cancellable (task);
   gboolean wait_all;
-
-  if (!redis_init_once_begin (&core->init, task))
-    return;
 
   if (config_error != NULL)
     {
@@ -1741,6 +1756,15 @@ redis_pool_core_init (RedisPoolCore *core,
 
   redis_worker_invoke (core_start_all, redis_pool_core_ref (core),
                        (GDestroyNotify) redis_pool_core_unref);
+}
+
+void
+redis_pool_core_init (RedisPoolCore *core,
+                      GTask         *task,
+                      const GError  *config_error)
+{
+  if (redis_init_once_begin (&core->init, task))
+    core_init_start (core, g_task_get_cancellable (task), config_error);
 }
 
 /* ---- close -------------------------------------------------------------- */
@@ -1836,10 +1860,14 @@ core_close_engines (RedisPoolCore *core,
     }
 }
 
-/* Any thread: close everything. With @task, waits for replies in flight. */
+/* Any thread: close everything. With @task, waits for replies in flight.
+ * With @reason (an initialization that failed), the calls and requests
+ * waiting for a connection fail with CLOSED and its message, as calls on
+ * a connection whose connect failed do, rather than a bare "closed". */
 static void
 core_close (RedisPoolCore *core,
-            GTask         *task)
+            GTask         *task,
+            const GError  *reason)
 {
   GQueue queued, lease_waiters;
   GPtrArray *engines = g_ptr_array_new_with_free_func ((GDestroyNotify) redis_engine_unref);
@@ -1852,13 +1880,23 @@ core_close (RedisPoolCore *core,
 
   while ((call = g_queue_pop_head (&queued)) != NULL)
     {
-      redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED,
-                                          "%s was not sent: the pool was closed",
-                                          redis_call_get_name (call)));
+      if (reason != NULL)
+        redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED,
+                                            "%s was not sent: %s",
+                                            redis_call_get_name (call), reason->message));
+      else
+        redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_CLOSED,
+                                            "%s was not sent: the pool was closed",
+                                            redis_call_get_name (call)));
       redis_call_unref (call);
     }
   while ((req = g_queue_pop_head (&lease_waiters)) != NULL)
-    lease_request_drop (req, REDIS_ERROR, REDIS_ERROR_CLOSED, "the pool was closed");
+    {
+      if (reason != NULL)
+        lease_request_drop (req, REDIS_ERROR, REDIS_ERROR_CLOSED, reason->message);
+      else
+        lease_request_drop (req, REDIS_ERROR, REDIS_ERROR_CLOSED, "the pool was closed");
+    }
 
   if (redis_init_once_get_state (&core->init) == REDIS_INIT_RUNNING)
     {
@@ -1876,7 +1914,7 @@ void
 redis_pool_core_close (RedisPoolCore *core,
                        GTask         *task)
 {
-  core_close (core, task);
+  core_close (core, task, NULL);
 }
 
 /* ---- state -------------------------------------------------------------- */

@@ -14,9 +14,12 @@
  * handed between threads and kept as long as needed.
  *
  * A reply has a [enum@Redis.ReplyKind]. Strings are binary-safe: use
- * [method@Redis.Reply.get_bytes] for arbitrary bytes, or
- * [method@Redis.Reply.get_string] for text (always NUL-terminated, with the
- * exact length available for data that contains NUL bytes). Arrays hold
+ * [method@Redis.Reply.get_data] (no copy) or [method@Redis.Reply.get_bytes]
+ * for arbitrary bytes, or [method@Redis.Reply.get_string] for text. Text
+ * is never silently cut short: without a length, get_string() returns
+ * %NULL for a value holding a NUL byte or invalid UTF-8, and that is what
+ * bindings see (Python `r.get_string()` gives `'v'` or `None`; `r.get_data()`
+ * gives `b'v'`). Arrays hold
  * further replies, reachable with [method@Redis.Reply.get_element] or
  * [method@Redis.Reply.get_elements]. [method@Redis.Reply.to_variant] gives a
  * #GVariant view that bindings turn into native values.
@@ -235,17 +238,45 @@ redis_reply_is_nil (RedisReply *self)
   return self->kind == REDIS_REPLY_KIND_NIL;
 }
 
+static gboolean
+reply_is_text_kind (RedisReply *self)
+{
+  return self->kind == REDIS_REPLY_KIND_STRING ||
+         self->kind == REDIS_REPLY_KIND_STATUS ||
+         self->kind == REDIS_REPLY_KIND_ERROR;
+}
+
 /**
  * redis_reply_get_string:
  * @self: a [struct@Redis.Reply]
  * @length: (out) (optional): the length in bytes, without the trailing NUL
  *
- * Returns the text of a string, status or error reply. The text is always
- * NUL-terminated; it may contain further NUL bytes, so use @length (or
- * [method@Redis.Reply.get_bytes]) for binary data.
+ * Returns the text of a string, status or error reply.
+ *
+ * With @length, the whole value is returned whatever it holds: the buffer
+ * is always NUL-terminated, may contain further NUL bytes before
+ * @length, and is not checked for UTF-8.
+ *
+ * Without @length (%NULL), the value is returned only when a caller that
+ * reads up to the first NUL sees all of it as text: valid UTF-8 without
+ * NUL bytes. A value holding a NUL byte or invalid UTF-8 gives %NULL
+ * rather than a truncated or broken string; read such values with
+ * [method@Redis.Reply.get_data] or [method@Redis.Reply.get_bytes], and
+ * use [method@Redis.Reply.get_kind] to tell them from integer, nil and
+ * array replies.
+ *
+ * ```c
+ * gsize len;
+ * const char *whole = redis_reply_get_string (reply, &len);  // any bytes
+ * const char *text = redis_reply_get_string (reply, NULL);   // UTF-8 or NULL
+ * ```
+ *
+ * Bindings call [method@Redis.Reply.get_text] under this name: a plain
+ * string (or `None`/`null`) by the rule for a %NULL @length.
  *
  * Returns: (nullable): the text owned by @self, or %NULL for integer, nil
- *   and array replies
+ *   and array replies, and, without @length, for a value that is not
+ *   UTF-8 free of NUL bytes
  */
 const char *
 redis_reply_get_string (RedisReply *self,
@@ -253,23 +284,85 @@ redis_reply_get_string (RedisReply *self,
 {
   g_return_val_if_fail (self != NULL, NULL);
 
-  switch (self->kind)
+  if (!reply_is_text_kind (self))
     {
-    case REDIS_REPLY_KIND_STRING:
-    case REDIS_REPLY_KIND_STATUS:
-    case REDIS_REPLY_KIND_ERROR:
-      if (length != NULL)
-        *length = self->len;
-      return self->data;
-
-    case REDIS_REPLY_KIND_INTEGER:
-    case REDIS_REPLY_KIND_NIL:
-    case REDIS_REPLY_KIND_ARRAY:
-    default:
       if (length != NULL)
         *length = 0;
       return NULL;
     }
+
+  if (length != NULL)
+    {
+      *length = self->len;
+      return self->data;
+    }
+
+  /* The caller reads up to the first NUL: refuse rather than truncate,
+   * and keep the promise of the binding type (utf8). */
+  if (memchr (self->data, '\0', self->len) != NULL ||
+      !g_utf8_validate (self->data, self->len, NULL))
+    return NULL;
+
+  return self->data;
+}
+
+/**
+ * redis_reply_get_text: (rename-to redis_reply_get_string)
+ * @self: a [struct@Redis.Reply]
+ *
+ * Returns the text of a string, status or error reply when it is valid
+ * UTF-8 without NUL bytes, as [method@Redis.Reply.get_string] does without
+ * a length; %NULL otherwise, never a truncated string.
+ *
+ * Bindings see this function as `get_string()`, returning a plain string:
+ *
+ * ```python
+ * pool.command_sync(['SET', 'k', 'v'], None)
+ * assert pool.command_sync(['GET', 'k'], None).get_string() == 'v'
+ * ```
+ *
+ * Returns: (nullable): the text owned by @self, or %NULL for integer, nil
+ *   and array replies and for a value with a NUL byte or invalid UTF-8
+ */
+const char *
+redis_reply_get_text (RedisReply *self)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+
+  return redis_reply_get_string (self, NULL);
+}
+
+/**
+ * redis_reply_get_data:
+ * @self: a [struct@Redis.Reply]
+ * @length: (out): the length in bytes
+ *
+ * Returns the bytes of a string, status or error reply, binary-safe and
+ * without a copy: the value may hold any bytes, NUL included. Bindings
+ * get a byte array (`bytes` in Python, `Uint8Array` in GJS, `uint8[]` in
+ * Vala). Use [method@Redis.Reply.get_bytes] to keep the data beyond the
+ * life of @self.
+ *
+ * Returns: (array length=length) (element-type guint8) (transfer none) (nullable):
+ *   the bytes owned by @self, or %NULL (with @length 0) for integer, nil and
+ *   array replies; an empty string gives a non-%NULL pointer and length 0
+ */
+const guint8 *
+redis_reply_get_data (RedisReply *self,
+                      gsize      *length)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+
+  if (!reply_is_text_kind (self))
+    {
+      if (length != NULL)
+        *length = 0;
+      return NULL;
+    }
+
+  if (length != NULL)
+    *length = self->len;
+  return (const guint8 *) self->data;
 }
 
 static void
@@ -293,9 +386,7 @@ redis_reply_get_bytes (RedisReply *self)
 {
   g_return_val_if_fail (self != NULL, NULL);
 
-  if (self->kind != REDIS_REPLY_KIND_STRING &&
-      self->kind != REDIS_REPLY_KIND_STATUS &&
-      self->kind != REDIS_REPLY_KIND_ERROR)
+  if (!reply_is_text_kind (self))
     return NULL;
 
   return g_bytes_new_with_free_func (self->data, self->len,

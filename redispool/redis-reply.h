@@ -51,6 +51,11 @@ REDIS_AVAILABLE_IN_ALL
 const char     *redis_reply_get_string       (RedisReply  *self,
                                               gsize       *length);
 REDIS_AVAILABLE_IN_ALL
+const char     *redis_reply_get_text         (RedisReply  *self);
+REDIS_AVAILABLE_IN_ALL
+const guint8   *redis_reply_get_data         (RedisReply  *self,
+                                              gsize       *length);
+REDIS_AVAILABLE_IN_ALL
 GBytes         *redis_reply_get_bytes        (RedisReply  *self) G_GNUC_WARN_UNUSED_RESULT;
 REDIS_AVAILABLE_IN_ALL
 gint64          redis_reply_get_integer      (RedisReply  *self);

@@ -26,6 +26,18 @@ for f in "$libdir" "$pcdir" "$typelibdir" "$root/share/gir-1.0/Redis-1.0.gir" \
   [ -e "$f" ] || { echo "missing after install: $f"; exit 1; }
 done
 if [ -n "$(find "$root" -name 'redispool-1.0.vapi')" ]; then echo "ok - VAPI installed"; fi
+# The demo and the benchmark only with -Dinstall_tools=true.
+install_tools=$(meson introspect "$build_dir" --buildoptions |
+  /usr/bin/python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="install_tools"][0])')
+for tool in redispool-demo redispool-benchmark; do
+  found=$(find "$root" -name "$tool" -type f)
+  if [ "$install_tools" = True ] && [ -z "$found" ]; then
+    echo "missing after install (install_tools=true): $tool"; exit 1
+  elif [ "$install_tools" != True ] && [ -n "$found" ]; then
+    echo "installed without install_tools: $found"; exit 1
+  fi
+done
+echo "ok - tools installed only with install_tools (install_tools=$install_tools)"
 
 work=$(mktemp -d /tmp/redispool-install-src-XXXXXX)
 trap 'rm -rf "$prefix" "$work"' EXIT
@@ -65,15 +77,29 @@ import os, gi
 gi.require_version('Redis', '1.0')
 from gi.repository import Redis
 pool = Redis.Pool.new_sync(os.environ['REDIS_URL'], None)
-assert pool.command_sync(['ECHO', 'py'], None).get_string()[0] == 'py'
+assert pool.command_sync(['ECHO', 'py'], None).get_string() == 'py'
 print('ok - Python finds the installed typelib')
+PY
+
+# The PyGObject overrides, from the staged site directory only.
+overrides=$(find "$root" -path '*/gi/overrides/Redis.py' -printf '%h\n' | head -n 1)
+[ -n "$overrides" ] || { echo "missing after install: gi/overrides/Redis.py"; exit 1; }
+PYTHONPATH="${overrides%/gi/overrides}" /usr/bin/python3 - "$overrides" <<'PY'
+import os, sys, gi
+gi.require_version('Redis', '1.0')
+from gi.repository import Redis
+loaded = os.path.dirname(sys.modules['gi.overrides.Redis'].__file__)
+assert loaded == sys.argv[1], (loaded, sys.argv[1])
+pool = Redis.Pool.new_sync(os.environ['REDIS_URL'], None)
+assert pool.command('ECHO', b'py\x00\xff').value == b'py\x00\xff'
+print('ok - Python loads the installed overrides (%s)' % loaded)
 PY
 
 cat > "$work/check.js" <<'JS'
 import GLib from 'gi://GLib';
 import Redis from 'gi://Redis?version=1.0';
 const pool = Redis.Pool.new_sync(GLib.getenv('REDIS_URL'), null);
-const [text] = pool.command_sync(['ECHO', 'gjs'], null).get_string();
+const text = pool.command_sync(['ECHO', 'gjs'], null).get_string();
 if (text !== 'gjs') throw new Error('unexpected ' + text);
 print('ok - GJS finds the installed typelib');
 JS

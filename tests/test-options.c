@@ -97,8 +97,21 @@ test_duration (void)
     { "1.5s", TRUE, 1500 },
     { "4.1s", TRUE, 4100 },            /* 4.1 * 1000.0 is 4099.999… in binary */
     { "0.001s", TRUE, 1 },
-    { "0.0005s", TRUE, 0 },            /* below a millisecond: truncated */
-    { "1.9ms", TRUE, 1 },
+    { "1.9ms", TRUE, 1 },              /* below a millisecond: dropped */
+    { "1.0005s", TRUE, 1000 },
+    /* Only an explicit zero is 0 ("none"): written non-zero, a value that
+     * comes to 0 ms is refused. */
+    { "0.0", TRUE, 0 },
+    { "0ms", TRUE, 0 },
+    { "0s", TRUE, 0 },
+    { ".000s", TRUE, 0 },
+    { "000.0000ms", TRUE, 0 },
+    { "0.0005s", FALSE, 0 },
+    { "0.0001s", FALSE, 0 },
+    { "0.3", FALSE, 0 },
+    { "0.4ms", FALSE, 0 },
+    { ".9", FALSE, 0 },
+    { "0.00000000000000000001s", FALSE, 0 },
     { ".5s", TRUE, 500 },
     { "5.", TRUE, 5 },
     { "007", TRUE, 7 },
@@ -151,6 +164,60 @@ test_duration (void)
       g_assert_cmpint (ok, ==, cases[i].ok);
       g_assert_cmpuint (ms, ==, ok ? cases[i].ms : 4242);
     }
+}
+
+/* A duration written non-zero that comes to 0 ms would silently mean "no
+ * timeout": the URI fails and says why; an explicit zero still turns the
+ * option off. */
+static void
+test_duration_below_ms (void)
+{
+  static const struct { const char *uri; gboolean zero_is_none; } bad[] = {
+    { "redis://h?command_timeout=0.3", TRUE },
+    { "redis://h?command_timeout=0.4ms", TRUE },
+    { "redis://h?command_timeout=0.0001s", TRUE },
+    { "redis://h?stall_timeout=0.5", TRUE },
+    { "redis://h?health_check_interval=0.9ms", TRUE },
+    { "redis://h?connect_timeout=0.2", FALSE },   /* 0 is not allowed at all */
+  };
+  static const char * const zero[] = { "0", "0ms", "0s", "0.0", "0.000s" };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autofree char *message = parse_error_message (bad[i].uri, NULL);
+      const char *value = strchr (bad[i].uri, '=') + 1;
+
+      g_assert_nonnull (strstr (message, "is below a millisecond"));
+      g_assert_nonnull (strstr (message, "500, 500ms, 1.5s"));
+      g_assert_true ((strstr (message, "only 0 turns this off") != NULL) == bad[i].zero_is_none);
+      g_assert_nonnull (strstr (message, value));
+    }
+
+  for (gsize i = 0; i < G_N_ELEMENTS (zero); i++)
+    {
+      g_autoptr(RedisOptions) options = redis_options_new ();
+      g_autofree char *uri = g_strdup_printf ("redis://h?command_timeout=%s&stall_timeout=%s",
+                                              zero[i], zero[i]);
+      g_autoptr(GError) error = NULL;
+
+      g_assert_true (redis_options_parse_uri (options, uri, NULL, NULL, &error));
+      g_assert_no_error (error);
+      g_assert_cmpuint (options->command_timeout_ms, ==, 0);
+      g_assert_cmpuint (options->stall_timeout_ms, ==, 0);
+    }
+
+  /* Also for the pool's own durations. */
+  {
+    g_autoptr(GError) error = NULL;
+    RedisPool *pool = g_initable_new (REDIS_TYPE_POOL, NULL, &error,
+                                      "uri", "redis://127.0.0.1:1?backoff_initial=0.5",
+                                      "connect-mode", REDIS_POOL_CONNECT_MODE_BACKGROUND,
+                                      NULL);
+
+    g_assert_null (pool);
+    g_assert_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT);
+    g_assert_nonnull (strstr (error->message, "backoff_initial"));
+  }
 }
 
 /* A duration the parser refuses fails the whole URI. */
@@ -577,7 +644,8 @@ test_param_owner_table (void)
     { "strategy=fastest", "strategy=“fastest” is not round_robin, random or least_pending" },
     { "strategy=Random", "strategy=“Random” is not round_robin, random or least_pending" },
     { "backoff_initial=0", "backoff_initial must be positive" },
-    { "backoff_initial=0.0001s", "backoff_initial must be positive" },
+    { "backoff_initial=0.0001s", "backoff_initial=“0.0001s” is below a millisecond: "
+      "durations are whole milliseconds (500, 500ms, 1.5s)" },
     { "backoff_initial=x", "backoff_initial=“x” is not valid" },
     { "backoff_max=0", "backoff_max=“0” is not valid" },
     { "backoff_max=61s", "backoff_max=“61s” is not valid" },
@@ -822,6 +890,7 @@ main (int    argc,
 
   g_test_add_func ("/options/duration", test_duration);
   g_test_add_func ("/options/duration/uri", test_duration_uri);
+  g_test_add_func ("/options/duration/below-ms", test_duration_below_ms);
   g_test_add_func ("/options/uri/error/password-fragments", test_error_password_fragments);
   g_test_add_func ("/options/uri/error/messages", test_error_messages);
   g_test_add_func ("/options/uri/error/extra", test_error_extra);

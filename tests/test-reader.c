@@ -108,7 +108,19 @@ test_reply_string (void)
   g_assert_cmpuint (len, ==, 4);
   g_assert_cmpmem (s, len, data, 4);
   g_assert_cmpint (s[4], ==, '\0');   /* always NUL-terminated */
-  g_assert_nonnull (redis_reply_get_string (r, NULL));
+  /* Without a length the caller would see "a": no text rather than a
+   * truncated one (also for the text getter bindings call get_string). */
+  g_assert_null (redis_reply_get_string (r, NULL));
+  g_assert_null (redis_reply_get_text (r));
+  {
+    const guint8 *d;
+
+    len = 99;
+    d = redis_reply_get_data (r, &len);
+    g_assert_cmpuint (len, ==, 4);
+    g_assert_true ((const char *) d == s);
+    g_assert_cmpmem (d, len, data, 4);
+  }
 
   /* get_bytes shares the reply's memory and keeps the reply alive. */
   bytes = redis_reply_get_bytes (r);
@@ -121,10 +133,55 @@ test_reply_string (void)
   g_bytes_unref (bytes);
   assert_live_zero ();
 
+  /* A NUL alone, and invalid UTF-8 alone, each refuse the text. */
+  {
+    static const struct { const char *data; gsize len; gboolean text; } cases[] = {
+      { "a\0b", 3, FALSE },
+      { "\0", 1, FALSE },
+      { "ab\xff", 3, FALSE },
+      { "\xc3", 1, FALSE },          /* truncated sequence */
+      { "h\xc3\xa9llo", 6, TRUE },  /* UTF-8 beyond ASCII is text */
+      { "OK", 2, TRUE },
+    };
+
+    static const RedisReplyKind kinds[] = {
+      REDIS_REPLY_KIND_STRING, REDIS_REPLY_KIND_STATUS, REDIS_REPLY_KIND_ERROR,
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+      for (gsize k = 0; k < G_N_ELEMENTS (kinds); k++)
+        {
+          const guint8 *d;
+
+          r = redis_reply_new_text (kinds[k], cases[i].data, cases[i].len);
+          if (cases[i].text)
+            {
+              g_assert_cmpstr (redis_reply_get_string (r, NULL), ==, cases[i].data);
+              g_assert_cmpstr (redis_reply_get_text (r), ==, cases[i].data);
+            }
+          else
+            {
+              g_assert_null (redis_reply_get_string (r, NULL));
+              g_assert_null (redis_reply_get_text (r));
+            }
+          /* With a length, and as data, always the whole value. */
+          s = redis_reply_get_string (r, &len);
+          g_assert_cmpmem (s, len, cases[i].data, cases[i].len);
+          d = redis_reply_get_data (r, &len);
+          g_assert_cmpmem (d, len, cases[i].data, cases[i].len);
+          redis_reply_unref (r);
+        }
+  }
+
   /* An empty string is not nil. */
   r = redis_reply_new_text (REDIS_REPLY_KIND_STRING, NULL, 0);
   s = redis_reply_get_string (r, &len);
   g_assert_cmpstr (s, ==, "");
+  g_assert_cmpuint (len, ==, 0);
+  g_assert_cmpstr (redis_reply_get_string (r, NULL), ==, "");
+  g_assert_cmpstr (redis_reply_get_text (r), ==, "");
+  len = 99;
+  g_assert_nonnull (redis_reply_get_data (r, &len));
   g_assert_cmpuint (len, ==, 0);
   bytes = redis_reply_get_bytes (r);
   g_assert_cmpuint (g_bytes_get_size (bytes), ==, 0);
@@ -160,11 +217,18 @@ test_reply_integer_nil_array (void)
   g_assert_null (redis_reply_get_string (i, &len));
   g_assert_cmpuint (len, ==, 0);
   g_assert_null (redis_reply_get_bytes (i));
+  len = 42;
+  g_assert_null (redis_reply_get_data (i, &len));
+  g_assert_cmpuint (len, ==, 0);
+  g_assert_null (redis_reply_get_text (i));
 
   g_assert_cmpint (redis_reply_get_kind (n), ==, REDIS_REPLY_KIND_NIL);
   g_assert_true (redis_reply_is_nil (n));
   g_assert_null (redis_reply_get_string (n, NULL));
   g_assert_null (redis_reply_get_bytes (n));
+  len = 42;
+  g_assert_null (redis_reply_get_data (n, &len));
+  g_assert_cmpuint (len, ==, 0);
 
   redis_reply_set_element (a, 0, redis_reply_ref (i));
   redis_reply_set_element (a, 1, redis_reply_ref (n));

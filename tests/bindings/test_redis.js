@@ -5,24 +5,24 @@
 // GJS 1.74 never lets a trailing nullable argument be omitted, so every call
 // passes the cancellable (null) explicitly, and promisified calls only
 // return a promise when everything but the callback is passed.
+//
+// Redis comes from the promise module shipped with the library
+// (redispool/gjs/redispool.js, installed as
+// <datadir>/redispool-1.0/gjs/redispool.js), as an application would use it.
 
+import GIRepository from 'gi://GIRepository?version=2.0';
 import GLib from 'gi://GLib';
 import Gio from 'gi://Gio';
-import Redis from 'gi://Redis?version=1.0';
+import GObject from 'gi://GObject';
+import Redis from '../../redispool/gjs/redispool.js';
 import System from 'system';
-
-const ASYNC = ['command', 'command_bytes', 'pipeline', 'transaction',
-    'noreply_command', 'noreply_pipeline', 'close'];
-for (const klass of [Redis.Pool, Redis.Connection]) {
-    for (const name of ASYNC)
-        Gio._promisify(klass.prototype, `${name}_async`, `${name}_finish`);
-}
-Gio._promisify(Redis.Pool.prototype, 'acquire_async', 'acquire_finish');
-Gio._promisify(Redis.Pool, 'new_async', 'new_finish');
 
 const PORT = parseInt(GLib.getenv('REDIS_PORT') ?? '0');
 const URL = GLib.getenv('REDIS_URL');
 const enc = new TextEncoder();
+// Deadlines scale like those of the C tests (tests/test-helpers.h).
+const SCALE = Math.max(1, parseInt(GLib.getenv('REDISPOOL_TEST_TIMEOUT_MULTIPLIER') ?? '1') || 1);
+const scaled = ms => ms * SCALE;
 
 function assert(cond, msg) {
     if (!cond)
@@ -67,7 +67,7 @@ function sleep(ms) {
 }
 
 async function waitFor(pred, timeoutMs = 10000) {
-    const end = GLib.get_monotonic_time() + timeoutMs * 1000;
+    const end = GLib.get_monotonic_time() + scaled(timeoutMs) * 1000;
     while (!pred()) {
         if (GLib.get_monotonic_time() > end)
             return false;
@@ -76,16 +76,77 @@ async function waitFor(pred, timeoutMs = 10000) {
     return true;
 }
 
-const str = reply => reply.get_string()[0];
-// Binary values are read through to_variant() ('ay' unless valid UTF-8).
-// Do not call methods on the GLib.Bytes from get_bytes() here: GJS 1.74
-// leaks a GBytes reference on every method call on a GLib.Bytes wrapper
-// (get_size(), get_data(), toArray()...; reproduced without redispool), and
-// the leak check below would catch the reply it keeps alive.
-function bytesOf(reply) {
-    const v = reply.to_variant();
-    return v.get_type_string() === 'ay' ? v.deepUnpack() : enc.encode(v.deepUnpack());
+const str = reply => reply.get_string();
+// Binary values are read with Reply.get_data() (a Uint8Array). Do not call
+// methods on the GLib.Bytes from get_bytes() here: GJS 1.74 leaks a GBytes
+// reference on every method call on a GLib.Bytes wrapper (get_size(),
+// get_data(), toArray()...; reproduced without redispool), and the leak
+// check below would catch the reply it keeps alive.
+const bytesOf = reply => reply.get_data();
+
+// The foo_async() methods of a Redis class, its Redis interfaces' included,
+// as the typelib lists them.
+function asyncMethodsInTypelib(className) {
+    const repo = GIRepository.Repository.get_default();
+    const info = repo.find_by_name('Redis', className);
+    const names = [];
+    const collect = (n, get) => {
+        for (let i = 0; i < n; i++) {
+            const name = get(i).get_name();
+            if (name.endsWith('_async'))
+                names.push(name);
+        }
+    };
+    collect(GIRepository.object_info_get_n_methods(info),
+        i => GIRepository.object_info_get_method(info, i));
+    for (let j = 0; j < GIRepository.object_info_get_n_interfaces(info); j++) {
+        const iface = GIRepository.object_info_get_interface(info, j);
+        if (iface.get_namespace() === 'Redis') {
+            collect(GIRepository.interface_info_get_n_methods(iface),
+                i => GIRepository.interface_info_get_method(iface, i));
+        }
+    }
+    return names.sort();
 }
+
+// A call without its callback must give a promise.
+function promised(result, what) {
+    assert(result instanceof Promise, `${what} without a callback gives a promise`);
+    return result;
+}
+
+// One call of each Redis.Client async method, through promises.
+const CLIENT_CASES = {
+    async command_async(c) {
+        assertEq(str(await promised(c.command_async(['ECHO', 'p'], null), 'command_async')), 'p');
+    },
+    async command_bytes_async(c) {
+        const r = await promised(c.command_bytes_async([enc.encode('ECHO'), new Uint8Array([0, 0xff])],
+            null), 'command_bytes_async');
+        assertEq(Array.from(bytesOf(r)), [0, 0xff]);
+    },
+    async pipeline_async(c) {
+        const res = await promised(c.pipeline_async(new Redis.Batch().add(['ECHO', 'a']).add(['ECHO', 'b']),
+            null), 'pipeline_async');
+        assertEq(res.map(str), ['a', 'b']);
+    },
+    async transaction_async(c) {
+        const res = await promised(c.transaction_async(new Redis.Batch().add(['ECHO', 't']), null),
+            'transaction_async');
+        assertEq(res.map(str), ['t']);
+    },
+    async noreply_command_async(c) {
+        assertEq(await promised(c.noreply_command_async(['ECHO', 'n'], null), 'noreply_command_async'),
+            true);
+    },
+    async noreply_pipeline_async(c) {
+        assertEq(await promised(c.noreply_pipeline_async(new Redis.Batch().add(['ECHO', 'n']), null),
+            'noreply_pipeline_async'), true);
+    },
+    async close_async(c) {
+        assertEq(await promised(c.close_async(null), 'close_async'), true);
+    },
+};
 
 async function newPool(props = {}) {
     const pool = new Redis.Pool({port: PORT, pool_size: 3, ...props});
@@ -117,6 +178,39 @@ const tests = {
         await pool2.close_async(null);
         assertThrows(() => Redis.Pool.new_sync('http://nope', null),
             Redis.Error, Redis.Error.INVALID_ARGUMENT, 'bad uri');
+    },
+
+    // Every async method of Redis.Pool and Redis.Connection (the Redis.Client
+    // ones included) and their async constructors and init_async() give a
+    // promise through redispool.js. The method list comes from the typelib:
+    // an async method without a case here fails the test.
+    async promisesForEveryAsyncMethod() {
+        const covered = new Set([...Object.keys(CLIENT_CASES), 'new_async', 'acquire_async']);
+        for (const cls of ['Pool', 'Connection']) {
+            const names = asyncMethodsInTypelib(cls);
+            assert(names.includes('command_async') && names.includes('new_async'),
+                `${cls}: typelib lists ${names}`);
+            for (const name of names)
+                assert(covered.has(name), `Redis.${cls}.${name}: no case in this test`);
+        }
+
+        const pool = await promised(Redis.Pool.new_async(`${URL}?pool_size=2`, null), 'Pool.new_async');
+        assert(pool instanceof Redis.Pool, 'Pool.new_async gives a pool');
+        const lease = await promised(pool.acquire_async(null), 'acquire_async');
+        assert(lease instanceof Redis.Connection, 'acquire_async gives a connection');
+        pool.release(lease);
+        const conn = await promised(Redis.Connection.new_async(URL, null), 'Connection.new_async');
+        assert(conn instanceof Redis.Connection, 'Connection.new_async gives a connection');
+        const pool2 = new Redis.Pool({port: PORT, pool_size: 1});
+        assertEq(await promised(pool2.init_async(GLib.PRIORITY_DEFAULT, null), 'Pool.init_async'), true);
+        const conn2 = new Redis.Connection({port: PORT});
+        assertEq(await promised(conn2.init_async(GLib.PRIORITY_DEFAULT, null), 'Connection.init_async'),
+            true);
+        // Object.values() keeps the order of CLIENT_CASES: close_async last.
+        for (const client of [pool, conn, pool2, conn2]) {
+            for (const run of Object.values(CLIENT_CASES))
+                await run(client);   // eslint-disable-line no-await-in-loop
+        }
     },
 
     async commandSyncAsync() {
@@ -162,12 +256,22 @@ const tests = {
         let r = await pool.command_bytes_async([new GLib.Bytes(enc.encode('SET')),
             new GLib.Bytes(key), new GLib.Bytes(value)], null);
         assertEq(str(r), 'OK');
-        // ...or as Uint8Array.
+        // ...or as Uint8Array, sync and async: 0 and 0xff in keys and values
+        // go through whole.
         r = pool.command_bytes_sync([enc.encode('GET'), key], null);
+        assert(bytesOf(r) instanceof Uint8Array, 'get_data() gives a Uint8Array');
         assertEq(Array.from(bytesOf(r)), Array.from(value));
-        assertEq(r.get_string()[1], value.length);
         r = await pool.command_bytes_async([enc.encode('STRLEN'), key], null);
         assertEq(r.get_integer(), value.length);
+        r = await pool.command_bytes_async([enc.encode('SET'), new Uint8Array([0xff, 0]),
+            new Uint8Array([0, 0xff, 0])], null);
+        assertEq(str(r), 'OK');
+        r = await pool.command_bytes_async([enc.encode('GET'), new Uint8Array([0xff, 0])], null);
+        assertEq(Array.from(bytesOf(r)), [0, 0xff, 0]);
+        assertEq(pool.command_bytes_sync([enc.encode('EXISTS'), new Uint8Array([0xff])], null)
+            .get_integer(), 0, 'the key was not cut at its NUL');
+        assertEq(pool.command_bytes_sync([enc.encode('EXISTS'), new Uint8Array([0xff, 0])], null)
+            .get_integer(), 1);
         const v = pool.command_bytes_sync([enc.encode('GET'), key], null).to_variant();
         assertEq(v.get_type_string(), 'ay');
         const batch = new Redis.Batch();
@@ -175,6 +279,41 @@ const tests = {
             .add_bytes([new GLib.Bytes(enc.encode('GET')), new GLib.Bytes(enc.encode('x'))]);
         const res = await pool.pipeline_async(batch, null);
         assertEq(Array.from(bytesOf(res[1])), [0, 1, 0xff]);
+        await pool.close_async(null);
+    },
+
+    // get_string() gives a plain string (no [str, len]) or null when the value
+    // is not text; get_data() gives the bytes, whatever they are.
+    async textAndData() {
+        const pool = await newPool();
+        pool.command_sync(['SET', 'text', 'h\u00e9llo'], null);
+        let r = pool.command_sync(['GET', 'text'], null);
+        assertEq(typeof r.get_string(), 'string');
+        assertEq(r.get_string(), 'h\u00e9llo');
+        assertEq(Array.from(r.get_data()), Array.from(enc.encode('h\u00e9llo')));
+        pool.command_bytes_sync([enc.encode('SET'), enc.encode('bin'),
+            new Uint8Array([97, 0, 98, 0xff])], null);
+        r = await pool.command_async(['GET', 'bin'], null);
+        assertEq(r.get_string(), null, 'a value with NUL is not text (never cut at the NUL)');
+        assertEq(Array.from(r.get_data()), [97, 0, 98, 0xff]);
+        pool.command_bytes_sync([enc.encode('SET'), enc.encode('latin1'), new Uint8Array([0xe9])], null);
+        assertEq(pool.command_sync(['GET', 'latin1'], null).get_string(), null, 'invalid UTF-8');
+        r = pool.command_sync(['PING'], null);
+        assertEq(r.get_string(), 'PONG');
+        assertEq(Array.from(r.get_data()), Array.from(enc.encode('PONG')));
+        pool.command_sync(['SET', 'empty', ''], null);
+        r = pool.command_sync(['GET', 'empty'], null);
+        assertEq(r.get_string(), '');
+        assertEq(r.get_data().length, 0);
+        for (const argv of [['INCR', 'text-n'], ['GET', 'no-such-key'], ['LRANGE', 'no-such-key', '0', '-1']]) {
+            r = pool.command_sync(argv, null);
+            assertEq(r.get_string(), null, `${argv[0]}: no text`);
+            assertEq(r.get_data().length, 0, `${argv[0]}: no data`);
+        }
+        const res = pool.pipeline_sync(new Redis.Batch().add(['LPUSH', 'text', 'x']), null);
+        assertEq(res[0].get_kind(), Redis.ReplyKind.ERROR);
+        assert(res[0].get_string().startsWith('WRONGTYPE'), res[0].get_string());
+        assertEq(new TextDecoder().decode(res[0].get_data()), res[0].get_string());
         await pool.close_async(null);
     },
 
@@ -233,13 +372,14 @@ const tests = {
     },
 
     async timeout() {
-        const pool = await newPool({pool_size: 1, command_timeout: 200});
+        const pool = await newPool({pool_size: 1, command_timeout: scaled(200)});
+        const nap = `${scaled(500) / 1000}`;
         const t0 = GLib.get_monotonic_time();
-        await assertRejects(pool.command_async(['DEBUG', 'SLEEP', '0.5'], null),
+        await assertRejects(pool.command_async(['DEBUG', 'SLEEP', nap], null),
             Redis.Error, Redis.Error.TIMEOUT, 'timeout');
         const ms = (GLib.get_monotonic_time() - t0) / 1000;
-        assert(ms < 450, `timed out after ${ms} ms`);
-        assertThrows(() => pool.command_sync(['DEBUG', 'SLEEP', '0.5'], null),
+        assert(ms < scaled(450), `timed out after ${ms} ms`);
+        assertThrows(() => pool.command_sync(['DEBUG', 'SLEEP', nap], null),
             Redis.Error, Redis.Error.TIMEOUT, 'sync timeout');
         assert(await waitFor(() => {
             try {
@@ -254,18 +394,18 @@ const tests = {
     async cancellation() {
         const pool = await newPool();
         const cancellable = new Gio.Cancellable();
-        GLib.timeout_add(GLib.PRIORITY_DEFAULT, 50, () => {
+        GLib.timeout_add(GLib.PRIORITY_DEFAULT, scaled(50), () => {
             cancellable.cancel();
             return GLib.SOURCE_REMOVE;
         });
         const t0 = GLib.get_monotonic_time();
-        await assertRejects(pool.command_async(['DEBUG', 'SLEEP', '0.3'], cancellable),
+        await assertRejects(pool.command_async(['DEBUG', 'SLEEP', `${scaled(300) / 1000}`], cancellable),
             Gio.IOErrorEnum, Gio.IOErrorEnum.CANCELLED, 'cancelled');
         const ms = (GLib.get_monotonic_time() - t0) / 1000;
-        assert(ms < 280, `cancelled after ${ms} ms`);
+        assert(ms < scaled(280), `cancelled after ${ms} ms`);
         assertThrows(() => pool.command_sync(['PING'], cancellable),
             Gio.IOErrorEnum, Gio.IOErrorEnum.CANCELLED, 'already cancelled');
-        await sleep(300);
+        await sleep(scaled(300));
         await pool.close_async(null);
     },
 
@@ -275,7 +415,12 @@ const tests = {
         const lost = [], replaced = [];
         const h1 = pool.connect('connection-lost', (p, index, error) => lost.push([index, error]));
         const h2 = pool.connect('connection-replaced', (p, index) => replaced.push(index));
+        // recursiveUnpack() gives plain values all the way down (deepUnpack()
+        // would leave the a{sv} of each connection as GLib.Variant values).
         let info = pool.get_info().recursiveUnpack();
+        assertEq(typeof info.size, 'number');
+        assert(Array.isArray(info.connections), 'connections is an array');
+        assertEq(typeof info.connections[0]['client-id'], 'number');
         assertEq(info.size, 2);
         assertEq(info.active, 2);
         assertEq(info.strategy, 'round-robin');

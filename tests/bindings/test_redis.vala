@@ -3,6 +3,13 @@
  * Vala (0.56) binding test, compiled against the generated VAPI and run
  * against a real redis-server through tests/with-redis-server.py, which
  * exports REDIS_PORT and REDIS_URL. Prints TAP.
+ *
+ * tests/meson.build also compiles the C that valac makes of this file with
+ * -Werror=incompatible-pointer-types (and valac with --fatal-warnings), and
+ * runs that build: the VAPI must give warning-free C. Calls rely on the
+ * VAPI's defaults (no cancellable argument, get_string () without a
+ * length), and the error declarations are precise: see
+ * test_precise_errors ().
  */
 
 static int failures = 0;
@@ -16,8 +23,14 @@ static void check (bool cond, string what) throws GLib.Error {
 }
 
 static string str (Redis.Reply r) {
-    size_t len;
-    return r.get_string (out len) ?? "(null)";
+    return r.get_string () ?? "(null)";
+}
+
+/* Deadlines scale like those of the C tests (tests/test-helpers.h). */
+static uint scaled (uint ms) {
+    var env = Environment.get_variable ("REDISPOOL_TEST_TIMEOUT_MULTIPLIER");
+    uint factor = env != null ? (uint) uint64.parse (env) : 1;
+    return ms * uint.max (factor, 1);
 }
 
 static Bytes b (string s) {
@@ -36,7 +49,7 @@ static async void sleep_ms (uint ms) {
 delegate bool Predicate ();
 
 static async bool wait_for (Predicate pred, uint timeout_ms = 10000) {
-    int64 end = get_monotonic_time () + timeout_ms * 1000;
+    int64 end = get_monotonic_time () + (int64) scaled (timeout_ms) * 1000;
     while (!pred ()) {
         if (get_monotonic_time () > end)
             return false;
@@ -134,7 +147,11 @@ static async void test_binary () throws GLib.Error {
     check (got != null && got.compare (new Bytes (value)) == 0, "binary round trip");
     size_t len;
     r.get_string (out len);
-    check (len == value.length, "get_string length");
+    check (len == value.length, "get_string (out len) gives the whole length");
+    check (r.get_string () == null, "no text for a value with NUL");
+    unowned uint8[]? data = r.get_data ();
+    check (data != null && data.length == value.length && Memory.cmp (data, value, value.length) == 0,
+           "get_data round trip");
     r = yield pool.command_bytes_async ({ b ("STRLEN"), new Bytes (key) });
     check (r.get_integer () == value.length, "STRLEN");
     var batch = new Redis.Batch ();
@@ -142,6 +159,35 @@ static async void test_binary () throws GLib.Error {
          .add_bytes ({ b ("GET"), b ("x") });
     var res = yield pool.pipeline_async (batch);
     check (res[1].get_bytes ().compare (new Bytes ({ 0, 1, 0xff })) == 0, "binary batch");
+    yield pool.close_async ();
+}
+
+/* get_string () without a length: the text, or null when the value is not
+ * NUL-free UTF-8 (never cut at a NUL); get_data (): the bytes. */
+static async void test_text_and_data () throws GLib.Error {
+    var pool = new_pool ();
+    pool.command_sync ({ "SET", "text", "h\u00e9llo" });
+    var r = yield pool.command_async ({ "GET", "text" });
+    check (r.get_string () == "h\u00e9llo", "get_string () text");
+    unowned uint8[] text = "h\u00e9llo".data;
+    check (r.get_data ().length == text.length && Memory.cmp (r.get_data (), text, text.length) == 0,
+           "get_data () gives the UTF-8 bytes");
+    pool.command_bytes_sync ({ b ("SET"), b ("bin"), new Bytes ({ 'a', 0, 'b', 0xff }) });
+    r = pool.command_sync ({ "GET", "bin" });
+    check (r.get_string () == null, "binary value: no text");
+    unowned uint8[]? data = r.get_data ();
+    check (data.length == 4 && data[0] == 'a' && data[1] == 0 && data[2] == 'b' && data[3] == 0xff,
+           "binary value: get_data");
+    pool.command_bytes_sync ({ b ("SET"), b ("latin1"), new Bytes ({ 0xe9 }) });
+    check (pool.command_sync ({ "GET", "latin1" }).get_string () == null, "invalid UTF-8: no text");
+    check (str (pool.command_sync ({ "PING" })) == "PONG", "status text");
+    pool.command_sync ({ "SET", "empty", "" });
+    r = pool.command_sync ({ "GET", "empty" });
+    check (r.get_string () == "" && r.get_data () != null && r.get_data ().length == 0, "empty value");
+    r = pool.command_sync ({ "INCR", "text-n" });
+    check (r.get_string () == null && r.get_data () == null, "integer: no text, no data");
+    r = pool.command_sync ({ "GET", "no-such-key" });
+    check (r.get_string () == null && r.get_data () == null, "nil: no text, no data");
     yield pool.close_async ();
 }
 
@@ -213,6 +259,54 @@ static async void test_server_error () throws GLib.Error {
     yield pool.close_async ();
 }
 
+/* The VAPI declares `throws Redis.Error, GLib.IOError` (a cancelled call
+ * raises IOError.CANCELLED): this function, which declares no error, must
+ * compile without "unhandled error" warnings with these two catch clauses
+ * (the strict build runs valac with --fatal-warnings). */
+static string precise_errors (Redis.Pool pool, Cancellable? cancellable) {
+    try {
+        pool.command_sync ({ "LPUSH", "s", "x" }, cancellable);
+        return "no error";
+    } catch (Redis.Error.SERVER e) {
+        return "server: " + Redis.Error.get_server_prefix (e);
+    } catch (Redis.Error e) {
+        return "redis: " + e.message;
+    } catch (IOError.CANCELLED e) {
+        return "io: cancelled";
+    } catch (IOError e) {
+        return "io: " + e.message;
+    }
+}
+
+static async string precise_errors_async (Redis.Client client) {
+    try {
+        yield client.transaction_async (new Redis.Batch ().add ({ "INCR", "t" }).add ({ "NOSUCHCOMMAND" }));
+        return "no error";
+    } catch (Redis.Error.TRANSACTION_ABORTED e) {
+        return "aborted";
+    } catch (Redis.Error e) {
+        return "redis: " + e.message;
+    } catch (IOError e) {
+        return "io: " + e.message;
+    }
+}
+
+static async void test_precise_errors () throws GLib.Error {
+    var pool = new_pool ();
+    pool.command_sync ({ "SET", "s", "string" });
+    check (precise_errors (pool, null) == "server: WRONGTYPE", "Redis.Error.SERVER caught");
+    var cancelled = new Cancellable ();
+    cancelled.cancel ();
+    check (precise_errors (pool, cancelled) == "io: cancelled", "IOError.CANCELLED caught");
+    check ((yield precise_errors_async (pool)) == "aborted", "Redis.Error.TRANSACTION_ABORTED caught");
+    /* The async constructor with its default cancellable. */
+    var conn = yield new Redis.Connection (url);
+    check (conn.get_state () == Redis.ConnectionState.READY, "async Connection, default cancellable");
+    check ((yield precise_errors_async (conn)) == "aborted", "on a connection too");
+    yield conn.close_async ();
+    yield pool.close_async ();
+}
+
 static bool ping_ok (Redis.Pool pool) {
     try {
         return str (pool.command_sync ({ "PING" })) == "PONG";
@@ -222,17 +316,18 @@ static bool ping_ok (Redis.Pool pool) {
 }
 
 static async void test_timeout () throws GLib.Error {
-    var pool = new_pool (1, 200);
+    var pool = new_pool (1, scaled (200));
+    var nap = (scaled (500) / 1000.0).to_string ();
     int64 t0 = get_monotonic_time ();
     try {
-        yield pool.command_async ({ "DEBUG", "SLEEP", "0.5" });
+        yield pool.command_async ({ "DEBUG", "SLEEP", nap });
         check (false, "TIMEOUT expected");
     } catch (Redis.Error.TIMEOUT e) {
     }
     int64 ms = (get_monotonic_time () - t0) / 1000;
-    check (ms < 450, "timed out after %lld ms".printf (ms));
+    check (ms < scaled (450), "timed out after " + ms.to_string () + " ms");
     try {
-        pool.command_sync ({ "DEBUG", "SLEEP", "0.5" });
+        pool.command_sync ({ "DEBUG", "SLEEP", nap });
         check (false, "sync TIMEOUT expected");
     } catch (Redis.Error.TIMEOUT e) {
     }
@@ -243,18 +338,18 @@ static async void test_timeout () throws GLib.Error {
 static async void test_cancellation () throws GLib.Error {
     var pool = new_pool ();
     var cancellable = new Cancellable ();
-    Timeout.add (50, () => {
+    Timeout.add (scaled (50), () => {
         cancellable.cancel ();
         return Source.REMOVE;
     });
     int64 t0 = get_monotonic_time ();
     try {
-        yield pool.command_async ({ "DEBUG", "SLEEP", "0.3" }, cancellable);
+        yield pool.command_async ({ "DEBUG", "SLEEP", (scaled (300) / 1000.0).to_string () }, cancellable);
         check (false, "CANCELLED expected");
     } catch (IOError.CANCELLED e) {
     }
     int64 ms = (get_monotonic_time () - t0) / 1000;
-    check (ms < 280, "cancelled after %lld ms".printf (ms));
+    check (ms < scaled (280), "cancelled after " + ms.to_string () + " ms");
     try {
         pool.command_sync ({ "PING" }, cancellable);
         check (false, "already cancelled");
@@ -366,7 +461,7 @@ static async void test_close () throws GLib.Error {
 static async void run_all (MainLoop loop) {
     string[] names = {
         "pool_from_properties", "pool_from_uri", "commands", "binary",
-        "pipeline_transaction", "server_error", "timeout", "cancellation",
+        "text_and_data", "pipeline_transaction", "server_error", "precise_errors", "timeout", "cancellation",
         "signals_and_info", "lease_watch", "close"
     };
     print ("1..%d\n", names.length + 1);
@@ -378,8 +473,10 @@ static async void run_all (MainLoop loop) {
             case "pool_from_uri": yield test_pool_from_uri (); break;
             case "commands": yield test_commands (); break;
             case "binary": yield test_binary (); break;
+            case "text_and_data": yield test_text_and_data (); break;
             case "pipeline_transaction": yield test_pipeline_transaction (); break;
             case "server_error": yield test_server_error (); break;
+            case "precise_errors": yield test_precise_errors (); break;
             case "timeout": yield test_timeout (); break;
             case "cancellation": yield test_cancellation (); break;
             case "signals_and_info": yield test_signals_and_info (); break;
