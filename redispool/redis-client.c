@@ -133,7 +133,9 @@ redis_sync_initable_init (GInitable     *initable,
 
 #define UNSUPPORTED_MESSAGE \
   "after it the server no longer answers one reply per command (SUBSCRIBE, " \
-  "MONITOR, CLIENT REPLY, REPLCONF, SCRIPT DEBUG, HELLO… are refused)"
+  "MONITOR, CLIENT REPLY, REPLCONF, SCRIPT DEBUG, HELLO… are refused); for " \
+  "pub/sub, use a RedisSubscriber (redis_subscriber_new_async(), " \
+  "redis_pool_create_subscriber())"
 
 /* Payloads up to this size are copied into their call; a larger one keeps
  * the buffer it was encoded in (no copy), and the thread gets a new one. */
@@ -437,6 +439,62 @@ start_batch (RedisClient         *self,
  * connection. Commands that break the one-reply-per-command flow
  * (SUBSCRIBE, MONITOR, CLIENT REPLY, REPLCONF, SCRIPT DEBUG, HELLO…) are
  * refused the same way.
+ *
+ * Errors: not sent, so safe to retry ([func@Redis.Error.is_retry_safe]):
+ * %REDIS_ERROR_INVALID_ARGUMENT, %REDIS_ERROR_CLOSED,
+ * %REDIS_ERROR_SEND_TIMEOUT, and on a pool %REDIS_ERROR_QUEUE_FULL (no
+ * live connection, too many calls waiting) or, for a blocking command,
+ * %REDIS_ERROR_POOL_EXHAUSTED. Written, so it may have run:
+ * %REDIS_ERROR_SERVER (the server's error reply), %REDIS_ERROR_TIMEOUT,
+ * %REDIS_ERROR_CONNECTION_LOST, %REDIS_ERROR_PROTOCOL,
+ * %REDIS_ERROR_REPLY_TOO_LARGE, and %G_IO_ERROR_CANCELLED. See
+ * [Errors](errors.html).
+ *
+ * ```c
+ * #include <redispool.h>
+ *
+ * static void
+ * got_reply (GObject *source, GAsyncResult *result, gpointer user_data)
+ * {
+ *   g_autoptr(GError) error = NULL;
+ *   g_autoptr(RedisReply) reply =
+ *     redis_client_command_finish (REDIS_CLIENT (source), result, &error);
+ *
+ *   if (reply == NULL)
+ *     g_printerr ("INCR failed: %s\n", error->message);
+ *   else
+ *     g_print ("hits = %" G_GINT64_FORMAT "\n",
+ *              redis_reply_get_integer (reply));
+ *   g_main_loop_quit (user_data);
+ * }
+ *
+ * int
+ * main (void)
+ * {
+ *   g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+ *   g_autoptr(RedisPool) pool =
+ *     redis_pool_new_sync ("redis://127.0.0.1:6379/0", NULL, NULL);
+ *
+ *   if (pool == NULL)
+ *     return 1;
+ *   redis_client_command_async (REDIS_CLIENT (pool),
+ *                               (const char *[]) { "INCR", "hits", NULL },
+ *                               NULL, got_reply, loop);
+ *   g_main_loop_run (loop);
+ *   return 0;
+ * }
+ * ```
+ *
+ * ```python
+ * loop = GLib.MainLoop()
+ *
+ * def got_reply(client, result):
+ *     print('hits =', client.command_finish(result).get_integer())
+ *     loop.quit()
+ *
+ * pool.command_async(['INCR', 'hits'], None, got_reply)
+ * loop.run()
+ * ```
  */
 void
 redis_client_command_async (RedisClient         *self,
@@ -484,6 +542,30 @@ redis_client_command_finish (RedisClient   *self,
  * Sends one command and blocks the calling thread until its reply arrives
  * or its deadline passes.
  *
+ * Errors: those of [method@Redis.Client.command_async]; an error reply of
+ * the server is %REDIS_ERROR_SERVER, which is not retry-safe (the command
+ * ran).
+ *
+ * ```c
+ * g_autoptr(GError) error = NULL;
+ * g_autoptr(RedisReply) reply =
+ *   redis_client_command_sync (REDIS_CLIENT (pool),
+ *                              (const char *[]) { "SET", "k", "v", NULL },
+ *                              NULL, &error);
+ *
+ * if (reply == NULL)
+ *   g_printerr ("SET failed: %s\n", error->message);
+ * ```
+ *
+ * ```python
+ * pool.command_sync(['SET', 'k', 'v'], None)
+ * try:
+ *     pool.command_sync(['INCR', 'k'], None)   # not a number
+ * except GLib.Error as e:
+ *     assert e.matches(Redis.Error.quark(), Redis.Error.SERVER)
+ *     assert not Redis.Error.is_retry_safe(e)
+ * ```
+ *
  * Returns: (transfer full): the reply, or %NULL with @error set
  */
 RedisReply *
@@ -511,6 +593,8 @@ redis_client_command_sync (RedisClient         *self,
  * @user_data: data for @callback
  *
  * Like [method@Redis.Client.command_async], with binary-safe arguments.
+ *
+ * Errors: those of [method@Redis.Client.command_async].
  */
 void
 redis_client_command_bytes_async (RedisClient          *self,
@@ -558,6 +642,15 @@ redis_client_command_bytes_finish (RedisClient   *self,
  *
  * Like [method@Redis.Client.command_sync], with binary-safe arguments.
  *
+ * Errors: those of [method@Redis.Client.command_async].
+ *
+ * ```python
+ * key = GLib.Bytes(b'k\x00\xff')
+ * pool.command_bytes_sync([GLib.Bytes(b'SET'), key, GLib.Bytes(b'v')], None)
+ * reply = pool.command_bytes_sync([GLib.Bytes(b'GET'), key], None)
+ * assert reply.get_bytes().get_data() == b'v'
+ * ```
+ *
  * Returns: (transfer full): the reply, or %NULL with @error set
  */
 RedisReply *
@@ -587,6 +680,14 @@ redis_client_command_bytes_sync (RedisClient   *self,
  * Sends the commands of @batch back to back on one connection and collects
  * their replies in order. A command that fails gives a reply of kind
  * %REDIS_REPLY_KIND_ERROR; the others are not affected.
+ *
+ * Errors: those of [method@Redis.Client.command_async], for the pipeline
+ * as a whole, except %REDIS_ERROR_SERVER (an error reply is one of the
+ * replies). A batch over the size limits is %REDIS_ERROR_INVALID_ARGUMENT.
+ * After %REDIS_ERROR_CONNECTION_LOST, %REDIS_ERROR_TIMEOUT or a
+ * cancellation, [method@Redis.Client.get_partial] tells which commands
+ * were answered, may have run, or were never sent. See
+ * [method@Redis.Client.pipeline_sync] for an example.
  */
 void
 redis_client_pipeline_async (RedisClient         *self,
@@ -632,6 +733,36 @@ redis_client_pipeline_finish (RedisClient   *self,
  * @error: return location for a #GError
  *
  * The blocking form of [method@Redis.Client.pipeline_async].
+ *
+ * Errors: those of [method@Redis.Client.pipeline_async];
+ * [method@Redis.Client.pipeline_partial_sync] also returns what a failed
+ * pipeline got done.
+ *
+ * ```c
+ * g_autoptr(GError) error = NULL;
+ * g_autoptr(RedisBatch) batch = redis_batch_new ();
+ * g_autoptr(GPtrArray) replies = NULL;
+ *
+ * redis_batch_add (batch, (const char *[]) { "SET", "a", "1", NULL });
+ * redis_batch_add (batch, (const char *[]) { "INCR", "a", NULL });
+ * replies = redis_client_pipeline_sync (REDIS_CLIENT (pool), batch,
+ *                                       NULL, &error);
+ * if (replies == NULL)
+ *   g_printerr ("pipeline failed: %s\n", error->message);
+ * else
+ *   g_print ("a = %" G_GINT64_FORMAT "\n",
+ *            redis_reply_get_integer (g_ptr_array_index (replies, 1)));
+ * ```
+ *
+ * ```python
+ * batch = Redis.Batch()
+ * batch.add(['SET', 'a', '1'])
+ * batch.add(['INCR', 'a'])
+ * batch.add(['LPUSH', 'a', 'x'])   # an error reply, not an exception
+ * replies = pool.pipeline_sync(batch, None)
+ * assert replies[1].get_integer() == 2
+ * assert replies[2].get_kind() == Redis.ReplyKind.ERROR
+ * ```
  *
  * Returns: (transfer container) (element-type RedisReply): one reply per
  *   command, in order, or %NULL with @error set
@@ -821,6 +952,13 @@ redis_client_get_partial (RedisClient  *self,
  * fails with %REDIS_ERROR_TRANSACTION_ABORTED. If a key watched on the same
  * connection changed (see [method@Redis.Pool.acquire_async]), it fails with
  * %REDIS_ERROR_WATCH_FAILED.
+ *
+ * Errors: %REDIS_ERROR_TRANSACTION_ABORTED and %REDIS_ERROR_WATCH_FAILED
+ * (nothing ran, retry-safe), and those of
+ * [method@Redis.Client.pipeline_async]. A transaction cut after EXEC was
+ * written ran entirely or not at all; [method@Redis.Client.get_partial]
+ * tells whether EXEC was written. See
+ * [method@Redis.Client.transaction_sync] for an example.
  */
 void
 redis_client_transaction_async (RedisClient         *self,
@@ -868,6 +1006,30 @@ redis_client_transaction_finish (RedisClient   *self,
  *
  * The blocking form of [method@Redis.Client.transaction_async].
  *
+ * Errors: those of [method@Redis.Client.transaction_async].
+ *
+ * ```c
+ * g_autoptr(GError) error = NULL;
+ * g_autoptr(RedisBatch) batch = redis_batch_new ();
+ * g_autoptr(GPtrArray) replies = NULL;
+ *
+ * redis_batch_add (batch, (const char *[]) { "INCR", "visits", NULL });
+ * redis_batch_add (batch,
+ *                  (const char *[]) { "EXPIRE", "visits", "60", NULL });
+ * replies = redis_client_transaction_sync (REDIS_CLIENT (pool), batch,
+ *                                          NULL, &error);
+ * if (replies == NULL)
+ *   g_printerr ("transaction failed: %s\n", error->message);
+ * ```
+ *
+ * ```python
+ * batch = Redis.Batch()
+ * batch.add(['INCR', 'visits'])
+ * batch.add(['EXPIRE', 'visits', '60'])
+ * visits, expire = pool.transaction_sync(batch, None)
+ * print(visits.get_integer(), expire.get_integer())
+ * ```
+ *
  * Returns: (transfer container) (element-type RedisReply): EXEC's replies,
  *   or %NULL with @error set
  */
@@ -900,6 +1062,9 @@ redis_client_transaction_sync (RedisClient   *self,
  * random token; a server that answers the command anyway (one that does not
  * implement `CLIENT REPLY`) is detected by it, and the connection closes
  * with %REDIS_ERROR_PROTOCOL rather than give its replies to later calls.
+ *
+ * Errors: those of [method@Redis.Client.command_async], except
+ * %REDIS_ERROR_SERVER: the server's answer is not read.
  */
 void
 redis_client_noreply_command_async (RedisClient         *self,

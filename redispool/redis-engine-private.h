@@ -30,6 +30,21 @@ typedef void (*RedisEngineClosedFunc) (RedisEngine  *engine,
                                        GQueue       *unsent,
                                        gpointer      user_data);
 
+/* What a push handler (redis_engine_set_push_func()) makes of a top-level
+ * reply. */
+typedef enum
+{
+  REDIS_ENGINE_PUSH_PASS,      /* not a push: the reply of the call at the FIFO's head */
+  REDIS_ENGINE_PUSH_TAKEN,     /* a push, taken by the handler (no call's) */
+  REDIS_ENGINE_PUSH_INVALID,   /* a malformed frame: close with PROTOCOL */
+} RedisEnginePushResult;
+
+/* Sees every top-level reply, before the FIFO does, with the I/O lock held
+ * (on whichever thread reads): it must not call back into the engine.
+ * Takes nothing: it refs @reply to keep it. */
+typedef RedisEnginePushResult (*RedisEnginePushFunc) (RedisReply *reply,
+                                                      gpointer    user_data);
+
 /* @home: the main context whose async calls the engine serves in place
  * (NULL: the thread-default one). */
 RedisEngine          *redis_engine_new              (const RedisOptions     *options,
@@ -38,6 +53,14 @@ RedisEngine          *redis_engine_ref              (RedisEngine            *sel
 void                  redis_engine_unref            (RedisEngine            *self);
 void                  redis_engine_set_closed_func  (RedisEngine            *self,
                                                      RedisEngineClosedFunc   func,
+                                                     gpointer                user_data,
+                                                     GDestroyNotify          notify);
+/* Before connecting, once: a connection in subscribed mode (RedisSubscriber)
+ * routes its pushes (messages) past the FIFO. Unset, the reading path is
+ * unchanged (one predicted-false test per reply). @notify runs when the
+ * engine is freed. */
+void                  redis_engine_set_push_func    (RedisEngine            *self,
+                                                     RedisEnginePushFunc     func,
                                                      gpointer                user_data,
                                                      GDestroyNotify          notify);
 void                  redis_engine_connect_async    (RedisEngine            *self,

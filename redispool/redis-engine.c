@@ -102,6 +102,11 @@ struct _RedisEngine
 
   gint64                 client_id;         /* written under io_lock and lock */
 
+  /* Set before connecting, then immutable: see redis_engine_set_push_func(). */
+  RedisEnginePushFunc    push_func;
+  gpointer               push_data;
+  GDestroyNotify         push_notify;
+
   /* Atomic. */
   gint                   state;             /* RedisConnectionState */
   gint                   n_pending;
@@ -379,6 +384,8 @@ redis_engine_unref (RedisEngine *self)
 
   if (self->closed_notify != NULL)
     self->closed_notify (self->closed_data);
+  if (self->push_notify != NULL)
+    self->push_notify (self->push_data);
   clear_source (&self->flush_source);
   clear_source (&self->timer_source);
   g_clear_object (&self->client);
@@ -449,6 +456,20 @@ redis_engine_set_closed_func (RedisEngine           *self,
    * data's owner counts on. */
   if (old_notify != NULL)
     redis_worker_invoke (notify_later_cb, notify_later_new (old_notify, old_data), g_free);
+}
+
+void
+redis_engine_set_push_func (RedisEngine         *self,
+                            RedisEnginePushFunc  func,
+                            gpointer             user_data,
+                            GDestroyNotify       notify)
+{
+  g_return_if_fail (self->push_func == NULL);
+  g_return_if_fail (g_atomic_int_get (&self->state) == REDIS_CONNECTION_STATE_DISCONNECTED);
+
+  self->push_func = func;
+  self->push_data = user_data;
+  self->push_notify = notify;
 }
 
 RedisConnectionState
@@ -611,7 +632,7 @@ resolve_abandoned (RedisEngine *self,
        * wait was ended and nothing was served. Anything else is what the
        * server produced first, and it is the caller's. */
       if (reply != NULL && redis_reply_get_kind (reply) == REDIS_REPLY_KIND_ERROR &&
-          g_str_has_prefix (redis_reply_get_string (reply, NULL), "UNBLOCKED"))
+          g_str_has_prefix (redis_reply_get_string (reply, &(gsize) { 0 }), "UNBLOCKED"))
         redis_call_fail (call, g_steal_pointer (&call->abandon_error));
       else
         redis_call_finish_replies (call);
@@ -1421,8 +1442,29 @@ static gboolean
 dispatch_reply (RedisEngine *self,
                 RedisReply  *reply)
 {
-  RedisCall *call = g_queue_peek_head (&self->inflight);
+  RedisCall *call;
 
+  /* A subscribed connection: its pushes belong to no call. */
+  if (G_UNLIKELY (self->push_func != NULL))
+    switch (self->push_func (reply, self->push_data))
+      {
+      case REDIS_ENGINE_PUSH_TAKEN:
+        redis_reply_unref (reply);
+        return TRUE;
+      case REDIS_ENGINE_PUSH_INVALID:
+        redis_reply_unref (reply);
+        engine_shutdown (self,
+                         g_error_new (REDIS_ERROR, REDIS_ERROR_PROTOCOL,
+                                      "Protocol error: %s sent a malformed push frame "
+                                      "on a subscribed connection",
+                                      self->address));
+        return FALSE;
+      case REDIS_ENGINE_PUSH_PASS:
+      default:
+        break;
+      }
+
+  call = g_queue_peek_head (&self->inflight);
   if (call == NULL || call->write_start >= self->total_written)
     {
       redis_reply_unref (reply);

@@ -8,6 +8,7 @@
 #include "redis-error.h"
 #include "redis-options-private.h"
 #include "redis-pool-core-private.h"
+#include "redis-subscriber-private.h"
 #include "redis-pool.h"
 
 /**
@@ -21,6 +22,16 @@
  * are multiplexed, so many calls are in flight on each one, written together
  * and answered in order. A pipeline or a transaction always runs on one
  * connection.
+ *
+ * The calls are those of [iface@Redis.Client], each with `_async`,
+ * `_finish` and `_sync` forms: [method@Redis.Client.command_async] and
+ * [method@Redis.Client.command_bytes_async] (one command),
+ * [method@Redis.Client.pipeline_async], [method@Redis.Client.transaction_async],
+ * [method@Redis.Client.noreply_command_async],
+ * [method@Redis.Client.noreply_pipeline_async] and
+ * [method@Redis.Client.close_async]. The pool adds leases
+ * ([method@Redis.Pool.acquire_async], [method@Redis.Pool.release]) and
+ * [method@Redis.Pool.get_info].
  *
  * ```c
  * g_autoptr(GError) error = NULL;
@@ -76,6 +87,15 @@
  * that is up. A pool whose initialization failed, was cancelled (through
  * the first call's cancellable) or was closed meanwhile is closed, and
  * every later call gets that same error.
+ *
+ * A pool that was never initialized (built with g_object_new(), as
+ * `Redis.Pool(host=…, pool_size=3)` in Python or `new Redis.Pool({…})` in
+ * GJS do) starts on its first call or [method@Redis.Pool.acquire_async]
+ * what its initialization would, without a cancellable: the call waits for
+ * a connection as calls made during an initialization do. If that start
+ * fails (in the wait-all mode), the calls waiting fail with
+ * %REDIS_ERROR_CLOSED and the reason, the pool is closed, and a later
+ * init returns the error. [method@Redis.Pool.get_info] starts nothing.
  *
  * ## Threads
  *
@@ -400,9 +420,10 @@ redis_pool_class_init (RedisPoolClass *klass)
    * A `redis://`, `rediss://` or `unix://` URI that sets the options at
    * once; see [property@Redis.Connection:uri]. Pools also take the query
    * parameters `pool_size`, `strategy` (`round_robin`, `random`,
-   * `least_pending`), `backoff_initial`, `backoff_max`, `connect_mode`
-   * (`wait_all`, `background`), `reconnect`, `max_queued` and
-   * `max_leases`. Read back, it has no password.
+   * `least_pending`), `backoff_initial`, `backoff_max` (durations, as
+   * the timeouts: `500`, `500ms`, `1.5s`, never below a millisecond),
+   * `connect_mode` (`wait_all`, `background`), `reconnect`, `max_queued`
+   * and `max_leases`. Read back, it has no password.
    */
   properties[PROP_URI] = g_param_spec_string ("uri", NULL, NULL, NULL, construct);
 
@@ -579,14 +600,18 @@ redis_pool_class_init (RedisPoolClass *klass)
   /**
    * RedisPool:connect-timeout:
    *
-   * Milliseconds allowed for connect, TLS and handshake together.
-   * Default 5000.
+   * Milliseconds allowed for connect, TLS and handshake together; at
+   * least 1. Default 5000. In a URI, `connect_timeout=` takes a duration
+   * (`500`, `500ms`, `1.5s`; see [property@Redis.Connection:uri]).
    */
   /**
    * RedisPool:command-timeout:
    *
    * Milliseconds allowed for each call, including time spent waiting for a
-   * connection; 0 for no limit. Default 5000.
+   * connection; 0 for no limit. Default 5000. In a URI, `command_timeout=`
+   * takes a duration (`500`, `500ms`, `1.5s`; see
+   * [property@Redis.Connection:uri]); a value below a millisecond such as
+   * `0.3` is refused rather than read as 0 (no limit).
    */
   /**
    * RedisPool:stall-timeout:
@@ -594,7 +619,8 @@ redis_pool_class_init (RedisPoolClass *klass)
    * Milliseconds of silence from the server, once a written call is past its
    * deadline, after which the connection is considered dead (blackholed or
    * half-open) and closed as lost; a pool then replaces it. 0 turns stall
-   * detection off. Default 10000.
+   * detection off. Default 10000. In a URI, `stall_timeout=` takes a
+   * duration (see [property@Redis.Connection:uri]).
    */
   /**
    * RedisPool:health-check-interval:
@@ -602,7 +628,8 @@ redis_pool_class_init (RedisPoolClass *klass)
    * Milliseconds of idleness (nothing in flight, nothing received) after
    * which a connection sends a PING, so that a vanished peer is noticed
    * (through [property@Redis.Pool:stall-timeout]) before a user command meets it.
-   * 0 turns it off. Default 30000.
+   * 0 turns it off. Default 30000. In a URI, `health_check_interval=`
+   * takes a duration (see [property@Redis.Connection:uri]).
    */
   /**
    * RedisPool:max-reply-bytes:
@@ -806,6 +833,29 @@ initable_iface_init (GInitableIface *iface)
  * Creates a pool and connects it, blocking the calling thread. To set
  * options as properties, use g_initable_new() with %REDIS_TYPE_POOL.
  *
+ * Errors: %REDIS_ERROR_INVALID_ARGUMENT for a malformed URI or an unknown
+ * option; with [property@Redis.Pool:connect-mode] `wait-all` (the
+ * default) also %REDIS_ERROR_CONNECT_FAILED, %REDIS_ERROR_AUTH_FAILED or
+ * %REDIS_ERROR_TLS_FAILED when a connection cannot be made, and
+ * %G_IO_ERROR_CANCELLED. No command of the caller's was sent: trying
+ * again is always safe.
+ *
+ * ```c
+ * g_autoptr(GError) error = NULL;
+ * g_autoptr(RedisPool) pool =
+ *   redis_pool_new_sync ("redis://127.0.0.1:6379/0?pool_size=3",
+ *                        NULL, &error);
+ *
+ * if (pool == NULL)
+ *   g_printerr ("cannot connect: %s\n", error->message);
+ * ```
+ *
+ * ```python
+ * uri = 'redis://127.0.0.1:6379/0?pool_size=3&command_timeout=2s'
+ * pool = Redis.Pool.new_sync(uri, None)
+ * print(pool.get_size(), pool.get_active_connections())
+ * ```
+ *
  * Returns: (transfer full): a pool, or %NULL with @error set
  */
 RedisPool *
@@ -826,6 +876,49 @@ redis_pool_new_sync (const char    *uri,
  *
  * Creates a pool and connects it without blocking. Finish with
  * [ctor@Redis.Pool.new_finish].
+ *
+ * Errors: those of [ctor@Redis.Pool.new_sync].
+ *
+ * ```c
+ * #include <redispool.h>
+ *
+ * static void
+ * pool_ready (GObject *source, GAsyncResult *result, gpointer user_data)
+ * {
+ *   RedisPool **pool = user_data;
+ *   g_autoptr(GError) error = NULL;
+ *
+ *   *pool = redis_pool_new_finish (result, &error);
+ *   if (*pool == NULL)
+ *     g_error ("cannot connect: %s", error->message);
+ * }
+ *
+ * int
+ * main (void)
+ * {
+ *   g_autoptr(RedisPool) pool = NULL;
+ *
+ *   redis_pool_new_async ("redis://127.0.0.1:6379/0?pool_size=3", NULL,
+ *                         pool_ready, &pool);
+ *   while (pool == NULL)
+ *     g_main_context_iteration (NULL, TRUE);
+ *   g_print ("%u connections\n", redis_pool_get_active_connections (pool));
+ *   return 0;
+ * }
+ * ```
+ *
+ * ```python
+ * loop = GLib.MainLoop()
+ *
+ * def ready(source, result):
+ *     global pool
+ *     pool = Redis.Pool.new_finish(result)
+ *     loop.quit()
+ *
+ * Redis.Pool.new_async('redis://127.0.0.1:6379/0', None, ready)
+ * loop.run()
+ * print(pool.get_active_connections())
+ * ```
  */
 void
 redis_pool_new_async (const char          *uri,
@@ -962,8 +1055,14 @@ redis_pool_get_info (RedisPool *self)
  * When all of them are in use, the call waits for one to come back, first
  * come first served, up to [property@Redis.Pool:command-timeout] (without
  * limit when that is 0); past it, it fails with
- * %REDIS_ERROR_POOL_EXHAUSTED. Possible errors also include those of
- * connecting, %REDIS_ERROR_CLOSED and %G_IO_ERROR_CANCELLED.
+ * %REDIS_ERROR_POOL_EXHAUSTED.
+ *
+ * Errors: %REDIS_ERROR_POOL_EXHAUSTED, %REDIS_ERROR_CLOSED (the pool was
+ * closed), %REDIS_ERROR_CONNECT_FAILED, %REDIS_ERROR_AUTH_FAILED,
+ * %REDIS_ERROR_TLS_FAILED (opening the dedicated connection), and
+ * %G_IO_ERROR_CANCELLED. No command was sent: trying again is always
+ * safe. See
+ * [method@Redis.Pool.acquire_sync] for an example.
  */
 void
 redis_pool_acquire_async (RedisPool           *self,
@@ -1020,6 +1119,46 @@ redis_pool_acquire_finish (RedisPool     *self,
  *
  * The blocking form of [method@Redis.Pool.acquire_async].
  *
+ * Errors: those of [method@Redis.Pool.acquire_async].
+ *
+ * ```c
+ * g_autoptr(GError) error = NULL;
+ * g_autoptr(RedisConnection) lease =
+ *   redis_pool_acquire_sync (pool, NULL, &error);
+ * g_autoptr(RedisReply) watched = NULL;
+ * g_autoptr(RedisBatch) batch = redis_batch_new ();
+ * g_autoptr(GPtrArray) replies = NULL;
+ *
+ * if (lease == NULL)
+ *   g_error ("no lease: %s", error->message);
+ * // WATCH is connection state: it needs a connection of its own
+ * watched = redis_client_command_sync (REDIS_CLIENT (lease),
+ *     (const char *[]) { "WATCH", "stock", NULL }, NULL, &error);
+ * if (watched == NULL)
+ *   g_error ("WATCH failed: %s", error->message);
+ * redis_batch_add (batch, (const char *[]) { "DECR", "stock", NULL });
+ * replies = redis_client_transaction_sync (REDIS_CLIENT (lease), batch,
+ *                                          NULL, &error);
+ * if (g_error_matches (error, REDIS_ERROR, REDIS_ERROR_WATCH_FAILED))
+ *   g_print ("stock changed meanwhile: read it again, retry\n");
+ * redis_pool_release (pool, lease);
+ * ```
+ *
+ * ```python
+ * lease = pool.acquire_sync(None)
+ * try:
+ *     lease.command_sync(['WATCH', 'stock'], None)
+ *     batch = Redis.Batch()
+ *     batch.add(['DECR', 'stock'])
+ *     lease.transaction_sync(batch, None)
+ * except GLib.Error as e:
+ *     if not e.matches(Redis.Error.quark(), Redis.Error.WATCH_FAILED):
+ *         raise
+ *     print('stock changed meanwhile: read it again, retry')
+ * finally:
+ *     pool.release(lease)
+ * ```
+ *
  * Returns: (transfer full): the leased connection, or %NULL with @error set
  */
 RedisConnection *
@@ -1060,4 +1199,30 @@ redis_pool_release (RedisPool       *self,
   g_return_if_fail (redis_connection_is_lease (connection));
 
   redis_connection_end_lease (connection);
+}
+
+/**
+ * redis_pool_create_subscriber:
+ * @self: a [class@Redis.Pool]
+ *
+ * Makes a [class@Redis.Subscriber] with the pool's connection options
+ * (server, TLS, user, password, database, timeouts, health check, stall
+ * timeout) and backoff. It has a connection of its own, never one of the
+ * pool's, and is not connected yet: initialize it with
+ * g_async_initable_init_async() or g_initable_init(). Its signals are
+ * emitted in the thread-default main context of the caller.
+ *
+ * Returns: (transfer full): a new subscriber
+ */
+RedisSubscriber *
+redis_pool_create_subscriber (RedisPool *self)
+{
+  const RedisPoolConfig *config;
+
+  g_return_val_if_fail (REDIS_IS_POOL (self), NULL);
+  g_return_val_if_fail (self->core != NULL, NULL);
+
+  config = redis_pool_core_get_config (self->core);
+  return redis_subscriber_new_for_pool (config->options, config->backoff_initial_ms,
+                                        config->backoff_max_ms);
 }

@@ -10,6 +10,7 @@
 #include "redis-version-macros.h"
 #include "redis-client.h"
 #include "redis-connection.h"
+#include "redis-subscriber.h"
 
 G_BEGIN_DECLS
 
@@ -89,5 +90,7 @@ RedisConnection   *redis_pool_acquire_sync           (RedisPool            *self
 REDIS_AVAILABLE_IN_ALL
 void               redis_pool_release                (RedisPool            *self,
                                                       RedisConnection      *connection);
+REDIS_AVAILABLE_IN_ALL
+RedisSubscriber   *redis_pool_create_subscriber      (RedisPool            *self) G_GNUC_WARN_UNUSED_RESULT;
 
 G_END_DECLS

@@ -12,5 +12,7 @@
 # include "redis-client.h"
 # include "redis-connection.h"
 # include "redis-pool.h"
+# include "redis-message.h"
+# include "redis-subscriber.h"
 # include "redis-enums.h"
 #undef REDIS_INSIDE

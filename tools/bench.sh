@@ -15,6 +15,7 @@
 #   N=...                  requests per run for every workload (overrides the defaults below)
 #   N_W1 N_W2 N_W3 N_W4    requests per run for one workload
 #   N_PY                   GETs per Python run
+#   N_PUBSUB N_PUBSUB_1K   messages per pub/sub run, 16-byte and 1 KiB payloads
 #   SMOKE=1                same as --smoke
 #   BUILD_DIR=_build       meson build directory (set up if missing)
 #   REDISPOOL_BENCHMARK    path to a built redispool-benchmark (skips the build step)
@@ -36,6 +37,12 @@
 #   lean     an adapter whose hooks do not call g_main_context_wakeup() and whose
 #            source can recurse
 # (W1s: blocking hiredis calls from one thread, reported in the "lean" column).
+#   PS  Pub/Sub: messages/s delivered to a handler and client CPU per message,
+#       redispool-sub-bench (a RedisSubscriber) and hiredis-glib-sub (hiredis +
+#       its GLib adapter), interleaved, each while
+#       redis-benchmark -P 16 -n N PUBLISH <channel> <payload> publishes 16-byte
+#       and 1 KiB payloads; published counted by the server (commandstats),
+#       loss = published - delivered.
 #
 # No timing assertions: the script fails only if a tool fails.
 set -euo pipefail
@@ -56,6 +63,8 @@ if [ "$SMOKE" = 1 ]; then
   REPS="${REPS:-1}"
   N="${N:-2000}"
   N_PY="${N_PY:-2000}"
+  N_PUBSUB="${N_PUBSUB:-2000}"
+  N_PUBSUB_1K="${N_PUBSUB_1K:-2000}"
 fi
 REPS="${REPS:-3}"
 N_W1="${N_W1:-${N:-200000}}"
@@ -63,6 +72,8 @@ N_W2="${N_W2:-${N:-1000000}}"
 N_W3="${N_W3:-${N:-2000000}}"
 N_W4="${N_W4:-${N:-500000}}"
 N_PY="${N_PY:-${N:-50000}}"
+N_PUBSUB="${N_PUBSUB:-${N:-300000}}"
+N_PUBSUB_1K="${N_PUBSUB_1K:-${N:-100000}}"
 
 REDIS_SERVER="${REDIS_SERVER:-redis-server}"
 REDIS_BENCHMARK="${REDIS_BENCHMARK:-redis-benchmark}"
@@ -84,7 +95,8 @@ if [ -z "${REDISPOOL_BENCHMARK:-}" ]; then
   fi
   # A stale build.ninja does not know new targets yet: regenerate, then build.
   ninja -C "$BUILD_DIR" build.ninja >/dev/null
-  meson compile -C "$BUILD_DIR" redispool-benchmark pool-rss hiredis-glib-bench >/dev/null
+  meson compile -C "$BUILD_DIR" redispool-benchmark pool-rss hiredis-glib-bench \
+    redispool-sub-bench hiredis-glib-sub >/dev/null
   REDISPOOL_BENCHMARK="$BUILD_DIR/examples/redispool-benchmark"
   export GI_TYPELIB_PATH="$BUILD_DIR/redispool${GI_TYPELIB_PATH:+:$GI_TYPELIB_PATH}"
   export LD_LIBRARY_PATH="$BUILD_DIR/redispool${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -232,6 +244,94 @@ for w in "${workloads[@]}"; do
   printf '| %s | %s | %s | %s | %s |\n' "$name" \
     "$(num "$rp" %.2f)" "$(num "$hs" %.2f)" "$(num "$hl" %.2f)" "$(ratio "$rp" "$hl")"
 done
+
+# --- Pub/Sub -----------------------------------------------------------------
+# One subscriber process at a time on channel bench-ch; it prints READY once
+# subscribed, then redis-benchmark publishes; the subscriber ends 500 ms after
+# its last message and prints
+#   RESULT delivered=N msgs_per_s=R cpu_us_per_msg=C dropped=D
+# redis-benchmark may publish a few more than -n (whole pipelines), so the
+# number published is the server's own count of PUBLISH calls.
+sub_dir="$(dirname "$REDISPOOL_BENCHMARK")"
+sub_runs=()
+for b in redispool-sub-bench hiredis-glib-sub; do
+  if [ -x "$sub_dir/$b" ]; then
+    sub_runs+=("$b")
+  else
+    echo "bench.sh: $sub_dir/$b not built; left out of the pub/sub row" >&2
+  fi
+done
+
+run_pubsub() { # binary n payload -> "published delivered msgs_per_s cpu_us dropped pub_rps"
+  local bin="$1" n="$2" payload="$3" out="$tmp/sub.out" pid rb published
+  : >"$out"
+  rcli config resetstat
+  "$bin" -h 127.0.0.1 -p "$port" -c bench-ch --idle-ms 500 >"$out" 2>>"$tmp/log" &
+  pid=$!
+  for _ in $(seq 1000); do
+    grep -q '^READY' "$out" && break
+    sleep 0.01
+  done
+  if ! grep -q '^READY' "$out"; then
+    kill "$pid" 2>/dev/null || true
+    fail_parse "pub/sub $(basename "$bin"): never READY"
+  fi
+  rb="$("$REDIS_BENCHMARK" -h 127.0.0.1 -p "$port" -n "$n" -P 16 -q --csv PUBLISH bench-ch "$payload")"
+  printf '%s\n' "redis-benchmark PUBLISH (${#payload} bytes)" "$rb" >>"$tmp/log"
+  wait "$pid" || fail_parse "pub/sub $(basename "$bin") failed"
+  printf '%s\n' "$(basename "$bin") (${#payload} bytes)" "$(cat "$out")" >>"$tmp/log"
+  published="$("$REDIS_CLI" -p "$port" info commandstats | sed -n 's/^cmdstat_publish:calls=\([0-9]*\).*/\1/p')"
+  printf '%s %s %s\n' "${published:-0}" \
+    "$(sed -n 's/^RESULT delivered=\([0-9]*\) msgs_per_s=\([0-9.]*\) cpu_us_per_msg=\([0-9.]*\) dropped=\([0-9]*\).*/\1 \2 \3 \4/p' "$out")" \
+    "$(printf '%s\n' "$rb" | awk -F'","' 'NR > 1 && NF > 1 { print $2; exit }')"
+}
+
+if [ "${#sub_runs[@]}" -gt 0 ]; then
+  declare -A ps_rate ps_cpu ps_pub ps_rb ps_lost ps_dropped
+  payload_16="$(printf '%016d' 0)"
+  payload_1k="$(head -c 1024 /dev/zero | tr '\0' 'x')"
+  echo
+  echo "bench.sh: pub/sub, $REPS rep(s), $N_PUBSUB x 16 B and $N_PUBSUB_1K x 1 KiB messages per run"
+  ps_start=$SECONDS
+  for rep in $(seq "$REPS"); do
+    for size in 16 1k; do
+      if [ "$size" = 16 ]; then n="$N_PUBSUB"; payload="$payload_16"; else n="$N_PUBSUB_1K"; payload="$payload_1k"; fi
+      line="$(printf 'rep %d PS %-3s' "$rep" "$size")"
+      for b in "${sub_runs[@]}"; do
+        read -r pub del rate c drop rbr <<<"$(run_pubsub "$sub_dir/$b" "$n" "$payload")"
+        [ -n "${rbr:-}" ] || fail_parse "pub/sub $b"
+        k="$b:$size"
+        ps_rate[$k]+=" $rate"; ps_cpu[$k]+=" $c"; ps_rb[$k]+=" $rbr"
+        ps_pub[$k]=$(( ${ps_pub[$k]:-0} + pub ))
+        ps_lost[$k]=$(( ${ps_lost[$k]:-0} + pub - del ))
+        ps_dropped[$k]=$(( ${ps_dropped[$k]:-0} + drop ))
+        line+="$(printf '  %s %.0f/s (%.2f us/msg, lost %d of %d, publisher %.0f/s)' \
+          "${b%%-sub*}" "$rate" "$c" $(( pub - del )) "$pub" "$rbr")"
+      done
+      echo "$line"
+    done
+  done
+  echo "bench.sh: pub/sub took $(( SECONDS - ps_start )) s"
+  echo
+  echo "Pub/Sub, medians of $REPS run(s): messages/s delivered to a handler, client CPU"
+  echo "per message (all threads), while redis-benchmark -P 16 PUBLISHes to one channel;"
+  echo "publisher = redis-benchmark's rate during the same runs; lost = published - delivered"
+  echo "(sums over the runs; dropped = messages-dropped, the backpressure bound):"
+  echo
+  echo "| payload | redispool msgs/s | hiredis msgs/s | rp / hiredis | redispool us/msg | hiredis us/msg | publisher msgs/s (rp, hiredis) | lost rp | lost hiredis | dropped rp |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  for size in 16 1k; do
+    rp="redispool-sub-bench:$size"; hr="hiredis-glib-sub:$size"
+    r1="$(med "${ps_rate[$rp]:-}")"; r2="$(med "${ps_rate[$hr]:-}")"
+    printf '| %s | %s | %s | %s | %s | %s | %s, %s | %s of %s | %s of %s | %s |\n' \
+      "$([ "$size" = 16 ] && echo '16 B' || echo '1 KiB')" \
+      "$(num "$r1" %.0f)" "$(num "$r2" %.0f)" "$(ratio "$r1" "$r2")" \
+      "$(num "$(med "${ps_cpu[$rp]:-}")" %.2f)" "$(num "$(med "${ps_cpu[$hr]:-}")" %.2f)" \
+      "$(num "$(med "${ps_rb[$rp]:-}")" %.0f)" "$(num "$(med "${ps_rb[$hr]:-}")" %.0f)" \
+      "${ps_lost[$rp]:-n/a}" "${ps_pub[$rp]:-n/a}" "${ps_lost[$hr]:-n/a}" "${ps_pub[$hr]:-n/a}" \
+      "${ps_dropped[$rp]:-n/a}"
+  done
+fi
 
 # --- Python ------------------------------------------------------------------
 if [ "${SKIP_PYTHON:-0}" != 1 ]; then
