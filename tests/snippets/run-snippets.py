@@ -46,7 +46,9 @@ beyond about 90. README.md is not rendered there and has no limit.
 Every snippet gets GI_TYPELIB_PATH and LD_LIBRARY_PATH of the build tree
 and G_DEBUG=fatal-criticals. Snippets address the server as
 redis://127.0.0.1:6379 (the default port); the runner rewrites
-"127.0.0.1:6379" to its own throwaway server, and flushes that server
+"127.0.0.1:6379" to its own throwaway server (and GJS imports of
+file:///usr/share/redispool-1.0/gjs/redispool.js to the source tree's
+copy), and flushes that server
 (FLUSHALL) before each snippet, so snippets do not see each other's keys.
 If REDIS_PORT is not set, the runner starts itself again under
 tests/with-redis-server.py, which starts the server.
@@ -107,6 +109,11 @@ DOC_LINE = re.compile(r'^\s*\*( |$)')
 SOURCE_PATH = re.compile(r'(?<![\w./-])((?:tools|tests|examples|docs|redispool)/[\w./-]*[\w])')
 
 DEFAULT_URL_HOSTPORT = '127.0.0.1:6379'
+# Where GJS snippets import the promises module from: the installed path
+# shown to users, mapped to the source tree's copy.
+GJS_MODULE_URL = 'file:///usr/share/redispool-1.0/gjs/redispool.js'
+GJS_MODULE_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                 '..', '..', 'redispool', 'gjs', 'redispool.js')
 MAX_COLUMNS = 80
 
 
@@ -346,6 +353,8 @@ FRAGMENT_TEMPLATES = {'c': (C_MAIN, '    '), 'python': (PYTHON_MAIN, ''),
 def wrap(snippet, url):
     """The program to run, and the number of lines before the snippet's."""
     code = snippet.code.replace(DEFAULT_URL_HOSTPORT, url[len('redis://'):].split('/')[0])
+    code = code.replace(GJS_MODULE_URL,
+                        'file://' + os.path.normpath(GJS_MODULE_SOURCE))
     template, prefix = '@CODE@', ''
     if snippet.options.get('fragment') and snippet.lang in FRAGMENT_TEMPLATES:
         template, prefix = FRAGMENT_TEMPLATES[snippet.lang]
