@@ -6,8 +6,9 @@
  * to one channel and count the messages the reply callback receives. The
  * options and the READY/RESULT lines are those of
  * examples/redispool-sub-bench.c (dropped is always 0: hiredis has no
- * bound; a subscriber that falls behind is cut off by the server's
- * client-output-buffer-limit instead, which ends the run early).
+ * bound). A subscriber that falls behind is cut off by the server's
+ * client-output-buffer-limit pubsub: the run then ends early, with
+ * cut=1 on the RESULT line, and the rest of the messages are lost.
  *
  *   hiredis-glib-sub -p 6379 -c ch -n 100000
  */
@@ -37,6 +38,7 @@ typedef struct
   gboolean   failed;
   gboolean   disconnected;   /* hiredis has freed the context */
   gboolean   stopping;       /* redisAsyncFree (): callbacks get NULL */
+  gboolean   cut;            /* the server closed the connection */
 } Counter;
 
 static double
@@ -66,8 +68,13 @@ on_reply (redisAsyncContext *ac,
     {
       if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
         {
+          /* Cut off once subscribed (the server's output-buffer limit
+           * for a subscriber that falls behind): a result, with loss. */
           g_printerr ("hiredis-glib-sub: %s\n", reply != NULL ? reply->str : ac->errstr);
-          c->failed = TRUE;
+          if (reply != NULL || !c->ready)
+            c->failed = TRUE;
+          else
+            c->cut = TRUE;
           g_main_loop_quit (c->loop);
         }
       return;
@@ -98,6 +105,8 @@ on_disconnect (const redisAsyncContext *ac,
 
   if (status != REDIS_OK)
     g_printerr ("hiredis-glib-sub: disconnected: %s\n", ac->errstr);
+  if (!c->stopping && c->ready)
+    c->cut = TRUE;
   c->disconnected = TRUE;
   g_main_loop_quit (c->loop);
 }
@@ -170,9 +179,9 @@ main (int   argc,
 
   span = (c.last_us - c.first_us) / 1e6;
   printf ("RESULT delivered=%" G_GUINT64_FORMAT " msgs_per_s=%.0f cpu_us_per_msg=%.3f"
-          " dropped=0\n",
+          " dropped=0 cut=%d\n",
           c.delivered, span > 0 ? (c.delivered - 1) / span : 0.0,
-          c.delivered > 0 ? (cpu1 - c.cpu0) * 1e6 / c.delivered : 0.0);
+          c.delivered > 0 ? (cpu1 - c.cpu0) * 1e6 / c.delivered : 0.0, c.cut);
 
   c.stopping = TRUE;
   if (!c.disconnected)

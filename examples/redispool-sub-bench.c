@@ -7,14 +7,17 @@
  * with plain hiredis on the GLib main loop; both print the same lines:
  *
  *   READY                       once the server has confirmed SUBSCRIBE
- *   RESULT delivered=N msgs_per_s=R cpu_us_per_msg=C dropped=D
+ *   RESULT delivered=N msgs_per_s=R cpu_us_per_msg=C dropped=D cut=L
  *
  * The run ends when -n messages have arrived, or when none has come for
  * --idle-ms (default 1000) after the first one (or for 60 s before it).
  * msgs_per_s counts from the first message to the last; cpu_us_per_msg is
  * the process's CPU time (all threads, getrusage) from READY to the end,
  * per delivered message; dropped is messages-dropped (the backpressure
- * bound, max-pending-messages, was reached).
+ * bound, max-pending-messages, was reached); cut is the number of
+ * connection losses (the server's client-output-buffer-limit pubsub cuts
+ * off a subscriber that falls behind; it reconnects, and what is published
+ * meanwhile is lost).
  *
  *   redispool-sub-bench -p 6379 -c ch -n 100000
  */
@@ -34,6 +37,7 @@ typedef struct
   gint64     last_us;
   gint64     ready_us;
   guint      idle_ms;
+  guint      n_lost;     /* connection-lost signals */
 } Counter;
 
 static double
@@ -58,6 +62,21 @@ on_message (RedisSubscriber *sub,
     c->first_us = c->last_us;
   if (c->delivered == c->expected)
     g_main_loop_quit (c->loop);
+}
+
+/* The server's client-output-buffer-limit pubsub cuts off a subscriber
+ * that falls behind; the subscriber reconnects, and what was published
+ * meanwhile is lost. */
+static void
+on_connection_lost (RedisSubscriber *sub,
+                    const GError    *error,
+                    gpointer         user_data)
+{
+  Counter *c = user_data;
+
+  c->n_lost++;
+  g_printerr ("redispool-sub-bench: connection lost after %" G_GUINT64_FORMAT
+              " messages: %s\n", c->delivered, error->message);
 }
 
 static gboolean
@@ -117,6 +136,7 @@ main (int   argc,
   c.idle_ms = idle_ms;
   detailed = g_strconcat ("message::", channel, NULL);
   g_signal_connect (sub, detailed, G_CALLBACK (on_message), &c);
+  g_signal_connect (sub, "connection-lost", G_CALLBACK (on_connection_lost), &c);
   if (!redis_subscriber_subscribe_sync (sub, (const char *[]) { channel, NULL }, NULL, &error))
     {
       g_printerr ("redispool-sub-bench: SUBSCRIBE: %s\n", error->message);
@@ -134,10 +154,10 @@ main (int   argc,
 
   span = (c.last_us - c.first_us) / 1e6;
   g_print ("RESULT delivered=%" G_GUINT64_FORMAT " msgs_per_s=%.0f cpu_us_per_msg=%.3f"
-           " dropped=%" G_GUINT64_FORMAT "\n",
+           " dropped=%" G_GUINT64_FORMAT " cut=%u\n",
            c.delivered, span > 0 ? (c.delivered - 1) / span : 0.0,
            c.delivered > 0 ? (cpu1 - cpu0) * 1e6 / c.delivered : 0.0,
-           redis_subscriber_get_messages_dropped (sub));
+           redis_subscriber_get_messages_dropped (sub), c.n_lost);
 
   redis_subscriber_close (sub);
   g_main_loop_unref (c.loop);

@@ -1789,7 +1789,7 @@ redis_subscriber_class_init (RedisSubscriberClass *klass)
     g_signal_new ("message", G_TYPE_FROM_CLASS (klass),
                   G_SIGNAL_RUN_LAST | G_SIGNAL_DETAILED,
                   0, NULL, NULL, g_cclosure_marshal_VOID__BOXED,
-                  G_TYPE_NONE, 1, REDIS_TYPE_MESSAGE | G_SIGNAL_TYPE_STATIC_SCOPE);
+                  G_TYPE_NONE, 1, REDIS_TYPE_MESSAGE);
   g_signal_set_va_marshaller (signals[MESSAGE], G_TYPE_FROM_CLASS (klass),
                               g_cclosure_marshal_VOID__BOXEDv);
 

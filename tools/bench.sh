@@ -249,7 +249,9 @@ done
 # One subscriber process at a time on channel bench-ch; it prints READY once
 # subscribed, then redis-benchmark publishes; the subscriber ends 500 ms after
 # its last message and prints
-#   RESULT delivered=N msgs_per_s=R cpu_us_per_msg=C dropped=D
+#   RESULT delivered=N msgs_per_s=R cpu_us_per_msg=C dropped=D cut=L
+# (cut: connections the server closed, its client-output-buffer-limit pubsub
+# for a subscriber that falls behind, reported on stderr)
 # redis-benchmark may publish a few more than -n (whole pipelines), so the
 # number published is the server's own count of PUBLISH calls.
 sub_dir="$(dirname "$REDISPOOL_BENCHMARK")"
@@ -262,7 +264,7 @@ for b in redispool-sub-bench hiredis-glib-sub; do
   fi
 done
 
-run_pubsub() { # binary n payload -> "published delivered msgs_per_s cpu_us dropped pub_rps"
+run_pubsub() { # binary n payload -> "published delivered msgs_per_s cpu_us dropped cut pub_rps"
   local bin="$1" n="$2" payload="$3" out="$tmp/sub.out" pid rb published
   : >"$out"
   rcli config resetstat
@@ -279,15 +281,18 @@ run_pubsub() { # binary n payload -> "published delivered msgs_per_s cpu_us drop
   rb="$("$REDIS_BENCHMARK" -h 127.0.0.1 -p "$port" -n "$n" -P 16 -q --csv PUBLISH bench-ch "$payload")"
   printf '%s\n' "redis-benchmark PUBLISH (${#payload} bytes)" "$rb" >>"$tmp/log"
   wait "$pid" || fail_parse "pub/sub $(basename "$bin") failed"
+  if grep -q '^RESULT.* cut=[1-9]' "$out"; then
+    echo "bench.sh: pub/sub: the server cut $(basename "$bin") off (client-output-buffer-limit pubsub)" >&2
+  fi
   printf '%s\n' "$(basename "$bin") (${#payload} bytes)" "$(cat "$out")" >>"$tmp/log"
   published="$("$REDIS_CLI" -p "$port" info commandstats | sed -n 's/^cmdstat_publish:calls=\([0-9]*\).*/\1/p')"
   printf '%s %s %s\n' "${published:-0}" \
-    "$(sed -n 's/^RESULT delivered=\([0-9]*\) msgs_per_s=\([0-9.]*\) cpu_us_per_msg=\([0-9.]*\) dropped=\([0-9]*\).*/\1 \2 \3 \4/p' "$out")" \
+    "$(sed -n 's/^RESULT delivered=\([0-9]*\) msgs_per_s=\([0-9.]*\) cpu_us_per_msg=\([0-9.]*\) dropped=\([0-9]*\) cut=\([0-9]*\).*/\1 \2 \3 \4 \5/p' "$out")" \
     "$(printf '%s\n' "$rb" | awk -F'","' 'NR > 1 && NF > 1 { print $2; exit }')"
 }
 
 if [ "${#sub_runs[@]}" -gt 0 ]; then
-  declare -A ps_rate ps_cpu ps_pub ps_rb ps_lost ps_dropped
+  declare -A ps_rate ps_cpu ps_pub ps_rb ps_lost ps_dropped ps_cut
   payload_16="$(printf '%016d' 0)"
   payload_1k="$(head -c 1024 /dev/zero | tr '\0' 'x')"
   echo
@@ -298,13 +303,14 @@ if [ "${#sub_runs[@]}" -gt 0 ]; then
       if [ "$size" = 16 ]; then n="$N_PUBSUB"; payload="$payload_16"; else n="$N_PUBSUB_1K"; payload="$payload_1k"; fi
       line="$(printf 'rep %d PS %-3s' "$rep" "$size")"
       for b in "${sub_runs[@]}"; do
-        read -r pub del rate c drop rbr <<<"$(run_pubsub "$sub_dir/$b" "$n" "$payload")"
+        read -r pub del rate c drop cut rbr <<<"$(run_pubsub "$sub_dir/$b" "$n" "$payload")"
         [ -n "${rbr:-}" ] || fail_parse "pub/sub $b"
         k="$b:$size"
         ps_rate[$k]+=" $rate"; ps_cpu[$k]+=" $c"; ps_rb[$k]+=" $rbr"
         ps_pub[$k]=$(( ${ps_pub[$k]:-0} + pub ))
         ps_lost[$k]=$(( ${ps_lost[$k]:-0} + pub - del ))
         ps_dropped[$k]=$(( ${ps_dropped[$k]:-0} + drop ))
+        ps_cut[$k]=$(( ${ps_cut[$k]:-0} + cut ))
         line+="$(printf '  %s %.0f/s (%.2f us/msg, lost %d of %d, publisher %.0f/s)' \
           "${b%%-sub*}" "$rate" "$c" $(( pub - del )) "$pub" "$rbr")"
       done
@@ -316,20 +322,21 @@ if [ "${#sub_runs[@]}" -gt 0 ]; then
   echo "Pub/Sub, medians of $REPS run(s): messages/s delivered to a handler, client CPU"
   echo "per message (all threads), while redis-benchmark -P 16 PUBLISHes to one channel;"
   echo "publisher = redis-benchmark's rate during the same runs; lost = published - delivered"
-  echo "(sums over the runs; dropped = messages-dropped, the backpressure bound):"
+  echo "(sums over the runs; dropped = messages-dropped, the backpressure bound; cut ="
+  echo "connections the server closed for client-output-buffer-limit pubsub):"
   echo
-  echo "| payload | redispool msgs/s | hiredis msgs/s | rp / hiredis | redispool us/msg | hiredis us/msg | publisher msgs/s (rp, hiredis) | lost rp | lost hiredis | dropped rp |"
-  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  echo "| payload | redispool msgs/s | hiredis msgs/s | rp / hiredis | redispool us/msg | hiredis us/msg | publisher msgs/s (rp, hiredis) | lost rp | lost hiredis | dropped rp | cut rp, hiredis |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   for size in 16 1k; do
     rp="redispool-sub-bench:$size"; hr="hiredis-glib-sub:$size"
     r1="$(med "${ps_rate[$rp]:-}")"; r2="$(med "${ps_rate[$hr]:-}")"
-    printf '| %s | %s | %s | %s | %s | %s | %s, %s | %s of %s | %s of %s | %s |\n' \
+    printf '| %s | %s | %s | %s | %s | %s | %s, %s | %s of %s | %s of %s | %s | %s, %s |\n' \
       "$([ "$size" = 16 ] && echo '16 B' || echo '1 KiB')" \
       "$(num "$r1" %.0f)" "$(num "$r2" %.0f)" "$(ratio "$r1" "$r2")" \
       "$(num "$(med "${ps_cpu[$rp]:-}")" %.2f)" "$(num "$(med "${ps_cpu[$hr]:-}")" %.2f)" \
       "$(num "$(med "${ps_rb[$rp]:-}")" %.0f)" "$(num "$(med "${ps_rb[$hr]:-}")" %.0f)" \
       "${ps_lost[$rp]:-n/a}" "${ps_pub[$rp]:-n/a}" "${ps_lost[$hr]:-n/a}" "${ps_pub[$hr]:-n/a}" \
-      "${ps_dropped[$rp]:-n/a}"
+      "${ps_dropped[$rp]:-n/a}" "${ps_cut[$rp]:-n/a}" "${ps_cut[$hr]:-n/a}"
   done
 fi
 

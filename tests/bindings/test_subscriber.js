@@ -52,9 +52,10 @@ async function waitFor(pred, timeoutMs = 5000) {
 // A GBytes' content, as an Array.
 const dataOf = bytes => Array.from(bytes.toArray());
 
-// What a handler saw. The message is read inside the handler: the signal
-// passes it with G_SIGNAL_TYPE_STATIC_SCOPE, so GJS wraps it without taking
-// a reference, and a wrapper kept past the handler points to freed memory.
+// What a handler saw. The fixture keeps the RedisMessage wrappers and reads
+// them only after the handler returned: the signal passes its boxed
+// argument without G_SIGNAL_TYPE_STATIC_SCOPE, so GJS takes a reference
+// (with that flag a kept wrapper pointed to freed memory under valgrind).
 function snapshot(m) {
     return {
         kind: m.get_kind(),
@@ -73,10 +74,12 @@ async function fixture() {
     admin.init(null);
     const sub = await Redis.Subscriber.new_async(URL, null);
     const messages = [];
+    const kept = [];
     const handler = sub.connect('message', (s, m) => {
         if (s !== sub)
             throw new Error('the signal\'s instance is not the subscriber');
         messages.push(snapshot(m));
+        kept.push(m);
     });
     return {
         admin, sub, messages,
@@ -87,6 +90,14 @@ async function fixture() {
         numsub: channel =>
             admin.command_sync(['PUBSUB', 'NUMSUB', channel], null).get_element(1).get_integer(),
         async close() {
+            // The wrappers kept past their handler still read the same.
+            System.gc();
+            kept.forEach((m, i) => {
+                if (JSON.stringify(snapshot(m)) !== JSON.stringify(messages[i]))
+                    throw new Error(`message ${i} changed after its handler`);
+            });
+            // A message holds its reply's buffer: let the leak check see 0.
+            kept.length = 0;
             sub.disconnect(handler);
             sub.close();
             await admin.close_async(null);

@@ -14,6 +14,8 @@ it is (``command_sync``, ``command_async``, ``Redis.Batch``, ...)::
     pool.command('GET', 'k').value                  # b'\\x00v'
     pool.pipeline([['INCR', 'n'], ['GET', 'n']])    # list of Redis.Reply
     pool.get_info()['connections'][0]['state']      # a dict, not a GVariant
+    sub = Redis.Subscriber.new_sync('redis://127.0.0.1:6379', None)
+    sub.subscribe('news', b'raw\\xff')               # str/bytes names
 
 Arguments: ``str`` (UTF-8), ``bytes``, ``bytearray``, ``memoryview``,
 ``GLib.Bytes``, ``int`` and ``float`` (``repr()``, as redis-py sends them);
