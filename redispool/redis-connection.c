@@ -4,6 +4,7 @@
 
 #include "redis-client-private.h"
 #include "redis-connection-private.h"
+#include "redis-credentials-private.h"
 #include "redis-engine-private.h"
 #include "redis-enums.h"
 #include "redis-error.h"
@@ -561,6 +562,53 @@ redis_connection_class_init (RedisConnectionClass *klass)
    * `COMMAND DOCS` 12, a Lua table as deep as the script makes it).
    * From 1 to 1024; default 64.
    */
+  /**
+   * RedisConnection:sentinels:
+   *
+   * The Sentinel processes that know where the server is, as `host:port`
+   * (`[address]:port` for IPv6; the port defaults to 26379), in the order
+   * to try them. When set, [property@Redis.Connection:host] and
+   * [property@Redis.Connection:port] are not used: every connect (and every
+   * reconnect) asks the sentinels, in turn and each within a short
+   * deadline (1 s, or connect-timeout if shorter), for the address of
+   * [property@Redis.Connection:master-name]'s primary (`SENTINEL
+   * get-master-addr-by-name`) or of one of its replicas (`SENTINEL
+   * replicas`, see [property@Redis.Connection:role]); the sentinel that answered is
+   * asked first next time. The server found must then answer `ROLE` with
+   * the role asked for, or the connection is closed and discovery runs
+   * again on the next attempt. When no sentinel answers, the connect fails
+   * with %REDIS_ERROR_CONNECT_FAILED naming every sentinel tried and why.
+   *
+   * The URI form is
+   * `redis+sentinel://[user[:password]@]host[:port][,host[:port]…]/master-name[/db][?query]`:
+   * the user and password are the server's, the sentinels' are the query
+   * parameters `sentinel_username` and `sentinel_password`, and
+   * `role=primary` or `role=replica` selects the role.
+   */
+  /**
+   * RedisConnection:master-name:
+   *
+   * The name the sentinels monitor the primary under (`sentinel monitor
+   * <master-name> …`). Required with [property@Redis.Connection:sentinels].
+   */
+  /**
+   * RedisConnection:sentinel-username:
+   *
+   * The user name sent to the sentinels with `AUTH` (their ACL), or %NULL.
+   */
+  /**
+   * RedisConnection:sentinel-password:
+   *
+   * The password sent to the sentinels with `AUTH`, or %NULL. Write-only:
+   * it is never readable, logged or part of a message.
+   */
+  /**
+   * RedisConnection:role:
+   *
+   * With [property@Redis.Connection:sentinels], whether connections go to the
+   * primary or to a replica (picked at random among those the sentinel
+   * reports up). Default %REDIS_SERVER_ROLE_PRIMARY.
+   */
   redis_options_install_properties (object_class, PROP_FIRST_OPTION,
                                     &properties[PROP_FIRST_OPTION]);
   g_object_class_install_property (object_class, PROP_URI, properties[PROP_URI]);
@@ -973,6 +1021,41 @@ redis_connection_get_client_id (RedisConnection *self)
 
   engine = connection_get_engine (self);
   return engine != NULL ? redis_engine_get_client_id (engine) : 0;
+}
+
+/**
+ * redis_connection_set_credentials:
+ * @self: a [class@Redis.Connection]
+ * @username: (nullable): the ACL user, or %NULL for the `default` user
+ * @password: (nullable): the password (or token), or %NULL for none
+ *
+ * Changes the credentials of the connection at run time, for example when
+ * the server's password is rotated (`ACL SETUSER`). Before the connection
+ * connected, its handshake uses them; once it did, it is re-authenticated
+ * in place with `AUTH`, queued behind the commands already sent (nothing
+ * is dropped or reconnected). With @password %NULL, a connected connection
+ * is left as it is.
+ *
+ * The password is copied and never logged, put into an error message or
+ * returned by a property. May be called from any thread; call it between
+ * the commands of a transaction ([method@Redis.Client.transaction_async]
+ * sends its `MULTI` … `EXEC` as one call), not while a `MULTI` you sent
+ * yourself is open.
+ */
+void
+redis_connection_set_credentials (RedisConnection *self,
+                                  const char      *username,
+                                  const char      *password)
+{
+  RedisEngine *engine;
+
+  g_return_if_fail (REDIS_IS_CONNECTION (self));
+  g_return_if_fail (username == NULL || password != NULL);
+
+  engine = connection_get_engine (self);
+  if (engine != NULL)
+    redis_credentials_reauth (engine, username, password,
+                              redis_options_get_internal_timeout_ms (self->options));
 }
 
 /**

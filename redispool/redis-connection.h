@@ -55,6 +55,10 @@ RedisConnectionState  redis_connection_get_state      (RedisConnection      *sel
 REDIS_AVAILABLE_IN_ALL
 gint64                redis_connection_get_client_id  (RedisConnection      *self);
 REDIS_AVAILABLE_IN_ALL
+void                  redis_connection_set_credentials (RedisConnection     *self,
+                                                        const char          *username,
+                                                        const char          *password);
+REDIS_AVAILABLE_IN_ALL
 guint                 redis_connection_get_n_pending  (RedisConnection      *self);
 
 G_END_DECLS

@@ -102,6 +102,12 @@ RedisConnectionState  redis_engine_get_state        (RedisEngine            *sel
 guint                 redis_engine_get_n_pending    (RedisEngine            *self);
 gint64                redis_engine_get_client_id    (RedisEngine            *self);
 const RedisOptions   *redis_engine_get_options      (RedisEngine            *self);
+/* Credential rotation (redis-credentials.c): TRUE if the engine took
+ * @username and @password for its handshake (it has not sent it yet);
+ * FALSE once the session started (re-authenticate with AUTH) or closed. */
+gboolean              redis_engine_update_credentials (RedisEngine          *self,
+                                                       const char           *username,
+                                                       const char           *password);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (RedisEngine, redis_engine_unref)
 

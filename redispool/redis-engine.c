@@ -11,6 +11,7 @@
 #include "redis-error.h"
 #include "redis-reader-private.h"
 #include "redis-reply-private.h"
+#include "redis-sentinel-private.h"
 #include "redis-text-private.h"
 #include "redis-tls-private.h"
 #include "redis-unblock-private.h"
@@ -85,6 +86,8 @@ struct _RedisEngine
   gint                   ref_count;
   RedisOptions          *options;
   char                  *address;           /* for messages */
+  char                  *group_address;     /* Sentinel: address before discovery, kept
+                                               alive for messages built without io_lock */
 
   GMainContext          *home;              /* immutable */
 
@@ -395,6 +398,7 @@ redis_engine_unref (RedisEngine *self)
   redis_reader_free (self->reader);
   redis_options_free (self->options);
   g_free (self->address);
+  g_free (self->group_address);
   g_main_context_unref (self->home);
   g_mutex_clear (&self->lock);
   g_mutex_clear (&self->io_lock);
@@ -499,6 +503,28 @@ const RedisOptions *
 redis_engine_get_options (RedisEngine *self)
 {
   return self->options;
+}
+
+gboolean
+redis_engine_update_credentials (RedisEngine *self,
+                                 const char  *username,
+                                 const char  *password)
+{
+  gboolean taken = FALSE;
+
+  /* Only start_session() and handshake_done_cb() read these, under
+   * io_lock, and only once the session starts (PHASE_HANDSHAKE). */
+  engine_lock (self);
+  if (!self->closed && self->phase < PHASE_HANDSHAKE)
+    {
+      g_free (self->options->username);
+      self->options->username = g_strdup (username);
+      redis_options_clear_secret (&self->options->password);
+      self->options->password = g_strdup (password);
+      taken = TRUE;
+    }
+  engine_unlock (self);
+  return taken;
 }
 
 /* ---- deadlines ---------------------------------------------------------- */
@@ -1443,9 +1469,12 @@ dispatch_reply (RedisEngine *self,
                 RedisReply  *reply)
 {
   RedisCall *call;
+  const char *unusable = NULL;
 
-  /* A subscribed connection: its pushes belong to no call. */
-  if (G_UNLIKELY (self->push_func != NULL))
+  /* A subscribed connection: its pushes belong to no call. None comes
+   * before the handshake is done (nothing is subscribed yet), whose
+   * replies (ROLE: an array) are the handshake's. */
+  if (G_UNLIKELY (self->push_func != NULL) && self->phase == PHASE_READY)
     switch (self->push_func (reply, self->push_data))
       {
       case REDIS_ENGINE_PUSH_TAKEN:
@@ -1489,6 +1518,13 @@ dispatch_reply (RedisEngine *self,
       return FALSE;
     }
 
+  /* Sentinel: a server that says it is no longer what was asked for
+   * (a demoted primary) is left for a new discovery, once this reply is
+   * delivered. */
+  if (G_UNLIKELY (self->options->sentinel != NULL) &&
+      redis_reply_get_kind (reply) == REDIS_REPLY_KIND_ERROR)
+    unusable = redis_sentinel_reply_means_unusable (self->options->role, reply);
+
   if (redis_call_is_completed (call))
     redis_reply_unref (reply);     /* a late reply: its caller has moved on */
   else
@@ -1515,6 +1551,12 @@ dispatch_reply (RedisEngine *self,
       maybe_finish_graceful_close (self);
     }
 
+  if (G_UNLIKELY (unusable != NULL) && !self->closed)
+    engine_shutdown (self,
+                     g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
+                                  "%s answered %s: the connection is replaced and the "
+                                  "server discovered again through Sentinel",
+                                  self->address, unusable));
   return !self->closed;
 }
 
@@ -1894,6 +1936,8 @@ finish_shutdown (RedisEngine *self)
       g_object_unref (task);
     }
 
+  if (self->options->sentinel != NULL)
+    redis_sentinel_untrack (self->options->sentinel, self);
   g_error_free (reason);
   redis_engine_unref (self);
 }
@@ -2184,6 +2228,19 @@ handshake_done_cb (GObject      *object,
     goto out;
   if (!handshake_step_ok (self, g_ptr_array_index (replies, i), "CLIENT ID"))
     goto out;
+  if (o->sentinel != NULL)
+    {
+      GError *wrong = redis_sentinel_check_role (o->role, g_ptr_array_index (replies, i + 1),
+                                                 self->address);
+
+      if (wrong != NULL)
+        {
+          engine_shutdown (self, wrong);
+          goto out;
+        }
+      /* Closed when Sentinel announces that this server was replaced. */
+      redis_sentinel_track (o->sentinel, self, o, self->address);
+    }
   g_mutex_lock (&self->lock);
   self->client_id = redis_reply_get_integer (g_ptr_array_index (replies, i));
   g_mutex_unlock (&self->lock);
@@ -2275,7 +2332,8 @@ start_session (RedisEngine *self,
   const char *select_db[] = { "SELECT", db, NULL };
   const char *set_name[] = { "CLIENT", "SETNAME", o->client_name, NULL };
   const char *client_id[] = { "CLIENT", "ID", NULL };
-  const char * const *commands[5];
+  const char *role[] = { "ROLE", NULL };
+  const char * const *commands[6];
   guint n = 0;
   RedisCall *call;
 
@@ -2295,6 +2353,8 @@ start_session (RedisEngine *self,
   if (o->client_name != NULL)
     commands[n++] = set_name;
   commands[n++] = client_id;
+  if (o->sentinel != NULL)
+    commands[n++] = role;   /* a server found through Sentinel: is it what was asked for? */
   commands[n] = NULL;
 
   call = redis_call_new_internal (REDIS_CALL_PIPELINE, commands, "AUTH/SELECT/CLIENT handshake",
@@ -2392,13 +2452,64 @@ socket_connected_cb (GObject      *object,
   redis_engine_unref (self);
 }
 
+/* With io_lock held: the TCP (or unix socket) connect. */
+static void
+start_tcp (RedisEngine *self,
+           const char  *host,
+           guint        port)
+{
+  const RedisOptions *o = self->options;
+  GSocketConnectable *connectable;
+
+  self->client = g_socket_client_new ();
+  g_socket_client_set_enable_proxy (self->client, FALSE);
+  if (o->socket_path != NULL)
+    connectable = G_SOCKET_CONNECTABLE (g_unix_socket_address_new (o->socket_path));
+  else
+    connectable = g_network_address_new (host, port);
+
+  g_socket_client_connect_async (self->client, connectable, self->connect_cancellable,
+                                 socket_connected_cb, redis_engine_ref (self));
+  g_object_unref (connectable);
+}
+
+/* I/O thread: Sentinel named the server (or no sentinel did). */
+static void
+sentinel_found_cb (GObject      *object,
+                   GAsyncResult *result,
+                   gpointer      data)
+{
+  RedisEngine *self = data;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *host = NULL;
+  guint port = 0;
+  gboolean found;
+
+  found = redis_sentinel_discover_finish (result, &host, &port, &error);
+  engine_lock (self);
+  if (self->closed)
+    ;   /* shutdown has reported the failure already */
+  else if (!found)
+    engine_shutdown (self, g_steal_pointer (&error));
+  else
+    {
+      /* Messages name the server from now on; the group's description
+       * stays valid for whoever read it before. */
+      self->group_address = self->address;
+      self->address = strchr (host, ':') != NULL ? g_strdup_printf ("[%s]:%u", host, port)
+                                                 : g_strdup_printf ("%s:%u", host, port);
+      start_tcp (self, host, port);
+    }
+  engine_unlock (self);
+  redis_engine_unref (self);
+}
+
 static gboolean
 start_connect (gpointer data)
 {
   RedisEngine *self = data;
   const RedisOptions *o = self->options;
   GCancellable *user_cancellable;
-  GSocketConnectable *connectable;
 
   engine_lock (self);
   if (self->closed)
@@ -2434,16 +2545,18 @@ start_connect (gpointer data)
       g_source_attach (self->connect_cancel_source, redis_worker_get_context ());
     }
 
-  self->client = g_socket_client_new ();
-  g_socket_client_set_enable_proxy (self->client, FALSE);
-  if (o->socket_path != NULL)
-    connectable = G_SOCKET_CONNECTABLE (g_unix_socket_address_new (o->socket_path));
-  else
-    connectable = g_network_address_new (o->host, o->port);
+  /* Sentinel: the server is asked for first, on every connect. */
+  if (o->sentinel != NULL && o->socket_path == NULL)
+    {
+      GCancellable *cancellable = g_object_ref (self->connect_cancellable);
 
-  g_socket_client_connect_async (self->client, connectable, self->connect_cancellable,
-                                 socket_connected_cb, redis_engine_ref (self));
-  g_object_unref (connectable);
+      engine_unlock (self);
+      redis_sentinel_discover_async (o, cancellable, sentinel_found_cb, redis_engine_ref (self));
+      g_object_unref (cancellable);
+      return G_SOURCE_REMOVE;
+    }
+
+  start_tcp (self, o->host, o->port);
   engine_unlock (self);
   return G_SOURCE_REMOVE;
 }

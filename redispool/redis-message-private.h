@@ -7,7 +7,8 @@
 G_BEGIN_DECLS
 
 /* A message made from a push frame that redis_message_parse_kind()
- * accepted (@frame is kept, its elements shared: no copy). */
+ * accepted: its values are copied into one block, so the caller may drop
+ * @frame at once (on the thread that parsed it). */
 RedisMessage *redis_message_new_from_frame (RedisSubscriptionKind  kind,
                                             RedisReply            *frame);
 /* Whether @frame, a top-level reply of a subscribed connection, is a

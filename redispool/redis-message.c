@@ -19,13 +19,22 @@
  * truncated or broken string.
  */
 
+/* One allocation per message, built on the I/O thread from the push frame,
+ * which is freed there at once: what crosses to the subscriber's context
+ * is this block alone (freeing the frame's five blocks on another thread
+ * was the subscriber's largest cost, malloc arenas not shared by threads).
+ * Each value is copied NUL-terminated into data[]. */
 struct _RedisMessage
 {
   RedisSubscriptionKind  kind;
-  RedisReply            *frame;     /* the push, which owns the elements below */
-  RedisReply            *pattern;   /* NULL unless a pattern message */
-  RedisReply            *channel;
-  RedisReply            *payload;
+  gboolean               has_pattern;
+  const char            *pattern;   /* NULL unless a pattern message */
+  gsize                  pattern_len;
+  const char            *channel;
+  gsize                  channel_len;
+  const char            *payload;
+  gsize                  payload_len;
+  char                   data[];
 };
 
 G_DEFINE_BOXED_TYPE (RedisMessage, redis_message, redis_message_ref, redis_message_unref)
@@ -73,23 +82,73 @@ RedisMessage *
 redis_message_new_from_frame (RedisSubscriptionKind  kind,
                               RedisReply            *frame)
 {
-  RedisMessage *self = g_atomic_rc_box_new0 (RedisMessage);
   guint first = kind == REDIS_SUBSCRIPTION_KIND_PATTERN ? 2 : 1;
+  const char *pattern = NULL, *channel, *payload;
+  gsize pattern_len = 0, channel_len, payload_len;
+  RedisMessage *self;
+  char *p;
 
-  self->kind = kind;
-  self->frame = redis_reply_ref (frame);
   if (kind == REDIS_SUBSCRIPTION_KIND_PATTERN)
-    self->pattern = redis_reply_get_element (frame, 1);
-  self->channel = redis_reply_get_element (frame, first);
-  self->payload = redis_reply_get_element (frame, first + 1);
+    pattern = redis_reply_get_string (redis_reply_get_element (frame, 1), &pattern_len);
+  channel = redis_reply_get_string (redis_reply_get_element (frame, first), &channel_len);
+  payload = redis_reply_get_string (redis_reply_get_element (frame, first + 1), &payload_len);
+
+  self = g_atomic_rc_box_alloc (sizeof (RedisMessage) + pattern_len + 1 +
+                                channel_len + 1 + payload_len + 1);
+  self->kind = kind;
+  self->has_pattern = pattern != NULL;
+  p = self->data;
+  self->pattern = pattern != NULL ? p : NULL;
+  self->pattern_len = pattern_len;
+  if (pattern_len > 0)
+    memcpy (p, pattern, pattern_len);
+  p[pattern_len] = '\0';
+  p += pattern_len + 1;
+  self->channel = p;
+  self->channel_len = channel_len;
+  memcpy (p, channel, channel_len);
+  p[channel_len] = '\0';
+  p += channel_len + 1;
+  self->payload = p;
+  self->payload_len = payload_len;
+  memcpy (p, payload, payload_len);
+  p[payload_len] = '\0';
   return self;
+}
+
+/* The text form of a value: NULL when it is not NUL-free UTF-8, as
+ * redis_reply_get_string() without a length. */
+static const char *
+text_or_null (const char *value,
+              gsize       len)
+{
+  if (value == NULL || memchr (value, '\0', len) != NULL ||
+      !g_utf8_validate (value, len, NULL))
+    return NULL;
+  return value;
+}
+
+/* A GBytes over one value, keeping the message alive. */
+static GBytes *
+bytes_of (RedisMessage *self,
+          const char   *value,
+          gsize         len)
+{
+  return g_bytes_new_with_free_func (value, len, (GDestroyNotify) redis_message_unref,
+                                     redis_message_ref (self));
 }
 
 const char *
 redis_message_get_name (RedisMessage *self,
                         gsize        *len)
 {
-  return redis_reply_get_string (self->pattern != NULL ? self->pattern : self->channel, len);
+  if (self->has_pattern)
+    {
+      *len = self->pattern_len;
+      return self->pattern;
+    }
+  *len = self->channel_len;
+  return self->channel;
 }
 
 /**
@@ -108,14 +167,6 @@ redis_message_ref (RedisMessage *self)
   return g_atomic_rc_box_acquire (self);
 }
 
-static void
-message_clear (gpointer data)
-{
-  RedisMessage *self = data;
-
-  redis_reply_unref (self->frame);
-}
-
 /**
  * redis_message_unref:
  * @self: (transfer full): a [struct@Redis.Message]
@@ -127,7 +178,7 @@ redis_message_unref (RedisMessage *self)
 {
   g_return_if_fail (self != NULL);
 
-  g_atomic_rc_box_release_full (self, message_clear);
+  g_atomic_rc_box_release (self);
 }
 
 /**
@@ -161,7 +212,7 @@ redis_message_get_channel (RedisMessage *self)
 {
   g_return_val_if_fail (self != NULL, NULL);
 
-  return redis_reply_get_string (self->channel, NULL);
+  return text_or_null (self->channel, self->channel_len);
 }
 
 /**
@@ -177,7 +228,7 @@ redis_message_get_channel_bytes (RedisMessage *self)
 {
   g_return_val_if_fail (self != NULL, NULL);
 
-  return redis_reply_get_bytes (self->channel);
+  return bytes_of (self, self->channel, self->channel_len);
 }
 
 /**
@@ -195,7 +246,7 @@ redis_message_get_pattern (RedisMessage *self)
 {
   g_return_val_if_fail (self != NULL, NULL);
 
-  return self->pattern != NULL ? redis_reply_get_string (self->pattern, NULL) : NULL;
+  return text_or_null (self->pattern, self->pattern_len);
 }
 
 /**
@@ -212,7 +263,7 @@ redis_message_get_pattern_bytes (RedisMessage *self)
 {
   g_return_val_if_fail (self != NULL, NULL);
 
-  return self->pattern != NULL ? redis_reply_get_bytes (self->pattern) : NULL;
+  return self->has_pattern ? bytes_of (self, self->pattern, self->pattern_len) : NULL;
 }
 
 /**
@@ -229,7 +280,7 @@ redis_message_get_payload (RedisMessage *self)
 {
   g_return_val_if_fail (self != NULL, NULL);
 
-  return redis_reply_get_bytes (self->payload);
+  return bytes_of (self, self->payload, self->payload_len);
 }
 
 /**
@@ -246,5 +297,5 @@ redis_message_get_payload_text (RedisMessage *self)
 {
   g_return_val_if_fail (self != NULL, NULL);
 
-  return redis_reply_get_string (self->payload, NULL);
+  return text_or_null (self->payload, self->payload_len);
 }

@@ -5,6 +5,8 @@
 
 G_BEGIN_DECLS
 
+typedef struct _RedisSentinel RedisSentinel;   /* redis-sentinel-private.h */
+
 /* Connection options shared by RedisConnection and RedisPool (a pool passes
  * a copy to each of its connections). Plain data; the owner serializes
  * access (options are frozen once the object is initialized). */
@@ -30,6 +32,16 @@ typedef struct
   guint                 max_elements;
   guint                 max_line_length;
   guint                 max_depth;
+  /* Sentinel (redis-sentinel.c): with @sentinels set, host and port are
+   * not used; every connect asks the sentinels for @master_name's
+   * primary (or a replica, by @role). @sentinel is the discovery state,
+   * shared (a reference) by every copy. */
+  char                **sentinels;
+  char                 *master_name;
+  char                 *sentinel_username;
+  char                 *sentinel_password;  /* never readable, logged or printed */
+  int                   role;               /* RedisServerRole */
+  RedisSentinel        *sentinel;
 } RedisOptions;
 
 /* Property ids are relative: the owner installs them starting at @first_id
@@ -56,6 +68,11 @@ enum
   REDIS_OPTIONS_PROP_MAX_ELEMENTS,
   REDIS_OPTIONS_PROP_MAX_LINE_LENGTH,
   REDIS_OPTIONS_PROP_MAX_DEPTH,
+  REDIS_OPTIONS_PROP_SENTINELS,
+  REDIS_OPTIONS_PROP_MASTER_NAME,
+  REDIS_OPTIONS_PROP_SENTINEL_USERNAME,
+  REDIS_OPTIONS_PROP_SENTINEL_PASSWORD,
+  REDIS_OPTIONS_PROP_ROLE,
   REDIS_OPTIONS_N_PROPS
 };
 
@@ -165,6 +182,9 @@ void          redis_options_set_property     (RedisOptions          *self,
 void          redis_options_get_property     (const RedisOptions    *self,
                                               guint                  rel_id,
                                               GValue                *value);
+/* Sets the sentinels (NULL or empty: none), and a new discovery state. */
+void          redis_options_set_sentinels    (RedisOptions          *self,
+                                              const char * const    *sentinels);
 /* Error messages never quote GLib's text, nor anything of a URI with
  * userinfo (an '@' after "//"); the password never reaches GLib. */
 gboolean      redis_options_parse_uri        (RedisOptions          *self,

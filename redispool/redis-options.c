@@ -5,9 +5,11 @@
 #include <string.h>
 #include <stdlib.h>
 
+#include "redis-enums.h"
 #include "redis-error.h"
 #include "redis-options-private.h"
 #include "redis-reader-private.h"
+#include "redis-sentinel-private.h"
 
 #define DEFAULT_HOST             "127.0.0.1"
 #define DEFAULT_PORT             6379
@@ -50,6 +52,11 @@ redis_options_copy (const RedisOptions *self)
   copy->tls_ca_file = g_strdup (self->tls_ca_file);
   copy->tls_certificate_file = g_strdup (self->tls_certificate_file);
   copy->tls_key_file = g_strdup (self->tls_key_file);
+  copy->sentinels = g_strdupv (self->sentinels);
+  copy->master_name = g_strdup (self->master_name);
+  copy->sentinel_username = g_strdup (self->sentinel_username);
+  copy->sentinel_password = g_strdup (self->sentinel_password);
+  copy->sentinel = self->sentinel != NULL ? redis_sentinel_ref (self->sentinel) : NULL;
   return copy;
 }
 
@@ -78,7 +85,26 @@ redis_options_free (RedisOptions *self)
   g_free (self->tls_ca_file);
   g_free (self->tls_certificate_file);
   g_free (self->tls_key_file);
+  g_strfreev (self->sentinels);
+  g_free (self->master_name);
+  g_free (self->sentinel_username);
+  redis_options_clear_secret (&self->sentinel_password);
+  g_clear_pointer (&self->sentinel, redis_sentinel_unref);
   g_free (self);
+}
+
+void
+redis_options_set_sentinels (RedisOptions       *self,
+                             const char * const *sentinels)
+{
+  g_strfreev (self->sentinels);
+  g_clear_pointer (&self->sentinel, redis_sentinel_unref);
+  self->sentinels = NULL;
+  if (sentinels != NULL && sentinels[0] != NULL)
+    {
+      self->sentinels = g_strdupv ((char **) sentinels);
+      self->sentinel = redis_sentinel_new (sentinels);
+    }
 }
 
 void
@@ -133,6 +159,17 @@ redis_options_install_properties (GObjectClass  *klass,
   pspecs[REDIS_OPTIONS_PROP_MAX_DEPTH] =
     g_param_spec_uint ("max-depth", NULL, NULL, 1, REDIS_READER_MAX_DEPTH_LIMIT,
                        REDIS_READER_DEFAULT_MAX_DEPTH, rw);
+  pspecs[REDIS_OPTIONS_PROP_SENTINELS] =
+    g_param_spec_boxed ("sentinels", NULL, NULL, G_TYPE_STRV, rw);
+  pspecs[REDIS_OPTIONS_PROP_MASTER_NAME] =
+    g_param_spec_string ("master-name", NULL, NULL, NULL, rw);
+  pspecs[REDIS_OPTIONS_PROP_SENTINEL_USERNAME] =
+    g_param_spec_string ("sentinel-username", NULL, NULL, NULL, rw);
+  pspecs[REDIS_OPTIONS_PROP_SENTINEL_PASSWORD] =
+    g_param_spec_string ("sentinel-password", NULL, NULL, NULL,
+                         G_PARAM_WRITABLE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  pspecs[REDIS_OPTIONS_PROP_ROLE] =
+    g_param_spec_enum ("role", NULL, NULL, REDIS_TYPE_SERVER_ROLE, REDIS_SERVER_ROLE_PRIMARY, rw);
 
   for (guint i = 0; i < REDIS_OPTIONS_N_PROPS; i++)
     g_object_class_install_property (klass, first_id + i, pspecs[i]);
@@ -215,6 +252,24 @@ redis_options_set_property (RedisOptions *self,
     case REDIS_OPTIONS_PROP_MAX_DEPTH:
       self->max_depth = g_value_get_uint (value);
       break;
+    case REDIS_OPTIONS_PROP_SENTINELS:
+      redis_options_set_sentinels (self, g_value_get_boxed (value));
+      break;
+    case REDIS_OPTIONS_PROP_MASTER_NAME:
+      g_free (self->master_name);
+      self->master_name = g_value_dup_string (value);
+      break;
+    case REDIS_OPTIONS_PROP_SENTINEL_USERNAME:
+      g_free (self->sentinel_username);
+      self->sentinel_username = g_value_dup_string (value);
+      break;
+    case REDIS_OPTIONS_PROP_SENTINEL_PASSWORD:
+      redis_options_clear_secret (&self->sentinel_password);
+      self->sentinel_password = g_value_dup_string (value);
+      break;
+    case REDIS_OPTIONS_PROP_ROLE:
+      self->role = g_value_get_enum (value);
+      break;
     default:
       g_assert_not_reached ();
     }
@@ -284,6 +339,19 @@ redis_options_get_property (const RedisOptions *self,
     case REDIS_OPTIONS_PROP_MAX_DEPTH:
       g_value_set_uint (value, self->max_depth);
       break;
+    case REDIS_OPTIONS_PROP_SENTINELS:
+      g_value_set_boxed (value, self->sentinels);
+      break;
+    case REDIS_OPTIONS_PROP_MASTER_NAME:
+      g_value_set_string (value, self->master_name);
+      break;
+    case REDIS_OPTIONS_PROP_SENTINEL_USERNAME:
+      g_value_set_string (value, self->sentinel_username);
+      break;
+    case REDIS_OPTIONS_PROP_ROLE:
+      g_value_set_enum (value, self->role);
+      break;
+    case REDIS_OPTIONS_PROP_SENTINEL_PASSWORD:   /* write-only */
     case REDIS_OPTIONS_PROP_PASSWORD:     /* write-only */
     default:
       g_assert_not_reached ();
@@ -724,6 +792,23 @@ param_tls_insecure (const RedisOptionsParam *param,
   return REDIS_OPTIONS_PARAM_OK;
 }
 
+/* sentinel_password: wiped when replaced, like the password. */
+static RedisOptionsParamResult
+param_secret (const RedisOptionsParam *param,
+              const char              *value,
+              gpointer                 field)
+{
+  redis_options_clear_secret (field);
+  *(char **) field = g_strdup (value);
+  return REDIS_OPTIONS_PARAM_OK;
+}
+
+static const RedisOptionsChoice role_choices[] = {
+  { "primary", REDIS_SERVER_ROLE_PRIMARY },
+  { "replica", REDIS_SERVER_ROLE_REPLICA },
+  { NULL }
+};
+
 #define OPTION(field) G_STRUCT_OFFSET (RedisOptions, field)
 #define NOT_A_DURATION "is not a duration (use 500, 500ms or 5s)"
 
@@ -761,6 +846,11 @@ static const RedisOptionsParam options_params[] = {
   { .name = "max_depth", .parse = redis_options_param_uint, .offset = OPTION (max_depth),
     .min = 1, .max = REDIS_READER_MAX_DEPTH_LIMIT,
     .what = "is not a depth from 1 to " G_STRINGIFY (REDIS_READER_MAX_DEPTH_LIMIT) },
+  { .name = "sentinel_username", .parse = redis_options_param_string,
+    .offset = OPTION (sentinel_username) },
+  { .name = "sentinel_password", .parse = param_secret, .offset = OPTION (sentinel_password) },
+  { .name = "role", .parse = redis_options_param_choice, .offset = OPTION (role),
+    .choices = role_choices, .what = "is not a role (use primary or replica)" },
   { NULL }
 };
 
@@ -927,6 +1017,63 @@ find_authority (const char  *uri,
   return TRUE;
 }
 
+/* A string that may hold a secret: wiped when freed. */
+typedef char SecretString;
+
+static void
+secret_string_free (SecretString *secret)
+{
+  redis_options_clear_secret (&secret);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (SecretString, secret_string_free)
+
+/* Appends @rest (what follows the authority: path, query, fragment) to
+ * @out without its sentinel_password parameter, which it decodes into
+ * *@secret, so that GLib never has it. FALSE if its encoding is invalid. */
+static gboolean
+append_without_sentinel_password (GString     *out,
+                                  const char  *rest,
+                                  char       **secret)
+{
+  const char *query = strchr (rest, '?');
+  const char *hash = strchr (rest, '#');
+  const char *end, *p;
+  gboolean first = TRUE;
+
+  if (query == NULL || (hash != NULL && hash < query))
+    {
+      g_string_append (out, rest);
+      return TRUE;
+    }
+  g_string_append_len (out, rest, query + 1 - rest);
+  end = query + 1 + strcspn (query + 1, "#");
+  for (p = query + 1; p < end; )
+    {
+      const char *amp = memchr (p, '&', end - p);
+      const char *seg_end = amp != NULL ? amp : end;
+
+      if ((gsize) (seg_end - p) >= strlen ("sentinel_password=") &&
+          memcmp (p, "sentinel_password=", strlen ("sentinel_password=")) == 0)
+        {
+          redis_options_clear_secret (secret);
+          *secret = g_uri_unescape_segment (p + strlen ("sentinel_password="), seg_end, NULL);
+          if (*secret == NULL || !g_utf8_validate (*secret, -1, NULL))
+            return FALSE;
+        }
+      else if (seg_end > p)
+        {
+          if (!first)
+            g_string_append_c (out, '&');
+          g_string_append_len (out, p, seg_end - p);
+          first = FALSE;
+        }
+      p = amp != NULL ? amp + 1 : end;
+    }
+  g_string_append (out, end);
+  return TRUE;
+}
+
 static gboolean
 parse_uri (RedisOptions         *self,
            const char           *uri,
@@ -945,8 +1092,11 @@ parse_uri (RedisOptions         *self,
   const char *at = NULL;
   GHashTableIter iter;
   gpointer key, value;
+  g_auto(GStrv) sentinels = NULL;
+  g_autoptr(SecretString) sentinel_password = NULL;
+  const char *scheme_end = find_scheme_end (uri);
 
-  if (find_scheme_end (uri) == NULL)
+  if (scheme_end == NULL)
     return invalid (error, "it must start with redis://, rediss:// or unix://");
 
   /* The userinfo is taken out here and decoded by us, so that GLib never
@@ -957,7 +1107,32 @@ parse_uri (RedisOptions         *self,
     for (const char *p = authority; p < authority_end; p++)
       if (*p == '@')
         at = p;
-  if (at != NULL)
+  if (scheme_end - uri == strlen ("redis+sentinel") &&
+      g_ascii_strncasecmp (uri, "redis+sentinel", scheme_end - uri) == 0)
+    {
+      /* redis+sentinel://[userinfo@]host[:port][,host[:port]…]/master[/db][?query]:
+       * GLib cannot read a list of hosts, so it is taken out here and GLib
+       * reads the rest as redis://sentinel/…. */
+      const char *hosts = at != NULL ? at + 1 : authority;
+      g_autofree char *list = NULL;
+
+      if (authority == NULL || hosts == authority_end)
+        return invalid (error, "a redis+sentinel:// URI needs its sentinels (host:port,host:port…)");
+      list = g_strndup (hosts, authority_end - hosts);
+      sentinels = g_strsplit (list, ",", -1);
+      for (guint i = 0; sentinels[i] != NULL; i++)
+        {
+          g_autofree char *host = NULL;
+          guint port;
+
+          if (!redis_sentinel_parse_address (sentinels[i], &host, &port))
+            return invalid (error, "the sentinels must be host:port, separated by commas");
+        }
+      without_userinfo = g_string_new ("redis://sentinel");
+      if (!append_without_sentinel_password (without_userinfo, authority_end, &sentinel_password))
+        return invalid (error, "sentinel_password has an invalid percent-encoding or is not UTF-8");
+    }
+  else if (at != NULL)
     {
       without_userinfo = g_string_new_len (uri, authority - uri);
       g_string_append (without_userinfo, at + 1);
@@ -977,6 +1152,32 @@ parse_uri (RedisOptions         *self,
       g_free (self->socket_path);
       self->socket_path = g_strdup (path);
       self->tls = FALSE;
+    }
+  else if (sentinels != NULL)
+    {
+      g_auto(GStrv) parts = NULL;
+      g_autofree char *name = NULL;
+      guint64 db = 0;
+
+      path = g_uri_get_path (parsed);
+      if (path != NULL && path[0] == '/')
+        parts = g_strsplit (path + 1, "/", -1);
+      if (parts == NULL || parts[0] == NULL || parts[0][0] == '\0' ||
+          (parts[1] != NULL && (parts[2] != NULL || !parse_uint (parts[1], G_MAXINT, &db))) ||
+          (name = g_uri_unescape_string (parts[0], NULL)) == NULL)
+        return invalid (error, "the path of a redis+sentinel:// URI must be /master-name or "
+                               "/master-name/db");
+      g_clear_pointer (&self->socket_path, g_free);
+      self->tls = FALSE;
+      g_free (self->master_name);
+      self->master_name = g_steal_pointer (&name);
+      self->database = db;
+      redis_options_set_sentinels (self, (const char * const *) sentinels);
+      if (sentinel_password != NULL)
+        {
+          redis_options_clear_secret (&self->sentinel_password);
+          self->sentinel_password = g_steal_pointer (&sentinel_password);
+        }
     }
   else if (g_ascii_strcasecmp (scheme, "redis") == 0 || g_ascii_strcasecmp (scheme, "rediss") == 0)
     {
@@ -1145,7 +1346,10 @@ redis_options_to_uri (const RedisOptions *self)
   g_autoptr(GString) query = g_string_new (NULL);
   gboolean has_user = self->username != NULL && self->username[0] != '\0';
 
-  g_string_append (out, self->socket_path != NULL ? "unix" : self->tls ? "rediss" : "redis");
+  gboolean sentinel = self->sentinels != NULL && self->socket_path == NULL;
+
+  g_string_append (out, sentinel ? "redis+sentinel" :
+                        self->socket_path != NULL ? "unix" : self->tls ? "rediss" : "redis");
   g_string_append (out, "://");
   if (has_user)
     {
@@ -1153,7 +1357,23 @@ redis_options_to_uri (const RedisOptions *self)
       g_string_append_c (out, '@');
     }
 
-  if (self->socket_path != NULL)
+  if (sentinel)
+    {
+      /* redis+sentinel://[user@]s1,s2/master-name/db (see parse_uri()). */
+      for (guint i = 0; self->sentinels[i] != NULL; i++)
+        {
+          if (i > 0)
+            g_string_append_c (out, ',');
+          g_string_append_uri_escaped (out, self->sentinels[i], "[]:", FALSE);
+        }
+      g_string_append_c (out, '/');
+      g_string_append_uri_escaped (out, self->master_name != NULL ? self->master_name : "", NULL, FALSE);
+      g_string_append_printf (out, "/%u", self->database);
+      append_param (query, "sentinel_username", self->sentinel_username);
+      if (self->role == REDIS_SERVER_ROLE_REPLICA)
+        g_string_append (query, "&role=replica");
+    }
+  else if (self->socket_path != NULL)
     {
       g_string_append_uri_escaped (out, self->socket_path, "/", FALSE);
       g_string_append_printf (query, "&db=%u", self->database);
@@ -1199,6 +1419,10 @@ redis_options_to_uri (const RedisOptions *self)
 char *
 redis_options_describe_address (const RedisOptions *self)
 {
+  if (self->sentinel != NULL && self->socket_path == NULL)
+    return g_strdup_printf ("the %s of “%s” (Sentinel)",
+                            self->role == REDIS_SERVER_ROLE_REPLICA ? "replicas" : "primary",
+                            self->master_name != NULL ? self->master_name : "");
   if (self->socket_path != NULL)
     return g_strdup (self->socket_path);
   if (strchr (self->host, ':') != NULL)

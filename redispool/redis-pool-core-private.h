@@ -4,6 +4,7 @@
 #include <gio/gio.h>
 
 #include "redis-call-private.h"
+#include "redis-credentials.h"
 #include "redis-options-private.h"
 #include "redis-pool.h"
 
@@ -42,6 +43,7 @@ typedef struct
   gboolean              reconnect;
   guint                 max_queued;
   guint                 max_leases;
+  GNetworkMonitor      *network_monitor;   /* NULL: the default one */
 } RedisPoolConfig;
 
 /* Fills @config with the defaults (new options included). */
@@ -117,6 +119,20 @@ void                   redis_pool_core_close      (RedisPoolCore                
 
 /* The number of slots that are up. */
 guint                  redis_pool_core_get_active (RedisPoolCore                *core);
+/* The credentials provider (see redis-credentials-private.h): @func is
+ * called in the core's context with a request it answers (or drops) once,
+ * before each connect of a shared connection; NULL: none. The core drops
+ * @data with @notify when it is replaced or the core is freed. */
+typedef void (*RedisPoolCoreProviderFunc) (RedisCredentialsRequest *request,
+                                           gpointer                 data);
+void                   redis_pool_core_set_provider (RedisPoolCore             *core,
+                                                     RedisPoolCoreProviderFunc  func,
+                                                     gpointer                   data,
+                                                     GDestroyNotify             notify);
+/* Thread-safe credential rotation (see redis-credentials-private.h). */
+void                   redis_pool_core_set_credentials (RedisPoolCore *core,
+                                                        const char    *username,
+                                                        const char    *password);
 /* A snapshot, as redis_pool_get_info() describes it (transfer full, not
  * floating). */
 GVariant              *redis_pool_core_get_info   (RedisPoolCore                *core);

@@ -2,12 +2,16 @@
 
 #include "config-private.h"
 
+#include "redis-backoff-private.h"
 #include "redis-connection-private.h"
+#include "redis-credentials-private.h"
 #include "redis-engine-private.h"
 #include "redis-enums.h"
 #include "redis-error.h"
 #include "redis-init-private.h"
+#include "redis-netmon-private.h"
 #include "redis-pool-core-private.h"
+#include "redis-sentinel-private.h"
 #include "redis-worker-private.h"
 
 /*
@@ -31,7 +35,10 @@
  * after the backoff, unless the core is closed, does not reconnect, or a
  * wait-all initialization is running (a failure then fails the
  * initialization); so while the server is down each slot has one attempt
- * pending at a time. A slot up again after a loss is reported as
+ * pending at a time. The backoff is exponential with full jitter
+ * (redis-backoff.c). While the network monitor says the server cannot be
+ * reached (redis-netmon.c), slots that go down stay down, without retry;
+ * when it can again, core_network_back() starts them at once. A slot up again after a loss is reported as
  * replaced.
  *
  * A call for the shared connections goes to a READY slot's engine; while
@@ -105,6 +112,9 @@ typedef struct
   gboolean      ever_ready;
   guint64       reconnects;
   GError       *last_error;
+  gboolean      asking;          /* CONNECTING: the credentials provider is asked */
+  gboolean      ask_stale;       /* its last answer was refused by AUTH */
+  gboolean      reasking;        /* asking again at once after that refusal */
 } Slot;
 
 /* Reference counted (a g_atomic_rc_box), so that callbacks and sources
@@ -119,6 +129,12 @@ struct _RedisPoolCore
   GDestroyNotify                callbacks_notify;
 
   RedisPoolConfig               config;         /* immutable */
+  RedisNetmon                  *netmon;         /* immutable; NULL: not monitored */
+  RedisCredentials             *credentials;    /* the next connections' (thread-safe) */
+  /* Protected by lock: asked before each connect of a slot, if set. */
+  RedisPoolCoreProviderFunc     provider_func;
+  gpointer                      provider_data;
+  GDestroyNotify                provider_notify;
 
   /* Protected by lock. */
   Slot                         *slots;
@@ -178,10 +194,13 @@ void
 redis_pool_config_clear (RedisPoolConfig *config)
 {
   g_clear_pointer (&config->options, redis_options_free);
+  g_clear_object (&config->network_monitor);
 }
 
 static gboolean queue_timer_cb (gpointer data);
 static gboolean lease_timer_cb (gpointer data);
+static void core_network_changed (gboolean reachable,
+                                  gpointer data);
 
 RedisPoolCore *
 redis_pool_core_new (RedisPoolConfig              *config,
@@ -199,6 +218,7 @@ redis_pool_core_new (RedisPoolConfig              *config,
 
   core->config = *config;
   config->options = NULL;
+  config->network_monitor = NULL;
   if (core->config.backoff_max_ms < core->config.backoff_initial_ms)
     core->config.backoff_max_ms = core->config.backoff_initial_ms;
 
@@ -206,10 +226,16 @@ redis_pool_core_new (RedisPoolConfig              *config,
   for (guint i = 0; i < core->config.size; i++)
     core->slots[i].index = i;
   core->rand = g_rand_new ();
+  core->credentials = redis_credentials_new (core->config.options);
   g_queue_init (&core->queued);
   g_queue_init (&core->idle_leases);
   g_queue_init (&core->lease_waiters);
   redis_init_once_init (&core->init);
+
+  /* Holds a reference to the core until redis_pool_core_dispose(). */
+  core->netmon = redis_netmon_new (core->config.network_monitor, core->config.options,
+                                   core_network_changed, redis_pool_core_ref (core),
+                                   (GDestroyNotify) redis_pool_core_unref);
 
   core->queue_timer = redis_worker_deadline_source_new ("[redispool] pool queue deadline",
                                                        queue_timer_cb, redis_pool_core_ref (core),
@@ -254,6 +280,10 @@ core_clear (RedisPoolCore *core)
   redis_init_once_clear (&core->init);
   g_clear_error (&core->init_error);
   g_rand_free (core->rand);
+  redis_credentials_free (core->credentials);
+  if (core->provider_notify != NULL)
+    core->provider_notify (core->provider_data);
+  redis_netmon_unref (core->netmon);
   redis_pool_config_clear (&core->config);
   if (core->callbacks_notify != NULL)
     core->callbacks_notify (core->callbacks_data);
@@ -272,6 +302,7 @@ redis_pool_core_dispose (RedisPoolCore *core)
 {
   core_close (core, NULL, NULL);
   /* They hold references to the core. */
+  redis_netmon_stop (core->netmon);
   g_source_destroy (core->queue_timer);
   g_source_destroy (core->lease_timer);
 }
@@ -453,9 +484,11 @@ queue_timer_cb (gpointer data)
     {
       redis_call_fail (call, g_error_new (REDIS_ERROR, REDIS_ERROR_SEND_TIMEOUT,
                                           "%s was not sent: no connection to %s became "
-                                          "available before its deadline",
+                                          "available before its deadline%s",
                                           redis_call_get_name (call),
-                                          address));
+                                          address,
+                                          redis_netmon_get_reachable (core->netmon) ? "" :
+                                            " (the network does not reach it)"));
       redis_call_unref (call);
     }
 
@@ -472,7 +505,9 @@ queued_call_cancelled_cb (GCancellable *cancellable,
 }
 
 /* Called with the lock held: when no slot is up and every slot's last
- * attempt was refused by AUTH, waiting cannot help; returns that error. */
+ * attempt was refused by AUTH, waiting cannot help; returns that error.
+ * (A slot asking its credentials provider again right after a refusal,
+ * see slot_engine_closed_cb(), may still come up.) */
 static const GError *
 auth_failure_locked (RedisPoolCore *core)
 {
@@ -484,7 +519,7 @@ auth_failure_locked (RedisPoolCore *core)
     {
       const GError *e = core->slots[i].last_error;
 
-      if (core->slots[i].state == SLOT_READY || e == NULL ||
+      if (core->slots[i].state == SLOT_READY || e == NULL || core->slots[i].reasking ||
           !g_error_matches (e, REDIS_ERROR, REDIS_ERROR_AUTH_FAILED))
         return NULL;
       error = e;
@@ -1182,7 +1217,8 @@ lease_open (LeaseRequest *req)
 {
   RedisPoolCore *core = req->core;
 
-  req->engine = redis_engine_new (core->config.options, core->context);
+  req->engine = redis_credentials_engine_new (core->credentials, core->config.options,
+                                               core->context);
   redis_engine_set_closed_func (req->engine, lease_engine_closed_cb, redis_pool_core_ref (core),
                                 (GDestroyNotify) redis_pool_core_unref);
   /* Connect from the I/O thread so that the connection comes up whatever
@@ -1449,6 +1485,12 @@ connect_ref_free (ConnectRef *ref)
   g_free (ref);
 }
 
+static void slot_start (RedisPoolCore *core,
+                        guint          index);
+static void core_ask_provider (RedisPoolCore *core,
+                               guint          index,
+                               gboolean       stale);
+
 static gboolean
 slot_retry_cb (gpointer data)
 {
@@ -1469,19 +1511,19 @@ slot_schedule_retry_locked (RedisPoolCore *core,
                             Slot          *slot)
 {
   const RedisPoolConfig *config = &core->config;
-  guint64 base;
   guint delay;
 
-  /* During a wait-all initialization a failure fails the pool instead. */
-  if (core->closed || !config->reconnect || slot->retry_source != NULL || core->initializing)
+  /* During a wait-all initialization a failure fails the pool instead.
+   * While the network does not reach the server, no retry: the slot stays
+   * down until core_network_changed() starts it again. */
+  if (core->closed || !config->reconnect || slot->retry_source != NULL || core->initializing ||
+      !redis_netmon_get_reachable (core->netmon))
     return;
 
-  /* Exponential backoff with "equal jitter": half fixed, half random, so
-   * slots (and pools) that lost the server together spread their retries. */
-  base = (guint64) config->backoff_initial_ms << MIN (slot->attempts, 20);
-  base = MIN (base, config->backoff_max_ms);
-  delay = (guint) (base / 2 + g_rand_int_range (core->rand, 0, (gint32) MAX (base / 2, 1) + 1));
-  delay = MIN (MAX (delay, 1), config->backoff_max_ms);
+  /* Exponential backoff with full jitter (redis-backoff.c), so that slots
+   * (and pools) that lost the server together spread their retries. */
+  delay = redis_backoff_delay (core->rand, config->backoff_initial_ms,
+                               config->backoff_max_ms, slot->attempts);
   slot->attempts++;
 
   slot->retry_source = g_timeout_source_new (delay);
@@ -1524,6 +1566,7 @@ slot_engine_closed_cb (RedisEngine  *engine,
   RedisPoolCore *core = ref->core;
   Slot *slot = &core->slots[ref->index];
   gboolean lost = FALSE;
+  gboolean ask_again = FALSE;
   GQueue refused = G_QUEUE_INIT;
   GError *auth_error = NULL;
   RedisCall *call;
@@ -1541,7 +1584,20 @@ slot_engine_closed_cb (RedisEngine  *engine,
       redis_engine_unref (engine);
       if (lost)
         slot->attempts = 0;
-      slot_schedule_retry_locked (core, slot);
+      /* Refused by AUTH with the provider's credentials (an expired
+       * token): ask it again at once, once, before backing off. */
+      if (!lost && core->provider_func != NULL && !slot->ask_stale && !core->closed &&
+          core->config.reconnect && !core->initializing &&
+          g_error_matches (reason, REDIS_ERROR, REDIS_ERROR_AUTH_FAILED))
+        {
+          slot->ask_stale = TRUE;
+          slot->asking = TRUE;
+          slot->reasking = TRUE;
+          slot->state = SLOT_CONNECTING;
+          ask_again = TRUE;
+        }
+      else
+        slot_schedule_retry_locked (core, slot);
     }
   if (auth_failure_locked (core) != NULL)
     {
@@ -1554,6 +1610,8 @@ slot_engine_closed_cb (RedisEngine  *engine,
   if (auth_error != NULL)
     fail_refused_by_auth (&refused, auth_error);
   g_clear_error (&auth_error);
+  if (ask_again)
+    core_ask_provider (core, ref->index, TRUE);
 
   /* Calls that never reached the wire go to another connection. */
   while (unsent != NULL && (call = g_queue_pop_head (unsent)) != NULL)
@@ -1586,6 +1644,7 @@ slot_connected_cb (GObject      *object,
         {
           slot->state = SLOT_READY;
           slot->attempts = 0;
+          slot->ask_stale = FALSE;
           core->active++;
           ready = TRUE;
           if (slot->ever_ready)
@@ -1611,21 +1670,25 @@ slot_connected_cb (GObject      *object,
   connect_ref_free (ref);
 }
 
-/* I/O thread (or init): open a new connection for slot @index. */
+/* Opens a new connection for slot @index, with the current credentials. */
 static void
-slot_start (RedisPoolCore *core,
-            guint          index)
+slot_connect (RedisPoolCore *core,
+              guint          index)
 {
   Slot *slot = &core->slots[index];
   RedisEngine *engine;
 
   g_mutex_lock (&core->lock);
-  if (core->closed || slot->engine != NULL)
+  /* Offline (but for a wait-all initialization, which must end): the slot
+   * stays down until core_network_changed() starts it. */
+  if (core->closed || slot->engine != NULL ||
+      (!core->initializing && !redis_netmon_get_reachable (core->netmon)))
     {
       g_mutex_unlock (&core->lock);
       return;
     }
-  engine = redis_engine_new (core->config.options, core->context);
+  engine = redis_credentials_engine_new (core->credentials, core->config.options,
+                                         core->context);
   slot->engine = engine;
   slot->state = SLOT_CONNECTING;
   g_mutex_unlock (&core->lock);
@@ -1633,6 +1696,231 @@ slot_start (RedisPoolCore *core,
   redis_engine_set_closed_func (engine, slot_engine_closed_cb,
                                 slot_ref_new (core, index), slot_ref_free);
   redis_engine_connect_async (engine, NULL, slot_connected_cb, connect_ref_new (core, index, engine));
+}
+
+/* I/O thread (or init, or a provider's answer): start slot @index. With a
+ * credentials provider, ask it first (core_ask_provider()); the connect
+ * follows its answer (provider_done()). */
+static void
+slot_start (RedisPoolCore *core,
+            guint          index)
+{
+  Slot *slot = &core->slots[index];
+  gboolean stale;
+
+  g_mutex_lock (&core->lock);
+  if (core->closed || slot->engine != NULL || slot->asking)
+    {
+      g_mutex_unlock (&core->lock);
+      return;
+    }
+  if (core->provider_func == NULL)
+    {
+      g_mutex_unlock (&core->lock);
+      slot_connect (core, index);
+      return;
+    }
+  slot->asking = TRUE;
+  slot->state = SLOT_CONNECTING;
+  stale = slot->ask_stale;
+  g_mutex_unlock (&core->lock);
+
+  core_ask_provider (core, index, stale);
+}
+
+/* Any thread, once per request: the provider's answer for slot @index. */
+static void
+provider_done (gpointer      data,
+               guint         index,
+               const char   *username,
+               const char   *password,
+               const GError *error)
+{
+  RedisPoolCore *core = data;
+  Slot *slot = &core->slots[index];
+  GQueue refused = G_QUEUE_INIT;
+  GError *auth_error = NULL;
+  gboolean go_on;
+
+  if (error == NULL)
+    redis_credentials_set (core->credentials, username, password);
+
+  g_mutex_lock (&core->lock);
+  go_on = slot->asking && !core->closed;
+  slot->asking = FALSE;
+  slot->reasking = FALSE;
+  if (go_on && slot->engine == NULL && slot->state == SLOT_CONNECTING)
+    slot->state = SLOT_DOWN;
+  if (go_on && error != NULL)
+    {
+      /* As a connect refused by AUTH: back off, then ask again. */
+      g_clear_error (&slot->last_error);
+      slot->last_error = g_error_copy (error);
+      slot->ask_stale = FALSE;
+      slot_schedule_retry_locked (core, slot);
+      if (auth_failure_locked (core) != NULL)
+        {
+          auth_error = g_error_copy (auth_failure_locked (core));
+          refused = core->queued;
+          g_queue_init (&core->queued);
+        }
+    }
+  g_mutex_unlock (&core->lock);
+
+  if (auth_error != NULL)
+    fail_refused_by_auth (&refused, auth_error);
+  g_clear_error (&auth_error);
+  if (!go_on)
+    return;
+  if (error == NULL)
+    slot_connect (core, index);
+  else
+    core_init_step (core, error);
+}
+
+typedef struct
+{
+  RedisPoolCore           *core;
+  RedisCredentialsRequest *request;
+} ProviderCall;
+
+static void
+provider_call_free (gpointer data)
+{
+  ProviderCall *call = data;
+
+  g_object_unref (call->request);   /* unanswered: it fails */
+  redis_pool_core_unref (call->core);
+  g_free (call);
+}
+
+/* The core's context: hand the request to the provider. */
+static gboolean
+provider_call_cb (gpointer data)
+{
+  ProviderCall *call = data;
+  RedisPoolCoreProviderFunc func;
+  gpointer func_data;
+
+  g_mutex_lock (&call->core->lock);
+  func = call->core->closed ? NULL : call->core->provider_func;
+  func_data = call->core->provider_data;
+  g_mutex_unlock (&call->core->lock);
+
+  if (func != NULL)
+    func (call->request, func_data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+core_ask_provider (RedisPoolCore *core,
+                   guint          index,
+                   gboolean       stale)
+{
+  ProviderCall *call = g_new0 (ProviderCall, 1);
+
+  call->core = redis_pool_core_ref (core);
+  call->request = redis_credentials_request_new (provider_done, redis_pool_core_ref (core),
+                                                 (GDestroyNotify) redis_pool_core_unref,
+                                                 index, stale);
+  g_main_context_invoke_full (core->context, G_PRIORITY_DEFAULT, provider_call_cb,
+                              call, provider_call_free);
+}
+
+void
+redis_pool_core_set_provider (RedisPoolCore             *core,
+                              RedisPoolCoreProviderFunc  func,
+                              gpointer                   data,
+                              GDestroyNotify             notify)
+{
+  gpointer old_data;
+  GDestroyNotify old_notify;
+
+  g_mutex_lock (&core->lock);
+  old_data = core->provider_data;
+  old_notify = core->provider_notify;
+  core->provider_func = func;
+  core->provider_data = data;
+  core->provider_notify = notify;
+  g_mutex_unlock (&core->lock);
+
+  if (old_notify != NULL)
+    old_notify (old_data);
+}
+
+/* Any thread: see redis-credentials-private.h. Connections made from now
+ * on use the new credentials; the shared ones (up or connecting) and the
+ * idle dedicated ones are re-authenticated in place. A lease handed out is
+ * not (an AUTH could land inside its caller's MULTI): it keeps its session,
+ * also back in idle_leases, until it is closed. */
+void
+redis_pool_core_set_credentials (RedisPoolCore *core,
+                                 const char    *username,
+                                 const char    *password)
+{
+  g_autoptr(GPtrArray) engines = g_ptr_array_new_with_free_func ((GDestroyNotify) redis_engine_unref);
+
+  redis_credentials_set (core->credentials, username, password);
+
+  g_mutex_lock (&core->lock);
+  if (!core->closed)
+    {
+      for (guint i = 0; i < core->config.size; i++)
+        if (core->slots[i].engine != NULL && core->slots[i].state != SLOT_FAILING)
+          g_ptr_array_add (engines, redis_engine_ref (core->slots[i].engine));
+      for (GList *l = core->idle_leases.head; l != NULL; l = l->next)
+        g_ptr_array_add (engines, redis_engine_ref (l->data));
+    }
+  g_mutex_unlock (&core->lock);
+
+  for (guint i = 0; i < engines->len; i++)
+    redis_credentials_reauth (g_ptr_array_index (engines, i), username, password,
+                              redis_options_get_internal_timeout_ms (core->config.options));
+}
+
+/* I/O thread: the network reaches the server again: every slot that is
+ * down starts over at once, its backoff reset. */
+static gboolean
+core_network_back (gpointer data)
+{
+  RedisPoolCore *core = data;
+  g_autoptr(GArray) down = g_array_new (FALSE, FALSE, sizeof (guint));
+
+  g_mutex_lock (&core->lock);
+  if (core->started && !core->closed)
+    for (guint i = 0; i < core->config.size; i++)
+      {
+        Slot *slot = &core->slots[i];
+
+        if (slot->engine != NULL)
+          continue;
+        if (slot->retry_source != NULL)
+          {
+            g_source_destroy (slot->retry_source);
+            g_clear_pointer (&slot->retry_source, g_source_unref);
+          }
+        slot->attempts = 0;
+        g_array_append_val (down, i);
+      }
+  g_mutex_unlock (&core->lock);
+
+  for (guint i = 0; i < down->len; i++)
+    slot_start (core, g_array_index (down, guint, i));
+  return G_SOURCE_REMOVE;
+}
+
+/* The monitor's context (redis-netmon.c): the reachability of the server's
+ * address changed. Going offline needs nothing: retries are no longer
+ * scheduled or started (slot_schedule_retry_locked(), slot_start()). */
+static void
+core_network_changed (gboolean reachable,
+                      gpointer data)
+{
+  RedisPoolCore *core = data;
+
+  if (reachable)
+    redis_worker_invoke (core_network_back, redis_pool_core_ref (core),
+                         (GDestroyNotify) redis_pool_core_unref);
 }
 
 static gboolean
@@ -1982,8 +2270,11 @@ redis_pool_core_get_info (RedisPoolCore *core)
   g_variant_builder_add (&builder, "{sv}", "idle-leases", g_variant_new_uint32 (core->idle_leases.length));
   g_variant_builder_add (&builder, "{sv}", "lease-waiters", g_variant_new_uint32 (core->lease_waiters.length));
   g_variant_builder_add (&builder, "{sv}", "closed", g_variant_new_boolean (core->closed));
+  g_variant_builder_add (&builder, "{sv}", "network-available",
+                         g_variant_new_boolean (redis_netmon_get_reachable (core->netmon)));
   g_mutex_unlock (&core->lock);
   g_variant_builder_add (&builder, "{sv}", "connections", g_variant_builder_end (&conns));
+  redis_sentinel_add_info (core->config.options->sentinel, &builder);
   g_type_class_unref (enum_class);
 
   return g_variant_ref_sink (g_variant_builder_end (&builder));

@@ -8,6 +8,7 @@
 #include "redis-error.h"
 #include "redis-options-private.h"
 #include "redis-pool-core-private.h"
+#include "redis-sentinel-private.h"
 #include "redis-subscriber-private.h"
 #include "redis-pool.h"
 
@@ -116,6 +117,8 @@ struct _RedisPool
   RedisPoolConfig  config;    /* set by properties and the URI until constructed() */
   RedisPoolCore   *core;      /* made in constructed(); NULL once disposed */
   GWeakRef        *weak_self; /* how the core's reports reach us: see pool_core_callbacks */
+  RedisSentinel   *sentinel;        /* with sentinels: primary-changed (redis-sentinel.c) */
+  gpointer         sentinel_watch;
   char            *uri;
   GError          *uri_error;
 };
@@ -132,6 +135,7 @@ enum
   PROP_RECONNECT,
   PROP_MAX_QUEUED,
   PROP_MAX_LEASES,
+  PROP_NETWORK_MONITOR,
   PROP_ACTIVE_CONNECTIONS,
   PROP_FIRST_OPTION,
   N_PROPS = PROP_FIRST_OPTION + REDIS_OPTIONS_N_PROPS,
@@ -141,6 +145,7 @@ enum
 {
   CONNECTION_LOST,
   CONNECTION_REPLACED,
+  PRIMARY_CHANGED,
   N_SIGNALS
 };
 
@@ -266,6 +271,12 @@ redis_pool_constructed (GObject *object)
   g_weak_ref_init (self->weak_self, self);
   self->core = redis_pool_core_new (&self->config, &pool_core_callbacks,
                                     self->weak_self, weak_self_free);
+  if (redis_pool_core_get_config (self->core)->options->sentinel != NULL)
+    {
+      self->sentinel = redis_sentinel_ref (redis_pool_core_get_config (self->core)->options->sentinel);
+      self->sentinel_watch = redis_sentinel_watch_object (self->sentinel, object,
+                                                          signals[PRIMARY_CHANGED]);
+    }
 }
 
 static void
@@ -273,12 +284,16 @@ redis_pool_dispose (GObject *object)
 {
   RedisPool *self = REDIS_POOL (object);
 
+  if (self->sentinel_watch != NULL)
+    redis_sentinel_unwatch_object (self->sentinel, g_steal_pointer (&self->sentinel_watch));
+  g_clear_pointer (&self->sentinel, redis_sentinel_unref);
   if (self->core != NULL)
     {
       /* Cleared here, on the disposing thread (see pool_core_callbacks);
        * the core frees it. */
       g_weak_ref_set (self->weak_self, NULL);
       self->weak_self = NULL;
+      redis_pool_core_set_provider (self->core, NULL, NULL, NULL);
       redis_pool_core_dispose (self->core);
       g_clear_pointer (&self->core, redis_pool_core_unref);
     }
@@ -340,6 +355,10 @@ redis_pool_get_property (GObject    *object,
     case PROP_MAX_LEASES:
       g_value_set_uint (value, config->max_leases);
       break;
+    case PROP_NETWORK_MONITOR:
+      g_value_set_object (value, config->network_monitor != NULL ? config->network_monitor :
+                                   g_network_monitor_get_default ());
+      break;
     case PROP_ACTIVE_CONNECTIONS:
       g_value_set_uint (value, redis_pool_get_active_connections (self));
       break;
@@ -391,6 +410,9 @@ redis_pool_set_property (GObject      *object,
       break;
     case PROP_MAX_LEASES:
       config->max_leases = g_value_get_uint (value);
+      break;
+    case PROP_NETWORK_MONITOR:
+      g_set_object (&config->network_monitor, g_value_get_object (value));
       break;
     default:
       if (prop_id >= PROP_FIRST_OPTION && prop_id < N_PROPS)
@@ -525,6 +547,37 @@ redis_pool_class_init (RedisPoolClass *klass)
                        construct);
 
   /**
+   * RedisPool:network-monitor:
+   *
+   * The [iface@Gio.NetworkMonitor] that tells whether the server can be
+   * reached; %NULL (the default) uses [func@Gio.NetworkMonitor.get_default].
+   *
+   * While the monitor says that the server's address cannot be reached
+   * ([method@Gio.NetworkMonitor.can_reach_async], asked when the pool is
+   * made and again on every [signal@Gio.NetworkMonitor::network-changed],
+   * answering %G_IO_ERROR_NETWORK_UNREACHABLE or
+   * %G_IO_ERROR_HOST_UNREACHABLE; until the first answer, and after any
+   * other failure, the server counts as reachable), the pool makes no
+   * reconnect attempts (calls wait in its queue and fail at their deadline
+   * with %REDIS_ERROR_SEND_TIMEOUT: nothing was sent). When the address is
+   * reachable again, every shared connection that is down reconnects at
+   * once, its backoff reset. An initialization in the `wait-all` connect
+   * mode still makes its attempts (and fails if they do).
+   *
+   * Servers on a loopback address (`127.0.0.0/8`, `::1`, `localhost`), on
+   * a Unix socket or found through Sentinel are always considered
+   * reachable: the monitor is not asked, nor the default one created.
+   * [method@Redis.Pool.get_info] shows the current state as
+   * `network-available`.
+   *
+   * Read back, gives the monitor in use (the default one when none was
+   * set).
+   */
+  properties[PROP_NETWORK_MONITOR] =
+    g_param_spec_object ("network-monitor", NULL, NULL, G_TYPE_NETWORK_MONITOR,
+                         construct);
+
+  /**
    * RedisPool:active-connections:
    *
    * The number of shared connections that are up. Notified when it
@@ -655,6 +708,53 @@ redis_pool_class_init (RedisPoolClass *klass)
    * the connection is replaced. `COMMAND` nests 8 levels, `COMMAND DOCS`
    * 12. From 1 to 1024; default 64.
    */
+  /**
+   * RedisPool:sentinels:
+   *
+   * The Sentinel processes that know where the server is, as `host:port`
+   * (`[address]:port` for IPv6; the port defaults to 26379), in the order
+   * to try them. When set, [property@Redis.Pool:host] and
+   * [property@Redis.Pool:port] are not used: every connect (and every
+   * reconnect) asks the sentinels, in turn and each within a short
+   * deadline (1 s, or connect-timeout if shorter), for the address of
+   * [property@Redis.Pool:master-name]'s primary (`SENTINEL
+   * get-master-addr-by-name`) or of one of its replicas (`SENTINEL
+   * replicas`, see [property@Redis.Pool:role]); the sentinel that answered is
+   * asked first next time. The server found must then answer `ROLE` with
+   * the role asked for, or the connection is closed and discovery runs
+   * again on the next attempt. When no sentinel answers, the connect fails
+   * with %REDIS_ERROR_CONNECT_FAILED naming every sentinel tried and why.
+   *
+   * The URI form is
+   * `redis+sentinel://[user[:password]@]host[:port][,host[:port]…]/master-name[/db][?query]`:
+   * the user and password are the server's, the sentinels' are the query
+   * parameters `sentinel_username` and `sentinel_password`, and
+   * `role=primary` or `role=replica` selects the role.
+   */
+  /**
+   * RedisPool:master-name:
+   *
+   * The name the sentinels monitor the primary under (`sentinel monitor
+   * <master-name> …`). Required with [property@Redis.Pool:sentinels].
+   */
+  /**
+   * RedisPool:sentinel-username:
+   *
+   * The user name sent to the sentinels with `AUTH` (their ACL), or %NULL.
+   */
+  /**
+   * RedisPool:sentinel-password:
+   *
+   * The password sent to the sentinels with `AUTH`, or %NULL. Write-only:
+   * it is never readable, logged or part of a message.
+   */
+  /**
+   * RedisPool:role:
+   *
+   * With [property@Redis.Pool:sentinels], whether connections go to the
+   * primary or to a replica (picked at random among those the sentinel
+   * reports up). Default %REDIS_SERVER_ROLE_PRIMARY.
+   */
   redis_options_install_properties (object_class, PROP_FIRST_OPTION,
                                     &properties[PROP_FIRST_OPTION]);
   g_object_class_install_properties (object_class, PROP_FIRST_OPTION, properties);
@@ -683,6 +783,23 @@ redis_pool_class_init (RedisPoolClass *klass)
   signals[CONNECTION_REPLACED] =
     g_signal_new ("connection-replaced", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_UINT);
+
+  /**
+   * RedisPool::primary-changed:
+   * @self: the pool
+   * @old_address: the old primary, as `host:port`
+   * @new_address: the new primary, as `host:port`
+   *
+   * Emitted, in the main context the pool was created in, when a sentinel
+   * announces that the primary of [property@Redis.Pool:master-name] moved
+   * (`+switch-master`), while the pool has connections through
+   * [property@Redis.Pool:sentinels]. By then the connections to the old
+   * primary accept no more calls: calls not yet written go to the new
+   * primary, and those written already get the old primary's replies.
+   */
+  signals[PRIMARY_CHANGED] =
+    g_signal_new ("primary-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
 }
 
 static void
@@ -1016,6 +1133,8 @@ redis_pool_get_strategy (RedisPool *self)
  * - `lease-waiters` (`u`): acquires and blocking commands waiting for a
  *   dedicated connection because all of them are in use;
  * - `closed` (`b`);
+ * - `network-available` (`b`): whether the server's address is
+ *   considered reachable (see [property@Redis.Pool:network-monitor]);
  * - `connections` (`aa{sv}`): per slot `index` (`u`), `state` (`s`: `down`,
  *   `connecting`, `ready`, `failing`), `in-flight` (`u`), `client-id`
  *   (`x`), `reconnects` (`t`) and, after a failure, `last-error` (`s`).
@@ -1035,6 +1154,137 @@ redis_pool_get_info (RedisPool *self)
   g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
   g_variant_builder_add (&builder, "{sv}", "closed", g_variant_new_boolean (TRUE));
   return g_variant_ref_sink (g_variant_builder_end (&builder));
+}
+
+typedef struct
+{
+  GWeakRef                  pool;
+  RedisCredentialsProvider  func;
+  gpointer                  data;
+  GDestroyNotify            destroy;
+} PoolProvider;
+
+static void
+pool_provider_free (gpointer data)
+{
+  PoolProvider *provider = data;
+
+  g_weak_ref_clear (&provider->pool);
+  if (provider->destroy != NULL)
+    provider->destroy (provider->data);
+  g_free (provider);
+}
+
+/* The pool's context (the core's). */
+static void
+pool_provider_cb (RedisCredentialsRequest *request,
+                  gpointer                 data)
+{
+  PoolProvider *provider = data;
+  RedisPool *pool = g_weak_ref_get (&provider->pool);
+
+  if (pool == NULL)
+    return;   /* the request, dropped, fails */
+  provider->func (pool, request, provider->data);
+  g_object_unref (pool);
+}
+
+/**
+ * redis_pool_set_credentials_provider:
+ * @self: a [class@Redis.Pool]
+ * @provider: (nullable) (scope notified) (closure user_data) (destroy destroy):
+ *   the function asked for credentials, or %NULL to stop asking
+ * @user_data: (nullable): data for @provider
+ * @destroy: (nullable): frees @user_data when the provider is replaced or
+ *   the pool is disposed
+ *
+ * Sets a function that the pool asks for credentials before each connect
+ * of one of its shared connections (the first ones, and every reconnect),
+ * for credentials that expire or live elsewhere (a token service, a
+ * keyring). It is called in the thread-default main context of the pool's
+ * creation, with a [class@Redis.CredentialsRequest] that it answers, then
+ * or later and from any thread, with
+ * [method@Redis.CredentialsRequest.complete] or
+ * [method@Redis.CredentialsRequest.fail]; the connection waits for the
+ * answer (keep a reference to the request to answer later). That context
+ * must run for the provider to be asked: a sync call made from it while
+ * no connection is up waits until its deadline instead.
+ *
+ * When the server refuses the credentials it gave (`AUTH` fails: a token
+ * expired), the pool asks again at once with
+ * [method@Redis.CredentialsRequest.get_stale] %TRUE, before backing off.
+ * When it fails, the attempt counts as refused by `AUTH`: calls waiting
+ * for a connection fail with %REDIS_ERROR_AUTH_FAILED if no connection is
+ * up, and the pool asks again after its backoff.
+ *
+ * Set it before the pool connects (build the pool with g_object_new() and
+ * initialize it after, or let its first call connect it) for it to be
+ * asked for the first connections. Dedicated connections (leases,
+ * blocking commands) use the credentials of its last answer, or those of
+ * [method@Redis.Pool.set_credentials], whichever came last.
+ */
+void
+redis_pool_set_credentials_provider (RedisPool                *self,
+                                     RedisCredentialsProvider  provider,
+                                     gpointer                  user_data,
+                                     GDestroyNotify            destroy)
+{
+  PoolProvider *p;
+
+  g_return_if_fail (REDIS_IS_POOL (self));
+
+  if (self->core == NULL || provider == NULL)
+    {
+      if (self->core != NULL)
+        redis_pool_core_set_provider (self->core, NULL, NULL, NULL);
+      if (destroy != NULL)
+        destroy (user_data);
+      return;
+    }
+  p = g_new0 (PoolProvider, 1);
+  g_weak_ref_init (&p->pool, self);
+  p->func = provider;
+  p->data = user_data;
+  p->destroy = destroy;
+  redis_pool_core_set_provider (self->core, pool_provider_cb, p, pool_provider_free);
+}
+
+/**
+ * redis_pool_set_credentials:
+ * @self: a [class@Redis.Pool]
+ * @username: (nullable): the ACL user, or %NULL for the `default` user
+ * @password: (nullable): the password (or token), or %NULL for none
+ *
+ * Changes the credentials of the pool at run time, for example when the
+ * server's password is rotated (`ACL SETUSER`), or when a token expires.
+ *
+ * Every connection the pool opens from now on (a reconnect, a new
+ * dedicated connection) authenticates with the new credentials. The shared
+ * connections and the idle dedicated ones are re-authenticated in place
+ * with `AUTH`, queued behind the commands already sent: nothing is dropped
+ * or reconnected, so the server may then remove the old password. A
+ * connection that a lease ([method@Redis.Pool.acquire_async]) holds at
+ * that moment is not (an `AUTH` could fall inside its holder's `MULTI`):
+ * it keeps its session, also when it is given back and leased again, until
+ * it is closed; re-authenticate it yourself with
+ * [method@Redis.Connection.set_credentials] if needed. With @password
+ * %NULL, new connections send no `AUTH` and live ones are left as they are;
+ * a @username needs a @password.
+ *
+ * The password is copied and never logged, put into an error message or
+ * returned by a property or [method@Redis.Pool.get_info]; the pool zeroes
+ * its copy when it is replaced. May be called from any thread.
+ */
+void
+redis_pool_set_credentials (RedisPool  *self,
+                            const char *username,
+                            const char *password)
+{
+  g_return_if_fail (REDIS_IS_POOL (self));
+  g_return_if_fail (username == NULL || password != NULL);
+
+  if (self->core != NULL)
+    redis_pool_core_set_credentials (self->core, username, password);
 }
 
 /**
@@ -1207,8 +1457,8 @@ redis_pool_release (RedisPool       *self,
  *
  * Makes a [class@Redis.Subscriber] with the pool's connection options
  * (server, TLS, user, password, database, timeouts, health check, stall
- * timeout) and backoff. It has a connection of its own, never one of the
- * pool's, and is not connected yet: initialize it with
+ * timeout), backoff and network monitor. It has a connection of its own,
+ * never one of the pool's, and is not connected yet: initialize it with
  * g_async_initable_init_async() or g_initable_init(). Its signals are
  * emitted in the thread-default main context of the caller.
  *
@@ -1224,5 +1474,5 @@ redis_pool_create_subscriber (RedisPool *self)
 
   config = redis_pool_core_get_config (self->core);
   return redis_subscriber_new_for_pool (config->options, config->backoff_initial_ms,
-                                        config->backoff_max_ms);
+                                        config->backoff_max_ms, config->network_monitor);
 }

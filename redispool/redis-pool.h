@@ -10,6 +10,7 @@
 #include "redis-version-macros.h"
 #include "redis-client.h"
 #include "redis-connection.h"
+#include "redis-credentials.h"
 #include "redis-subscriber.h"
 
 G_BEGIN_DECLS
@@ -53,6 +54,19 @@ typedef enum
 REDIS_AVAILABLE_IN_ALL
 G_DECLARE_FINAL_TYPE (RedisPool, redis_pool, REDIS, POOL, GObject)
 
+/**
+ * RedisCredentialsProvider:
+ * @pool: the [class@Redis.Pool] that needs credentials
+ * @request: the request to answer, now or later
+ * @user_data: the data given to [method@Redis.Pool.set_credentials_provider]
+ *
+ * Asked by @pool for credentials before it connects: see
+ * [method@Redis.Pool.set_credentials_provider].
+ */
+typedef void (*RedisCredentialsProvider) (RedisPool               *pool,
+                                          RedisCredentialsRequest *request,
+                                          gpointer                 user_data);
+
 REDIS_AVAILABLE_IN_ALL
 RedisPool         *redis_pool_new_sync               (const char           *uri,
                                                       GCancellable         *cancellable,
@@ -73,6 +87,15 @@ REDIS_AVAILABLE_IN_ALL
 RedisPoolStrategy  redis_pool_get_strategy           (RedisPool            *self);
 REDIS_AVAILABLE_IN_ALL
 GVariant          *redis_pool_get_info               (RedisPool            *self) G_GNUC_WARN_UNUSED_RESULT;
+REDIS_AVAILABLE_IN_ALL
+void               redis_pool_set_credentials        (RedisPool            *self,
+                                                      const char           *username,
+                                                      const char           *password);
+REDIS_AVAILABLE_IN_ALL
+void               redis_pool_set_credentials_provider (RedisPool                *self,
+                                                        RedisCredentialsProvider  provider,
+                                                        gpointer                  user_data,
+                                                        GDestroyNotify            destroy);
 
 REDIS_AVAILABLE_IN_ALL
 void               redis_pool_acquire_async          (RedisPool            *self,

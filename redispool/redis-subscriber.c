@@ -4,12 +4,14 @@
 
 #include <string.h>
 
+#include "redis-backoff-private.h"
 #include "redis-client-private.h"
 #include "redis-engine-private.h"
 #include "redis-enums.h"
 #include "redis-error.h"
 #include "redis-init-private.h"
 #include "redis-message-private.h"
+#include "redis-netmon-private.h"
 #include "redis-options-private.h"
 #include "redis-pool-core-private.h"
 #include "redis-subscriber-private.h"
@@ -194,9 +196,11 @@ typedef enum
 
 typedef struct
 {
+  GList         link;        /* in Core.items; data is the item */
   ItemType      type;
   RedisMessage *message;
   GError       *error;
+  guint         removals;    /* Core.removals when the message was queued */
 } Item;
 
 /* The delivery source: ready while its flag is set (no allocation per
@@ -226,6 +230,7 @@ struct _Core
   gboolean       connected;          /* the property */
   gboolean       ever_connected;
   GHashTable    *wanted[3];          /* NameKey* set, per RedisSubscriptionKind */
+  guint          removals;           /* atomic; bumped when a name leaves wanted or on close */
   GQueue         outbox;             /* Op*, to write (flush_outbox_cb()) */
   gboolean       flush_scheduled;
   GQueue         held;               /* Op*, subscribes waiting for a resubscribe */
@@ -235,6 +240,8 @@ struct _Core
   gboolean       dropped_notify_queued;
   GSource       *deliver_source;
   GSource       *retry_source;
+  GNetworkMonitor *network_monitor;  /* the property; NULL: the default */
+  RedisNetmon   *netmon;             /* from initialization on; NULL: not monitored */
   guint          attempts;           /* consecutive failed connects */
   GRand         *rand;
 
@@ -410,6 +417,17 @@ op_cancelled_cb (GCancellable *cancellable,
 
 /* ---- delivery ----------------------------------------------------------- */
 
+/* With lock held: @name leaves the wanted set of @kind; a message queued
+ * before is checked again at delivery. */
+static void
+wanted_remove_locked (Core                  *core,
+                      RedisSubscriptionKind  kind,
+                      NameKey               *name)
+{
+  if (g_hash_table_remove (core->wanted[kind], name))
+    g_atomic_int_inc (&core->removals);
+}
+
 static void
 item_free (Item *item)
 {
@@ -457,16 +475,26 @@ wake_delivery_locked (Core *core)
   g_main_context_wakeup (core->context);
 }
 
+/* An item allocation carries its own queue link: one block per message. */
+static Item *
+item_new (ItemType type)
+{
+  Item *item = g_new0 (Item, 1);
+
+  item->link.data = item;
+  item->type = type;
+  return item;
+}
+
 static void
 queue_event_locked (Core     *core,
                     ItemType  type,
                     GError   *error)
 {
-  Item *item = g_new0 (Item, 1);
+  Item *item = item_new (type);
 
-  item->type = type;
   item->error = error;
-  g_queue_push_tail (&core->items, item);
+  g_queue_push_tail_link (&core->items, &item->link);
   wake_delivery_locked (core);
 }
 
@@ -479,6 +507,7 @@ enum
   PROP_MESSAGES_DROPPED,
   PROP_BACKOFF_INITIAL,
   PROP_BACKOFF_MAX,
+  PROP_NETWORK_MONITOR,
   PROP_FIRST_OPTION,
   N_PROPS = PROP_FIRST_OPTION + REDIS_OPTIONS_N_PROPS,
 };
@@ -513,8 +542,9 @@ deliver_cb (gpointer data)
   g_mutex_unlock (&core->lock);
 
   object = g_weak_ref_get (&core->object);
-  while ((item = g_queue_pop_head (&items)) != NULL)
+  for (GList *l = g_queue_pop_head_link (&items); l != NULL; l = g_queue_pop_head_link (&items))
     {
+      item = l->data;
       if (object == NULL)
         ;
       else if (item->type == ITEM_MESSAGE)
@@ -524,11 +554,18 @@ deliver_cb (gpointer data)
           gboolean wanted;
 
           key.data = redis_message_get_name (item->message, &key.len);
-          /* Checked now, not when received: an unsubscribe finished since
-           * (maybe by a handler of the message before) stops it. */
-          g_mutex_lock (&core->lock);
-          wanted = !core->closed && g_hash_table_contains (core->wanted[kind], &key);
-          g_mutex_unlock (&core->lock);
+          /* Checked again now, not only when received: an unsubscribe
+           * finished since (maybe by a handler of the message before)
+           * stops it. Nothing left the wanted sets since receipt (the
+           * usual case) needs no lock. */
+          if ((guint) g_atomic_int_get (&core->removals) == item->removals)
+            wanted = TRUE;
+          else
+            {
+              g_mutex_lock (&core->lock);
+              wanted = !core->closed && g_hash_table_contains (core->wanted[kind], &key);
+              g_mutex_unlock (&core->lock);
+            }
           if (wanted)
             {
               /* Never a quark made from a name off the network. */
@@ -624,11 +661,11 @@ push_cb (RedisReply *reply,
   g_mutex_lock (&core->lock);
   if (!core->closed && g_hash_table_contains (core->wanted[kind], &key))
     {
-      Item *item = g_new0 (Item, 1);
+      Item *item = item_new (ITEM_MESSAGE);
 
-      item->type = ITEM_MESSAGE;
       item->message = g_steal_pointer (&message);
-      g_queue_push_tail (&core->items, item);
+      item->removals = (guint) g_atomic_int_get (&core->removals);
+      g_queue_push_tail_link (&core->items, &item->link);
       core->n_messages++;
 
       /* Drop-oldest past the bound. */
@@ -640,7 +677,7 @@ push_cb (RedisReply *reply,
 
               if (old->type == ITEM_MESSAGE)
                 {
-                  g_queue_delete_link (&core->items, l);
+                  g_queue_unlink (&core->items, l);
                   item_free (old);
                   break;
                 }
@@ -676,10 +713,15 @@ core_clear (gpointer data)
 
   g_assert (core->engine == NULL && core->retry_source == NULL && core->deliver_source == NULL);
   g_assert (g_queue_is_empty (&core->outbox) && g_queue_is_empty (&core->held));
-  g_queue_clear_full (&core->items, (GDestroyNotify) item_free);
+  /* The links are the items' own: not g_queue_clear_full(). */
+  for (GList *l = g_queue_pop_head_link (&core->items); l != NULL;
+       l = g_queue_pop_head_link (&core->items))
+    item_free (l->data);
   for (guint k = 0; k < G_N_ELEMENTS (core->wanted); k++)
     g_hash_table_unref (core->wanted[k]);
   redis_options_free (core->options);
+  redis_netmon_unref (core->netmon);
+  g_clear_object (&core->network_monitor);
   g_rand_free (core->rand);
   redis_init_once_clear (&core->init);
   g_main_context_unref (core->context);
@@ -944,7 +986,7 @@ op_call_done_cb (GObject      *source,
             {
               g_mutex_lock (&core->lock);
               for (guint i = 0; i < refused->len; i++)
-                g_hash_table_remove (core->wanted[op->kind], g_ptr_array_index (refused, i));
+                wanted_remove_locked (core, op->kind, g_ptr_array_index (refused, i));
               g_mutex_unlock (&core->lock);
             }
           op_return (op, refusal);
@@ -1082,20 +1124,18 @@ retry_cb (gpointer data)
 }
 
 /* With lock held: the next attempt, after the pool's backoff: exponential
- * from backoff-initial up to backoff-max, "equal jitter" (half fixed, half
- * random), as redis-pool-core.c's slots. */
+ * from backoff-initial up to backoff-max, full jitter (redis-backoff.c),
+ * as redis-pool-core.c's slots. */
 static void
 schedule_retry_locked (Core *core)
 {
-  guint64 base;
   guint delay;
 
-  if (core->closed || core->retry_source != NULL)
+  /* Offline: no retry until core_network_changed(). */
+  if (core->closed || core->retry_source != NULL || !redis_netmon_get_reachable (core->netmon))
     return;
-  base = (guint64) core->backoff_initial_ms << MIN (core->attempts, 20);
-  base = MIN (base, core->backoff_max_ms);
-  delay = (guint) (base / 2 + g_rand_int_range (core->rand, 0, (gint32) MAX (base / 2, 1) + 1));
-  delay = MIN (MAX (delay, 1), core->backoff_max_ms);
+  delay = redis_backoff_delay (core->rand, core->backoff_initial_ms,
+                               core->backoff_max_ms, core->attempts);
   core->attempts++;
 
   core->retry_source = g_timeout_source_new (delay);
@@ -1183,7 +1223,7 @@ resubscribed (Resub     *resub,
       {
         Cmd *cmd = g_ptr_array_index (refused, i);
 
-        g_hash_table_remove (core->wanted[cmd->kind], cmd->name);
+        wanted_remove_locked (core, cmd->kind, cmd->name);
       }
   held = core->held;
   g_queue_init (&core->held);
@@ -1337,8 +1377,19 @@ connect_cb (GObject      *object,
 static void
 start_engine (Core *core)
 {
-  RedisEngine *engine = redis_engine_new (core->options, redis_worker_get_context ());
+  RedisEngine *engine;
   Resub *resub;
+
+  /* Offline after the first connect: wait for core_network_changed(). */
+  g_mutex_lock (&core->lock);
+  if (core->init_done && !redis_netmon_get_reachable (core->netmon))
+    {
+      g_mutex_unlock (&core->lock);
+      return;
+    }
+  g_mutex_unlock (&core->lock);
+
+  engine = redis_engine_new (core->options, redis_worker_get_context ());
 
   redis_engine_set_push_func (engine, push_cb, core_ref (core), (GDestroyNotify) core_unref);
   redis_engine_set_closed_func (engine, engine_closed_cb, core_ref (core), (GDestroyNotify) core_unref);
@@ -1369,6 +1420,42 @@ start_engine_cb (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* I/O thread: the network reaches the server again: reconnect at once,
+ * the backoff reset. */
+static gboolean
+network_back_cb (gpointer data)
+{
+  Core *core = data;
+  gboolean start;
+
+  g_mutex_lock (&core->lock);
+  start = !core->closed && core->init_done && core->engine == NULL;
+  if (start)
+    {
+      if (core->retry_source != NULL)
+        {
+          g_source_destroy (core->retry_source);
+          g_clear_pointer (&core->retry_source, g_source_unref);
+        }
+      core->attempts = 0;
+    }
+  g_mutex_unlock (&core->lock);
+
+  if (start)
+    start_engine (core);
+  return G_SOURCE_REMOVE;
+}
+
+/* The monitor's context (redis-netmon.c). Going offline needs nothing:
+ * retries are no longer scheduled or started. */
+static void
+core_network_changed (gboolean reachable,
+                      gpointer data)
+{
+  if (reachable)
+    redis_worker_invoke (network_back_cb, core_ref (data), (GDestroyNotify) core_unref);
+}
+
 /* Any thread: no more connections, requests fail with CLOSED. */
 static void
 core_close (Core *core)
@@ -1385,6 +1472,7 @@ core_close (Core *core)
       return;
     }
   core->closed = TRUE;
+  g_atomic_int_inc (&core->removals);
   engine = g_steal_pointer (&core->engine);
   core->ready = FALSE;
   core->connected = FALSE;
@@ -1471,8 +1559,14 @@ static void
 redis_subscriber_dispose (GObject *object)
 {
   RedisSubscriber *self = REDIS_SUBSCRIBER (object);
+  RedisNetmon *netmon;
 
   core_close (self->core);
+  /* It holds a reference to the core. */
+  g_mutex_lock (&self->core->lock);
+  netmon = self->core->netmon;
+  g_mutex_unlock (&self->core->lock);
+  redis_netmon_stop (netmon);
 
   G_OBJECT_CLASS (redis_subscriber_parent_class)->dispose (object);
 }
@@ -1517,6 +1611,10 @@ redis_subscriber_get_property (GObject    *object,
     case PROP_BACKOFF_MAX:
       g_value_set_uint (value, self->core->backoff_max_ms);
       break;
+    case PROP_NETWORK_MONITOR:
+      g_value_set_object (value, self->core->network_monitor != NULL ? self->core->network_monitor :
+                                   g_network_monitor_get_default ());
+      break;
     default:
       if (prop_id >= PROP_FIRST_OPTION && prop_id < N_PROPS)
         redis_options_get_property (self->core->options, prop_id - PROP_FIRST_OPTION, value);
@@ -1547,6 +1645,9 @@ redis_subscriber_set_property (GObject      *object,
       break;
     case PROP_BACKOFF_MAX:
       self->core->backoff_max_ms = g_value_get_uint (value);
+      break;
+    case PROP_NETWORK_MONITOR:
+      g_set_object (&self->core->network_monitor, g_value_get_object (value));
       break;
     default:
       if (prop_id >= PROP_FIRST_OPTION && prop_id < N_PROPS)
@@ -1635,6 +1736,25 @@ redis_subscriber_class_init (RedisSubscriberClass *klass)
     g_param_spec_uint ("backoff-max", NULL, NULL, 1, G_MAXUINT,
                        REDIS_POOL_DEFAULT_BACKOFF_MAX,
                        G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * RedisSubscriber:network-monitor:
+   *
+   * The [iface@Gio.NetworkMonitor] that tells whether the server can be
+   * reached, as [property@Redis.Pool:network-monitor]; %NULL (the
+   * default) uses [func@Gio.NetworkMonitor.get_default]. While it says
+   * that the server's address cannot be reached, a subscriber that lost
+   * its connection makes no reconnect attempts; when the address is
+   * reachable again it reconnects at once, its backoff reset. Loopback
+   * servers, Unix sockets and Sentinel discovery are always considered
+   * reachable. The first connect (initialization) is always attempted.
+   *
+   * A subscriber made by [method@Redis.Pool.create_subscriber] uses the
+   * pool's.
+   */
+  properties[PROP_NETWORK_MONITOR] =
+    g_param_spec_object ("network-monitor", NULL, NULL, G_TYPE_NETWORK_MONITOR,
+                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
 
   /* The connection options, as RedisConnection has them. */
   /**
@@ -1768,6 +1888,53 @@ redis_subscriber_class_init (RedisSubscriberClass *klass)
    * `COMMAND DOCS` 12, a Lua table as deep as the script makes it).
    * From 1 to 1024; default 64.
    */
+  /**
+   * RedisSubscriber:sentinels:
+   *
+   * The Sentinel processes that know where the server is, as `host:port`
+   * (`[address]:port` for IPv6; the port defaults to 26379), in the order
+   * to try them. When set, [property@Redis.Subscriber:host] and
+   * [property@Redis.Subscriber:port] are not used: every connect (and every
+   * reconnect) asks the sentinels, in turn and each within a short
+   * deadline (1 s, or connect-timeout if shorter), for the address of
+   * [property@Redis.Subscriber:master-name]'s primary (`SENTINEL
+   * get-master-addr-by-name`) or of one of its replicas (`SENTINEL
+   * replicas`, see [property@Redis.Subscriber:role]); the sentinel that answered is
+   * asked first next time. The server found must then answer `ROLE` with
+   * the role asked for, or the connection is closed and discovery runs
+   * again on the next attempt. When no sentinel answers, the connect fails
+   * with %REDIS_ERROR_CONNECT_FAILED naming every sentinel tried and why.
+   *
+   * The URI form is
+   * `redis+sentinel://[user[:password]@]host[:port][,host[:port]…]/master-name[/db][?query]`:
+   * the user and password are the server's, the sentinels' are the query
+   * parameters `sentinel_username` and `sentinel_password`, and
+   * `role=primary` or `role=replica` selects the role.
+   */
+  /**
+   * RedisSubscriber:master-name:
+   *
+   * The name the sentinels monitor the primary under (`sentinel monitor
+   * <master-name> …`). Required with [property@Redis.Subscriber:sentinels].
+   */
+  /**
+   * RedisSubscriber:sentinel-username:
+   *
+   * The user name sent to the sentinels with `AUTH` (their ACL), or %NULL.
+   */
+  /**
+   * RedisSubscriber:sentinel-password:
+   *
+   * The password sent to the sentinels with `AUTH`, or %NULL. Write-only:
+   * it is never readable, logged or part of a message.
+   */
+  /**
+   * RedisSubscriber:role:
+   *
+   * With [property@Redis.Subscriber:sentinels], whether connections go to the
+   * primary or to a replica (picked at random among those the sentinel
+   * reports up). Default %REDIS_SERVER_ROLE_PRIMARY.
+   */
   redis_options_install_properties (object_class, PROP_FIRST_OPTION,
                                     &properties[PROP_FIRST_OPTION]);
   g_object_class_install_properties (object_class, PROP_FIRST_OPTION, properties);
@@ -1863,6 +2030,16 @@ redis_subscriber_init_async (GAsyncInitable      *initable,
       return;
     }
 
+  /* The options are frozen from here on. */
+  {
+    RedisNetmon *netmon = redis_netmon_new (self->core->network_monitor, self->core->options,
+                                            core_network_changed, core_ref (self->core),
+                                            (GDestroyNotify) core_unref);
+
+    g_mutex_lock (&self->core->lock);
+    self->core->netmon = netmon;
+    g_mutex_unlock (&self->core->lock);
+  }
   redis_worker_invoke (start_engine_cb, core_ref (self->core), (GDestroyNotify) core_unref);
 }
 
@@ -1892,11 +2069,13 @@ initable_iface_init (GInitableIface *iface)
 RedisSubscriber *
 redis_subscriber_new_for_pool (const RedisOptions *options,
                                guint               backoff_initial_ms,
-                               guint               backoff_max_ms)
+                               guint               backoff_max_ms,
+                               GNetworkMonitor    *network_monitor)
 {
   RedisSubscriber *self = g_object_new (REDIS_TYPE_SUBSCRIBER,
                                         "backoff-initial", MAX (backoff_initial_ms, 1),
                                         "backoff-max", MAX (backoff_max_ms, 1),
+                                        "network-monitor", network_monitor,
                                         NULL);
 
   /* Not initialized yet: nobody reads the options. */
@@ -2023,7 +2202,7 @@ start_request (RedisSubscriber        *self,
       if (type == OP_SUBSCRIBE && !g_hash_table_contains (core->wanted[kind], name))
         g_hash_table_add (core->wanted[kind], name_copy (name));
       else if (type == OP_UNSUBSCRIBE)
-        g_hash_table_remove (core->wanted[kind], name);
+        wanted_remove_locked (core, kind, name);
     }
   g_queue_push_tail (&core->outbox, op);
   schedule_flush_locked (core);

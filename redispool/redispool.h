@@ -11,8 +11,10 @@
 # include "redis-batch.h"
 # include "redis-client.h"
 # include "redis-connection.h"
+# include "redis-credentials.h"
 # include "redis-pool.h"
 # include "redis-message.h"
 # include "redis-subscriber.h"
+# include "redis-sentinel.h"
 # include "redis-enums.h"
 #undef REDIS_INSIDE

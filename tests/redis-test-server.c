@@ -537,6 +537,16 @@ spawn_server (RedisTestServer  *self,
     }
 
   ADD (redis_server);
+  if (self->flags & REDIS_TEST_SERVER_SENTINEL)
+    {
+      g_autofree char *conf = g_build_filename (self->dir, "sentinel.conf", NULL);
+
+      if (!g_file_test (conf, G_FILE_TEST_EXISTS) &&
+          !g_file_set_contents (conf, "", 0, error))
+        return FALSE;
+      ADD (conf);
+      ADD ("--sentinel");
+    }
   ADD ("--port"); ADD_PORT (self->port);
   ADD ("--bind"); ADD ("127.0.0.1");
   ADD ("--save"); ADD ("");

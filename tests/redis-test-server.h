@@ -37,6 +37,10 @@ typedef enum
   /* TLS with a self-signed server certificate for localhost and 127.0.0.1
    * (implies TLS); redis_test_server_get_self_signed_cert_file() */
   REDIS_TEST_SERVER_TLS_SELF_SIGNED = 1 << 4,
+  /* redis-server --sentinel, with a config file of its own in its
+   * directory (Sentinel rewrites it); the sentinel lines go in
+   * @extra_args: "--sentinel", "monitor", name, host, port, quorum… */
+  REDIS_TEST_SERVER_SENTINEL = 1 << 5,
 } RedisTestServerFlags;
 
 gboolean         redis_test_server_available             (void);

@@ -936,7 +936,8 @@ test_replace_backoff_spacing (void)
   pool = pool_new_opts (ds.port, &o);
   signals_connect (pool, &sig);
 
-  /* 100, 200, 400, 800, 800 … (each in [base/2, base]) */
+  /* Ceilings 100, 200, 400, 800, 800 …, each gap in [1, ceiling] (full
+   * jitter, redis-backoff.c; tests/test-backoff.c checks the spread). */
   iterate_for (2800);
 
   g_mutex_lock (&ds.lock);
@@ -950,25 +951,17 @@ test_replace_backoff_spacing (void)
       double base = MIN (100u << MIN (i - 1, 10u), 800u);
 
       g_string_append_printf (gaps, " %.0f", gap);
-      /* One prober: never two attempts close together. */
-      g_assert_cmpfloat (gap, >=, 30);
-      /* Spaced by the backoff: at least base/2 (jitter), with 10 ms slack. */
-      g_assert_cmpfloat (gap, >=, 0.4 * base);
+      /* Never longer than the ceiling (full jitter has no floor). */
       g_assert_cmpfloat (gap, <=, base + test_scale_ms (250));
     }
   g_test_message ("backoff: %u attempts in 2.8 s, gaps (ms):%s", n, gaps->str);
   g_string_free (gaps, TRUE);
-  /* Expected about 7 (0, ~75, ~225, ~525, ~1125, ~1725, ~2325). */
+  /* Expected about 10 (0, ~50, ~150, ~350, ~750, ~1150 … every ~400):
+   * at least 4 (every gap at its ceiling), more than 17 with probability
+   * about 1e-4 (simulated); a backoff that stopped growing (ceiling 100
+   * ms) would make ~56, two probers twice as many. */
   g_assert_cmpuint (n, >=, 4);
-  g_assert_cmpuint (n, <=, 10);
-  if (n >= 5)
-    {
-      /* Growing: the fourth gap is well over twice the first. */
-      double first = (g_array_index (times, gint64, 1) - g_array_index (times, gint64, 0)) / 1000.0;
-      double fourth = (g_array_index (times, gint64, 4) - g_array_index (times, gint64, 3)) / 1000.0;
-
-      g_assert_cmpfloat (fourth, >=, 2 * first);
-    }
+  g_assert_cmpuint (n, <=, 17);
 
   /* Never connected: no signals, nothing active, the reason kept. */
   g_assert_cmpuint (sig.n_lost, ==, 0);
