@@ -10,6 +10,7 @@
 # include "redis-reply.h"
 # include "redis-batch.h"
 # include "redis-client.h"
+# include "redis-cluster-pool.h"
 # include "redis-connection.h"
 # include "redis-credentials.h"
 # include "redis-pool.h"

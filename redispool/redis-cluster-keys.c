@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config-private.h"
+
+#include <string.h>
+
+#include "redis-cluster-keys-private.h"
+#include "redis-cluster-slots-private.h"
+#include "redis-error.h"
+
+typedef struct
+{
+  const guint8 *data;
+  gsize         len;
+} Arg;
+
+/* Key positions, as COMMAND INFO gives them: the first key, the last one
+ * (negative: from the end, -1 the last argument) and the step. A first of
+ * 0 with numkeys_at: the number of keys is the argument at numkeys_at and
+ * the keys follow it (EVAL, FCALL). */
+typedef struct
+{
+  const char *name;
+  gint8       first;
+  gint8       last;
+  gint8       step;
+  gint8       numkeys_at;
+} KeySpec;
+
+static const KeySpec key_specs[] = {
+  /* several keys */
+  { "DEL", 1, -1, 1, 0 }, { "UNLINK", 1, -1, 1, 0 }, { "EXISTS", 1, -1, 1, 0 },
+  { "TOUCH", 1, -1, 1, 0 }, { "MGET", 1, -1, 1, 0 }, { "WATCH", 1, -1, 1, 0 },
+  { "MSET", 1, -1, 2, 0 }, { "MSETNX", 1, -1, 2, 0 },
+  { "SDIFF", 1, -1, 1, 0 }, { "SINTER", 1, -1, 1, 0 }, { "SUNION", 1, -1, 1, 0 },
+  { "SDIFFSTORE", 1, -1, 1, 0 }, { "SINTERSTORE", 1, -1, 1, 0 },
+  { "SUNIONSTORE", 1, -1, 1, 0 }, { "PFCOUNT", 1, -1, 1, 0 }, { "PFMERGE", 1, -1, 1, 0 },
+  { "BLPOP", 1, -2, 1, 0 }, { "BRPOP", 1, -2, 1, 0 }, { "BZPOPMIN", 1, -2, 1, 0 },
+  { "BZPOPMAX", 1, -2, 1, 0 },
+  { "RENAME", 1, 2, 1, 0 }, { "RENAMENX", 1, 2, 1, 0 }, { "SMOVE", 1, 2, 1, 0 },
+  { "RPOPLPUSH", 1, 2, 1, 0 }, { "LMOVE", 1, 2, 1, 0 }, { "BLMOVE", 1, 2, 1, 0 },
+  { "BRPOPLPUSH", 1, 2, 1, 0 }, { "COPY", 1, 2, 1, 0 },
+  /* numkeys forms */
+  { "EVAL", 0, 0, 1, 2 }, { "EVALSHA", 0, 0, 1, 2 }, { "EVAL_RO", 0, 0, 1, 2 },
+  { "EVALSHA_RO", 0, 0, 1, 2 }, { "FCALL", 0, 0, 1, 2 }, { "FCALL_RO", 0, 0, 1, 2 },
+  /* one key, the first argument */
+  { "GET", 1, 1, 1, 0 }, { "SET", 1, 1, 1, 0 }, { "SETNX", 1, 1, 1, 0 },
+  { "SETEX", 1, 1, 1, 0 }, { "PSETEX", 1, 1, 1, 0 }, { "GETSET", 1, 1, 1, 0 },
+  { "GETDEL", 1, 1, 1, 0 }, { "GETEX", 1, 1, 1, 0 }, { "APPEND", 1, 1, 1, 0 },
+  { "STRLEN", 1, 1, 1, 0 }, { "INCR", 1, 1, 1, 0 }, { "DECR", 1, 1, 1, 0 },
+  { "INCRBY", 1, 1, 1, 0 }, { "DECRBY", 1, 1, 1, 0 }, { "INCRBYFLOAT", 1, 1, 1, 0 },
+  { "GETRANGE", 1, 1, 1, 0 }, { "SETRANGE", 1, 1, 1, 0 }, { "EXPIRE", 1, 1, 1, 0 },
+  { "PEXPIRE", 1, 1, 1, 0 }, { "EXPIREAT", 1, 1, 1, 0 }, { "PEXPIREAT", 1, 1, 1, 0 },
+  { "TTL", 1, 1, 1, 0 }, { "PTTL", 1, 1, 1, 0 }, { "PERSIST", 1, 1, 1, 0 },
+  { "TYPE", 1, 1, 1, 0 }, { "DUMP", 1, 1, 1, 0 }, { "RESTORE", 1, 1, 1, 0 },
+  { "HSET", 1, 1, 1, 0 }, { "HGET", 1, 1, 1, 0 }, { "HDEL", 1, 1, 1, 0 },
+  { "HGETALL", 1, 1, 1, 0 }, { "HMSET", 1, 1, 1, 0 }, { "HMGET", 1, 1, 1, 0 },
+  { "HINCRBY", 1, 1, 1, 0 }, { "HKEYS", 1, 1, 1, 0 }, { "HVALS", 1, 1, 1, 0 },
+  { "HLEN", 1, 1, 1, 0 }, { "HEXISTS", 1, 1, 1, 0 }, { "HSETNX", 1, 1, 1, 0 },
+  { "HSCAN", 1, 1, 1, 0 }, { "LPUSH", 1, 1, 1, 0 }, { "RPUSH", 1, 1, 1, 0 },
+  { "LPOP", 1, 1, 1, 0 }, { "RPOP", 1, 1, 1, 0 }, { "LRANGE", 1, 1, 1, 0 },
+  { "LLEN", 1, 1, 1, 0 }, { "LINDEX", 1, 1, 1, 0 }, { "LSET", 1, 1, 1, 0 },
+  { "LREM", 1, 1, 1, 0 }, { "LTRIM", 1, 1, 1, 0 }, { "LPOS", 1, 1, 1, 0 },
+  { "SADD", 1, 1, 1, 0 }, { "SREM", 1, 1, 1, 0 }, { "SMEMBERS", 1, 1, 1, 0 },
+  { "SISMEMBER", 1, 1, 1, 0 }, { "SCARD", 1, 1, 1, 0 }, { "SPOP", 1, 1, 1, 0 },
+  { "SSCAN", 1, 1, 1, 0 }, { "SRANDMEMBER", 1, 1, 1, 0 },
+  { "ZADD", 1, 1, 1, 0 }, { "ZREM", 1, 1, 1, 0 }, { "ZRANGE", 1, 1, 1, 0 },
+  { "ZSCORE", 1, 1, 1, 0 }, { "ZCARD", 1, 1, 1, 0 }, { "ZINCRBY", 1, 1, 1, 0 },
+  { "ZRANK", 1, 1, 1, 0 }, { "ZREVRANGE", 1, 1, 1, 0 }, { "ZRANGEBYSCORE", 1, 1, 1, 0 },
+  { "ZREVRANK", 1, 1, 1, 0 }, { "ZCOUNT", 1, 1, 1, 0 }, { "ZSCAN", 1, 1, 1, 0 },
+  { "ZPOPMIN", 1, 1, 1, 0 }, { "ZPOPMAX", 1, 1, 1, 0 },
+  { "XADD", 1, 1, 1, 0 }, { "XLEN", 1, 1, 1, 0 }, { "XRANGE", 1, 1, 1, 0 },
+  { "XREVRANGE", 1, 1, 1, 0 }, { "XDEL", 1, 1, 1, 0 }, { "XTRIM", 1, 1, 1, 0 },
+  { "XACK", 1, 1, 1, 0 }, { "XGROUP", 2, 2, 1, 0 },
+  { "PFADD", 1, 1, 1, 0 }, { "SETBIT", 1, 1, 1, 0 }, { "GETBIT", 1, 1, 1, 0 },
+  { "BITCOUNT", 1, 1, 1, 0 }, { "BITPOS", 1, 1, 1, 0 }, { "OBJECT", 2, 2, 1, 0 },
+  { "GEOADD", 1, 1, 1, 0 }, { "GEODIST", 1, 1, 1, 0 }, { "GEOPOS", 1, 1, 1, 0 },
+  { "GEOSEARCH", 1, 1, 1, 0 },
+};
+
+/* The table, open-addressed by an FNV-1a hash of the upper-cased name:
+ * one pass over the name, no allocation, no call per byte. */
+#define SPEC_BUCKETS 512   /* a power of two, > 2 × G_N_ELEMENTS (key_specs) */
+#define NAME_MAX_LEN 16    /* longer names are in no table entry */
+
+static const KeySpec *spec_buckets[SPEC_BUCKETS];
+
+static inline guint32
+name_hash (const guint8 *name,
+           gsize         len,
+           char         *upper)
+{
+  guint32 hash = 2166136261u;
+
+  for (gsize i = 0; i < len; i++)
+    {
+      guint8 c = name[i];
+
+      if (c >= 'a' && c <= 'z')
+        c -= 'a' - 'A';
+      upper[i] = (char) c;
+      hash = (hash ^ c) * 16777619u;
+    }
+  return hash;
+}
+
+static void
+build_buckets (void)
+{
+  char upper[NAME_MAX_LEN];
+
+  for (gsize i = 0; i < G_N_ELEMENTS (key_specs); i++)
+    {
+      gsize len = strlen (key_specs[i].name);
+      guint32 b = name_hash ((const guint8 *) key_specs[i].name, len, upper) & (SPEC_BUCKETS - 1);
+
+      g_assert (len <= NAME_MAX_LEN);
+      while (spec_buckets[b] != NULL)
+        b = (b + 1) & (SPEC_BUCKETS - 1);
+      spec_buckets[b] = &key_specs[i];
+    }
+}
+
+static const KeySpec *
+lookup_spec (const Arg *name)
+{
+  static gsize built = 0;
+  char upper[NAME_MAX_LEN];
+  guint32 b;
+
+  if (g_once_init_enter (&built))
+    {
+      build_buckets ();
+      g_once_init_leave (&built, 1);
+    }
+
+  if (name->len == 0 || name->len > NAME_MAX_LEN)
+    return NULL;
+  b = name_hash (name->data, name->len, upper) & (SPEC_BUCKETS - 1);
+  for (; spec_buckets[b] != NULL; b = (b + 1) & (SPEC_BUCKETS - 1))
+    {
+      const KeySpec *spec = spec_buckets[b];
+
+      if (strncmp (spec->name, upper, name->len) == 0 && spec->name[name->len] == '\0')
+        return spec;
+    }
+  return NULL;
+}
+
+/* Reads a RESP length line ("*12\r\n", "$3\r\n") at @p. */
+static gboolean
+read_length (const guint8 **p,
+             const guint8  *end,
+             char           type,
+             gsize         *out)
+{
+  gsize value = 0;
+  const guint8 *q = *p;
+
+  if (q >= end || *q != type)
+    return FALSE;
+  for (q++; q < end && *q >= '0' && *q <= '9'; q++)
+    {
+      if (value > G_MAXSIZE / 16)
+        return FALSE;
+      value = value * 10 + (gsize) (*q - '0');
+    }
+  if (end - q < 2 || q[0] != '\r' || q[1] != '\n')
+    return FALSE;
+  *p = q + 2;
+  *out = value;
+  return TRUE;
+}
+
+static gboolean
+slot_of_arg (const Arg  *arg,
+             gint       *slot,
+             const Arg  *name,
+             GError    **error)
+{
+  gint s = redis_cluster_slot_of (arg->data, arg->len);
+
+  if (*slot >= 0 && *slot != s)
+    {
+      g_set_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
+                   "The keys of this %.*s command are in different hash slots "
+                   "(%d and %d): a cluster only runs a multi-key command whose "
+                   "keys share a slot (use a hash tag, {…})",
+                   (int) MIN (name->len, 64), (const char *) name->data, *slot, s);
+      return FALSE;
+    }
+  *slot = s;
+  return TRUE;
+}
+
+gint
+redis_cluster_command_slot (const guint8  *data,
+                            gsize          len,
+                            gsize         *consumed,
+                            GError       **error)
+{
+  const guint8 *p = data;
+  const guint8 *end = data + len;
+  Arg stack_args[16];
+  g_autofree Arg *heap_args = NULL;
+  Arg *args = stack_args;
+  const KeySpec *spec;
+  gsize argc;
+  gint first, last, step;
+  gint slot = REDIS_CLUSTER_SLOT_NONE;
+
+  if (!read_length (&p, end, '*', &argc) || argc == 0 || argc > G_MAXINT / 2)
+    goto malformed;
+  if (argc > G_N_ELEMENTS (stack_args))
+    args = heap_args = g_new (Arg, argc);
+
+  for (gsize i = 0; i < argc; i++)
+    {
+      gsize n;
+
+      if (!read_length (&p, end, '$', &n) || (gsize) (end - p) < n + 2)
+        goto malformed;
+      args[i].data = p;
+      args[i].len = n;
+      p += n + 2;
+    }
+  *consumed = (gsize) (p - data);
+
+  spec = lookup_spec (&args[0]);
+  if (spec == NULL)
+    return REDIS_CLUSTER_SLOT_NONE;
+
+  if (spec->numkeys_at > 0)
+    {
+      char digits[21];
+      guint64 numkeys;
+      const Arg *n;
+
+      if ((gsize) spec->numkeys_at >= argc)
+        return REDIS_CLUSTER_SLOT_NONE;   /* the server answers the arity error */
+      n = &args[spec->numkeys_at];
+      if (n->len == 0 || n->len >= sizeof digits)
+        return REDIS_CLUSTER_SLOT_NONE;
+      memcpy (digits, n->data, n->len);
+      digits[n->len] = '\0';
+      if (!g_ascii_string_to_unsigned (digits, 10, 0, argc, &numkeys, NULL))
+        return REDIS_CLUSTER_SLOT_NONE;
+      first = spec->numkeys_at + 1;
+      last = MIN ((gint) (spec->numkeys_at + numkeys), (gint) argc - 1);
+      step = 1;
+    }
+  else
+    {
+      first = spec->first;
+      last = spec->last >= 0 ? spec->last : (gint) argc + spec->last;
+      last = MIN (last, (gint) argc - 1);
+      step = spec->step;
+    }
+
+  for (gint i = first; i <= last; i += step)
+    if (!slot_of_arg (&args[i], &slot, &args[0], error))
+      return REDIS_CLUSTER_SLOT_INVALID;
+  return slot;
+
+malformed:
+  g_set_error_literal (error, REDIS_ERROR, REDIS_ERROR_PROTOCOL,
+                       "Cannot read the keys of a command of this call");
+  return REDIS_CLUSTER_SLOT_INVALID;
+}

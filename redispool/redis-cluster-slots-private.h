@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <glib.h>
+
+#include "redis-reply.h"
+
+G_BEGIN_DECLS
+
+/* Redis Cluster hash slots: CRC16/XMODEM of the key (or of its hash tag,
+ * the part between the first "{" and the next "}" when not empty), modulo
+ * REDIS_CLUSTER_N_SLOTS. */
+#define REDIS_CLUSTER_N_SLOTS 16384
+
+guint16    redis_cluster_crc16        (const guint8 *data,
+                                       gsize         len);
+guint16    redis_cluster_slot_of      (const guint8 *key,
+                                       gsize         len);
+
+/* One range of slots served by the primary at @address ("host:port"). */
+typedef struct
+{
+  guint16  first;
+  guint16  last;
+  char    *address;
+} RedisClusterRange;
+
+/* Parses a CLUSTER SHARDS reply (RESP2: an array of flat maps) into an
+ * array of RedisClusterRange, primaries only; @default_host replaces an
+ * empty or "?" announced address. NULL if the reply is not one. */
+GArray    *redis_cluster_parse_shards (RedisReply   *reply,
+                                       const char   *default_host,
+                                       gboolean      tls);
+/* Same for a CLUSTER SLOTS reply. */
+GArray    *redis_cluster_parse_slots  (RedisReply   *reply,
+                                       const char   *default_host);
+
+G_END_DECLS
