@@ -1123,8 +1123,18 @@ parse_uri (RedisOptions         *self,
       for (guint i = 0; sentinels[i] != NULL; i++)
         {
           g_autofree char *host = NULL;
+          /* Percent-decoded, as the printed URI encodes them (without
+           * this, each print/parse round added a level of encoding). */
+          char *decoded = g_uri_unescape_string (sentinels[i], NULL);
           guint port;
 
+          if (decoded == NULL || !g_utf8_validate (decoded, -1, NULL))
+            {
+              g_free (decoded);
+              return invalid (error, "the sentinels must be host:port, separated by commas");
+            }
+          g_free (sentinels[i]);
+          sentinels[i] = decoded;
           if (!redis_sentinel_parse_address (sentinels[i], &host, &port))
             return invalid (error, "the sentinels must be host:port, separated by commas");
         }

@@ -73,11 +73,16 @@ static const char * const fixed_messages[] = {
   "unknown parameter",
   "unknown parameter “”",
   "a query parameter is not valid",
+  /* redis+sentinel:// */
+  "a redis+sentinel:// URI needs its sentinels (host:port,host:port…)",
+  "the sentinels must be host:port, separated by commas",
+  "sentinel_password has an invalid percent-encoding or is not UTF-8",
+  "the path of a redis+sentinel:// URI must be /master-name or /master-name/db",
 };
 static const char * const param_keys[] = {
   "db", "database", "stall_timeout", "health_check_interval", "connect_timeout",
   "command_timeout", "tls_insecure", "max_reply_bytes", "max_elements", "max_line_length",
-  "max_depth",
+  "max_depth", "role", "sentinel_username", "sentinel_password",
 };
 static const char * const param_problems[] = {
   "is not a database number",
@@ -87,6 +92,11 @@ static const char * const param_problems[] = {
   "is not a positive count",
   "is not a size of at least 64",
   "is not a depth from 1 to 1024",
+  "is not a role (use primary or replica)",
+  "is below a millisecond: durations are whole milliseconds (500, 500ms, 1.5s)",
+  "is below a millisecond, which would mean none: durations are whole "
+  "milliseconds (500, 500ms, 1.5s), and only 0 turns this off",
+  "is not valid",
 };
 #define URI_MESSAGE_PREFIX "Invalid Redis URI: "
 #define URI_MESSAGE_HINT " (a password with '/', '?', '#' or '@' must be percent-encoded)"
