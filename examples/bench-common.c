@@ -5,6 +5,7 @@
 
 #include "bench-common.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -381,4 +382,104 @@ bench_run_threads (BenchRun *run, BenchWorkerFunc func)
   run->issued = run->completed;
   g_free (threads);
   g_free (workers);
+}
+
+/* -------------------------------------------------------- subscribers */
+
+int
+bench_sub_parse (BenchSub *sub, const char *summary, int *argc, char ***argv)
+{
+  GOptionEntry entries[] = {
+    { "host", 'h', 0, G_OPTION_ARG_STRING, &sub->host, "Server (127.0.0.1)", "HOST" },
+    { "port", 'p', 0, G_OPTION_ARG_INT, &sub->port, "Port (6379)", "PORT" },
+    { "channel", 'c', 0, G_OPTION_ARG_STRING, &sub->channel, "Channel (ch)", "NAME" },
+    { "requests", 'n', 0, G_OPTION_ARG_INT64, &sub->requests, "Messages to wait for (0: until idle)", "N" },
+    { "idle-ms", 0, 0, G_OPTION_ARG_INT, &sub->idle_ms, "End after this long without a message (1000)", "MS" },
+    { NULL }
+  };
+  GOptionContext *options = g_option_context_new (summary);
+  GError *error = NULL;
+
+  memset (sub, 0, sizeof *sub);
+  sub->port = 6379;
+  sub->idle_ms = 1000;
+  g_option_context_add_main_entries (options, entries, NULL);
+  if (!g_option_context_parse (options, argc, argv, &error))
+    {
+      g_printerr ("%s\n", error->message);
+      g_error_free (error);
+      g_option_context_free (options);
+      return 2;
+    }
+  g_option_context_free (options);
+  if (sub->host == NULL)
+    sub->host = g_strdup ("127.0.0.1");
+  if (sub->channel == NULL)
+    sub->channel = g_strdup ("ch");
+  sub->loop = g_main_loop_new (NULL, FALSE);
+  sub->expected = sub->requests > 0 ? (guint64) sub->requests : G_MAXUINT64;
+  return -1;
+}
+
+/* The subscription is confirmed: CPU accounting starts, READY is printed. */
+void
+bench_sub_ready (BenchSub *sub)
+{
+  sub->ready = TRUE;
+  sub->cpu0_us = cpu_us ();
+  sub->ready_us = g_get_monotonic_time ();
+  g_print ("READY\n");
+  fflush (stdout);
+}
+
+void
+bench_sub_delivered (BenchSub *sub)
+{
+  sub->last_us = g_get_monotonic_time ();
+  if (sub->delivered++ == 0)
+    sub->first_us = sub->last_us;
+  if (sub->delivered == sub->expected)
+    g_main_loop_quit (sub->loop);
+}
+
+static gboolean
+sub_idle_check_cb (gpointer user_data)
+{
+  BenchSub *sub = user_data;
+  gint64 now = g_get_monotonic_time ();
+
+  if (sub->ready && (sub->delivered > 0 ? now - sub->last_us > sub->idle_ms * G_GINT64_CONSTANT (1000)
+                                        : now - sub->ready_us > 60 * G_USEC_PER_SEC))
+    g_main_loop_quit (sub->loop);
+  return G_SOURCE_CONTINUE;
+}
+
+void
+bench_sub_run (BenchSub *sub)
+{
+  guint idle_id = g_timeout_add (50, sub_idle_check_cb, sub);
+
+  g_main_loop_run (sub->loop);
+  sub->cpu1_us = cpu_us ();
+  g_source_remove (idle_id);
+}
+
+void
+bench_sub_report (BenchSub *sub, guint64 dropped, guint cut)
+{
+  double span = (sub->last_us - sub->first_us) / 1e6;
+
+  g_print ("RESULT delivered=%" G_GUINT64_FORMAT " msgs_per_s=%.0f cpu_us_per_msg=%.3f"
+           " dropped=%" G_GUINT64_FORMAT " cut=%u\n",
+           sub->delivered, span > 0 ? (sub->delivered - 1) / span : 0.0,
+           sub->delivered > 0 ? (double) (sub->cpu1_us - sub->cpu0_us) / sub->delivered : 0.0,
+           dropped, cut);
+}
+
+void
+bench_sub_clear (BenchSub *sub)
+{
+  g_clear_pointer (&sub->loop, g_main_loop_unref);
+  g_clear_pointer (&sub->host, g_free);
+  g_clear_pointer (&sub->channel, g_free);
 }

@@ -2,7 +2,8 @@
 
 /* bench-common: what redispool-benchmark and hiredis-glib-bench share, so that
  * both take the same options, run the same workloads and print the same
- * report. GLib only: how a program connects and issues its requests stays in
+ * report (and, at the end, what the pub/sub pair redispool-sub-bench and
+ * hiredis-glib-sub share). GLib only: how a program connects and issues its requests stays in
  * the program.
  *
  * A program parses its options with bench_options_parse(), picks the tests
@@ -203,5 +204,54 @@ bench_worker_record (BenchWorker *worker)
   if (!worker->run->opts->no_latency)
     bench_samples_add (&worker->samples, bench_now_ns () - worker->started);
 }
+
+/* -------------------------------------------------------- subscribers */
+
+/* What redispool-sub-bench and hiredis-glib-sub share: the options (-h, -p,
+ * -c, -n, --idle-ms), the count of delivered messages, the end of the run
+ * and the lines they print:
+ *
+ *   READY                       once the server has confirmed SUBSCRIBE
+ *   RESULT delivered=N msgs_per_s=R cpu_us_per_msg=C dropped=D cut=L
+ *
+ * A program parses with bench_sub_parse(), subscribes, calls
+ * bench_sub_ready() once the subscription is confirmed and
+ * bench_sub_delivered() for each message, runs bench_sub_run() and prints
+ * with bench_sub_report(). The run ends when -n messages have arrived, or
+ * when none has come for --idle-ms after the first one (or for 60 s before
+ * it), or when the program quits sub->loop. */
+typedef struct
+{
+  /* options */
+  char      *host;       /* "127.0.0.1" when not given */
+  int        port;
+  char      *channel;    /* "ch" when not given */
+  gint64     requests;
+  int        idle_ms;
+
+  GMainLoop *loop;
+  guint64    expected;   /* -n, or G_MAXUINT64 */
+  guint64    delivered;
+  gint64     first_us;   /* monotonic */
+  gint64     last_us;
+  gint64     ready_us;
+  gint64     cpu0_us;    /* process CPU time at READY */
+  gint64     cpu1_us;    /* and at the end */
+  gboolean   ready;
+} BenchSub;
+
+/* Returns -1 when the program goes on, otherwise the status main()
+ * returns (2 after a bad option, printed). */
+int  bench_sub_parse     (BenchSub    *sub,
+                          const char  *summary,
+                          int         *argc,
+                          char      ***argv);
+void bench_sub_ready     (BenchSub    *sub);
+void bench_sub_delivered (BenchSub    *sub);
+void bench_sub_run       (BenchSub    *sub);
+void bench_sub_report    (BenchSub    *sub,
+                          guint64      dropped,
+                          guint        cut);
+void bench_sub_clear     (BenchSub    *sub);
 
 G_END_DECLS

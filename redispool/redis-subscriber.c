@@ -2361,6 +2361,44 @@ redis_subscriber_##name##_sync (RedisSubscriber     *self,                      
                                              redis_sync_call_store, &_sync));         \
 }
 
+/* The binary-safe forms: one per operation, for every kind. */
+#define DEFINE_BYTES_REQUEST(name, TYPE)                                               \
+void                                                                                  \
+redis_subscriber_##name##_bytes_async (RedisSubscriber       *self,                   \
+                                       RedisSubscriptionKind  kind,                   \
+                                       GBytes               **names,                  \
+                                       gsize                  n_names,                \
+                                       GCancellable          *cancellable,            \
+                                       GAsyncReadyCallback    callback,               \
+                                       gpointer               user_data)              \
+{                                                                                     \
+  request_bytes (self, TYPE, kind, names, n_names, cancellable, callback, user_data,  \
+                 redis_subscriber_##name##_bytes_async);                              \
+}                                                                                     \
+                                                                                      \
+gboolean                                                                              \
+redis_subscriber_##name##_bytes_finish (RedisSubscriber  *self,                       \
+                                        GAsyncResult     *result,                     \
+                                        GError          **error)                      \
+{                                                                                     \
+  return request_finish (self, result, redis_subscriber_##name##_bytes_async, error); \
+}                                                                                     \
+                                                                                      \
+gboolean                                                                              \
+redis_subscriber_##name##_bytes_sync (RedisSubscriber        *self,                   \
+                                      RedisSubscriptionKind   kind,                   \
+                                      GBytes                **names,                  \
+                                      gsize                   n_names,                \
+                                      GCancellable           *cancellable,            \
+                                      GError                **error)                  \
+{                                                                                     \
+  g_return_val_if_fail (REDIS_IS_SUBSCRIBER (self), FALSE);                           \
+  RUN_SYNC (self, redis_subscriber_##name##_bytes_finish,                             \
+            redis_subscriber_##name##_bytes_async (self, kind, names, n_names,        \
+                                                   cancellable,                       \
+                                                   redis_sync_call_store, &_sync));   \
+}
+
 /**
  * redis_subscriber_subscribe_async:
  * @self: a [class@Redis.Subscriber]
@@ -2598,19 +2636,6 @@ DEFINE_REQUEST (sunsubscribe, OP_UNSUBSCRIBE, REDIS_SUBSCRIPTION_KIND_SHARD)
  * [method@Redis.Subscriber.psubscribe_async] and
  * [method@Redis.Subscriber.ssubscribe_async].
  */
-void
-redis_subscriber_subscribe_bytes_async (RedisSubscriber       *self,
-                                        RedisSubscriptionKind  kind,
-                                        GBytes               **names,
-                                        gsize                  n_names,
-                                        GCancellable          *cancellable,
-                                        GAsyncReadyCallback    callback,
-                                        gpointer               user_data)
-{
-  request_bytes (self, OP_SUBSCRIBE, kind, names, n_names, cancellable, callback, user_data,
-                 redis_subscriber_subscribe_bytes_async);
-}
-
 /**
  * redis_subscriber_subscribe_bytes_finish:
  * @self: a [class@Redis.Subscriber]
@@ -2621,14 +2646,6 @@ redis_subscriber_subscribe_bytes_async (RedisSubscriber       *self,
  *
  * Returns: %TRUE once every name is confirmed
  */
-gboolean
-redis_subscriber_subscribe_bytes_finish (RedisSubscriber  *self,
-                                         GAsyncResult     *result,
-                                         GError          **error)
-{
-  return request_finish (self, result, redis_subscriber_subscribe_bytes_async, error);
-}
-
 /**
  * redis_subscriber_subscribe_bytes_sync:
  * @self: a [class@Redis.Subscriber]
@@ -2642,19 +2659,7 @@ redis_subscriber_subscribe_bytes_finish (RedisSubscriber  *self,
  *
  * Returns: %TRUE once every name is confirmed
  */
-gboolean
-redis_subscriber_subscribe_bytes_sync (RedisSubscriber        *self,
-                                       RedisSubscriptionKind   kind,
-                                       GBytes                **names,
-                                       gsize                   n_names,
-                                       GCancellable           *cancellable,
-                                       GError                **error)
-{
-  g_return_val_if_fail (REDIS_IS_SUBSCRIBER (self), FALSE);
-  RUN_SYNC (self, redis_subscriber_subscribe_bytes_finish,
-            redis_subscriber_subscribe_bytes_async (self, kind, names, n_names, cancellable,
-                                                    redis_sync_call_store, &_sync));
-}
+DEFINE_BYTES_REQUEST (subscribe, OP_SUBSCRIBE)
 
 /**
  * redis_subscriber_unsubscribe_bytes_async:
@@ -2670,19 +2675,6 @@ redis_subscriber_subscribe_bytes_sync (RedisSubscriber        *self,
  * [method@Redis.Subscriber.punsubscribe_async] and
  * [method@Redis.Subscriber.sunsubscribe_async].
  */
-void
-redis_subscriber_unsubscribe_bytes_async (RedisSubscriber       *self,
-                                          RedisSubscriptionKind  kind,
-                                          GBytes               **names,
-                                          gsize                  n_names,
-                                          GCancellable          *cancellable,
-                                          GAsyncReadyCallback    callback,
-                                          gpointer               user_data)
-{
-  request_bytes (self, OP_UNSUBSCRIBE, kind, names, n_names, cancellable, callback, user_data,
-                 redis_subscriber_unsubscribe_bytes_async);
-}
-
 /**
  * redis_subscriber_unsubscribe_bytes_finish:
  * @self: a [class@Redis.Subscriber]
@@ -2693,14 +2685,6 @@ redis_subscriber_unsubscribe_bytes_async (RedisSubscriber       *self,
  *
  * Returns: %TRUE once done
  */
-gboolean
-redis_subscriber_unsubscribe_bytes_finish (RedisSubscriber  *self,
-                                           GAsyncResult     *result,
-                                           GError          **error)
-{
-  return request_finish (self, result, redis_subscriber_unsubscribe_bytes_async, error);
-}
-
 /**
  * redis_subscriber_unsubscribe_bytes_sync:
  * @self: a [class@Redis.Subscriber]
@@ -2714,19 +2698,7 @@ redis_subscriber_unsubscribe_bytes_finish (RedisSubscriber  *self,
  *
  * Returns: %TRUE once done
  */
-gboolean
-redis_subscriber_unsubscribe_bytes_sync (RedisSubscriber        *self,
-                                         RedisSubscriptionKind   kind,
-                                         GBytes                **names,
-                                         gsize                   n_names,
-                                         GCancellable           *cancellable,
-                                         GError                **error)
-{
-  g_return_val_if_fail (REDIS_IS_SUBSCRIBER (self), FALSE);
-  RUN_SYNC (self, redis_subscriber_unsubscribe_bytes_finish,
-            redis_subscriber_unsubscribe_bytes_async (self, kind, names, n_names, cancellable,
-                                                      redis_sync_call_store, &_sync));
-}
+DEFINE_BYTES_REQUEST (unsubscribe, OP_UNSUBSCRIBE)
 
 /**
  * redis_subscriber_ping_async:

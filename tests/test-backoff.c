@@ -12,6 +12,7 @@
 #include "redispool.h"
 #include "redis-backoff-private.h"
 #include "test-helpers.h"
+#include "test-listener.h"
 
 /* ---- the delay function ------------------------------------------------- */
 
@@ -76,101 +77,8 @@ test_delay_distribution (void)
 
 /* ---- a herd against a refusing listener --------------------------------- */
 
-/* A listener on a loopback port that accepts every connection, records
- * when it arrived and closes it at once: each connect attempt fails in its
- * handshake, and is timed where it lands. */
-typedef struct
-{
-  GSocket      *socket;
-  GCancellable *cancellable;
-  GMutex        lock;
-  GArray       *times;        /* gint64, monotonic µs */
-  guint16       port;
-  GThread      *thread;
-} Refuser;
-
-static gpointer
-refuser_thread (gpointer data)
-{
-  Refuser *r = data;
-
-  for (;;)
-    {
-      GSocket *conn = g_socket_accept (r->socket, r->cancellable, NULL);
-      gint64 now = g_get_monotonic_time ();
-
-      if (conn == NULL)
-        break;
-      g_mutex_lock (&r->lock);
-      g_array_append_val (r->times, now);
-      g_mutex_unlock (&r->lock);
-      g_socket_close (conn, NULL);
-      g_object_unref (conn);
-    }
-  return NULL;
-}
-
-static void
-refuser_start (Refuser *r)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GSocketAddress) addr = g_inet_socket_address_new (loopback, 0);
-  g_autoptr(GSocketAddress) bound = NULL;
-
-  memset (r, 0, sizeof *r);
-  g_mutex_init (&r->lock);
-  r->times = g_array_new (FALSE, FALSE, sizeof (gint64));
-  r->cancellable = g_cancellable_new ();
-  r->socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
-                            G_SOCKET_PROTOCOL_TCP, &error);
-  g_assert_no_error (error);
-  g_assert_true (g_socket_bind (r->socket, addr, TRUE, &error));
-  g_assert_no_error (error);
-  g_socket_set_listen_backlog (r->socket, 64);
-  g_assert_true (g_socket_listen (r->socket, &error));
-  g_assert_no_error (error);
-  bound = g_socket_get_local_address (r->socket, &error);
-  g_assert_no_error (error);
-  r->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
-  r->thread = g_thread_new ("refuser", refuser_thread, r);
-}
-
-static guint
-refuser_count (Refuser *r)
-{
-  guint n;
-
-  g_mutex_lock (&r->lock);
-  n = r->times->len;
-  g_mutex_unlock (&r->lock);
-  return n;
-}
-
-static gint64
-refuser_time (Refuser *r,
-              guint    i)
-{
-  gint64 t;
-
-  g_mutex_lock (&r->lock);
-  g_assert_cmpuint (i, <, r->times->len);
-  t = g_array_index (r->times, gint64, i);
-  g_mutex_unlock (&r->lock);
-  return t;
-}
-
-static void
-refuser_stop (Refuser *r)
-{
-  g_cancellable_cancel (r->cancellable);
-  g_thread_join (r->thread);
-  g_socket_close (r->socket, NULL);
-  g_object_unref (r->socket);
-  g_object_unref (r->cancellable);
-  g_array_unref (r->times);
-  g_mutex_clear (&r->lock);
-}
+/* Refuser (test-listener.h): accepts each connect attempt, times it and
+ * closes it at once. */
 
 #define N_POOLS 10
 /* Scaled, so that a slow run (valgrind) keeps the floors far above the

@@ -2,14 +2,16 @@
 
 #pragma once
 
+#include <string.h>
+
 #include "redispool.h"
+#include "redis-test-server.h"
 #include "test-helpers.h"
 
 G_BEGIN_DECLS
 
 /* Helpers for suites that use the library (test-helpers.h is GLib only). */
 
-/* Drops @object and waits (scaled) until it is finalized. */
 /* A listening socket that never accepts: connects succeed (the kernel
  * completes them), the handshake is never answered. */
 static inline GSocket *
@@ -29,6 +31,7 @@ silent_listener (guint16 *port)
   return sock;
 }
 
+/* Drops @object and waits (scaled) until it is finalized. */
 static inline void
 unref_and_wait_finalized (gpointer object)
 {
@@ -60,6 +63,24 @@ close_and_finalize (RedisConnection *conn)
   g_assert_cmpint (redis_connection_get_state (conn), ==, REDIS_CONNECTION_STATE_CLOSED);
   test_drain_main_context ();
   unref_and_wait_finalized (conn);
+}
+
+/* The server's count of connections accepted so far (INFO stats). Each
+ * call is itself one (redis-cli), included in the number it reads: the
+ * connections opened between two counts are the difference minus 1. */
+static inline guint64
+test_server_connections_received (RedisTestServer *server)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = redis_test_server_cli (server,
+                                                (const char * const []) { "INFO", "stats", NULL },
+                                                &error);
+  const char *line;
+
+  g_assert_no_error (error);
+  line = strstr (out, "total_connections_received:");
+  g_assert_nonnull (line);
+  return g_ascii_strtoull (line + strlen ("total_connections_received:"), NULL, 10);
 }
 
 G_END_DECLS

@@ -11,6 +11,7 @@
 #include "fault-proxy.h"
 #include "redis-test-server.h"
 #include "test-client-helpers.h"
+#include "test-listener.h"
 
 #define SECRET "s3cr3tPW"
 
@@ -204,23 +205,6 @@ assert_closed_once (RedisConnection *conn,
   g_assert_cmpint (redis_connection_get_state (conn), ==, REDIS_CONNECTION_STATE_CLOSED);
   g_assert_null (run_error (conn, &error, "PING", NULL));
   g_assert_error (error, REDIS_ERROR, REDIS_ERROR_CLOSED);
-}
-
-static guint16
-closed_port (void)
-{
-  g_autoptr(GSocket) sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
-                                          G_SOCKET_PROTOCOL_TCP, NULL);
-  g_autoptr(GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (lo, 0);
-  g_autoptr(GSocketAddress) bound = NULL;
-  guint16 port;
-
-  g_assert_true (g_socket_bind (sock, any, FALSE, NULL));
-  bound = g_socket_get_local_address (sock, NULL);
-  port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
-  g_socket_close (sock, NULL);
-  return port;
 }
 
 /* ---- fixture -------------------------------------------------------------- */
@@ -1561,22 +1545,6 @@ test_connect_refused (Fixture       *f,
 
 /* ---- initialization is idempotent --------------------------------------- */
 
-/* The server's count of connections accepted so far; each call is itself
- * one (redis-cli), included in the number it reads. */
-static guint64
-server_connections_received (void)
-{
-  g_autoptr(GError) error = NULL;
-  g_autofree char *out = redis_test_server_cli (server, (const char * const []) { "INFO", "stats", NULL },
-                                                &error);
-  const char *line;
-
-  g_assert_no_error (error);
-  line = strstr (out, "total_connections_received:");
-  g_assert_nonnull (line);
-  return g_ascii_strtoull (line + strlen ("total_connections_received:"), NULL, 10);
-}
-
 static gboolean
 init_finish (gpointer       object,
              GAsyncResult  *result,
@@ -1599,7 +1567,7 @@ test_init_twice (Fixture       *f,
   gint64 id;
 
   id = redis_connection_get_client_id (conn);
-  before = server_connections_received ();
+  before = test_server_connections_received (server);
 
   g_assert_true (g_initable_init (G_INITABLE (conn), NULL, &error));
   g_assert_no_error (error);
@@ -1614,7 +1582,7 @@ test_init_twice (Fixture       *f,
   g_assert_cmpint (redis_connection_get_client_id (conn), ==, id);
   reply = run (conn, "CLIENT", "ID");
   g_assert_cmpint (redis_reply_get_integer (reply), ==, id);
-  g_assert_cmpuint (server_connections_received () - before - 1, ==, 0);
+  g_assert_cmpuint (test_server_connections_received (server) - before - 1, ==, 0);
 }
 
 static gpointer
@@ -1641,7 +1609,7 @@ test_init_concurrent (Fixture       *f,
   conn = g_object_new (REDIS_TYPE_CONNECTION,
                        "port", (guint) redis_test_server_get_port (server),
                        "connect-timeout", test_scale_ms (2000), NULL);
-  before = server_connections_received ();
+  before = test_server_connections_received (server);
 
   g_async_initable_init_async (G_ASYNC_INITABLE (conn), G_PRIORITY_DEFAULT, NULL,
                                store_result_cb, &r1);
@@ -1661,7 +1629,7 @@ test_init_concurrent (Fixture       *f,
   g_assert_cmpint (redis_connection_get_state (conn), ==, REDIS_CONNECTION_STATE_READY);
   reply = run (conn, "CLIENT", "ID");
   g_assert_cmpint (redis_reply_get_integer (reply), ==, redis_connection_get_client_id (conn));
-  g_assert_cmpuint (server_connections_received () - before - 1, ==, 1);
+  g_assert_cmpuint (test_server_connections_received (server) - before - 1, ==, 1);
 
   close_and_finalize (conn);
 }

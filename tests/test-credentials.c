@@ -410,16 +410,6 @@ test_pool_token_every_interval (void)
   }
 }
 
-static guint64
-server_connections_received (void)
-{
-  g_autofree char *out = cli (ARGV ("INFO", "stats"));
-  const char *line = strstr (out, "total_connections_received:");
-
-  g_assert_nonnull (line);
-  return g_ascii_strtoull (line + strlen ("total_connections_received:"), NULL, 10);
-}
-
 /* A PING through @pool: TRUE if it failed with AUTH_FAILED (in *@error).
  * Async, with this thread's main context running: a credentials provider
  * is called there. */
@@ -463,9 +453,9 @@ test_pool_wrong_credentials (void)
 
   /* Backoff (20 ms doubling to 200 ms): a few attempts per slot in
    * 600 ms, not a storm. Not scaled: a slower run makes fewer. */
-  before = server_connections_received ();
+  before = test_server_connections_received (server);
   run_for (600);
-  attempts = server_connections_received () - before - 1;
+  attempts = test_server_connections_received (server) - before - 1;
   g_test_message ("connection attempts in 600 ms with wrong credentials: %" G_GUINT64_FORMAT, attempts);
   g_assert_cmpuint (attempts, >, 0);
   g_assert_cmpuint (attempts, <, POOL_SIZE * 12);

@@ -42,6 +42,18 @@ test_tick_cb (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
+/* Iterates the default main context for @ms milliseconds (not scaled:
+ * for tests that count what happens in a given time). */
+static inline void
+test_iterate_for (guint ms)
+{
+  gboolean done = FALSE;
+
+  g_timeout_add (ms, test_set_flag_cb, &done);
+  while (!done)
+    g_main_context_iteration (NULL, TRUE);
+}
+
 /* Iterate the thread-default main context until @cond holds; fail the test
  * after @ms milliseconds (scaled by test_scale_ms()). A 10 ms tick wakes the
  * loop so that conditions changed by other threads (fake server,

@@ -13,6 +13,7 @@
 #include "redispool.h"
 #include "redis-test-server.h"
 #include "test-client-helpers.h"
+#include "test-listener.h"
 
 #define ARGV(...) ((const char * const []) { __VA_ARGS__, NULL })
 #define POOL_SIZE 3
@@ -21,41 +22,11 @@ static RedisTestServer *server;
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static guint64
-server_connections_received (void)
-{
-  g_autoptr(GError) error = NULL;
-  g_autofree char *out = redis_test_server_cli (server, ARGV ("INFO", "stats"), &error);
-  const char *line;
-
-  g_assert_no_error (error);
-  line = strstr (out, "total_connections_received:");
-  g_assert_nonnull (line);
-  return g_ascii_strtoull (line + strlen ("total_connections_received:"), NULL, 10);
-}
-
 /* Connections opened since @before (the count's own one left out). */
 static guint64
 opened_since (guint64 before)
 {
-  return server_connections_received () - before - 1;
-}
-
-static guint16
-closed_port (void)
-{
-  g_autoptr(GSocket) sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
-                                          G_SOCKET_PROTOCOL_TCP, NULL);
-  g_autoptr(GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (lo, 0);
-  g_autoptr(GSocketAddress) bound = NULL;
-  guint16 port;
-
-  g_assert_true (g_socket_bind (sock, any, FALSE, NULL));
-  bound = g_socket_get_local_address (sock, NULL);
-  port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
-  g_socket_close (sock, NULL);
-  return port;
+  return test_server_connections_received (server) - before - 1;
 }
 
 /* Never initialized. The command timeout is shorter than the library's
@@ -291,7 +262,7 @@ test_first_use (gconstpointer data)
   guint64 before, expected;
   gint64 t0;
 
-  before = server_connections_received ();
+  before = test_server_connections_received (server);
   client = lazy_new (c->type, redis_test_server_get_port (server),
                      REDIS_POOL_CONNECT_MODE_WAIT_ALL);
 
@@ -362,7 +333,7 @@ test_init_during_start (gconstpointer data)
   RedisClient *client;
   guint64 before;
 
-  before = server_connections_received ();
+  before = test_server_connections_received (server);
   client = lazy_new (type, redis_test_server_get_port (server), REDIS_POOL_CONNECT_MODE_WAIT_ALL);
 
   redis_client_command_async (client, ARGV ("ECHO", "early"), NULL, store_result_cb, &call);
@@ -412,7 +383,7 @@ test_threads (gconstpointer data)
   RedisClient *client;
   guint64 before;
 
-  before = server_connections_received ();
+  before = test_server_connections_received (server);
   client = lazy_new (type, redis_test_server_get_port (server), REDIS_POOL_CONNECT_MODE_WAIT_ALL);
   for (guint i = 0; i < G_N_ELEMENTS (calls); i++)
     {
@@ -488,7 +459,7 @@ test_unused (gconstpointer data)
   RedisClient *client;
   guint64 before;
 
-  before = server_connections_received ();
+  before = test_server_connections_received (server);
   client = lazy_new (type, redis_test_server_get_port (server), REDIS_POOL_CONNECT_MODE_WAIT_ALL);
   if (type == REDIS_TYPE_POOL)
     {

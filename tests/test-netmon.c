@@ -13,6 +13,7 @@
 #include "redis-netmon-private.h"
 #include "redis-test-server.h"
 #include "test-helpers.h"
+#include "test-listener.h"
 
 /* ---- a GNetworkMonitor whose answer the test sets ------------------------ */
 
@@ -165,113 +166,7 @@ test_monitor_set_available (TestMonitor *self,
   g_signal_emit_by_name (self, "network-changed", available);
 }
 
-/* ---- a listener that accepts and closes ---------------------------------- */
-
-typedef struct
-{
-  GSocket      *socket;
-  GCancellable *cancellable;
-  GMutex        lock;
-  GArray       *times;        /* gint64, monotonic µs */
-  guint16       port;
-  GThread      *thread;
-} Refuser;
-
-static gpointer
-refuser_thread (gpointer data)
-{
-  Refuser *r = data;
-
-  for (;;)
-    {
-      GSocket *conn = g_socket_accept (r->socket, r->cancellable, NULL);
-      gint64 now = g_get_monotonic_time ();
-
-      if (conn == NULL)
-        break;
-      g_mutex_lock (&r->lock);
-      g_array_append_val (r->times, now);
-      g_mutex_unlock (&r->lock);
-      g_socket_close (conn, NULL);
-      g_object_unref (conn);
-    }
-  return NULL;
-}
-
-static void
-refuser_start (Refuser *r)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GSocketAddress) addr = g_inet_socket_address_new (loopback, 0);
-  g_autoptr(GSocketAddress) bound = NULL;
-
-  memset (r, 0, sizeof *r);
-  g_mutex_init (&r->lock);
-  r->times = g_array_new (FALSE, FALSE, sizeof (gint64));
-  r->cancellable = g_cancellable_new ();
-  r->socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
-                            G_SOCKET_PROTOCOL_TCP, &error);
-  g_assert_no_error (error);
-  g_assert_true (g_socket_bind (r->socket, addr, TRUE, &error));
-  g_assert_no_error (error);
-  g_assert_true (g_socket_listen (r->socket, &error));
-  g_assert_no_error (error);
-  bound = g_socket_get_local_address (r->socket, &error);
-  g_assert_no_error (error);
-  r->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
-  r->thread = g_thread_new ("refuser", refuser_thread, r);
-}
-
-static guint
-refuser_count (Refuser *r)
-{
-  guint n;
-
-  g_mutex_lock (&r->lock);
-  n = r->times->len;
-  g_mutex_unlock (&r->lock);
-  return n;
-}
-
-/* The first attempt at or after @since (monotonic µs), or 0. */
-static gint64
-refuser_first_since (Refuser *r,
-                     gint64   since)
-{
-  gint64 t = 0;
-
-  g_mutex_lock (&r->lock);
-  for (guint i = 0; i < r->times->len && t == 0; i++)
-    if (g_array_index (r->times, gint64, i) >= since)
-      t = g_array_index (r->times, gint64, i);
-  g_mutex_unlock (&r->lock);
-  return t;
-}
-
-static void
-refuser_stop (Refuser *r)
-{
-  g_cancellable_cancel (r->cancellable);
-  g_thread_join (r->thread);
-  g_socket_close (r->socket, NULL);
-  g_object_unref (r->socket);
-  g_object_unref (r->cancellable);
-  g_array_unref (r->times);
-  g_mutex_clear (&r->lock);
-}
-
 /* ---- helpers ------------------------------------------------------------- */
-
-static void
-iterate_for (guint ms)
-{
-  gboolean done = FALSE;
-
-  g_timeout_add (ms, test_set_flag_cb, &done);
-  while (!done)
-    g_main_context_iteration (NULL, TRUE);
-}
 
 static RedisPool *
 pool_new (guint16          port,
@@ -350,7 +245,7 @@ test_offline_online (void)
   WAIT_UNTIL (!info_network_available (pool), 1000);
   g_assert_cmpuint (g_atomic_int_get (&monitor->n_can_reach), >=, 1);
   /* An attempt made before the answer ends. */
-  iterate_for (100);
+  test_iterate_for (100);
   n0 = refuser_count (&r);
 
   redis_client_command_async (REDIS_CLIENT (pool), argv, NULL, store_result_cb, &result);
@@ -362,7 +257,7 @@ test_offline_online (void)
   g_assert_nonnull (strstr (error->message, "network"));
   g_clear_object (&result);   /* it holds the pool */
 
-  iterate_for (1000);
+  test_iterate_for (1000);
   g_test_message ("offline: %u attempts before the monitor answered, none after", n0);
   g_assert_cmpuint (refuser_count (&r), ==, n0);
 
@@ -378,9 +273,9 @@ test_offline_online (void)
   /* Offline again: what is in flight ends, then nothing. */
   test_monitor_set_available (monitor, FALSE);
   WAIT_UNTIL (!info_network_available (pool), 1000);
-  iterate_for (200);
+  test_iterate_for (200);
   n = refuser_count (&r);
-  iterate_for (1000);
+  test_iterate_for (1000);
   g_test_message ("offline again: %u attempts in total, none in the last second",
                   refuser_count (&r));
   g_assert_cmpuint (refuser_count (&r), ==, n);
@@ -406,7 +301,7 @@ test_reconnect_at_once (void)
   WAIT_UNTIL (refuser_count (&r) >= 1, 2000);
   /* The first attempt failed; its retry is up to 60 s away. */
   test_monitor_set_available (monitor, FALSE);
-  iterate_for (100);
+  test_iterate_for (100);
   g_assert_false (info_network_available (pool));
 
   t_online = g_get_monotonic_time ();
@@ -490,10 +385,10 @@ test_subscriber (void)
   g_assert_no_error (error);
 
   test_monitor_set_available (monitor, FALSE);
-  iterate_for (100);   /* the monitor's answer */
+  test_iterate_for (100);   /* the monitor's answer */
   g_assert_true (redis_test_server_stop (server));
   WAIT_UNTIL (n_lost == 1, 5000);
-  iterate_for (1000);
+  test_iterate_for (1000);
   g_test_message ("subscriber offline: %u reconnect attempts failed in 1 s", n_failed);
   g_assert_cmpuint (n_failed, ==, 0);
   g_assert_false (redis_subscriber_get_connected (sub));
@@ -531,7 +426,7 @@ test_indefinite_error (void)
   refuser_start (&r);
   pool = pool_new (r.port, G_NETWORK_MONITOR (monitor), 1, 20, 50, test_scale_ms (2000));
   WAIT_UNTIL (g_atomic_int_get (&monitor->n_can_reach) >= 1, 1000);
-  iterate_for (100);
+  test_iterate_for (100);
   g_assert_true (info_network_available (pool));
   n = refuser_count (&r);
   WAIT_UNTIL (refuser_count (&r) >= n + 3, 2000);

@@ -10,6 +10,7 @@
 #include "redispool.h"
 #include "redis-test-server.h"
 #include "test-client-helpers.h"
+#include "test-listener.h"
 
 #define SKIP_WITHOUT_REDIS()                                  \
   G_STMT_START {                                              \
@@ -32,17 +33,6 @@ static double
 ms_since (gint64 t0)
 {
   return (g_get_monotonic_time () - t0) / 1000.0;
-}
-
-/* Iterates the main context for @ms milliseconds (not scaled). */
-static void
-iterate_for (guint ms)
-{
-  gboolean done = FALSE;
-
-  g_timeout_add (ms, test_set_flag_cb, &done);
-  while (!done)
-    g_main_context_iteration (NULL, TRUE);
 }
 
 static RedisTestServer *
@@ -731,7 +721,7 @@ test_replace_kill_one_under_load (void)
   g_assert_cmpuint (sig.min_active, <=, 4);
 
   /* No late or repeated signals. */
-  iterate_for (300);
+  test_iterate_for (300);
   g_assert_cmpuint (sig.n_lost, ==, 1);
   g_assert_cmpuint (sig.n_replaced, ==, 1);
 
@@ -762,7 +752,7 @@ test_replace_kill_all (void)
   g_assert_cmpstr (g_strstrip (out), ==, "5");
 
   WAIT_UNTIL (sig.n_replaced >= 5 && redis_pool_get_active_connections (pool) == 5, 5000);
-  iterate_for (300);
+  test_iterate_for (300);
   g_test_message ("kill all: %u connection-lost, %u connection-replaced", sig.n_lost, sig.n_replaced);
   g_assert_cmpuint (sig.n_lost, ==, 5);
   g_assert_cmpuint (sig.n_replaced, ==, 5);
@@ -802,7 +792,7 @@ test_replace_server_restart (void)
   g_assert_cmpuint (redis_pool_get_active_connections (pool), ==, 0);
 
   /* Down for 2 s: no repeated signals, one prober per slot. */
-  iterate_for (2000);
+  test_iterate_for (2000);
   g_assert_cmpuint (sig.n_lost, ==, 5);
   g_assert_cmpuint (sig.n_replaced, ==, 0);
   g_assert_cmpuint (info_u (pool, "active"), ==, 0);
@@ -827,7 +817,7 @@ test_replace_server_restart (void)
                   recovery, sig.n_lost, sig.n_replaced);
   g_assert_cmpfloat (recovery, <=, test_scale_ms (2000));
 
-  iterate_for (300);
+  test_iterate_for (300);
   g_assert_cmpuint (sig.n_lost, ==, 5);
   g_assert_cmpuint (sig.n_replaced, ==, 5);
   for (guint i = 0; i < 5; i++)
@@ -846,81 +836,13 @@ test_replace_server_restart (void)
   pool_destroy (pool);
 }
 
-/* A "dead server": accepts connections and closes them at once, recording
- * when each attempt arrived. */
-typedef struct
-{
-  GSocket      *socket;
-  GCancellable *cancellable;
-  GMutex        lock;
-  GArray       *times;        /* gint64, monotonic µs */
-  guint16       port;
-} DeadServer;
-
-static gpointer
-dead_server_thread (gpointer data)
-{
-  DeadServer *ds = data;
-
-  for (;;)
-    {
-      GSocket *conn = g_socket_accept (ds->socket, ds->cancellable, NULL);
-      gint64 now = g_get_monotonic_time ();
-
-      if (conn == NULL)
-        break;
-      g_mutex_lock (&ds->lock);
-      g_array_append_val (ds->times, now);
-      g_mutex_unlock (&ds->lock);
-      g_socket_close (conn, NULL);
-      g_object_unref (conn);
-    }
-  return NULL;
-}
-
-static GThread *
-dead_server_start (DeadServer *ds)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GSocketAddress) addr = g_inet_socket_address_new (loopback, 0);
-  g_autoptr(GSocketAddress) bound = NULL;
-
-  memset (ds, 0, sizeof *ds);
-  g_mutex_init (&ds->lock);
-  ds->times = g_array_new (FALSE, FALSE, sizeof (gint64));
-  ds->cancellable = g_cancellable_new ();
-  ds->socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
-                             G_SOCKET_PROTOCOL_TCP, &error);
-  g_assert_no_error (error);
-  g_assert_true (g_socket_bind (ds->socket, addr, TRUE, &error));
-  g_assert_no_error (error);
-  g_assert_true (g_socket_listen (ds->socket, &error));
-  g_assert_no_error (error);
-  bound = g_socket_get_local_address (ds->socket, &error);
-  g_assert_no_error (error);
-  ds->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
-  return g_thread_new ("dead-server", dead_server_thread, ds);
-}
-
-static void
-dead_server_stop (DeadServer *ds,
-                  GThread    *thread)
-{
-  g_cancellable_cancel (ds->cancellable);
-  g_thread_join (thread);
-  g_socket_close (ds->socket, NULL);
-  g_object_unref (ds->socket);
-  g_object_unref (ds->cancellable);
-  g_array_unref (ds->times);
-  g_mutex_clear (&ds->lock);
-}
+/* A "dead server" (Refuser, test-listener.h): accepts connections and
+ * closes them at once, recording when each attempt arrived. */
 
 static void
 test_replace_backoff_spacing (void)
 {
-  DeadServer ds;
-  GThread *thread = dead_server_start (&ds);
+  Refuser ds;
   g_autoptr(GArray) times = NULL;
   g_autofree char *last_error = NULL;
   GString *gaps = g_string_new (NULL);
@@ -928,6 +850,8 @@ test_replace_backoff_spacing (void)
   RedisPool *pool;
   Signals sig;
   guint n;
+
+  refuser_start (&ds);
 
   o.size = 1;
   o.backoff_initial = 100;
@@ -938,11 +862,9 @@ test_replace_backoff_spacing (void)
 
   /* Ceilings 100, 200, 400, 800, 800 …, each gap in [1, ceiling] (full
    * jitter, redis-backoff.c; tests/test-backoff.c checks the spread). */
-  iterate_for (2800);
+  test_iterate_for (2800);
 
-  g_mutex_lock (&ds.lock);
-  times = g_array_copy (ds.times);
-  g_mutex_unlock (&ds.lock);
+  times = refuser_times (&ds);
   n = times->len;
 
   for (guint i = 1; i < n; i++)
@@ -975,15 +897,11 @@ test_replace_backoff_spacing (void)
   pool_destroy (pool);
 
   /* Closed: no more attempts. */
-  g_mutex_lock (&ds.lock);
-  n = ds.times->len;
-  g_mutex_unlock (&ds.lock);
-  iterate_for (1000);
-  g_mutex_lock (&ds.lock);
-  g_assert_cmpuint (ds.times->len, ==, n);
-  g_mutex_unlock (&ds.lock);
+  n = refuser_count (&ds);
+  test_iterate_for (1000);
+  g_assert_cmpuint (refuser_count (&ds), ==, n);
 
-  dead_server_stop (&ds, thread);
+  refuser_stop (&ds);
 }
 
 static void
@@ -1007,7 +925,7 @@ test_replace_no_reconnect (void)
   kill_client_id (server, ids[victim]);
   WAIT_UNTIL (sig.n_lost == 1, 3000);
   g_assert_cmpuint (sig.lost[victim], ==, 1);
-  iterate_for (1000);
+  test_iterate_for (1000);
   g_assert_cmpuint (sig.n_lost, ==, 1);
   g_assert_cmpuint (sig.n_replaced, ==, 0);
   g_assert_cmpuint (redis_pool_get_active_connections (pool), ==, 4);
@@ -1057,7 +975,7 @@ test_queue_complete_on_start (void)
   for (guint i = 0; i < 3; i++)
     redis_client_command_async (REDIS_CLIENT (pool), ARGV ("INCR", "queued"), NULL,
                                 store_result_cb, &results[i]);
-  iterate_for (500);
+  test_iterate_for (500);
   for (guint i = 0; i < 3; i++)
     g_assert_null (results[i]);
   g_assert_cmpuint (info_u (pool, "queued"), ==, 3);
@@ -1180,7 +1098,7 @@ test_queue_full (void)
 
   /* Room again: a new call waits instead of failing at once. */
   redis_client_command_async (REDIS_CLIENT (pool), ARGV ("PING"), NULL, store_result_cb, &fifth);
-  iterate_for (200);
+  test_iterate_for (200);
   g_assert_null (fifth);
   g_assert_cmpuint (info_u (pool, "queued"), ==, 1);
   g_assert_true (redis_client_close_sync (REDIS_CLIENT (pool), NULL, &error));
@@ -1440,24 +1358,10 @@ test_shared_blpop (void)
 
 /* ---- dedicated connections: bound, reuse, waiting ----------------------- */
 
-/* The server's count of connections accepted so far. Each call is itself
- * one (redis-cli), included in the number it reads. */
-static guint64
-server_connections_received (RedisTestServer *server)
-{
-  g_autoptr(GError) error = NULL;
-  g_autofree char *out = redis_test_server_cli (server, ARGV ("INFO", "stats"), &error);
-  const char *line;
-
-  g_assert_no_error (error);
-  line = strstr (out, "total_connections_received:");
-  g_assert_nonnull (line);
-  return g_ascii_strtoull (line + strlen ("total_connections_received:"), NULL, 10);
-}
-
 /* Connections opened between two counts taken with
- * server_connections_received() (the second count's own one left out). */
-#define OPENED_SINCE(server, before) (server_connections_received (server) - (before) - 1)
+ * test_server_connections_received() (test-client-helpers.h; the second
+ * count's own one left out). */
+#define OPENED_SINCE(server, before) (test_server_connections_received (server) - (before) - 1)
 
 #define CHURN_THREADS 4
 #define CHURN_CYCLES  250
@@ -1529,7 +1433,7 @@ run_churn (RedisTestServer *server,
   o.command_timeout = test_scale_ms (5000);
   churn.pool = pool_new_opts (redis_test_server_get_port (server), &o);
   churn.max_leases = max_leases;
-  before = server_connections_received (server);
+  before = test_server_connections_received (server);
 
   t0 = g_get_monotonic_time ();
   for (guint i = 0; i < CHURN_THREADS; i++)
@@ -1595,7 +1499,7 @@ test_lease_reuse_resetting (void)
   SKIP_WITHOUT_REDIS ();
   server = server_new ();
   pool = pool_new (redis_test_server_get_port (server), REDIS_POOL_STRATEGY_ROUND_ROBIN);
-  before = server_connections_received (server);
+  before = test_server_connections_received (server);
 
   for (guint i = 0; i < 50; i++)
     {
@@ -1713,7 +1617,7 @@ test_lease_max_wait (void)
 
   /* (a) Waits, then gets the same connection once it is released. */
   redis_pool_acquire_async (pool, NULL, store_result_cb, &result);
-  iterate_for (50);
+  test_iterate_for (50);
   g_assert_null (result);
   g_assert_cmpuint (info_u (pool, "lease-waiters"), ==, 1);
   reply = CMD (lease, &error, "WATCH", "k");
@@ -1786,7 +1690,7 @@ test_lease_max_wait (void)
   reply = CMD (pool, &error, "RPUSH", "q", "x");
   g_assert_no_error (error);
   g_clear_pointer (&reply, redis_reply_unref);
-  iterate_for (50);
+  test_iterate_for (50);
   reply = CMD (pool, &error, "LLEN", "q");
   g_assert_no_error (error);
   g_assert_cmpint (redis_reply_get_integer (reply), ==, 1);
@@ -1796,7 +1700,7 @@ test_lease_max_wait (void)
    * released, and runs on it. */
   redis_client_command_async (REDIS_CLIENT (pool), ARGV ("BLPOP", "q", "1"), NULL,
                               store_result_cb, &result);
-  iterate_for (50);
+  test_iterate_for (50);
   g_assert_null (result);
   g_assert_cmpuint (info_u (pool, "lease-waiters"), ==, 1);
   redis_pool_release (pool, second);
@@ -1815,7 +1719,7 @@ test_lease_max_wait (void)
   lease = redis_pool_acquire_sync (pool, NULL, &error);
   g_assert_no_error (error);
   redis_pool_acquire_async (pool, NULL, store_result_cb, &result);
-  iterate_for (20);
+  test_iterate_for (20);
   g_assert_null (result);
   g_assert_true (redis_client_close_sync (REDIS_CLIENT (pool), NULL, &error));
   g_assert_no_error (error);
@@ -1858,7 +1762,7 @@ test_lease_lost_makes_room (void)
   g_clear_pointer (&reply, redis_reply_unref);
 
   redis_pool_acquire_async (pool, NULL, store_result_cb, &result);
-  iterate_for (20);
+  test_iterate_for (20);
   g_assert_null (result);
 
   /* The lease's connection is killed; its release finds it dead. */
@@ -2019,7 +1923,7 @@ test_close_drains (void)
 
   /* No signals after close, even when the server goes away. */
   g_assert_true (redis_test_server_stop (server));
-  iterate_for (300);
+  test_iterate_for (300);
   g_assert_cmpuint (sig.n_lost, ==, 0);
   g_assert_cmpuint (sig.n_replaced, ==, 0);
   g_assert_cmpuint (redis_pool_get_active_connections (pool), ==, 0);
@@ -2090,7 +1994,7 @@ test_dispose_pending (void)
   g_assert_true (redis_client_close_sync (REDIS_CLIENT (pool), NULL, &error));
   g_assert_no_error (error);
 
-  iterate_for (200);
+  test_iterate_for (200);
   g_assert_cmpuint (sig.n_lost, ==, 0);
   g_assert_false (sig.wrong_thread);
   /* Dispose destroyed the handlers already. */
@@ -2118,7 +2022,7 @@ test_dispose_queued (void)
 
   for (guint i = 0; i < 3; i++)
     redis_client_command_async (REDIS_CLIENT (pool), ARGV ("PING"), NULL, store_result_cb, &results[i]);
-  iterate_for (100);
+  test_iterate_for (100);
   g_assert_cmpuint (info_u (pool, "queued"), ==, 3);
 
   t0 = g_get_monotonic_time ();
@@ -2344,7 +2248,7 @@ test_init_twice (void)
   SKIP_WITHOUT_REDIS ();
   server = server_new ();
   pool = pool_new (redis_test_server_get_port (server), REDIS_POOL_STRATEGY_ROUND_ROBIN);
-  before = server_connections_received (server);
+  before = test_server_connections_received (server);
 
   /* Sync (Python's pool.init(None)), then async: success, nothing else. */
   g_assert_true (g_initable_init (G_INITABLE (pool), NULL, &error));
@@ -2415,7 +2319,7 @@ test_init_concurrent (void)
                        "pool-size", 3,
                        "connect-timeout", test_scale_ms (2000),
                        NULL);
-  before = server_connections_received (server);
+  before = test_server_connections_received (server);
 
   g_async_initable_init_async (G_ASYNC_INITABLE (pool), G_PRIORITY_DEFAULT, NULL,
                                store_result_cb, &r1);
@@ -2530,7 +2434,7 @@ test_init_cancel (void)
   g_async_initable_init_async (G_ASYNC_INITABLE (pool), G_PRIORITY_DEFAULT, c3,
                                store_result_cb, &r3);
 
-  iterate_for (50);
+  test_iterate_for (50);
   t0 = g_get_monotonic_time ();
   g_cancellable_cancel (c3);
   test_wait_for_result (&r3, 1000);

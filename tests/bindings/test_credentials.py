@@ -9,7 +9,6 @@
 # so a connection that was not re-authenticated in place would be lost
 # (its client id would change, the pool would count a reconnect).
 
-import os
 import sys
 import unittest
 
@@ -17,22 +16,9 @@ import gi
 gi.require_version('Redis', '1.0')
 from gi.repository import GLib, Redis  # noqa: E402
 
-PORT = int(os.environ.get('REDIS_PORT', '0'))
-# Deadlines scale like the C tests' (tests/test-helpers.h).
-SCALE = max(1, int(os.environ.get('REDISPOOL_TEST_TIMEOUT_MULTIPLIER', '1'))) * \
-    max(1, int(os.environ.get('REDISPOOL_TEST_LOAD_FACTOR', '1')))
+from harness import PORT, spin_until  # noqa: E402
+
 SECRETS = ('Py-S3cret-one', 'Py-S3cret-two', 'Py-S3cret-bad')
-
-
-def spin_until(predicate, timeout_s=5):
-    ctx = GLib.MainContext.default()
-    deadline = GLib.get_monotonic_time() + timeout_s * SCALE * 1000000
-    while not predicate():
-        if GLib.get_monotonic_time() > deadline:
-            return False
-        GLib.timeout_add(10, lambda: GLib.SOURCE_REMOVE)
-        ctx.iteration(True)
-    return True
 
 
 class CredentialsTest(unittest.TestCase):

@@ -15,25 +15,8 @@ import gi
 gi.require_version('Redis', '1.0')
 from gi.repository import GLib, Gio, Redis  # noqa: E402
 
-PORT = int(os.environ.get('REDIS_PORT', '0'))
-URL = os.environ.get('REDIS_URL', '')
-# Deadlines scale like the C tests' test_scale_ms().
-SCALE = max(1, int(os.environ.get('REDISPOOL_TEST_TIMEOUT_MULTIPLIER', '1') or 1))
-
-
-def spin_until(predicate, timeout_s):
-    """Iterate the default main context until predicate() is true; False
-    after timeout_s (scaled) seconds."""
-    ctx = GLib.MainContext.default()
-    deadline = GLib.get_monotonic_time() + timeout_s * SCALE * 1000000
-    while not predicate():
-        if GLib.get_monotonic_time() > deadline:
-            return False
-        src = GLib.timeout_add(10, lambda: GLib.SOURCE_REMOVE)
-        ctx.iteration(True)
-        if ctx.find_source_by_id(src) is not None:
-            GLib.source_remove(src)
-    return True
+from harness import (PORT, URL, assert_finalized, assert_no_live_replies,  # noqa: E402
+                     spin_until, watch_finalized)
 
 
 def contains_variant(value):
@@ -77,16 +60,10 @@ class OverridesTest(unittest.TestCase):
         del self.pool
         if not pool.get_info()['closed']:
             self.assertTrue(pool.close_sync(None))
-        finalized = []
-        pool.weak_ref(lambda: finalized.append(True))
+        finalized = watch_finalized(pool)
         del pool
-        gc.collect()
-        spin_until(lambda: finalized, 5)
-        self.assertEqual(finalized, [True], 'RedisPool leaked')
-        gc.collect()
-        # The lease reset after a release drops its replies on the I/O thread.
-        spin_until(lambda: Redis.reply_get_live_count() == 0, 2)
-        self.assertEqual(Redis.reply_get_live_count(), 0, 'RedisReply leaked')
+        assert_finalized(self, finalized, 'RedisPool')
+        assert_no_live_replies(self)
 
     # -- arguments ------------------------------------------------------------
 

@@ -15,73 +15,16 @@ import GLib from 'gi://GLib';
 import Gio from 'gi://Gio';
 import GObject from 'gi://GObject';
 import Redis from '../../redispool/gjs/redispool.js';
-import System from 'system';
-
-const PORT = parseInt(GLib.getenv('REDIS_PORT') ?? '0');
-const URL = GLib.getenv('REDIS_URL');
-const enc = new TextEncoder();
-// Deadlines scale like those of the C tests (tests/test-helpers.h).
-const SCALE = Math.max(1, parseInt(GLib.getenv('REDISPOOL_TEST_TIMEOUT_MULTIPLIER') ?? '1') || 1);
-const scaled = ms => ms * SCALE;
-
-function assert(cond, msg) {
-    if (!cond)
-        throw new Error(`assertion failed: ${msg}`);
-}
-
-function assertEq(a, b, msg = '') {
-    const sa = JSON.stringify(a), sb = JSON.stringify(b);
-    if (sa !== sb)
-        throw new Error(`assertion failed: ${sa} !== ${sb} ${msg}`);
-}
-
-async function assertRejects(promiseOrFn, domain, code, msg) {
-    try {
-        await (typeof promiseOrFn === 'function' ? promiseOrFn() : promiseOrFn);
-    } catch (e) {
-        if (!(e instanceof GLib.Error))
-            throw e;
-        assert(e.matches(domain, code), `${msg}: unexpected error ${e} (code ${e.code})`);
-        return e;
-    }
-    throw new Error(`assertion failed: ${msg}: no error`);
-}
-
-function assertThrows(fn, domain, code, msg) {
-    try {
-        fn();
-    } catch (e) {
-        if (!(e instanceof GLib.Error))
-            throw e;
-        assert(e.matches(domain, code), `${msg}: unexpected error ${e} (code ${e.code})`);
-        return e;
-    }
-    throw new Error(`assertion failed: ${msg}: no error`);
-}
-
-function sleep(ms) {
-    return new Promise(resolve => GLib.timeout_add(GLib.PRIORITY_DEFAULT, ms, () => {
-        resolve();
-        return GLib.SOURCE_REMOVE;
-    }));
-}
-
-async function waitFor(pred, timeoutMs = 10000) {
-    const end = GLib.get_monotonic_time() + scaled(timeoutMs) * 1000;
-    while (!pred()) {
-        if (GLib.get_monotonic_time() > end)
-            return false;
-        await sleep(10);
-    }
-    return true;
-}
+import {
+    PORT, URL, enc, scaled, assert, assertEq, assertRejects, assertThrows, sleep, waitFor, run,
+} from './harness.js';
 
 const str = reply => reply.get_string();
 // Binary values are read with Reply.get_data() (a Uint8Array). Do not call
 // methods on the GLib.Bytes from get_bytes() here: GJS 1.74 leaks a GBytes
 // reference on every method call on a GLib.Bytes wrapper (get_size(),
 // get_data(), toArray()...; reproduced without redispool), and the leak
-// check below would catch the reply it keeps alive.
+// check (harness.js, run()) would catch the reply it keeps alive.
 const bytesOf = reply => reply.get_data();
 
 // The foo_async() methods of a Redis class, its Redis interfaces' included,
@@ -432,7 +375,7 @@ const tests = {
         const r = await admin.command_async(
             ['CLIENT', 'KILL', 'ID', `${victim}`, 'SKIPME', 'no'], null);
         assertEq(r.get_integer(), 1);
-        assert(await waitFor(() => replaced.length > 0), 'connection-replaced emitted');
+        assert(await waitFor(() => replaced.length > 0, 10000), 'connection-replaced emitted');
         assertEq(lost.map(([i]) => i), [0]);
         assert(lost[0][1] instanceof GLib.Error, 'lost carries a GLib.Error');
         assertEq(replaced, [0]);
@@ -486,48 +429,4 @@ const tests = {
     },
 };
 
-const loop = new GLib.MainLoop(null, false);
-let failures = 0;
-
-async function main() {
-    const only = GLib.getenv("ONLY");
-    const names = Object.keys(tests).filter(t => !only || only.split(",").includes(t));
-    print(`1..${names.length + 1}`);
-    let n = 0;
-    for (const name of names) {
-        n++;
-        try {
-            // eslint-disable-next-line no-await-in-loop
-            await tests[name]();
-            print(`ok ${n} - ${name}`);
-        } catch (e) {
-            failures++;
-            print(`not ok ${n} - ${name}`);
-            printerr(`${name}: ${e}\n${e.stack ?? ''}`);
-        }
-    }
-    // Leak check: every reply wrapper is gone after a full GC.
-    n++;
-    await sleep(50);
-    System.gc();
-    await sleep(10);
-    System.gc();
-    const live = Redis.reply_get_live_count();
-    if (live === 0) {
-        print(`ok ${n} - no leaked replies`);
-    } else {
-        failures++;
-        print(`not ok ${n} - ${live} replies still alive`);
-    }
-}
-
-if (!PORT) {
-    print('1..0 # SKIP REDIS_PORT not set: run through tests/with-redis-server.py');
-} else {
-    main().catch(e => {
-        failures++;
-        logError(e);
-    }).finally(() => loop.quit());
-    loop.run();
-}
-System.exit(failures > 0 ? 1 : 0);
+run(tests);

@@ -4,7 +4,6 @@
 # PyGObject (3.42) binding test against a real redis-server.
 # Run through tests/with-redis-server.py, which exports REDIS_PORT/REDIS_URL.
 
-import gc
 import os
 import subprocess
 import sys
@@ -14,52 +13,8 @@ import gi
 gi.require_version('Redis', '1.0')
 from gi.repository import GLib, Gio, Redis  # noqa: E402
 
-PORT = int(os.environ.get('REDIS_PORT', '0'))
-URL = os.environ.get('REDIS_URL', '')
-
-
-def run_async(start, finish, *args, cancellable=None, timeout_s=10):
-    """Call start(*args, cancellable, callback) and spin a main loop until
-    finish(result) is known; return it or raise its GLib.Error."""
-    loop = GLib.MainLoop()
-    box = {}
-
-    def done(_source, res):
-        try:
-            box['value'] = finish(res)
-        except GLib.Error as e:
-            box['error'] = e
-        loop.quit()
-
-    def too_late():
-        box['timeout'] = True
-        loop.quit()
-        return GLib.SOURCE_REMOVE
-
-    guard = GLib.timeout_add_seconds(timeout_s, too_late)
-    start(*args, cancellable, done)
-    loop.run()
-    if 'timeout' in box:
-        raise AssertionError('async call did not complete within %d s' % timeout_s)
-    GLib.source_remove(guard)
-    if 'error' in box:
-        raise box['error']
-    return box['value']
-
-
-def spin_until(predicate, timeout_s=10):
-    """Iterate the default main context until predicate() is true."""
-    ctx = GLib.MainContext.default()
-    deadline = GLib.get_monotonic_time() + timeout_s * 1000000
-    while not predicate():
-        if GLib.get_monotonic_time() > deadline:
-            return False
-        # Wake up at least every 10 ms so the deadline is honoured.
-        src = GLib.timeout_add(10, lambda: GLib.SOURCE_REMOVE)
-        ctx.iteration(True)
-        if ctx.find_source_by_id(src) is not None:
-            GLib.source_remove(src)
-    return True
+from harness import (PORT, URL, assert_finalized, assert_no_live_replies,  # noqa: E402
+                     run_async, spin_until, watch_finalized)
 
 
 def b(*items):
@@ -79,18 +34,10 @@ class RedisBindingTest(unittest.TestCase):
         del self.pool
         if not pool.get_info().unpack().get('closed'):
             self.assertTrue(pool.close_sync(None))
-        finalized = []
-        pool.weak_ref(lambda: finalized.append(True))
+        finalized = watch_finalized(pool)
         del pool
-        gc.collect()
-        # The pool may hold itself until its last callback has run.
-        spin_until(lambda: finalized, timeout_s=5)
-        self.assertEqual(finalized, [True], 'RedisPool leaked')
-        gc.collect()
-        # Replies of the pool's own calls (the lease reset after release) are
-        # dropped on the pool's I/O thread, possibly just after this point.
-        spin_until(lambda: Redis.reply_get_live_count() == 0, timeout_s=2)
-        self.assertEqual(Redis.reply_get_live_count(), 0, 'RedisReply leaked')
+        assert_finalized(self, finalized, 'RedisPool')
+        assert_no_live_replies(self)
 
     # -- construction ---------------------------------------------------------
 

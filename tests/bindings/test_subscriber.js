@@ -12,42 +12,7 @@
 import GLib from 'gi://GLib';
 import Redis from '../../redispool/gjs/redispool.js';
 import System from 'system';
-
-const PORT = parseInt(GLib.getenv('REDIS_PORT') ?? '0');
-const URL = GLib.getenv('REDIS_URL');
-const enc = new TextEncoder();
-// Deadlines scale like those of the C tests (tests/test-helpers.h).
-const SCALE = Math.max(1, parseInt(GLib.getenv('REDISPOOL_TEST_TIMEOUT_MULTIPLIER') ?? '1') || 1);
-const scaled = ms => ms * SCALE;
-
-function assert(cond, msg) {
-    if (!cond)
-        throw new Error(`assertion failed: ${msg}`);
-}
-
-function assertEq(a, b, msg = '') {
-    const sa = JSON.stringify(a), sb = JSON.stringify(b);
-    if (sa !== sb)
-        throw new Error(`assertion failed: ${sa} !== ${sb} ${msg}`);
-}
-
-function sleep(ms) {
-    return new Promise(resolve => GLib.timeout_add(GLib.PRIORITY_DEFAULT, ms, () => {
-        resolve();
-        return GLib.SOURCE_REMOVE;
-    }));
-}
-
-async function waitFor(pred, timeoutMs = 5000) {
-    const end = GLib.get_monotonic_time() + scaled(timeoutMs) * 1000;
-    while (!pred()) {
-        if (GLib.get_monotonic_time() > end)
-            return false;
-        // eslint-disable-next-line no-await-in-loop
-        await sleep(10);
-    }
-    return true;
-}
+import {PORT, URL, enc, assert, assertEq, sleep, waitFor, run} from './harness.js';
 
 // A GBytes' content, as an Array.
 const dataOf = bytes => Array.from(bytes.toArray());
@@ -232,48 +197,4 @@ const tests = {
     },
 };
 
-const loop = new GLib.MainLoop(null, false);
-let failures = 0;
-
-async function main() {
-    const only = GLib.getenv('ONLY');
-    const names = Object.keys(tests).filter(t => !only || only.split(',').includes(t));
-    print(`1..${names.length + 1}`);
-    let n = 0;
-    for (const name of names) {
-        n++;
-        try {
-            // eslint-disable-next-line no-await-in-loop
-            await tests[name]();
-            print(`ok ${n} - ${name}`);
-        } catch (e) {
-            failures++;
-            print(`not ok ${n} - ${name}`);
-            printerr(`${name}: ${e}\n${e.stack ?? ''}`);
-        }
-    }
-    // Leak check: every reply wrapper is gone after a full GC.
-    n++;
-    await sleep(50);
-    System.gc();
-    await sleep(10);
-    System.gc();
-    const live = Redis.reply_get_live_count();
-    if (live === 0) {
-        print(`ok ${n} - no leaked replies`);
-    } else {
-        failures++;
-        print(`not ok ${n} - ${live} replies still alive`);
-    }
-}
-
-if (!PORT) {
-    print('1..0 # SKIP REDIS_PORT not set: run through tests/with-redis-server.py');
-} else {
-    main().catch(e => {
-        failures++;
-        logError(e);
-    }).finally(() => loop.quit());
-    loop.run();
-}
-System.exit(failures > 0 ? 1 : 0);
+run(tests);
