@@ -471,6 +471,50 @@ test_client_kill (Fixture       *f,
   g_assert_cmpuint (f->n_reconnect_failed, ==, 0);
 }
 
+/* The server's own client-output-buffer-limit for pubsub clients closes a
+ * subscriber whose output it cannot send (here: a hard limit of 1 KiB and
+ * one 256 KiB message): a loss like any other, reported once, followed by
+ * one resubscribe, and messages flow again. */
+static void
+test_output_buffer_kill (Fixture       *f,
+                         gconstpointer  data)
+{
+  g_autoptr(RedisReply) old = NULL;
+  g_autofree char *big = NULL;
+
+  if (f->skipped)
+    return;
+
+  SUBSCRIBE (f, redis_subscriber_subscribe_sync, "news");
+  old = admin (f, (const char *[]) { "CONFIG", "GET", "client-output-buffer-limit", NULL });
+  g_assert_cmpuint (redis_reply_get_n_elements (old), ==, 2);
+  {
+    g_autoptr(RedisReply) set = admin (f, (const char *[]) {
+      "CONFIG", "SET", "client-output-buffer-limit", "pubsub 1kb 1kb 0", NULL });
+  }
+  big = g_strnfill (256 * 1024, 'x');
+  publish (f, "PUBLISH", "news", big);
+  WAIT_UNTIL (f->n_resubscribed == 1, 5000);
+  {
+    g_autoptr(RedisReply) restore = admin (f, (const char *[]) {
+      "CONFIG", "SET", "client-output-buffer-limit",
+      redis_reply_get_string (redis_reply_get_element (old, 1), NULL), NULL });
+  }
+  g_assert_cmpuint (f->n_lost, ==, 1);
+  g_assert_error (f->last_lost, REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST);
+  g_assert_cmpint (numsub (f, "news"), ==, 1);
+
+  publish (f, "PUBLISH", "news", "after");
+  WAIT_UNTIL (f->messages->len >= 1 &&
+              redis_message_get_payload_text (g_ptr_array_index (f->messages, f->messages->len - 1)) != NULL &&
+              strcmp (redis_message_get_payload_text (g_ptr_array_index (f->messages, f->messages->len - 1)),
+                      "after") == 0, 5000);
+  ping (f);
+  test_drain_main_context ();
+  g_assert_cmpuint (f->n_lost, ==, 1);
+  g_assert_cmpuint (f->n_resubscribed, ==, 1);
+}
+
 static void
 test_ping (Fixture       *f,
            gconstpointer  data)
@@ -964,6 +1008,7 @@ main (int   argc,
   ADD ("shard", test_shard, NULL);
   ADD ("ordered-10000", test_ordered, NULL);
   ADD ("client-kill", test_client_kill, NULL);
+  ADD ("output-buffer-kill", test_output_buffer_kill, NULL);
   ADD ("ping", test_ping, NULL);
   ADD ("health-check", test_health_check, "health_check_interval=20ms");
   ADD ("slow-consumer", test_slow_consumer, NULL);
