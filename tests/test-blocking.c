@@ -31,6 +31,11 @@ connection_new (guint16 port)
   g_autoptr(GError) error = NULL;
   RedisConnection *conn = g_initable_new (REDIS_TYPE_CONNECTION, NULL, &error,
                                           "port", (guint) port,
+                                          /* Scaled too: the unblocker's side
+                                           * connection copies it, and through
+                                           * a delaying proxy its connect takes
+                                           * as long as the delay. */
+                                          "connect-timeout", test_scale_ms (5000),
                                           "command-timeout", test_scale_ms (5000),
                                           NULL);
 
