@@ -3,6 +3,8 @@
 
 #include <glib.h>
 
+#include "redis-reply.h"
+
 G_BEGIN_DECLS
 
 /* Where the keys of a command are, for routing it in a cluster: a built-in
@@ -13,14 +15,42 @@ G_BEGIN_DECLS
 /* What redis_cluster_command_slot() found. */
 #define REDIS_CLUSTER_SLOT_NONE     (-1)   /* no key: any primary will do */
 #define REDIS_CLUSTER_SLOT_INVALID  (-2)   /* refused: @error is set */
+#define REDIS_CLUSTER_SLOT_UNKNOWN  (-3)   /* neither table nor cache knows: ask the server */
+
+/* What the servers told of the commands outside the built-in table, by
+ * name and number of arguments: where the keys are (none: keyless).
+ * Commands whose keys move with their arguments are never cached. */
+typedef struct _RedisClusterKeyCache RedisClusterKeyCache;
+
+RedisClusterKeyCache *redis_cluster_key_cache_new  (void);
+void                  redis_cluster_key_cache_free (RedisClusterKeyCache *cache);
 
 /* The slot of the keys of the command that starts at @data (at most @len
  * bytes), its length in @consumed. Keys in more than one slot: INVALID
  * with INVALID_ARGUMENT naming two of the slots. A payload that is not
  * what this library encodes: INVALID with PROTOCOL. */
-gint       redis_cluster_command_slot (const guint8  *data,
-                                       gsize          len,
-                                       gsize         *consumed,
-                                       GError       **error);
+gint       redis_cluster_command_slot (const guint8          *data,
+                                       gsize                  len,
+                                       gsize                 *consumed,
+                                       RedisClusterKeyCache  *cache,
+                                       GError               **error);
+
+/* For a command redis_cluster_command_slot() answered UNKNOWN for (the
+ * whole command at @data, @len bytes): appends `COMMAND INFO name` and
+ * `COMMAND GETKEYS name args…` to @out. */
+void       redis_cluster_key_query_append (const guint8 *data,
+                                           gsize         len,
+                                           GByteArray   *out);
+
+/* The slot of that command from the two replies (NONE: keyless, or the
+ * server did not tell: it answers the command's own error; INVALID with
+ * @error: keys in several slots), cached in @cache when the command's
+ * keys do not move with its arguments. */
+gint       redis_cluster_key_query_finish (RedisClusterKeyCache  *cache,
+                                           const guint8          *data,
+                                           gsize                  len,
+                                           RedisReply            *info,
+                                           RedisReply            *getkeys,
+                                           GError               **error);
 
 G_END_DECLS

@@ -14,7 +14,8 @@ typedef struct
 } Arg;
 
 /* Key positions, as COMMAND INFO gives them: the first key, the last one
- * (negative: from the end, -1 the last argument) and the step. A first of
+ * (negative: from the end, -1 the last argument) and the step (0: the
+ * command has no key). A first of
  * 0 with numkeys_at: the number of keys is the argument at numkeys_at and
  * the keys follow it (EVAL, FCALL). */
 typedef struct
@@ -75,12 +76,28 @@ static const KeySpec key_specs[] = {
   { "BITCOUNT", 1, 1, 1, 0 }, { "BITPOS", 1, 1, 1, 0 }, { "OBJECT", 2, 2, 1, 0 },
   { "GEOADD", 1, 1, 1, 0 }, { "GEODIST", 1, 1, 1, 0 }, { "GEOPOS", 1, 1, 1, 0 },
   { "GEOSEARCH", 1, 1, 1, 0 },
+  /* no key (step 0): routed at once, the servers are not asked */
+  { "PING", 0, 0, 0, 0 }, { "ECHO", 0, 0, 0, 0 }, { "INFO", 0, 0, 0, 0 },
+  { "MULTI", 0, 0, 0, 0 }, { "EXEC", 0, 0, 0, 0 }, { "DISCARD", 0, 0, 0, 0 },
+  { "UNWATCH", 0, 0, 0, 0 }, { "CLIENT", 0, 0, 0, 0 }, { "CLUSTER", 0, 0, 0, 0 },
+  { "COMMAND", 0, 0, 0, 0 }, { "DBSIZE", 0, 0, 0, 0 }, { "TIME", 0, 0, 0, 0 },
+  { "CONFIG", 0, 0, 0, 0 }, { "FLUSHALL", 0, 0, 0, 0 }, { "FLUSHDB", 0, 0, 0, 0 },
+  { "SCRIPT", 0, 0, 0, 0 }, { "FUNCTION", 0, 0, 0, 0 }, { "ASKING", 0, 0, 0, 0 },
+  { "READONLY", 0, 0, 0, 0 }, { "READWRITE", 0, 0, 0, 0 }, { "HELLO", 0, 0, 0, 0 },
+  { "AUTH", 0, 0, 0, 0 }, { "SELECT", 0, 0, 0, 0 }, { "RANDOMKEY", 0, 0, 0, 0 },
+  { "SCAN", 0, 0, 0, 0 }, { "KEYS", 0, 0, 0, 0 }, { "WAIT", 0, 0, 0, 0 },
+  { "LASTSAVE", 0, 0, 0, 0 }, { "ROLE", 0, 0, 0, 0 }, { "PUBLISH", 0, 0, 0, 0 },
+  { "SLOWLOG", 0, 0, 0, 0 }, { "LATENCY", 0, 0, 0, 0 }, { "ACL", 0, 0, 0, 0 },
+  { "QUIT", 0, 0, 0, 0 }, { "RESET", 0, 0, 0, 0 }, { "SAVE", 0, 0, 0, 0 },
+  { "BGSAVE", 0, 0, 0, 0 }, { "BGREWRITEAOF", 0, 0, 0, 0 },
 };
 
 /* The table, open-addressed by an FNV-1a hash of the upper-cased name:
  * one pass over the name, no allocation, no call per byte. */
 #define SPEC_BUCKETS 512   /* a power of two, > 2 × G_N_ELEMENTS (key_specs) */
 #define NAME_MAX_LEN 16    /* longer names are in no table entry */
+
+G_STATIC_ASSERT (2 * G_N_ELEMENTS (key_specs) < SPEC_BUCKETS);
 
 static const KeySpec *spec_buckets[SPEC_BUCKETS];
 
@@ -192,11 +209,85 @@ slot_of_arg (const Arg  *arg,
   return TRUE;
 }
 
+#define KEY_CACHE_MAX 4096   /* entries; past it, such commands are asked each time */
+
+struct _RedisClusterKeyCache
+{
+  GMutex      lock;
+  GHashTable *positions;   /* "NAME argc" → GArray of guint (empty: keyless) */
+};
+
+RedisClusterKeyCache *
+redis_cluster_key_cache_new (void)
+{
+  RedisClusterKeyCache *cache = g_new0 (RedisClusterKeyCache, 1);
+
+  g_mutex_init (&cache->lock);
+  cache->positions = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                            (GDestroyNotify) g_array_unref);
+  return cache;
+}
+
+void
+redis_cluster_key_cache_free (RedisClusterKeyCache *cache)
+{
+  if (cache == NULL)
+    return;
+  g_hash_table_unref (cache->positions);
+  g_mutex_clear (&cache->lock);
+  g_free (cache);
+}
+
+static char *
+cache_key (const Arg *name,
+           gsize      argc)
+{
+  g_autofree char *upper = g_ascii_strup ((const char *) name->data, (gssize) name->len);
+
+  return g_strdup_printf ("%s %" G_GSIZE_FORMAT, upper, argc);
+}
+
+/* The arguments of the command at @data; NULL when it is not what this
+ * library encodes. */
+static Arg *
+parse_args (const guint8 *data,
+            gsize         len,
+            gsize        *argc_out,
+            gsize        *consumed)
+{
+  const guint8 *p = data;
+  const guint8 *end = data + len;
+  gsize argc;
+  Arg *args;
+
+  if (!read_length (&p, end, '*', &argc) || argc == 0 || argc > G_MAXINT / 2 ||
+      argc > len)
+    return NULL;
+  args = g_new (Arg, argc);
+  for (gsize i = 0; i < argc; i++)
+    {
+      gsize n;
+
+      if (!read_length (&p, end, '$', &n) || (gsize) (end - p) < n + 2)
+        {
+          g_free (args);
+          return NULL;
+        }
+      args[i].data = p;
+      args[i].len = n;
+      p += n + 2;
+    }
+  *argc_out = argc;
+  *consumed = (gsize) (p - data);
+  return args;
+}
+
 gint
-redis_cluster_command_slot (const guint8  *data,
-                            gsize          len,
-                            gsize         *consumed,
-                            GError       **error)
+redis_cluster_command_slot (const guint8          *data,
+                            gsize                  len,
+                            gsize                 *consumed,
+                            RedisClusterKeyCache  *cache,
+                            GError               **error)
 {
   const guint8 *p = data;
   const guint8 *end = data + len;
@@ -227,8 +318,37 @@ redis_cluster_command_slot (const guint8  *data,
 
   spec = lookup_spec (&args[0]);
   if (spec == NULL)
-    return REDIS_CLUSTER_SLOT_NONE;
+    {
+      g_autofree char *key = NULL;
+      GArray *positions;
+      gboolean known = FALSE;
 
+      if (cache == NULL)
+        return REDIS_CLUSTER_SLOT_NONE;
+
+      key = cache_key (&args[0], argc);
+      g_mutex_lock (&cache->lock);
+      positions = g_hash_table_lookup (cache->positions, key);
+      if (positions != NULL)
+        {
+          known = TRUE;
+          for (guint i = 0; i < positions->len; i++)
+            {
+              guint at = g_array_index (positions, guint, i);
+
+              if (at < argc && !slot_of_arg (&args[at], &slot, &args[0], error))
+                {
+                  slot = REDIS_CLUSTER_SLOT_INVALID;
+                  break;
+                }
+            }
+        }
+      g_mutex_unlock (&cache->lock);
+      return known ? slot : REDIS_CLUSTER_SLOT_UNKNOWN;
+    }
+
+  if (spec->step == 0)
+    return REDIS_CLUSTER_SLOT_NONE;
   if (spec->numkeys_at > 0)
     {
       char digits[21];
@@ -265,4 +385,147 @@ malformed:
   g_set_error_literal (error, REDIS_ERROR, REDIS_ERROR_PROTOCOL,
                        "Cannot read the keys of a command of this call");
   return REDIS_CLUSTER_SLOT_INVALID;
+}
+
+static void
+append_bulk (GByteArray   *out,
+             const guint8 *data,
+             gsize         len)
+{
+  char head[32];
+  int n = g_snprintf (head, sizeof head, "$%" G_GSIZE_FORMAT "\r\n", len);
+
+  g_byte_array_append (out, (const guint8 *) head, (guint) n);
+  g_byte_array_append (out, data, (guint) len);
+  g_byte_array_append (out, (const guint8 *) "\r\n", 2);
+}
+
+void
+redis_cluster_key_query_append (const guint8 *data,
+                                gsize         len,
+                                GByteArray   *out)
+{
+  gsize argc = 0, consumed = 0;
+  g_autofree Arg *args = parse_args (data, len, &argc, &consumed);
+  char head[32];
+  int n;
+
+  g_return_if_fail (args != NULL);
+
+  n = g_snprintf (head, sizeof head, "*3\r\n");
+  g_byte_array_append (out, (const guint8 *) head, (guint) n);
+  append_bulk (out, (const guint8 *) "COMMAND", 7);
+  append_bulk (out, (const guint8 *) "INFO", 4);
+  append_bulk (out, args[0].data, args[0].len);
+
+  n = g_snprintf (head, sizeof head, "*%" G_GSIZE_FORMAT "\r\n", argc + 2);
+  g_byte_array_append (out, (const guint8 *) head, (guint) n);
+  append_bulk (out, (const guint8 *) "COMMAND", 7);
+  append_bulk (out, (const guint8 *) "GETKEYS", 7);
+  for (gsize i = 0; i < argc; i++)
+    append_bulk (out, args[i].data, args[i].len);
+}
+
+/* Whether COMMAND INFO says the keys of the command move with its
+ * arguments (or says nothing usable: then nothing is cached). */
+static gboolean
+has_movable_keys (RedisReply *info)
+{
+  RedisReply *entry, *flags;
+
+  if (info == NULL || redis_reply_get_kind (info) != REDIS_REPLY_KIND_ARRAY ||
+      redis_reply_get_n_elements (info) != 1)
+    return TRUE;
+  entry = redis_reply_get_element (info, 0);
+  if (redis_reply_get_kind (entry) != REDIS_REPLY_KIND_ARRAY ||
+      redis_reply_get_n_elements (entry) < 3)
+    return TRUE;
+  flags = redis_reply_get_element (entry, 2);
+  if (redis_reply_get_kind (flags) != REDIS_REPLY_KIND_ARRAY)
+    return TRUE;
+  for (guint i = 0; i < redis_reply_get_n_elements (flags); i++)
+    {
+      gsize n;
+      const guint8 *flag = redis_reply_get_data (redis_reply_get_element (flags, i), &n);
+
+      if (flag != NULL && n == 11 && memcmp (flag, "movablekeys", 11) == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+gint
+redis_cluster_key_query_finish (RedisClusterKeyCache  *cache,
+                                const guint8          *data,
+                                gsize                  len,
+                                RedisReply            *info,
+                                RedisReply            *getkeys,
+                                GError               **error)
+{
+  gsize argc = 0, consumed = 0;
+  g_autofree Arg *args = parse_args (data, len, &argc, &consumed);
+  g_autoptr(GArray) positions = NULL;
+  gint slot = REDIS_CLUSTER_SLOT_NONE;
+  gboolean cacheable;
+
+  g_return_val_if_fail (args != NULL, REDIS_CLUSTER_SLOT_NONE);
+
+  cacheable = !has_movable_keys (info);
+  positions = g_array_new (FALSE, FALSE, sizeof (guint));
+
+  if (getkeys == NULL)
+    return REDIS_CLUSTER_SLOT_NONE;
+  if (redis_reply_get_kind (getkeys) == REDIS_REPLY_KIND_ERROR)
+    {
+      const char *text = redis_reply_get_text (getkeys);
+
+      /* Keyless; any other error (an unknown command, a wrong number of
+       * arguments) is for the server to answer the command itself. */
+      if (text == NULL || strstr (text, "no key arguments") == NULL)
+        return REDIS_CLUSTER_SLOT_NONE;
+    }
+  else if (redis_reply_get_kind (getkeys) == REDIS_REPLY_KIND_ARRAY)
+    {
+      g_autofree gboolean *used = g_new0 (gboolean, argc);
+
+      for (guint k = 0; k < redis_reply_get_n_elements (getkeys); k++)
+        {
+          gsize n;
+          const guint8 *key = redis_reply_get_data (redis_reply_get_element (getkeys, k), &n);
+          Arg arg;
+          guint at = 0;
+
+          if (key == NULL)
+            return REDIS_CLUSTER_SLOT_NONE;
+          arg.data = key;
+          arg.len = n;
+          if (!slot_of_arg (&arg, &slot, &args[0], error))
+            return REDIS_CLUSTER_SLOT_INVALID;
+          /* Where the key is among the arguments, for the cache. */
+          for (at = 1; at < argc; at++)
+            if (!used[at] && args[at].len == n && memcmp (args[at].data, key, n) == 0)
+              break;
+          if (at == argc)
+            cacheable = FALSE;
+          else
+            {
+              used[at] = TRUE;
+              g_array_append_val (positions, at);
+            }
+        }
+    }
+  else
+    return REDIS_CLUSTER_SLOT_NONE;
+
+  if (cacheable && cache != NULL)
+    {
+      g_mutex_lock (&cache->lock);
+      /* One entry per name and number of arguments seen: bounded, for
+       * the calls of a variadic command with ever new lengths. */
+      if (g_hash_table_size (cache->positions) < KEY_CACHE_MAX)
+        g_hash_table_replace (cache->positions, cache_key (&args[0], argc),
+                              g_steal_pointer (&positions));
+      g_mutex_unlock (&cache->lock);
+    }
+  return slot;
 }

@@ -83,9 +83,20 @@
  *         Redis.cluster_key_slot(b'{user1}.mail'))
  * ```
  *
- * Not done yet: reads from replicas, an address-mapping hook, `COMMAND
- * GETKEYS` for commands outside the built-in table (they are routed as
- * keyless), per-node signals re-emitted, sharded pub/sub.
+ * A command outside the built-in table is routed by what the servers
+ * tell of it: `COMMAND INFO` and `COMMAND GETKEYS`, asked once per command
+ * name and number of arguments (every time for a command whose keys move
+ * with its arguments, such as `SINTERCARD`); a command they say has no
+ * key is routed as keyless.
+ *
+ * The pools of the nodes report their lost and replaced connections: the
+ * cluster pool emits them again as
+ * [signal@Redis.ClusterPool::connection-lost] and
+ * [signal@Redis.ClusterPool::connection-replaced], with the node's
+ * address.
+ *
+ * Not done yet: reads from replicas, an address-mapping hook, sharded
+ * pub/sub.
  */
 
 #define DEFAULT_MAX_REDIRECTS       5
@@ -133,11 +144,13 @@ struct _RedisClusterPool
   GHashTable    *by_address;        /* address → index + 1 */
   guint16       *slots;             /* as routed, MOVED applied… */
   guint16       *read_slots;        /* …as last read (GType instances are < 64 KiB) */
+  RedisClusterKeyCache *key_cache;  /* commands outside the built-in table */
   guint          n_covered;
   guint64        n_moved;
   guint64        n_ask;
   guint64        n_tryagain;
   guint64        n_refreshes;
+  guint64        n_key_queries;
   gboolean       closed;
 };
 
@@ -166,6 +179,8 @@ enum
 enum
 {
   SIGNAL_TOPOLOGY_CHANGED,
+  SIGNAL_CONNECTION_LOST,
+  SIGNAL_CONNECTION_REPLACED,
   N_SIGNALS
 };
 
@@ -215,6 +230,47 @@ emit_items_added (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* The address of the node served by @pool (a copy: the lock is not held
+ * while handlers run). */
+static char *
+address_of_pool (RedisClusterPool *self,
+                 RedisPool        *pool)
+{
+  char *address = NULL;
+
+  g_mutex_lock (&self->lock);
+  for (guint i = 0; i < self->nodes->len && address == NULL; i++)
+    if (((Node *) self->nodes->pdata[i])->pool == pool)
+      address = g_strdup (((Node *) self->nodes->pdata[i])->address);
+  g_mutex_unlock (&self->lock);
+  return address;
+}
+
+/* A node's pool reports in the cluster pool's context (see below): its
+ * signals are re-emitted as they come, with the node's address. */
+static void
+node_connection_lost_cb (RedisPool        *pool,
+                         guint             index,
+                         const GError     *error,
+                         RedisClusterPool *self)
+{
+  g_autofree char *address = address_of_pool (self, pool);
+
+  if (address != NULL)
+    g_signal_emit (self, signals[SIGNAL_CONNECTION_LOST], 0, address, index, error);
+}
+
+static void
+node_connection_replaced_cb (RedisPool        *pool,
+                             guint             index,
+                             RedisClusterPool *self)
+{
+  g_autofree char *address = address_of_pool (self, pool);
+
+  if (address != NULL)
+    g_signal_emit (self, signals[SIGNAL_CONNECTION_REPLACED], 0, address, index);
+}
+
 /* With the lock held: the index of the node at @address, created if new. */
 static guint
 node_lookup_locked (RedisClusterPool *self,
@@ -247,6 +303,10 @@ node_lookup_locked (RedisClusterPool *self,
       g_main_context_pop_thread_default (self->context);
       g_main_context_release (self->context);
     }
+  g_signal_connect_object (node->pool, "connection-lost",
+                           G_CALLBACK (node_connection_lost_cb), self, G_CONNECT_DEFAULT);
+  g_signal_connect_object (node->pool, "connection-replaced",
+                           G_CALLBACK (node_connection_replaced_cb), self, G_CONNECT_DEFAULT);
   g_ptr_array_add (self->nodes, node);
   g_hash_table_insert (self->by_address, node->address, GUINT_TO_POINTER (self->nodes->len));
 
@@ -657,6 +717,9 @@ op_step (Op        *op,
           else
             self->n_ask++;
           g_mutex_unlock (&self->lock);
+          /* A command routed as keyless follows the slot it was sent to. */
+          if (op->slot < 0)
+            op->slot = (gint) slot;
           if (moved)
             schedule_refresh (self);
           else
@@ -1015,6 +1078,146 @@ split_pipeline (RedisClusterPool *self,
   /* The parts were handed their own reference to @call through @split. */
 }
 
+/* ---- commands outside the key table ----------------------------------- */
+
+static void route_call (RedisClusterPool *self,
+                        RedisCall        *call,
+                        const gint       *slots,
+                        const gsize      *offsets,
+                        guint             n);
+
+/* A call waiting for the servers to tell where the keys of some of its
+ * commands are (COMMAND INFO + COMMAND GETKEYS, one pair per command the
+ * table and the cache do not know, in one pipeline to a primary). */
+typedef struct
+{
+  RedisClusterPool *self;
+  RedisCall        *call;
+  gint             *slots;
+  gsize            *offsets;
+  guint             n;
+} KeyQuery;
+
+static void
+key_query_done (KeyQuery  *query,
+                GPtrArray *replies,
+                GError    *error)
+{
+  RedisClusterPool *self = query->self;
+  RedisCall *call = query->call;
+  guint r = 0;
+
+  if (replies == NULL)
+    {
+      redis_call_fail (call, error);
+      goto out;
+    }
+  for (guint i = 0; i < query->n; i++)
+    {
+      GError *local_error = NULL;
+
+      if (query->slots[i] != REDIS_CLUSTER_SLOT_UNKNOWN)
+        continue;
+      query->slots[i] = redis_cluster_key_query_finish (self->key_cache,
+                                                        call->data + query->offsets[i],
+                                                        query->offsets[i + 1] - query->offsets[i],
+                                                        r < replies->len ? replies->pdata[r] : NULL,
+                                                        r + 1 < replies->len ? replies->pdata[r + 1] : NULL,
+                                                        &local_error);
+      r += 2;
+      if (query->slots[i] == REDIS_CLUSTER_SLOT_INVALID)
+        {
+          redis_call_fail (call, local_error);
+          g_ptr_array_unref (replies);
+          goto out;
+        }
+    }
+  g_ptr_array_unref (replies);
+  g_mutex_lock (&self->lock);
+  self->n_key_queries++;
+  g_mutex_unlock (&self->lock);
+  route_call (self, call, query->slots, query->offsets, query->n);
+
+out:
+  g_object_unref (query->self);
+  redis_call_unref (query->call);
+  g_free (query->slots);
+  g_free (query->offsets);
+  g_free (query);
+}
+
+static void
+key_query_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  GError *error = NULL;
+  GPtrArray *replies = g_task_propagate_pointer (G_TASK (result), &error);
+
+  key_query_done (user_data, replies, error);
+}
+
+static void
+key_query (RedisClusterPool *self,
+           RedisCall        *call,
+           const gint       *slots,
+           const gsize      *offsets,
+           guint             n)
+{
+  g_autoptr(RedisPool) pool = pool_for_slot (self, REDIS_CLUSTER_SLOT_NONE);
+  g_autoptr(GByteArray) body = g_byte_array_new ();
+  g_autoptr(GBytes) payload = NULL;
+  KeyQuery *query;
+  RedisCall *inner;
+  guint n_commands = 0;
+
+  if (pool == NULL)
+    {
+      redis_call_fail (call, g_error_new_literal (REDIS_ERROR, REDIS_ERROR_CLOSED,
+                                                  "The cluster pool is closed, or was never initialized"));
+      return;
+    }
+  for (guint i = 0; i < n; i++)
+    if (slots[i] == REDIS_CLUSTER_SLOT_UNKNOWN)
+      {
+        redis_cluster_key_query_append (call->data + offsets[i], offsets[i + 1] - offsets[i], body);
+        n_commands += 2;
+      }
+  payload = g_byte_array_free_to_bytes (g_steal_pointer (&body));
+
+  query = g_new0 (KeyQuery, 1);
+  query->self = g_object_ref (self);
+  query->call = redis_call_ref (call);
+  query->slots = g_memdup2 (slots, n * sizeof (gint));
+  query->offsets = g_memdup2 (offsets, (n + 1) * sizeof (gsize));
+  query->n = n;
+
+  if (call->waiter != NULL)
+    {
+      RedisCallWaiter waiter;
+      GError *error = NULL;
+      GPtrArray *replies;
+
+      redis_call_waiter_init (&waiter);
+      inner = redis_call_new_sync (REDIS_CALL_PIPELINE, payload, n_commands, call->cancellable, &waiter);
+      REDIS_CLIENT_GET_IFACE (pool)->submit (REDIS_CLIENT (pool), inner);
+      redis_call_unref (inner);
+      replies = redis_call_waiter_wait (&waiter, &error);
+      key_query_done (query, replies, error);
+      return;
+    }
+  {
+    g_autoptr(GTask) task = g_task_new (NULL, NULL, key_query_cb, query);
+
+    g_task_set_check_cancellable (task, FALSE);
+    inner = redis_call_new (REDIS_CALL_PIPELINE, payload, n_commands, task);
+    if (inner->cancellable == NULL && call->cancellable != NULL)
+      inner->cancellable = g_object_ref (call->cancellable);
+    REDIS_CLIENT_GET_IFACE (pool)->submit (REDIS_CLIENT (pool), inner);
+    redis_call_unref (inner);
+  }
+}
+
 /* ---- RedisClient ---------------------------------------------------------- */
 
 static void
@@ -1029,8 +1232,7 @@ redis_cluster_pool_submit (RedisClient *client,
   g_autofree gsize *heap_offsets = NULL;
   gint *slots = stack_slots;
   gsize *offsets = stack_offsets;
-  gint slot = REDIS_CLUSTER_SLOT_NONE;
-  gint other = REDIS_CLUSTER_SLOT_NONE;
+  gboolean unknown = FALSE;
   gsize offset = 0;
   guint n = 0;
 
@@ -1039,7 +1241,8 @@ redis_cluster_pool_submit (RedisClient *client,
   while (offset < call->len)
     {
       gsize consumed = 0;
-      gint s = redis_cluster_command_slot (call->data + offset, call->len - offset, &consumed, &error);
+      gint s = redis_cluster_command_slot (call->data + offset, call->len - offset, &consumed,
+                                           self->key_cache, &error);
 
       if (s == REDIS_CLUSTER_SLOT_INVALID)
         {
@@ -1061,12 +1264,37 @@ redis_cluster_pool_submit (RedisClient *client,
       offsets[n] = offset;
       n++;
       offset += consumed;
+      if (s == REDIS_CLUSTER_SLOT_UNKNOWN)
+        unknown = TRUE;
+    }
+  offsets[n] = offset;
+
+  if (unknown)
+    key_query (self, call, slots, offsets, n);
+  else
+    route_call (self, call, slots, offsets, n);
+}
+
+/* Sends @call where the slots of its commands (@slots, none UNKNOWN) say. */
+static void
+route_call (RedisClusterPool *self,
+            RedisCall        *call,
+            const gint       *slots,
+            const gsize      *offsets,
+            guint             n)
+{
+  gint slot = REDIS_CLUSTER_SLOT_NONE;
+  gint other = REDIS_CLUSTER_SLOT_NONE;
+
+  for (guint i = 0; i < n; i++)
+    {
+      gint s = slots[i];
+
       if (s >= 0 && slot < 0)
         slot = s;
       else if (s >= 0 && s != slot && other < 0)
         other = s;
     }
-  offsets[n] = offset;
 
   if (other >= 0 && call->kind != REDIS_CALL_PIPELINE)
     {
@@ -1444,6 +1672,7 @@ redis_cluster_pool_finalize (GObject *object)
   g_mutex_clear (&self->lock);
   g_free (self->slots);
   g_free (self->read_slots);
+  redis_cluster_key_cache_free (self->key_cache);
   g_main_context_unref (self->context);
   g_free (self->uri);
   g_strfreev (self->seeds);
@@ -1589,6 +1818,36 @@ redis_cluster_pool_class_init (RedisClusterPoolClass *klass)
   signals[SIGNAL_TOPOLOGY_CHANGED] =
     g_signal_new ("topology-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+
+  /**
+   * RedisClusterPool::connection-lost:
+   * @self: the [class@Redis.ClusterPool]
+   * @address: the node, as `host:port`
+   * @index: the slot of the connection in the node's pool, from 0 to
+   *   its size - 1
+   * @error: why it was lost
+   *
+   * [signal@Redis.Pool::connection-lost] of the pool of one node, emitted
+   * again with the node's address, once for each lost connection, in the
+   * thread-default main context of the thread that created the pool.
+   */
+  signals[SIGNAL_CONNECTION_LOST] =
+    g_signal_new ("connection-lost", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 3, G_TYPE_STRING, G_TYPE_UINT, G_TYPE_ERROR);
+
+  /**
+   * RedisClusterPool::connection-replaced:
+   * @self: the [class@Redis.ClusterPool]
+   * @address: the node, as `host:port`
+   * @index: the slot of the connection in the node's pool
+   *
+   * [signal@Redis.Pool::connection-replaced] of the pool of one node,
+   * emitted again with the node's address once a lost connection has been
+   * replaced by a new one that finished its handshake.
+   */
+  signals[SIGNAL_CONNECTION_REPLACED] =
+    g_signal_new ("connection-replaced", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_UINT);
 }
 
 static void
@@ -1604,6 +1863,7 @@ redis_cluster_pool_init (RedisClusterPool *self)
   self->read_slots = g_new (guint16, REDIS_CLUSTER_N_SLOTS);
   for (guint i = 0; i < REDIS_CLUSTER_N_SLOTS; i++)
     self->slots[i] = self->read_slots[i] = NO_NODE;
+  self->key_cache = redis_cluster_key_cache_new ();
 }
 
 /* ---- public API ------------------------------------------------------------ */
@@ -1722,8 +1982,10 @@ redis_cluster_pool_get_max_redirects (RedisClusterPool *self)
  * Returns a snapshot of the pool as a `a{sv}` dictionary: `nodes` (`as`,
  * the node addresses in list-model order), `ranges` (`a(qqs)`, the slot
  * ranges and their primary), `slots-covered` (`u`), `moved`, `ask`,
- * `tryagain` (`t`, redirections and retries followed so far) and
- * `refreshes` (`t`, slot map reads).
+ * `tryagain` (`t`, redirections and retries followed so far),
+ * `refreshes` (`t`, slot map reads) and `key-queries` (`t`, calls that
+ * waited for `COMMAND GETKEYS` to route a command outside the built-in
+ * key table).
  *
  * Returns: (transfer full): a floating-free #GVariant
  */
@@ -1760,6 +2022,7 @@ redis_cluster_pool_get_info (RedisClusterPool *self)
   g_variant_builder_add (&builder, "{sv}", "ask", g_variant_new_uint64 (self->n_ask));
   g_variant_builder_add (&builder, "{sv}", "tryagain", g_variant_new_uint64 (self->n_tryagain));
   g_variant_builder_add (&builder, "{sv}", "refreshes", g_variant_new_uint64 (self->n_refreshes));
+  g_variant_builder_add (&builder, "{sv}", "key-queries", g_variant_new_uint64 (self->n_key_queries));
   g_mutex_unlock (&self->lock);
 
   return g_variant_ref_sink (g_variant_builder_end (&builder));

@@ -383,6 +383,240 @@ test_crossslot (void)
   }
 }
 
+/* ---- commands outside the key table ---------------------------------------- */
+
+/* The calls of `COMMAND GETKEYS` the nodes served since the last reset. */
+static guint64
+getkeys_calls (void)
+{
+  guint64 total = 0;
+
+  for (guint i = 0; i < N_NODES; i++)
+    {
+      g_autofree char *stats = CLI (i, "INFO", "commandstats");
+      const char *line = strstr (stats, "cmdstat_command|getkeys:calls=");
+
+      if (line != NULL)
+        total += g_ascii_strtoull (line + strlen ("cmdstat_command|getkeys:calls="), NULL, 10);
+    }
+  return total;
+}
+
+static void
+reset_stats (void)
+{
+  for (guint i = 0; i < N_NODES; i++)
+    {
+      g_autofree char *ok = CLI (i, "CONFIG", "RESETSTAT");
+
+      g_assert_cmpstr (ok, ==, "OK");
+    }
+}
+
+/* LINSERT (fixed key position), SINTERCARD (keys after numkeys: they move
+ * with the arguments) and LOLWUT (keyless) are not in the built-in table:
+ * COMMAND GETKEYS tells where their keys are, its answer cached by name
+ * and number of arguments unless the keys move. */
+static void
+test_getkeys (void)
+{
+  g_autoptr(RedisClusterPool) cluster = new_cluster_pool ();
+  g_autoptr(GError) error = NULL;
+  const guint n_keys = 30;
+  guint on_node[N_NODES] = { 0 };
+
+  flush_all ();
+  reset_stats ();
+  for (guint i = 0; i < n_keys; i++)
+    {
+      g_autofree char *key = g_strdup_printf ("gk:%u", i);
+      g_autoptr(RedisReply) pushed = CMD (cluster, "RPUSH", key, "a");
+      g_autoptr(RedisReply) inserted = CMD (cluster, "LINSERT", key, "BEFORE", "a", "b");
+
+      g_assert_cmpint (redis_reply_get_integer (inserted), ==, 2);
+      on_node[owner_of_slot (slot_of (key))]++;
+    }
+  for (guint i = 0; i < N_NODES; i++)
+    g_assert_cmpuint (on_node[i], >, 0);
+  /* Each went straight to its owner: no MOVED; one query, then the cache. */
+  g_assert_cmpuint (info_u64 (cluster, "moved"), ==, 0);
+  g_assert_cmpuint (info_u64 (cluster, "key-queries"), ==, 1);
+  g_assert_cmpuint (getkeys_calls (), ==, 1);
+
+  /* Keys that move with the arguments: asked every time. */
+  {
+    g_autoptr(RedisReply) a = CMD (cluster, "SADD", "{s}a", "x", "y");
+    g_autoptr(RedisReply) b = CMD (cluster, "SADD", "{s}b", "y", "z");
+
+    for (guint i = 0; i < 3; i++)
+      {
+        g_autoptr(RedisReply) card = CMD (cluster, "SINTERCARD", "2", "{s}a", "{s}b");
+
+        g_assert_cmpint (redis_reply_get_integer (card), ==, 1);
+      }
+    g_assert_cmpuint (info_u64 (cluster, "key-queries"), ==, 4);
+  }
+  /* …and keys in two slots are refused before the command is sent. */
+  {
+    g_autofree char *a = key_on_node (0, 0);
+    g_autofree char *b = key_on_node (1, 0);
+    g_autofree char *slot_a = g_strdup_printf ("%u", slot_of (a));
+    const char *argv[] = { "SINTERCARD", "2", a, b, NULL };
+    g_autoptr(RedisReply) reply = redis_client_command_sync (REDIS_CLIENT (cluster), argv, NULL, &error);
+
+    g_assert_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT);
+    g_assert_nonnull (strstr (error->message, slot_a));
+    g_assert_null (reply);
+    g_clear_error (&error);
+  }
+  /* A keyless answer is cached too. */
+  {
+    g_autoptr(RedisReply) first = CMD (cluster, "LOLWUT", "VERSION", "5");
+    guint64 queries = info_u64 (cluster, "key-queries");
+    g_autoptr(RedisReply) second = CMD (cluster, "LOLWUT", "VERSION", "5");
+
+    g_assert_cmpuint (info_u64 (cluster, "key-queries"), ==, queries);
+  }
+  /* An unknown command: the server's own error, not a routing one. */
+  {
+    const char *argv[] = { "NOSUCHCOMMAND", "k", NULL };
+    g_autoptr(RedisReply) reply = redis_client_command_sync (REDIS_CLIENT (cluster), argv, NULL, &error);
+
+    g_assert_error (error, REDIS_ERROR, REDIS_ERROR_SERVER);
+    g_assert_null (reply);
+    g_clear_error (&error);
+  }
+  g_assert_cmpuint (info_u64 (cluster, "moved"), ==, 0);
+}
+
+/* The same from async calls, and inside a pipeline split over nodes. */
+static void
+test_getkeys_async (void)
+{
+  g_autoptr(RedisClusterPool) cluster = new_cluster_pool ();
+  AsyncState state = { 0, g_ptr_array_new_with_free_func ((GDestroyNotify) redis_reply_unref), NULL };
+  const guint n = 30;
+
+  flush_all ();
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *key = g_strdup_printf ("gka:%u", i);
+      g_autoptr(RedisReply) pushed = CMD (cluster, "RPUSH", key, "a");
+      const char *argv[] = { "LINSERT", key, "AFTER", "a", "b", NULL };
+
+      state.left++;
+      redis_client_command_async (REDIS_CLIENT (cluster), argv, NULL, async_command_cb, &state);
+    }
+  WAIT_UNTIL (state.left == 0, 10000);
+  g_assert_no_error (state.error);
+  g_assert_cmpuint (state.replies->len, ==, n);
+  for (guint i = 0; i < n; i++)
+    g_assert_cmpint (redis_reply_get_integer (state.replies->pdata[i]), ==, 2);
+  g_assert_cmpuint (info_u64 (cluster, "moved"), ==, 0);
+  g_ptr_array_unref (state.replies);
+
+  {
+    g_autoptr(RedisBatch) batch = redis_batch_new ();
+    g_autoptr(GPtrArray) replies = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *a = key_on_node (0, 1);
+    g_autofree char *b = key_on_node (1, 1);
+    g_autofree char *c = key_on_node (2, 1);
+    const char *keys[] = { a, b, c };
+
+    for (guint i = 0; i < G_N_ELEMENTS (keys); i++)
+      {
+        redis_batch_add (batch, (const char *[]) { "RPUSH", keys[i], "a", NULL });
+        redis_batch_add (batch, (const char *[]) { "LINSERT", keys[i], "BEFORE", "a", keys[i], NULL });
+        redis_batch_add (batch, (const char *[]) { "HSTRLEN", keys[i], "f", NULL });
+      }
+    replies = redis_client_pipeline_sync (REDIS_CLIENT (cluster), batch, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (replies->len, ==, 3 * G_N_ELEMENTS (keys));
+    for (guint i = 0; i < G_N_ELEMENTS (keys); i++)
+      {
+        g_assert_cmpint (redis_reply_get_integer (replies->pdata[3 * i + 1]), ==, 2);
+        /* WRONGTYPE from the owner, not MOVED. */
+        g_assert_cmpuint (redis_reply_get_kind (replies->pdata[3 * i + 2]), ==, REDIS_REPLY_KIND_ERROR);
+        g_assert_true (g_str_has_prefix (redis_reply_get_text (replies->pdata[3 * i + 2]), "WRONGTYPE"));
+      }
+  }
+  g_assert_cmpuint (info_u64 (cluster, "moved"), ==, 0);
+}
+
+/* ---- per-node signals ---------------------------------------------------------- */
+
+typedef struct
+{
+  GPtrArray *lost;       /* addresses */
+  GPtrArray *replaced;   /* addresses */
+  GError    *error;
+} NodeSignals;
+
+static void
+on_node_lost (RedisClusterPool *cluster,
+              const char       *address,
+              guint             index,
+              const GError     *error,
+              NodeSignals      *seen)
+{
+  g_ptr_array_add (seen->lost, g_strdup (address));
+  if (seen->error == NULL)
+    seen->error = g_error_copy (error);
+}
+
+static void
+on_node_replaced (RedisClusterPool *cluster,
+                  const char       *address,
+                  guint             index,
+                  NodeSignals      *seen)
+{
+  g_ptr_array_add (seen->replaced, g_strdup (address));
+}
+
+/* CLIENT KILL on one node: its pool's connection-lost and
+ * connection-replaced come from the cluster pool, with that node's
+ * address, and from no other node. */
+static void
+test_node_signals (void)
+{
+  g_autoptr(RedisClusterPool) cluster = new_cluster_pool ();
+  g_autofree char *victim = g_strdup_printf ("127.0.0.1:%u", redis_test_server_get_port (nodes[1]));
+  g_autofree char *key = key_on_node (1, 0);
+  NodeSignals seen = { g_ptr_array_new_with_free_func (g_free), g_ptr_array_new_with_free_func (g_free), NULL };
+
+  g_signal_connect (cluster, "connection-lost", G_CALLBACK (on_node_lost), &seen);
+  g_signal_connect (cluster, "connection-replaced", G_CALLBACK (on_node_replaced), &seen);
+
+  /* A connection to every node. */
+  for (guint i = 0; i < N_NODES; i++)
+    {
+      g_autofree char *k = key_on_node (i, 0);
+      g_autoptr(RedisReply) reply = CMD (cluster, "SET", k, "1");
+    }
+  {
+    g_autofree char *killed = CLI (1, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
+
+    g_assert_cmpuint (g_ascii_strtoull (killed, NULL, 10), >=, 1);
+  }
+  WAIT_UNTIL (seen.lost->len > 0, 5000);
+  for (guint i = 0; i < seen.lost->len; i++)
+    g_assert_cmpstr (seen.lost->pdata[i], ==, victim);
+  g_assert_nonnull (seen.error);
+
+  /* Calls to that node go on; its connection is replaced. */
+  {
+    g_autoptr(RedisReply) reply = CMD (cluster, "GET", key);
+  }
+  WAIT_UNTIL (seen.replaced->len >= seen.lost->len, 5000);
+  for (guint i = 0; i < seen.replaced->len; i++)
+    g_assert_cmpstr (seen.replaced->pdata[i], ==, victim);
+
+  g_ptr_array_unref (seen.lost);
+  g_ptr_array_unref (seen.replaced);
+  g_clear_error (&seen.error);
+}
+
 /* ---- pipelines and transactions --------------------------------------------- */
 
 static void
@@ -795,6 +1029,9 @@ main (int    argc,
       g_test_add_func ("/cluster/routing/sync", test_routing);
       g_test_add_func ("/cluster/routing/async", test_routing_async);
       g_test_add_func ("/cluster/crossslot", test_crossslot);
+      g_test_add_func ("/cluster/getkeys/sync", test_getkeys);
+      g_test_add_func ("/cluster/getkeys/async", test_getkeys_async);
+      g_test_add_func ("/cluster/node-signals", test_node_signals);
       g_test_add_func ("/cluster/pipeline/across-nodes", test_pipeline_across_nodes);
       g_test_add_func ("/cluster/transaction", test_transaction);
       g_test_add_func ("/cluster/noreply", test_noreply);

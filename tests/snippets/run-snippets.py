@@ -72,6 +72,13 @@ Conventions, as an HTML comment on the line(s) right before a fence
       vala    the body of `async void snippet () throws GLib.Error`, run
               from main() with a MainLoop (no `pool` in scope: Vala
               forbids shadowing it).
+  <!-- snippet: cluster -->
+      The block runs as written against a 3-primary Redis Cluster on
+      loopback that the runner starts (once, at the first such block):
+      it addresses the nodes as 127.0.0.1:7000, 127.0.0.1:7001 and
+      127.0.0.1:7002, which the runner rewrites to the nodes' ports; every
+      node is flushed before each block. Without redis-server and
+      redis-cli the block is reported as skipped.
   <!-- snippet: skip reason="why" -->
       Not run; reported as a TAP SKIP with the reason. The reason is
       required, and a skip should stay rare.
@@ -95,6 +102,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 SCRIPT_DIR = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_SOURCE_DIR = os.path.normpath(os.path.join(SCRIPT_DIR, '..', '..'))
@@ -109,6 +117,8 @@ DOC_LINE = re.compile(r'^\s*\*( |$)')
 SOURCE_PATH = re.compile(r'(?<![\w./-])((?:tools|tests|examples|docs|redispool)/[\w./-]*[\w])')
 
 DEFAULT_URL_HOSTPORT = '127.0.0.1:6379'
+# How cluster snippets (<!-- snippet: cluster -->) name the three nodes.
+CLUSTER_HOSTPORTS = ('127.0.0.1:7000', '127.0.0.1:7001', '127.0.0.1:7002')
 # Where GJS snippets import the promises module from: the installed path
 # shown to users, mapped to the source tree's copy.
 GJS_MODULE_URL = 'file:///usr/share/redispool-1.0/gjs/redispool.js'
@@ -154,6 +164,8 @@ def parse_marker(text, where):
         w = words[i]
         if w == 'fragment':
             options['fragment'] = True
+        elif w == 'cluster':
+            options['cluster'] = True
         elif w == 'skip':
             reason = words[i + 1] if i + 1 < len(words) else ''
             if not reason.startswith('reason=') or not reason[len('reason='):].strip():
@@ -276,6 +288,93 @@ def flushall(port):
         raise RuntimeError('FLUSHALL answered %r' % data)
 
 
+# ---- the cluster, for cluster snippets ------------------------------------------
+
+class Cluster:
+    """Three primaries on loopback (slots given with CLUSTER ADDSLOTSRANGE,
+    joined with CLUSTER MEET), as tests/bindings/test_cluster.py makes it."""
+
+    def __init__(self):
+        self.server = shutil.which('redis-server')
+        self.cli_path = shutil.which('redis-cli')
+        self.tmp = None
+        self.procs = []
+        self.ports = []
+
+    def missing(self):
+        if self.server is None or self.cli_path is None:
+            return 'a cluster snippet needs redis-server and redis-cli'
+        return None
+
+    def cli(self, port, *args):
+        return subprocess.run([self.cli_path, '-h', '127.0.0.1', '-p', str(port)] + list(args),
+                              check=True, capture_output=True, text=True,
+                              timeout=scale(10)).stdout.strip()
+
+    @staticmethod
+    def free_port():
+        # Below 55536: the cluster bus port is the data port + 10000.
+        while True:
+            port = 20000 + int.from_bytes(os.urandom(2), 'big') % 30000
+            with socket.socket() as s, socket.socket() as bus:
+                try:
+                    s.bind(('127.0.0.1', port))
+                    bus.bind(('127.0.0.1', port + 10000))
+                except OSError:
+                    continue
+                return port
+
+    def start_node(self):
+        for attempt in range(5):
+            port = self.free_port()
+            workdir = os.path.join(self.tmp, str(port))
+            os.mkdir(workdir)
+            proc = subprocess.Popen(
+                [self.server, '--port', str(port), '--bind', '127.0.0.1', '--save', '',
+                 '--appendonly', 'no', '--dir', workdir, '--cluster-enabled', 'yes',
+                 '--cluster-node-timeout', '1000', '--logfile', 'redis.log'],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.procs.append(proc)
+            deadline = time.monotonic() + scale(10)
+            while proc.poll() is None:
+                try:
+                    if self.cli(port, 'PING') == 'PONG':
+                        self.ports.append(port)
+                        return
+                except subprocess.CalledProcessError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError('redis-server on port %d did not start' % port)
+                time.sleep(0.05)
+        raise RuntimeError('no redis-server started in 5 attempts')
+
+    def start(self):
+        """The ports of the nodes, the cluster started on the first call."""
+        if self.ports:
+            return self.ports
+        self.tmp = tempfile.mkdtemp(prefix='redispool-snippet-cluster-')
+        for first, last in [(0, 5460), (5461, 10922), (10923, 16383)]:
+            self.start_node()
+            if self.cli(self.ports[-1], 'CLUSTER', 'ADDSLOTSRANGE', str(first), str(last)) != 'OK':
+                raise RuntimeError('CLUSTER ADDSLOTSRANGE failed')
+        for port in self.ports[1:]:
+            self.cli(self.ports[0], 'CLUSTER', 'MEET', '127.0.0.1', str(port))
+        deadline = time.monotonic() + scale(20)
+        while not all('cluster_state:ok' in info and 'cluster_known_nodes:3' in info
+                      for info in (self.cli(p, 'CLUSTER', 'INFO') for p in self.ports)):
+            if time.monotonic() > deadline:
+                raise RuntimeError('the cluster did not form')
+            time.sleep(0.1)
+        return self.ports
+
+    def stop(self):
+        for proc in self.procs:
+            proc.kill()
+            proc.wait()
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
 # ---- wrapping ----------------------------------------------------------------
 
 def indent(code, prefix):
@@ -350,9 +449,12 @@ FRAGMENT_TEMPLATES = {'c': (C_MAIN, '    '), 'python': (PYTHON_MAIN, ''),
                       'js': (JS_MAIN, '    '), 'vala': (VALA_MAIN, '    ')}
 
 
-def wrap(snippet, url):
+def wrap(snippet, url, cluster_ports=None):
     """The program to run, and the number of lines before the snippet's."""
     code = snippet.code.replace(DEFAULT_URL_HOSTPORT, url[len('redis://'):].split('/')[0])
+    if cluster_ports:
+        for hostport, port in zip(CLUSTER_HOSTPORTS, cluster_ports):
+            code = code.replace(hostport, '127.0.0.1:%d' % port)
     code = code.replace(GJS_MODULE_URL,
                         'file://' + os.path.normpath(GJS_MODULE_SOURCE))
     template, prefix = '@CODE@', ''
@@ -386,6 +488,7 @@ class Runner:
         env['REDIS_PORT'] = str(port)
         self.env = env
         self._pkg_flags = None
+        self.cluster = Cluster()
 
     def missing_tool(self, lang):
         """Why a block of @lang cannot run in this build, or None."""
@@ -395,6 +498,11 @@ class Runner:
                 os.path.join(self.build_dir, 'redispool', 'redispool-1.0.vapi'))):
             return 'no valac, or the build has no VAPI (-Dvapi)'
         return None
+
+    def cluster_ports(self, snippet):
+        if not snippet.options.get('cluster'):
+            return None
+        return self.cluster.start()
 
     def pkg_flags(self):
         if self._pkg_flags is None:
@@ -431,7 +539,7 @@ class Runner:
         ok, out = self.run_one(snippet, tmp)
         if not ok and snippet.lang in ('python', 'js', 'vala'):
             # C carries #line; for the others, map the lines of the file.
-            offset = wrap(snippet, self.url)[1]
+            offset = wrap(snippet, self.url, self.cluster_ports(snippet))[1]
             out += '\n(line %d of snippet.%s is %s:%d)' % (
                 offset + 1, {'python': 'py'}.get(snippet.lang, snippet.lang),
                 snippet.path, snippet.line + 1)
@@ -444,11 +552,14 @@ class Runner:
             if long_lines:
                 return False, ('line(s) %s longer than %d columns: they overflow the code box '
                                'of the API reference' % (', '.join(map(str, long_lines)), MAX_COLUMNS))
-        source = wrap(snippet, self.url)[0]
+        cluster_ports = self.cluster_ports(snippet) if snippet.lang not in CHECK_LANGS else None
+        source = wrap(snippet, self.url, cluster_ports)[0]
         lang = snippet.lang
         if lang in CHECK_LANGS:
             return self.check_shell(snippet)
         flushall(self.port)
+        for port in cluster_ports or ():
+            flushall(port)
         if lang == 'c':
             src = os.path.join(tmp, 'snippet.c')
             with open(src, 'w') as f:
@@ -547,10 +658,18 @@ def main(argv):
         os.execv(sys.executable, [sys.executable, helper, sys.executable] + argv)
 
     runner = Runner(args, int(os.environ['REDIS_PORT']))
+    try:
+        return run_all(runner, snippets)
+    finally:
+        runner.cluster.stop()
+
+
+def run_all(runner, snippets):
     failures = 0
     print('1..%d' % len(snippets), flush=True)
     for n, s in enumerate(snippets, 1):
-        reason = s.options.get('skip') or runner.missing_tool(s.lang)
+        reason = (s.options.get('skip') or runner.missing_tool(s.lang) or
+                  (s.options.get('cluster') and runner.cluster.missing()))
         if reason:
             print('ok %d - %s # SKIP %s' % (n, s.name, reason), flush=True)
             continue
