@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "redis-message-private.h"
+#include "redis-text-private.h"
 
 /**
  * RedisMessage:
@@ -122,10 +123,7 @@ static const char *
 text_or_null (const char *value,
               gsize       len)
 {
-  if (value == NULL || memchr (value, '\0', len) != NULL ||
-      !g_utf8_validate (value, len, NULL))
-    return NULL;
-  return value;
+  return redis_text_is_plain (value, len) ? value : NULL;
 }
 
 /* A GBytes over one value, keeping the message alive. */

@@ -299,8 +299,7 @@ redis_reply_get_string (RedisReply *self,
 
   /* The caller reads up to the first NUL: refuse rather than truncate,
    * and keep the promise of the binding type (utf8). */
-  if (memchr (self->data, '\0', self->len) != NULL ||
-      !g_utf8_validate (self->data, self->len, NULL))
+  if (!redis_text_is_plain (self->data, self->len))
     return NULL;
 
   return self->data;
@@ -519,8 +518,7 @@ redis_reply_to_variant (RedisReply *self)
   switch (self->kind)
     {
     case REDIS_REPLY_KIND_STRING:
-      if (memchr (self->data, '\0', self->len) == NULL &&
-          g_utf8_validate (self->data, self->len, NULL))
+      if (redis_text_is_plain (self->data, self->len))
         ret = g_variant_new_string (self->data);
       else
         ret = g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, self->data, self->len, 1);

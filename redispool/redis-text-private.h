@@ -44,4 +44,11 @@ void  redis_text_escape_append (GString              *out,
 char *redis_text_escape        (const char           *data,
                                 gsize                 len);
 
+/* Whether @len bytes at @data can be handed out as a C string of the
+ * bindings' utf8 type: valid UTF-8 and no NUL byte (g_utf8_validate()
+ * with a length refuses NUL bytes itself). The one rule for every text
+ * accessor (replies, messages, variants). */
+gboolean redis_text_is_plain   (const char           *data,
+                                gsize                 len);
+
 G_END_DECLS

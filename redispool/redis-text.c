@@ -138,3 +138,10 @@ redis_text_escape (const char *data,
   redis_text_escape_append (out, data, len, REDIS_TEXT_ESCAPE_DEFAULT);
   return g_string_free (out, FALSE);
 }
+
+gboolean
+redis_text_is_plain (const char *data,
+                     gsize       len)
+{
+  return data != NULL && g_utf8_validate (data, (gssize) len, NULL);
+}
