@@ -1148,8 +1148,12 @@ parse_uri (RedisOptions         *self,
       g_string_append (without_userinfo, at + 1);
     }
 
+  /* A sentinel URI's path is kept encoded, so that the master name is
+   * decoded exactly once and an encoded '/' in it does not split it. */
   parsed = g_uri_parse (without_userinfo != NULL ? without_userinfo->str : uri,
-                        G_URI_FLAGS_ENCODED_QUERY, &parse_error);
+                        G_URI_FLAGS_ENCODED_QUERY |
+                        (sentinels != NULL ? G_URI_FLAGS_ENCODED_PATH : G_URI_FLAGS_NONE),
+                        &parse_error);
   if (parsed == NULL)
     return invalid_syntax (error, parse_error, stray_at);
 
@@ -1174,7 +1178,8 @@ parse_uri (RedisOptions         *self,
         parts = g_strsplit (path + 1, "/", -1);
       if (parts == NULL || parts[0] == NULL || parts[0][0] == '\0' ||
           (parts[1] != NULL && (parts[2] != NULL || !parse_uint (parts[1], G_MAXINT, &db))) ||
-          (name = g_uri_unescape_string (parts[0], NULL)) == NULL)
+          (name = g_uri_unescape_string (parts[0], NULL)) == NULL ||
+          !g_utf8_validate (name, -1, NULL))
         return invalid (error, "the path of a redis+sentinel:// URI must be /master-name or "
                                "/master-name/db");
       g_clear_pointer (&self->socket_path, g_free);

@@ -439,6 +439,8 @@ test_uri (void)
     "redis+sentinel://127.0.0.1:0/" MASTER,
     "redis+sentinel://127.0.0.1:1,,127.0.0.1:2/" MASTER,
     "redis+sentinel://127.0.0.1:26379/" MASTER "?role=leader",
+    "redis+sentinel://127.0.0.1:26379/m%BC",  /* not UTF-8 */
+    "redis+sentinel://127.0.0.1:26379/m%00",
   };
   g_autoptr(RedisConnection) conn = NULL;
   g_auto(GStrv) sentinels = NULL;
@@ -497,6 +499,25 @@ test_uri (void)
     g_assert_cmpuint (db, ==, 4);
     g_assert_cmpint (role, ==, REDIS_SERVER_ROLE_REPLICA);
     g_assert_cmpstr (user2, ==, "su");
+  }
+
+  /* The master name is percent-decoded exactly once: "%25bc" is the three
+   * characters "%bc" (not the byte 0xBC), and an encoded '/' stays in the
+   * name; both survive a print/parse round. */
+  {
+    g_autoptr(RedisConnection) c =
+      g_object_new (REDIS_TYPE_CONNECTION, "uri", "redis+sentinel://127.0.0.1:1/a%40%25bc%2Fd/2", NULL);
+    g_autoptr(RedisConnection) copy = NULL;
+    g_autofree char *name = NULL;
+    g_autofree char *name2 = NULL;
+    g_autofree char *again = NULL;
+
+    g_object_get (c, "master-name", &name, "database", &db, "uri", &again, NULL);
+    g_assert_cmpstr (name, ==, "a@%bc/d");
+    g_assert_cmpuint (db, ==, 2);
+    copy = g_object_new (REDIS_TYPE_CONNECTION, "uri", again, NULL);
+    g_object_get (copy, "master-name", &name2, NULL);
+    g_assert_cmpstr (name2, ==, "a@%bc/d");
   }
 }
 
