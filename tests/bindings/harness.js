@@ -12,9 +12,12 @@ import System from 'system';
 export const PORT = parseInt(GLib.getenv('REDIS_PORT') ?? '0');
 export const URL = GLib.getenv('REDIS_URL');
 export const enc = new TextEncoder();
-// Deadlines scale like those of the C tests (tests/test-helpers.h).
-const SCALE = Math.max(1, parseInt(GLib.getenv('REDISPOOL_TEST_TIMEOUT_MULTIPLIER') ?? '1') || 1);
-export const scaled = ms => ms * SCALE;
+// Deadlines scale like those of the C tests' test_scale_ms()
+// (tests/test-helpers.h): the multiplier of the ASan and valgrind passes
+// times the load factor tools/test.sh reads from the load average.
+const factor = name => Math.max(1, parseFloat(GLib.getenv(name) ?? '1') || 1);
+const SCALE = factor('REDISPOOL_TEST_TIMEOUT_MULTIPLIER') * factor('REDISPOOL_TEST_LOAD_FACTOR');
+export const scaled = ms => Math.round(ms * SCALE);
 
 export function assert(cond, msg) {
     if (!cond)
