@@ -73,7 +73,9 @@ struct _RedisCall
   /* A written blocking call that was cancelled or timed out: the server is
    * asked to end its wait (CLIENT UNBLOCK … ERROR) and the call completes
    * when its reply arrives, with this error if the wait was ended there,
-   * with the reply if the server had served it first. */
+   * with the reply if the server had served it first; with
+   * CONNECTION_LOST if the connection is lost before (it may have been
+   * served). */
   GError            *abandon_error;
   char              *noreply_token;  /* NOREPLY: what the closing ECHO must return */
   guint              n_queued;       /* TRANSACTION: "+QUEUED" replies seen (I/O thread) */

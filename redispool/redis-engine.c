@@ -66,7 +66,8 @@
  * blocked in, so nothing new may be written behind that command until its
  * reply is in. Such an abandoned call completes when its reply comes: with
  * its error if the server ended the wait, with the reply if the server had
- * served it first (no element popped for it is ever dropped).
+ * served it first (no element popped for it is ever dropped); with
+ * CONNECTION_LOST if the connection goes first (it may have been served).
  */
 
 /* Past this many unwritten bytes, calls wait in the backlog (one call,
@@ -1728,9 +1729,23 @@ shutdown_fail_written (RedisEngine    *self,
 
   if (call->abandon_error != NULL)
     {
-      /* Its caller gave up on it: that stays the outcome. The server ends
-       * the wait of a closed connection itself. */
-      redis_call_fail_written (call, g_steal_pointer (&call->abandon_error), self->total_written);
+      /* Its caller gave up on it, and the reply that would tell whether
+       * the server ended its wait or served it first (a BLPOP popping an
+       * element as the cancel came) is lost with the connection: it may
+       * have run, like any written call. Not the caller's CANCELLED, which
+       * would say that nothing happened. */
+      g_clear_error (&call->abandon_error);
+      if (wording == WORDING_CLOSED_BY_OWNER)
+        error = g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
+                             "The connection to %s was closed before the server confirmed "
+                             "the end of %s, given up on (it may have been served)",
+                             self->address, redis_call_get_name (call));
+      else
+        error = g_error_new (REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST,
+                             "Connection to %s lost before the server confirmed the end of "
+                             "%s, given up on (it may have been served): %s",
+                             self->address, redis_call_get_name (call), reason->message);
+      redis_call_fail_written (call, error, self->total_written);
       return;
     }
   if (redis_call_is_completed (call))

@@ -3,12 +3,14 @@
 /* Blocking commands given up on (cancelled, timed out) against a real
  * redis-server: the wait ends on the server, and nothing the server served
  * is ever dropped — on a single connection, on a lease, and on the
- * dedicated connections a pool runs blocking commands on. */
+ * dedicated connections a pool runs blocking commands on; and, on a fake
+ * server, a connection lost before the wait's end is confirmed. */
 
 #include <string.h>
 #include <gio/gio.h>
 
 #include "redispool.h"
+#include "fake-server.h"
 #include "fault-proxy.h"
 #include "redis-test-server.h"
 #include "test-helpers.h"
@@ -314,9 +316,100 @@ test_served_before_cancel (Fixture       *f,
   g_assert_cmpstr (redis_reply_get_string (reply, NULL), ==, "next");
 }
 
+/* Whether the fake server was sent a command starting with @prefix. */
+static gboolean
+fake_server_was_sent (FakeServer *fake,
+                      const char *prefix)
+{
+  g_auto(GStrv) commands = fake_server_get_commands (fake);
+
+  for (guint i = 0; commands[i] != NULL; i++)
+    if (g_str_has_prefix (commands[i], prefix))
+      return TRUE;
+  return FALSE;
+}
+
+typedef struct
+{
+  RedisConnection *conn;
+  GCancellable    *cancellable;
+  GError          *error;
+  RedisReply      *reply;
+} SyncBlpop;
+
+static gpointer
+sync_blpop_thread (gpointer data)
+{
+  SyncBlpop *s = data;
+
+  s->reply = redis_client_command_sync (REDIS_CLIENT (s->conn), ARGV ("BLPOP", "q", "0"),
+                                        s->cancellable, &s->error);
+  return NULL;
+}
+
+/* A cancelled BLPOP whose connection dies before its reply comes: the
+ * server may have served it (popped an element just as the cancel came)
+ * and the reply that would tell is lost. The call fails CONNECTION_LOST,
+ * "may have run", never CANCELLED, which would say nothing happened. A
+ * fake server forces the order: it leaves the BLPOP blocked, answers the
+ * CLIENT UNBLOCK without ending it, then drops the connection. Async, and
+ * sync (its thread drives the socket and watches the cancellable). */
+static void
+test_cancel_then_lost (Fixture       *f,
+                       gconstpointer  data)
+{
+  for (guint sync = 0; sync < 2; sync++)
+    {
+      g_autoptr(FakeServer) fake = fake_server_new ();
+      g_autoptr(RedisConnection) conn = NULL;
+      g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+      g_autoptr(GError) error = NULL;
+      g_autoptr(RedisReply) reply = NULL;
+      g_autoptr(GAsyncResult) result = NULL;
+      SyncBlpop s = { NULL, };
+      GThread *thread = NULL;
+
+      g_test_message (sync ? "sync" : "async");
+      fake_server_set_answer_all (fake, ":1\r\n", -1);   /* CLIENT ID, CLIENT UNBLOCK */
+      conn = connection_new (fake_server_get_port (fake));
+      fake_server_add_stall (fake);                      /* the BLPOP stays blocked */
+
+      if (sync)
+        {
+          s = (SyncBlpop) { conn, cancellable, NULL, NULL };
+          thread = g_thread_new ("blpop", sync_blpop_thread, &s);
+        }
+      else
+        redis_client_command_async (REDIS_CLIENT (conn), ARGV ("BLPOP", "q", "0"), cancellable,
+                                    store_result_cb, &result);
+      WAIT_UNTIL (fake_server_was_sent (fake, "BLPOP"), 5000);
+      g_cancellable_cancel (cancellable);
+      WAIT_UNTIL (fake_server_was_sent (fake, "CLIENT UNBLOCK"), 5000);
+      g_assert_null (result);   /* it waits for the BLPOP's own reply */
+
+      fake_server_drop_connections (fake);
+      if (sync)
+        {
+          g_thread_join (thread);
+          reply = g_steal_pointer (&s.reply);
+          error = g_steal_pointer (&s.error);
+        }
+      else
+        {
+          test_wait_for_result (&result, 5000);
+          reply = redis_client_command_finish (REDIS_CLIENT (conn), result, &error);
+        }
+      g_assert_null (reply);
+      g_assert_error (error, REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST);
+      g_assert_nonnull (strstr (error->message, "may have been served"));
+      g_assert_false (redis_error_is_retry_safe (error));
+    }
+}
+
 /* The side connection that would end the wait cannot be opened (the
  * server is full): the connection is closed instead, which ends the wait
- * on the server too, and the call fails CANCELLED. */
+ * on the server too. The call fails CONNECTION_LOST, not CANCELLED: the
+ * library cannot tell that the server did not serve it first. */
 static void
 test_unblock_impossible (Fixture       *f,
                          gconstpointer  data)
@@ -328,7 +421,13 @@ test_unblock_impossible (Fixture       *f,
   redis_reply_unref (run (admin, ARGV ("CONFIG", "SET", "maxclients", "2")));
 
   result = run_and_cancel_when_blocked (conn, admin, ARGV ("BLPOP", "q", "0"), 0);
-  assert_cancelled (conn, result);
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(RedisReply) reply = redis_client_command_finish (REDIS_CLIENT (conn), result, &error);
+
+    g_assert_null (reply);
+    g_assert_error (error, REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST);
+  }
   WAIT_UNTIL (redis_connection_get_state (conn) == REDIS_CONNECTION_STATE_CLOSED, 5000);
   WAIT_UNTIL (blocked_clients (admin) == 0, 5000);
   g_assert_cmpint (run_integer (admin, ARGV ("RPUSH", "q", "job")), ==, 1);
@@ -427,6 +526,7 @@ static const Case cases[] = {
   { "/blocking/cancel/served-first", test_served_before_cancel },   /* its connection goes through a proxy */
   { "/blocking/cancel/push-races", test_cancel_push_races, TRUE, 1 },   /* conn: the pusher */
   { "/blocking/cancel/unblock-impossible", test_unblock_impossible, TRUE },
+  { "/blocking/cancel/then-lost", test_cancel_then_lost },   /* on a fake server */
 };
 
 int
