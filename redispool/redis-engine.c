@@ -1795,6 +1795,16 @@ shutdown_settle_calls (RedisEngine    *self,
           redis_call_fail (call, g_error_copy (reason));
           redis_call_unref (call);
         }
+      else if (call->write_start >= self->total_written && call->abandon_error != NULL)
+        {
+          /* A blocking call given up on while it waited in wbuf: not a
+           * byte of it went out, so it never ran and its caller's outcome
+           * stands. Not sent elsewhere: it would run there with its
+           * abandonment attached, and that engine would count an
+           * abandoned call it never had. */
+          redis_call_fail (call, g_steal_pointer (&call->abandon_error));
+          release_call (self, call);
+        }
       else if (call->write_start >= self->total_written && !redis_call_is_completed (call))
         {
           /* Not a byte of it was written: safe to send elsewhere. */

@@ -519,6 +519,80 @@ test_cancel_push_races (Fixture       *f,
   g_object_unref (lease);
 }
 
+/* A blocking call on a lease, queued behind a write the socket cannot take
+ * (the proxy stops reading), is cancelled, then the connection is lost:
+ * not a byte of it went out, so it never ran and stays CANCELLED. It must
+ * not be sent again on another connection with its abandonment attached
+ * (it once was: it ran there, and that connection then held back every
+ * later write). */
+static void
+test_cancel_unsent_then_lost (Fixture       *f,
+                              gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(FaultProxy) proxy = NULL;
+  g_autoptr(RedisPool) pool = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GAsyncResult) set_result = NULL;
+  g_autoptr(GAsyncResult) blpop_result = NULL;
+  g_autoptr(RedisReply) set_reply = NULL;
+  g_autoptr(RedisReply) blpop_reply = NULL;
+  g_autoptr(GError) set_error = NULL;
+  g_autoptr(GError) blpop_error = NULL;
+  g_autofree char *value = NULL;
+  const gsize value_len = 32 * 1024 * 1024;   /* far more than the socket buffers take */
+  RedisConnection *lease;
+
+  proxy = fault_proxy_new (redis_test_server_get_port (f->server), &error);
+  g_assert_no_error (error);
+  pool = g_initable_new (REDIS_TYPE_POOL, NULL, &error,
+                         "port", (guint) fault_proxy_get_port (proxy), "pool-size", 1,
+                         "connect-timeout", test_scale_ms (5000),
+                         "command-timeout", test_scale_ms (10000), NULL);
+  g_assert_no_error (error);
+  lease = redis_pool_acquire_sync (pool, NULL, &error);
+  g_assert_no_error (error);
+
+  /* The proxy reads one chunk, then holds it (and stops reading) for 10 min. */
+  fault_proxy_do (proxy, "delay 600000");
+  value = g_malloc (value_len + 1);
+  memset (value, 'x', value_len);
+  value[value_len] = '\0';
+  redis_client_command_async (REDIS_CLIENT (lease), ARGV ("SET", "big", value), NULL,
+                              store_result_cb, &set_result);
+  redis_client_command_async (REDIS_CLIENT (lease), ARGV ("BLPOP", "q", "0.5"), cancellable,
+                              store_result_cb, &blpop_result);
+  test_iterate_for (test_scale_ms (200));
+  g_cancellable_cancel (cancellable);
+  test_iterate_for (test_scale_ms (100));
+  fault_proxy_do (proxy, "reset");
+  fault_proxy_do (proxy, "pass");
+  test_wait_for_result (&set_result, 10000);
+  test_wait_for_result (&blpop_result, 10000);
+
+  set_reply = redis_client_command_finish (REDIS_CLIENT (lease), set_result, &set_error);
+  g_assert_null (set_reply);
+  g_assert_error (set_error, REDIS_ERROR, REDIS_ERROR_CONNECTION_LOST);
+  blpop_reply = redis_client_command_finish (REDIS_CLIENT (lease), blpop_result, &blpop_error);
+  g_assert_null (blpop_reply);
+  g_assert_error (blpop_error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  redis_pool_release (pool, lease);
+  g_object_unref (lease);
+
+  /* The pool's blocking commands and leases still work. */
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autoptr(RedisReply) reply = run (pool, ARGV ("BLPOP", "q", "0.05"));
+
+      g_assert_cmpint (redis_reply_get_kind (reply), ==, REDIS_REPLY_KIND_NIL);
+    }
+  lease = redis_pool_acquire_sync (pool, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (run_integer (lease, ARGV ("RPUSH", "q", "a")), ==, 1);
+  redis_pool_release (pool, lease);
+  g_object_unref (lease);
+}
+
 static const Case cases[] = {
   { "/blocking/cancel/lease", test_lease_cancel, FALSE, 1 },
   { "/blocking/cancel/each-command", test_each_blocking_command, TRUE },
@@ -527,6 +601,7 @@ static const Case cases[] = {
   { "/blocking/cancel/push-races", test_cancel_push_races, TRUE, 1 },   /* conn: the pusher */
   { "/blocking/cancel/unblock-impossible", test_unblock_impossible, TRUE },
   { "/blocking/cancel/then-lost", test_cancel_then_lost },   /* on a fake server */
+  { "/blocking/cancel/unsent-then-lost", test_cancel_unsent_then_lost },   /* through a proxy */
 };
 
 int
