@@ -5,6 +5,7 @@
  *   redispool-benchmark [-h HOST] [-p PORT] [-s SOCKET] [-a PASSWORD] [--uri URI]
  *                       [-c CALLERS] [--pool-size N] [-n REQUESTS] [-P PIPELINE]
  *                       [-d VALUE_SIZE] [-t get,set,ping,incr,lpush] [--sync] [-q]
+ *                       [--cluster]
  *
  * Async mode (the default): CALLERS logical callers share one RedisPool; each
  * keeps one request (or, with -P > 1, one pipeline of P commands, sent with
@@ -25,7 +26,15 @@
  *
  * Keys follow redis-benchmark without -r: "key:__rand_int__" for GET/SET,
  * "counter:__rand_int__" for INCR and "mylist" for LPUSH. Before the GET test,
- * the key is SET once to a value of VALUE_SIZE bytes. */
+ * the key is SET once to a value of VALUE_SIZE bytes.
+ *
+ * --cluster: the server is a Redis Cluster. The client is a RedisClusterPool
+ * whose seeds are --uri (or -h/-p), with a pool of --pool-size connections
+ * per node. One key would load one node only, so, like redis-benchmark
+ * --cluster, every caller has a key of its own, the test's key with the
+ * caller's number as a hash tag ("key:__rand_int__:{7}"), which spreads the
+ * callers over the nodes; before the GET test every caller's key is SET.
+ * tools/bench-cluster.sh runs this next to redis-benchmark --cluster. */
 
 #include <redispool.h>
 
@@ -35,11 +44,39 @@
 
 static BenchOptions opt;
 static char *opt_uri = NULL;
+static gboolean opt_cluster = FALSE;
 
 static GOptionEntry uri_entries[] = {
   { "uri", 0, 0, G_OPTION_ARG_STRING, &opt_uri, "Server URI (overrides -h/-p/-s/-a)", "URI" },
+  { "cluster", 0, 0, G_OPTION_ARG_NONE, &opt_cluster,
+    "A Redis Cluster: --uri (or -h/-p) are seeds, each caller has a key of its own", NULL },
   { NULL }
 };
+
+/* A caller's command: the test's, with --cluster the key tagged with the
+ * caller's number. */
+typedef struct
+{
+  const char *argv[4];
+  char *key;
+} CallerCommand;
+
+static void
+caller_command_init (CallerCommand   *command,
+                     const BenchTest *test,
+                     guint            index)
+{
+  memcpy (command->argv, test->argv, sizeof command->argv);
+  command->key = NULL;
+  if (opt_cluster && test->argc >= 2)
+    command->argv[1] = command->key = g_strdup_printf ("%s:{%u}", test->argv[1], index);
+}
+
+static void
+caller_command_clear (CallerCommand *command)
+{
+  g_clear_pointer (&command->key, g_free);
+}
 
 static const BenchProgram program = {
   .name = "redispool-benchmark",
@@ -54,6 +91,7 @@ static const BenchProgram program = {
 typedef struct
 {
   BenchRun *run;
+  CallerCommand command;
   RedisBatch *batch; /* NULL without pipelining */
   gint64 started;
 } Caller;
@@ -123,17 +161,17 @@ caller_issue (Caller *caller)
   else
     {
       run->issued++;
-      redis_client_command_async (run->user_data, run->test->argv, NULL, command_done, caller);
+      redis_client_command_async (run->user_data, caller->command.argv, NULL, command_done, caller);
     }
 }
 
 static RedisBatch *
-batch_new (BenchTest *test)
+batch_new (const CallerCommand *command)
 {
   RedisBatch *batch = redis_batch_new ();
 
   for (int j = 0; j < opt.pipeline; j++)
-    redis_batch_add (batch, test->argv);
+    redis_batch_add (batch, command->argv);
   return batch;
 }
 
@@ -145,14 +183,18 @@ run_async (BenchRun *run)
   for (int i = 0; i < opt.callers; i++)
     {
       callers[i].run = run;
+      caller_command_init (&callers[i].command, run->test, (guint) i);
       if (opt.pipeline > 1)
-        callers[i].batch = batch_new (run->test);
+        callers[i].batch = batch_new (&callers[i].command);
     }
   for (int i = 0; i < opt.callers; i++)
     caller_issue (&callers[i]);
   bench_run_loop (run);
   for (int i = 0; i < opt.callers; i++)
-    g_clear_object (&callers[i].batch);
+    {
+      g_clear_object (&callers[i].batch);
+      caller_command_clear (&callers[i].command);
+    }
   g_free (callers);
 }
 
@@ -162,8 +204,12 @@ static void
 worker_main (BenchWorker *w)
 {
   RedisClient *client = w->run->user_data;
-  RedisBatch *batch = opt.pipeline > 1 ? batch_new (w->run->test) : NULL;
+  CallerCommand command;
+  RedisBatch *batch;
   g_autoptr(GError) error = NULL;
+
+  caller_command_init (&command, w->run->test, w->index);
+  batch = opt.pipeline > 1 ? batch_new (&command) : NULL;
 
   while (bench_worker_next (w))
     {
@@ -177,7 +223,7 @@ worker_main (BenchWorker *w)
         }
       else
         {
-          RedisReply *reply = redis_client_command_sync (client, w->run->test->argv, NULL, &error);
+          RedisReply *reply = redis_client_command_sync (client, command.argv, NULL, &error);
           if (reply == NULL)
             break;
           w->completed++;
@@ -188,6 +234,7 @@ worker_main (BenchWorker *w)
   if (error != NULL)
     w->error = g_strdup (error->message);
   g_clear_object (&batch);
+  caller_command_clear (&command);
 }
 
 static void
@@ -197,6 +244,26 @@ run_sync (BenchRun *run)
 }
 
 /* ----------------------------------------------------------------- main */
+
+/* The cluster pool: the seeds of --uri, or -h/-p. */
+static RedisClusterPool *
+make_cluster_pool (GError **error)
+{
+  g_autoptr(GString) uri = g_string_new (opt_uri);
+  gboolean has_query;
+
+  if (opt_uri == NULL)
+    g_string_printf (uri, "redis://%s:%d", opt.host ? opt.host : "127.0.0.1", opt.port);
+  has_query = strchr (uri->str, '?') != NULL;
+  if (strstr (uri->str, "pool_size=") == NULL)
+    {
+      g_string_append_printf (uri, "%spool_size=%d", has_query ? "&" : "?", opt.pool_size);
+      has_query = TRUE;
+    }
+  if (strstr (uri->str, "command_timeout=") == NULL)
+    g_string_append_printf (uri, "%scommand_timeout=0", has_query ? "&" : "?");
+  return redis_cluster_pool_new_sync (uri->str, NULL, error);
+}
 
 static RedisPool *
 make_pool (GError **error)
@@ -231,24 +298,35 @@ make_pool (GError **error)
                          NULL);
 }
 
-/* The SET before GET. */
+/* The SET before GET: of every caller's key with --cluster. */
 static gboolean
 command_once (BenchTest *test, gpointer pool, char **error)
 {
-  g_autoptr(GError) local_error = NULL;
-  g_autoptr(RedisReply) reply =
-    redis_client_command_sync (REDIS_CLIENT (pool), test->argv, NULL, &local_error);
+  guint n = opt_cluster ? (guint) opt.callers : 1;
 
-  if (reply == NULL)
-    *error = g_strdup (local_error->message);
-  return reply != NULL;
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(GError) local_error = NULL;
+      g_autoptr(RedisReply) reply = NULL;
+      CallerCommand command;
+
+      caller_command_init (&command, test, i);
+      reply = redis_client_command_sync (REDIS_CLIENT (pool), command.argv, NULL, &local_error);
+      caller_command_clear (&command);
+      if (reply == NULL)
+        {
+          *error = g_strdup (local_error->message);
+          return FALSE;
+        }
+    }
+  return TRUE;
 }
 
 int
 main (int argc, char *argv[])
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(RedisPool) pool = NULL;
+  g_autoptr(GObject) pool = NULL;
   g_autofree char *setup = NULL;
   int status;
   gboolean ok;
@@ -259,16 +337,16 @@ main (int argc, char *argv[])
   if (!bench_options_select_tests (&opt))
     return 2;
 
-  pool = make_pool (&error);
+  pool = opt_cluster ? G_OBJECT (make_cluster_pool (&error)) : G_OBJECT (make_pool (&error));
   if (pool == NULL)
     {
       g_printerr ("redispool-benchmark: cannot connect: %s\n", error->message);
       return 1;
     }
 
-  setup = g_strdup_printf ("%d %s callers, pool of %d connections, pipeline %d, %d bytes payload",
+  setup = g_strdup_printf ("%d %s callers, pool of %d connections%s, pipeline %d, %d bytes payload",
                            opt.callers, opt.sync ? "sync (threads)" : "async", opt.pool_size,
-                           opt.pipeline, opt.data_size);
+                           opt_cluster ? " per cluster node" : "", opt.pipeline, opt.data_size);
   ok = bench_run_tests (&opt, setup, opt.sync ? run_sync : run_async, command_once, pool);
 
   redis_client_close_sync (REDIS_CLIENT (pool), NULL, NULL);

@@ -17,7 +17,9 @@ typedef struct
  * (negative: from the end, -1 the last argument) and the step (0: the
  * command has no key). A first of
  * 0 with numkeys_at: the number of keys is the argument at numkeys_at and
- * the keys follow it (EVAL, FCALL). */
+ * the keys follow it (EVAL, FCALL). @readonly: Redis's own "readonly"
+ * command flag (as COMMAND INFO of Redis 7.0 gives it), what a cluster
+ * replica serves after READONLY. */
 typedef struct
 {
   const char *name;
@@ -25,72 +27,77 @@ typedef struct
   gint8       last;
   gint8       step;
   gint8       numkeys_at;
+  gboolean    readonly;
 } KeySpec;
+
+#define RO TRUE   /* in the table: a read-only command */
 
 static const KeySpec key_specs[] = {
   /* several keys */
-  { "DEL", 1, -1, 1, 0 }, { "UNLINK", 1, -1, 1, 0 }, { "EXISTS", 1, -1, 1, 0 },
-  { "TOUCH", 1, -1, 1, 0 }, { "MGET", 1, -1, 1, 0 }, { "WATCH", 1, -1, 1, 0 },
+  { "DEL", 1, -1, 1, 0 }, { "UNLINK", 1, -1, 1, 0 }, { "EXISTS", 1, -1, 1, 0, RO },
+  { "TOUCH", 1, -1, 1, 0, RO }, { "MGET", 1, -1, 1, 0, RO }, { "WATCH", 1, -1, 1, 0 },
   { "MSET", 1, -1, 2, 0 }, { "MSETNX", 1, -1, 2, 0 },
-  { "SDIFF", 1, -1, 1, 0 }, { "SINTER", 1, -1, 1, 0 }, { "SUNION", 1, -1, 1, 0 },
+  { "SDIFF", 1, -1, 1, 0, RO }, { "SINTER", 1, -1, 1, 0, RO }, { "SUNION", 1, -1, 1, 0, RO },
   { "SDIFFSTORE", 1, -1, 1, 0 }, { "SINTERSTORE", 1, -1, 1, 0 },
-  { "SUNIONSTORE", 1, -1, 1, 0 }, { "PFCOUNT", 1, -1, 1, 0 }, { "PFMERGE", 1, -1, 1, 0 },
+  { "SUNIONSTORE", 1, -1, 1, 0 }, { "PFCOUNT", 1, -1, 1, 0, RO }, { "PFMERGE", 1, -1, 1, 0 },
   { "BLPOP", 1, -2, 1, 0 }, { "BRPOP", 1, -2, 1, 0 }, { "BZPOPMIN", 1, -2, 1, 0 },
   { "BZPOPMAX", 1, -2, 1, 0 },
   { "RENAME", 1, 2, 1, 0 }, { "RENAMENX", 1, 2, 1, 0 }, { "SMOVE", 1, 2, 1, 0 },
   { "RPOPLPUSH", 1, 2, 1, 0 }, { "LMOVE", 1, 2, 1, 0 }, { "BLMOVE", 1, 2, 1, 0 },
   { "BRPOPLPUSH", 1, 2, 1, 0 }, { "COPY", 1, 2, 1, 0 },
   /* numkeys forms */
-  { "EVAL", 0, 0, 1, 2 }, { "EVALSHA", 0, 0, 1, 2 }, { "EVAL_RO", 0, 0, 1, 2 },
-  { "EVALSHA_RO", 0, 0, 1, 2 }, { "FCALL", 0, 0, 1, 2 }, { "FCALL_RO", 0, 0, 1, 2 },
+  { "EVAL", 0, 0, 1, 2 }, { "EVALSHA", 0, 0, 1, 2 }, { "EVAL_RO", 0, 0, 1, 2, RO },
+  { "EVALSHA_RO", 0, 0, 1, 2, RO }, { "FCALL", 0, 0, 1, 2 }, { "FCALL_RO", 0, 0, 1, 2, RO },
   /* one key, the first argument */
-  { "GET", 1, 1, 1, 0 }, { "SET", 1, 1, 1, 0 }, { "SETNX", 1, 1, 1, 0 },
+  { "GET", 1, 1, 1, 0, RO }, { "SET", 1, 1, 1, 0 }, { "SETNX", 1, 1, 1, 0 },
   { "SETEX", 1, 1, 1, 0 }, { "PSETEX", 1, 1, 1, 0 }, { "GETSET", 1, 1, 1, 0 },
   { "GETDEL", 1, 1, 1, 0 }, { "GETEX", 1, 1, 1, 0 }, { "APPEND", 1, 1, 1, 0 },
-  { "STRLEN", 1, 1, 1, 0 }, { "INCR", 1, 1, 1, 0 }, { "DECR", 1, 1, 1, 0 },
+  { "STRLEN", 1, 1, 1, 0, RO }, { "INCR", 1, 1, 1, 0 }, { "DECR", 1, 1, 1, 0 },
   { "INCRBY", 1, 1, 1, 0 }, { "DECRBY", 1, 1, 1, 0 }, { "INCRBYFLOAT", 1, 1, 1, 0 },
-  { "GETRANGE", 1, 1, 1, 0 }, { "SETRANGE", 1, 1, 1, 0 }, { "EXPIRE", 1, 1, 1, 0 },
+  { "GETRANGE", 1, 1, 1, 0, RO }, { "SETRANGE", 1, 1, 1, 0 }, { "EXPIRE", 1, 1, 1, 0 },
   { "PEXPIRE", 1, 1, 1, 0 }, { "EXPIREAT", 1, 1, 1, 0 }, { "PEXPIREAT", 1, 1, 1, 0 },
-  { "TTL", 1, 1, 1, 0 }, { "PTTL", 1, 1, 1, 0 }, { "PERSIST", 1, 1, 1, 0 },
-  { "TYPE", 1, 1, 1, 0 }, { "DUMP", 1, 1, 1, 0 }, { "RESTORE", 1, 1, 1, 0 },
-  { "HSET", 1, 1, 1, 0 }, { "HGET", 1, 1, 1, 0 }, { "HDEL", 1, 1, 1, 0 },
-  { "HGETALL", 1, 1, 1, 0 }, { "HMSET", 1, 1, 1, 0 }, { "HMGET", 1, 1, 1, 0 },
-  { "HINCRBY", 1, 1, 1, 0 }, { "HKEYS", 1, 1, 1, 0 }, { "HVALS", 1, 1, 1, 0 },
-  { "HLEN", 1, 1, 1, 0 }, { "HEXISTS", 1, 1, 1, 0 }, { "HSETNX", 1, 1, 1, 0 },
-  { "HSCAN", 1, 1, 1, 0 }, { "LPUSH", 1, 1, 1, 0 }, { "RPUSH", 1, 1, 1, 0 },
-  { "LPOP", 1, 1, 1, 0 }, { "RPOP", 1, 1, 1, 0 }, { "LRANGE", 1, 1, 1, 0 },
-  { "LLEN", 1, 1, 1, 0 }, { "LINDEX", 1, 1, 1, 0 }, { "LSET", 1, 1, 1, 0 },
-  { "LREM", 1, 1, 1, 0 }, { "LTRIM", 1, 1, 1, 0 }, { "LPOS", 1, 1, 1, 0 },
-  { "SADD", 1, 1, 1, 0 }, { "SREM", 1, 1, 1, 0 }, { "SMEMBERS", 1, 1, 1, 0 },
-  { "SISMEMBER", 1, 1, 1, 0 }, { "SCARD", 1, 1, 1, 0 }, { "SPOP", 1, 1, 1, 0 },
-  { "SSCAN", 1, 1, 1, 0 }, { "SRANDMEMBER", 1, 1, 1, 0 },
-  { "ZADD", 1, 1, 1, 0 }, { "ZREM", 1, 1, 1, 0 }, { "ZRANGE", 1, 1, 1, 0 },
-  { "ZSCORE", 1, 1, 1, 0 }, { "ZCARD", 1, 1, 1, 0 }, { "ZINCRBY", 1, 1, 1, 0 },
-  { "ZRANK", 1, 1, 1, 0 }, { "ZREVRANGE", 1, 1, 1, 0 }, { "ZRANGEBYSCORE", 1, 1, 1, 0 },
-  { "ZREVRANK", 1, 1, 1, 0 }, { "ZCOUNT", 1, 1, 1, 0 }, { "ZSCAN", 1, 1, 1, 0 },
+  { "TTL", 1, 1, 1, 0, RO }, { "PTTL", 1, 1, 1, 0, RO }, { "PERSIST", 1, 1, 1, 0 },
+  { "TYPE", 1, 1, 1, 0, RO }, { "DUMP", 1, 1, 1, 0, RO }, { "RESTORE", 1, 1, 1, 0 },
+  { "HSET", 1, 1, 1, 0 }, { "HGET", 1, 1, 1, 0, RO }, { "HDEL", 1, 1, 1, 0 },
+  { "HGETALL", 1, 1, 1, 0, RO }, { "HMSET", 1, 1, 1, 0 }, { "HMGET", 1, 1, 1, 0, RO },
+  { "HINCRBY", 1, 1, 1, 0 }, { "HKEYS", 1, 1, 1, 0, RO }, { "HVALS", 1, 1, 1, 0, RO },
+  { "HLEN", 1, 1, 1, 0, RO }, { "HEXISTS", 1, 1, 1, 0, RO }, { "HSETNX", 1, 1, 1, 0 },
+  { "HSCAN", 1, 1, 1, 0, RO }, { "LPUSH", 1, 1, 1, 0 }, { "RPUSH", 1, 1, 1, 0 },
+  { "LPOP", 1, 1, 1, 0 }, { "RPOP", 1, 1, 1, 0 }, { "LRANGE", 1, 1, 1, 0, RO },
+  { "LLEN", 1, 1, 1, 0, RO }, { "LINDEX", 1, 1, 1, 0, RO }, { "LSET", 1, 1, 1, 0 },
+  { "LREM", 1, 1, 1, 0 }, { "LTRIM", 1, 1, 1, 0 }, { "LPOS", 1, 1, 1, 0, RO },
+  { "SADD", 1, 1, 1, 0 }, { "SREM", 1, 1, 1, 0 }, { "SMEMBERS", 1, 1, 1, 0, RO },
+  { "SISMEMBER", 1, 1, 1, 0, RO }, { "SCARD", 1, 1, 1, 0, RO }, { "SPOP", 1, 1, 1, 0 },
+  { "SSCAN", 1, 1, 1, 0, RO }, { "SRANDMEMBER", 1, 1, 1, 0, RO },
+  { "ZADD", 1, 1, 1, 0 }, { "ZREM", 1, 1, 1, 0 }, { "ZRANGE", 1, 1, 1, 0, RO },
+  { "ZSCORE", 1, 1, 1, 0, RO }, { "ZCARD", 1, 1, 1, 0, RO }, { "ZINCRBY", 1, 1, 1, 0 },
+  { "ZRANK", 1, 1, 1, 0, RO }, { "ZREVRANGE", 1, 1, 1, 0, RO }, { "ZRANGEBYSCORE", 1, 1, 1, 0, RO },
+  { "ZREVRANK", 1, 1, 1, 0, RO }, { "ZCOUNT", 1, 1, 1, 0, RO }, { "ZSCAN", 1, 1, 1, 0, RO },
   { "ZPOPMIN", 1, 1, 1, 0 }, { "ZPOPMAX", 1, 1, 1, 0 },
-  { "XADD", 1, 1, 1, 0 }, { "XLEN", 1, 1, 1, 0 }, { "XRANGE", 1, 1, 1, 0 },
-  { "XREVRANGE", 1, 1, 1, 0 }, { "XDEL", 1, 1, 1, 0 }, { "XTRIM", 1, 1, 1, 0 },
+  { "XADD", 1, 1, 1, 0 }, { "XLEN", 1, 1, 1, 0, RO }, { "XRANGE", 1, 1, 1, 0, RO },
+  { "XREVRANGE", 1, 1, 1, 0, RO }, { "XDEL", 1, 1, 1, 0 }, { "XTRIM", 1, 1, 1, 0 },
   { "XACK", 1, 1, 1, 0 }, { "XGROUP", 2, 2, 1, 0 },
-  { "PFADD", 1, 1, 1, 0 }, { "SETBIT", 1, 1, 1, 0 }, { "GETBIT", 1, 1, 1, 0 },
-  { "BITCOUNT", 1, 1, 1, 0 }, { "BITPOS", 1, 1, 1, 0 }, { "OBJECT", 2, 2, 1, 0 },
-  { "GEOADD", 1, 1, 1, 0 }, { "GEODIST", 1, 1, 1, 0 }, { "GEOPOS", 1, 1, 1, 0 },
-  { "GEOSEARCH", 1, 1, 1, 0 },
+  { "PFADD", 1, 1, 1, 0 }, { "SETBIT", 1, 1, 1, 0 }, { "GETBIT", 1, 1, 1, 0, RO },
+  { "BITCOUNT", 1, 1, 1, 0, RO }, { "BITPOS", 1, 1, 1, 0, RO }, { "OBJECT", 2, 2, 1, 0, RO },
+  { "GEOADD", 1, 1, 1, 0 }, { "GEODIST", 1, 1, 1, 0, RO }, { "GEOPOS", 1, 1, 1, 0, RO },
+  { "GEOSEARCH", 1, 1, 1, 0, RO },
   /* no key (step 0): routed at once, the servers are not asked */
   { "PING", 0, 0, 0, 0 }, { "ECHO", 0, 0, 0, 0 }, { "INFO", 0, 0, 0, 0 },
   { "MULTI", 0, 0, 0, 0 }, { "EXEC", 0, 0, 0, 0 }, { "DISCARD", 0, 0, 0, 0 },
   { "UNWATCH", 0, 0, 0, 0 }, { "CLIENT", 0, 0, 0, 0 }, { "CLUSTER", 0, 0, 0, 0 },
-  { "COMMAND", 0, 0, 0, 0 }, { "DBSIZE", 0, 0, 0, 0 }, { "TIME", 0, 0, 0, 0 },
+  { "COMMAND", 0, 0, 0, 0 }, { "DBSIZE", 0, 0, 0, 0, RO }, { "TIME", 0, 0, 0, 0 },
   { "CONFIG", 0, 0, 0, 0 }, { "FLUSHALL", 0, 0, 0, 0 }, { "FLUSHDB", 0, 0, 0, 0 },
   { "SCRIPT", 0, 0, 0, 0 }, { "FUNCTION", 0, 0, 0, 0 }, { "ASKING", 0, 0, 0, 0 },
   { "READONLY", 0, 0, 0, 0 }, { "READWRITE", 0, 0, 0, 0 }, { "HELLO", 0, 0, 0, 0 },
-  { "AUTH", 0, 0, 0, 0 }, { "SELECT", 0, 0, 0, 0 }, { "RANDOMKEY", 0, 0, 0, 0 },
-  { "SCAN", 0, 0, 0, 0 }, { "KEYS", 0, 0, 0, 0 }, { "WAIT", 0, 0, 0, 0 },
+  { "AUTH", 0, 0, 0, 0 }, { "SELECT", 0, 0, 0, 0 }, { "RANDOMKEY", 0, 0, 0, 0, RO },
+  { "SCAN", 0, 0, 0, 0, RO }, { "KEYS", 0, 0, 0, 0, RO }, { "WAIT", 0, 0, 0, 0 },
   { "LASTSAVE", 0, 0, 0, 0 }, { "ROLE", 0, 0, 0, 0 }, { "PUBLISH", 0, 0, 0, 0 },
   { "SLOWLOG", 0, 0, 0, 0 }, { "LATENCY", 0, 0, 0, 0 }, { "ACL", 0, 0, 0, 0 },
   { "QUIT", 0, 0, 0, 0 }, { "RESET", 0, 0, 0, 0 }, { "SAVE", 0, 0, 0, 0 },
   { "BGSAVE", 0, 0, 0, 0 }, { "BGREWRITEAOF", 0, 0, 0, 0 },
 };
+
+#undef RO
 
 /* The table, open-addressed by an FNV-1a hash of the upper-cased name:
  * one pass over the name, no allocation, no call per byte. */
@@ -100,6 +107,7 @@ static const KeySpec key_specs[] = {
 G_STATIC_ASSERT (2 * G_N_ELEMENTS (key_specs) < SPEC_BUCKETS);
 
 static const KeySpec *spec_buckets[SPEC_BUCKETS];
+static guint8 spec_name_len[SPEC_BUCKETS];   /* strlen of each bucket's name */
 
 static inline guint32
 name_hash (const guint8 *name,
@@ -134,6 +142,7 @@ build_buckets (void)
       while (spec_buckets[b] != NULL)
         b = (b + 1) & (SPEC_BUCKETS - 1);
       spec_buckets[b] = &key_specs[i];
+      spec_name_len[b] = (guint8) len;
     }
 }
 
@@ -157,14 +166,17 @@ lookup_spec (const Arg *name)
     {
       const KeySpec *spec = spec_buckets[b];
 
-      if (strncmp (spec->name, upper, name->len) == 0 && spec->name[name->len] == '\0')
+      /* Lengths first: memcmp() reads no further than both names. */
+      if (spec_name_len[b] == name->len && memcmp (spec->name, upper, name->len) == 0)
         return spec;
     }
   return NULL;
 }
 
-/* Reads a RESP length line ("*12\r\n", "$3\r\n") at @p. */
-static gboolean
+/* Reads a RESP length line ("*12\r\n", "$3\r\n") at @p. Inlined, and
+ * no overflow check per digit (more than 18 digits are refused after the
+ * loop): it runs for every argument of every routed command. */
+static inline gboolean
 read_length (const guint8 **p,
              const guint8  *end,
              char           type,
@@ -172,16 +184,13 @@ read_length (const guint8 **p,
 {
   gsize value = 0;
   const guint8 *q = *p;
+  const guint8 *digits;
 
   if (q >= end || *q != type)
     return FALSE;
-  for (q++; q < end && *q >= '0' && *q <= '9'; q++)
-    {
-      if (value > G_MAXSIZE / 16)
-        return FALSE;
-      value = value * 10 + (gsize) (*q - '0');
-    }
-  if (end - q < 2 || q[0] != '\r' || q[1] != '\n')
+  for (digits = ++q; q < end && (guint) (*q - '0') <= 9; q++)
+    value = value * 10 + (gsize) (*q - '0');
+  if (q - digits > 18 || end - q < 2 || q[0] != '\r' || q[1] != '\n')
     return FALSE;
   *p = q + 2;
   *out = value;
@@ -211,10 +220,26 @@ slot_of_arg (const Arg  *arg,
 
 #define KEY_CACHE_MAX 4096   /* entries; past it, such commands are asked each time */
 
+/* What the servers told of one command (by name and argc). */
+typedef struct
+{
+  GArray   *positions;   /* guint: where its keys are (empty: keyless) */
+  gboolean  readonly;    /* COMMAND INFO flags it "readonly" */
+} CachedCommand;
+
+static void
+cached_command_free (gpointer data)
+{
+  CachedCommand *cached = data;
+
+  g_array_unref (cached->positions);
+  g_free (cached);
+}
+
 struct _RedisClusterKeyCache
 {
   GMutex      lock;
-  GHashTable *positions;   /* "NAME argc" → GArray of guint (empty: keyless) */
+  GHashTable *positions;   /* "NAME argc" → CachedCommand */
 };
 
 RedisClusterKeyCache *
@@ -224,7 +249,7 @@ redis_cluster_key_cache_new (void)
 
   g_mutex_init (&cache->lock);
   cache->positions = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                            (GDestroyNotify) g_array_unref);
+                                            cached_command_free);
   return cache;
 }
 
@@ -287,6 +312,7 @@ redis_cluster_command_slot (const guint8          *data,
                             gsize                  len,
                             gsize                 *consumed,
                             RedisClusterKeyCache  *cache,
+                            gboolean              *readonly,
                             GError               **error)
 {
   const guint8 *p = data;
@@ -299,6 +325,7 @@ redis_cluster_command_slot (const guint8          *data,
   gint first, last, step;
   gint slot = REDIS_CLUSTER_SLOT_NONE;
 
+  *readonly = FALSE;
   if (!read_length (&p, end, '*', &argc) || argc == 0 || argc > G_MAXINT / 2)
     goto malformed;
   if (argc > G_N_ELEMENTS (stack_args))
@@ -320,7 +347,7 @@ redis_cluster_command_slot (const guint8          *data,
   if (spec == NULL)
     {
       g_autofree char *key = NULL;
-      GArray *positions;
+      CachedCommand *cached;
       gboolean known = FALSE;
 
       if (cache == NULL)
@@ -328,13 +355,14 @@ redis_cluster_command_slot (const guint8          *data,
 
       key = cache_key (&args[0], argc);
       g_mutex_lock (&cache->lock);
-      positions = g_hash_table_lookup (cache->positions, key);
-      if (positions != NULL)
+      cached = g_hash_table_lookup (cache->positions, key);
+      if (cached != NULL)
         {
           known = TRUE;
-          for (guint i = 0; i < positions->len; i++)
+          *readonly = cached->readonly;
+          for (guint i = 0; i < cached->positions->len; i++)
             {
-              guint at = g_array_index (positions, guint, i);
+              guint at = g_array_index (cached->positions, guint, i);
 
               if (at < argc && !slot_of_arg (&args[at], &slot, &args[0], error))
                 {
@@ -347,6 +375,7 @@ redis_cluster_command_slot (const guint8          *data,
       return known ? slot : REDIS_CLUSTER_SLOT_UNKNOWN;
     }
 
+  *readonly = spec->readonly;
   if (spec->step == 0)
     return REDIS_CLUSTER_SLOT_NONE;
   if (spec->numkeys_at > 0)
@@ -426,29 +455,32 @@ redis_cluster_key_query_append (const guint8 *data,
     append_bulk (out, args[i].data, args[i].len);
 }
 
-/* Whether COMMAND INFO says the keys of the command move with its
- * arguments (or says nothing usable: then nothing is cached). */
+/* Whether the COMMAND INFO reply @info has the flag @name; @unknown when
+ * it says nothing usable. */
 static gboolean
-has_movable_keys (RedisReply *info)
+info_has_flag (RedisReply *info,
+               const char *name,
+               gboolean    unknown)
 {
   RedisReply *entry, *flags;
+  gsize name_len = strlen (name);
 
   if (info == NULL || redis_reply_get_kind (info) != REDIS_REPLY_KIND_ARRAY ||
       redis_reply_get_n_elements (info) != 1)
-    return TRUE;
+    return unknown;
   entry = redis_reply_get_element (info, 0);
   if (redis_reply_get_kind (entry) != REDIS_REPLY_KIND_ARRAY ||
       redis_reply_get_n_elements (entry) < 3)
-    return TRUE;
+    return unknown;
   flags = redis_reply_get_element (entry, 2);
   if (redis_reply_get_kind (flags) != REDIS_REPLY_KIND_ARRAY)
-    return TRUE;
+    return unknown;
   for (guint i = 0; i < redis_reply_get_n_elements (flags); i++)
     {
       gsize n;
       const guint8 *flag = redis_reply_get_data (redis_reply_get_element (flags, i), &n);
 
-      if (flag != NULL && n == 11 && memcmp (flag, "movablekeys", 11) == 0)
+      if (flag != NULL && n == name_len && memcmp (flag, name, n) == 0)
         return TRUE;
     }
   return FALSE;
@@ -460,6 +492,7 @@ redis_cluster_key_query_finish (RedisClusterKeyCache  *cache,
                                 gsize                  len,
                                 RedisReply            *info,
                                 RedisReply            *getkeys,
+                                gboolean              *readonly,
                                 GError               **error)
 {
   gsize argc = 0, consumed = 0;
@@ -468,9 +501,12 @@ redis_cluster_key_query_finish (RedisClusterKeyCache  *cache,
   gint slot = REDIS_CLUSTER_SLOT_NONE;
   gboolean cacheable;
 
+  *readonly = FALSE;
   g_return_val_if_fail (args != NULL, REDIS_CLUSTER_SLOT_NONE);
 
-  cacheable = !has_movable_keys (info);
+  /* Nothing is cached when COMMAND INFO says nothing usable. */
+  cacheable = !info_has_flag (info, "movablekeys", TRUE);
+  *readonly = info_has_flag (info, "readonly", FALSE);
   positions = g_array_new (FALSE, FALSE, sizeof (guint));
 
   if (getkeys == NULL)
@@ -523,8 +559,13 @@ redis_cluster_key_query_finish (RedisClusterKeyCache  *cache,
       /* One entry per name and number of arguments seen: bounded, for
        * the calls of a variadic command with ever new lengths. */
       if (g_hash_table_size (cache->positions) < KEY_CACHE_MAX)
-        g_hash_table_replace (cache->positions, cache_key (&args[0], argc),
-                              g_steal_pointer (&positions));
+        {
+          CachedCommand *cached = g_new (CachedCommand, 1);
+
+          cached->positions = g_steal_pointer (&positions);
+          cached->readonly = *readonly;
+          g_hash_table_replace (cache->positions, cache_key (&args[0], argc), cached);
+        }
       g_mutex_unlock (&cache->lock);
     }
   return slot;

@@ -5,10 +5,15 @@
 #include <string.h>
 
 #include "redis-client-private.h"
+#include "redis-cluster-broadcast-private.h"
 #include "redis-cluster-keys-private.h"
-#include "redis-cluster-pool.h"
+#include "redis-cluster-pool-private.h"
+#include "redis-cluster-subscriber-private.h"
 #include "redis-cluster-slots-private.h"
 #include "redis-engine-private.h"
+#include "redis-enums.h"
+#include "redis-options-private.h"
+#include "redis-pool-private.h"
 #include "redis-error.h"
 #include "redis-pool.h"
 
@@ -31,7 +36,19 @@
  * timeouts, TLS options…) is given to the [class@Redis.Pool] of each node,
  * so each node is served with the same options. The
  * [property@Redis.ClusterPool:seeds] property is the other way to name the
- * seeds.
+ * seeds. One parameter is the cluster pool's own: `read_from=primary`,
+ * `replica` or `replica_preferred` sets
+ * [property@Redis.ClusterPool:read-from].
+ *
+ * Reads from replicas: with `read_from=replica`, a call whose commands
+ * are all read-only (Redis's `readonly` flag: `GET`, `MGET`, `HGETALL`,
+ * `ZRANGE`…) goes to one of the replicas of its slot, taken in turn, or to
+ * the primary when the slot map lists none (only replicas that are online
+ * are listed); `replica_preferred` also passes over a replica whose pool
+ * has no live connection. Every node's connections then send `READONLY`
+ * when they connect. Writes, transactions, no-reply calls and leases stay
+ * on primaries; a `MOVED` (from a replica too) goes to the primary it
+ * names. A replica may lag behind its primary.
  *
  * Routing, by the command's keys (a built-in table of the common commands
  * gives where the keys are):
@@ -41,26 +58,58 @@
  *   %REDIS_ERROR_INVALID_ARGUMENT naming two of the slots (use a hash tag,
  *   `{user1}.name` and `{user1}.mail` share a slot);
  * - a command without keys, or one the table does not know, goes to one
- *   of the primaries, picked in turn. Commands meant for every node
- *   (`FLUSHALL`, `SCRIPT LOAD`, `CONFIG SET`…) are not broadcast: send them
- *   to each pool of the list model (the pool is a #GListModel of its
- *   per-node [class@Redis.Pool]s);
+ *   of the primaries, picked in turn (the pool is also a #GListModel of
+ *   its per-node [class@Redis.Pool]s, for a command meant for one node);
+ * - a command meant for every node, called on its own, is broadcast, as
+ *   Redis 7 tells in its tips (`COMMAND INFO`): `FLUSHALL`, `FLUSHDB`,
+ *   `DBSIZE`, `KEYS`, `SCRIPT EXISTS`/`KILL`, `FUNCTION
+ *   LOAD`/`DELETE`/`FLUSH`/`RESTORE`/`KILL` and `MEMORY PURGE` go to every
+ *   primary; `SCRIPT LOAD`/`FLUSH`, `CONFIG SET`, `SLOWLOG RESET` and
+ *   `LATENCY RESET` to every node known. The replies combine into one:
+ *   `DBSIZE` gives the sum, `KEYS` every node's keys one after the other,
+ *   `SCRIPT EXISTS` 1 only where every node has the script, the `KILL`s
+ *   the first success; the others the first node's reply, or fail with
+ *   the first node's error (%REDIS_ERROR_SERVER for an error reply), its
+ *   message starting with the node's address — the others ran it. Inside a
+ *   pipeline or a transaction such a command is routed as keyless, to one
+ *   primary. `PING` is not broadcast;
  * - a `MOVED` reply sends the command at once to the node it names
  *   (whose pool is created when new), updates that slot and schedules one
  *   refresh of the slot map; `ASK` sends `ASKING` and the command to the
  *   node it names, in one write, as a pipeline on one connection;
  *   `TRYAGAIN` and `CLUSTERDOWN` are retried after 10 ms, doubling up to
- *   200 ms, for at most 2 s. No call follows more than
- *   [property@Redis.ClusterPool:max-redirects] redirections.
- * - a pipeline whose keys are in one slot follows a `MOVED` of its first
- *   command as a whole; one spread over several nodes is split per node,
- *   sent in parallel and its replies reassembled in order; there, a
- *   redirection is returned as the error reply of its command (and
- *   schedules a refresh);
- * - a transaction or a no-reply call must have all its keys in one slot;
- *   it is sent to the owner of that slot and not redirected. For
+ *   200 ms, until the call's deadline: [property@Redis.Pool:command-timeout]
+ *   of the nodes' pools (`command_timeout=` in the URI, 5 s by default),
+ *   or 10 s when that is 0; then the error is returned. No call follows
+ *   more than [property@Redis.ClusterPool:max-redirects] redirections.
+ * - a pipeline is sent as one pipeline per node, in parallel, its replies
+ *   put back in order. A command of it answered `MOVED` or `ASK` did not
+ *   run: it alone is sent again to the node named (after `ASKING` for an
+ *   `ASK`, in the same write), and its reply takes its place; the other
+ *   commands ran and are never sent again, whether on the same node or
+ *   not. A command still redirected after
+ *   [property@Redis.ClusterPool:max-redirects] rounds keeps the `MOVED` or
+ *   `ASK` error reply. A command answered `TRYAGAIN` or `CLUSTERDOWN`
+ *   did not run either: it alone is sent again, as for a command, until
+ *   the call's deadline, after which that error is its reply;
+ * - a transaction must have all its keys in one slot. When `EXEC` is
+ *   refused because a queued command got `MOVED` or `ASK` (nothing ran),
+ *   the whole transaction is sent again to the node named (with `ASKING`
+ *   before `MULTI` for an `ASK`), within max-redirects; one whose keys
+ *   straddle a slot migration (some queued, some answered `ASK`) and one
+ *   answered `TRYAGAIN` are retried as a command is. For
  *   `WATCH`/`MULTI`/`EXEC` on a connection of its own, see
- *   [method@Redis.ClusterPool.acquire_for_key_async].
+ *   [method@Redis.ClusterPool.acquire_for_key_async]; that connection
+ *   follows no redirection;
+ * - a no-reply call must have its keys in one slot and is sent to its
+ *   owner as it is. Its replies are never read (the server is told not to
+ *   send them), so a `MOVED` or `ASK` is never seen: it cannot be
+ *   redirected, and is lost if the slot moved. Use a plain call where that
+ *   matters.
+ *
+ * Nodes behind NAT or in containers may announce addresses that cannot
+ * be reached from here: [method@Redis.ClusterPool.set_address_map] sets a
+ * hook that rewrites them (set it before the pool is initialized).
  *
  * The slot map is refreshed every
  * [property@Redis.ClusterPool:topology-refresh-interval] seconds and after
@@ -95,15 +144,27 @@
  * [signal@Redis.ClusterPool::connection-replaced], with the node's
  * address.
  *
- * Not done yet: reads from replicas, an address-mapping hook, sharded
- * pub/sub.
+ * Pub/Sub: [method@Redis.ClusterPool.create_subscriber] makes a
+ * [class@Redis.ClusterSubscriber], which subscribes to each shard channel
+ * on the node that owns its slot.
+ *
+ * Every node's pool, and every subscriber of the cluster, uses one set of
+ * credentials, which [method@Redis.ClusterPool.set_credentials] and
+ * [method@Redis.ClusterPool.set_credentials_provider] change at run time.
+ *
+ * Not done yet: redirections of a no-reply call (impossible, see above),
+ * and the broadcast of commands whose replies combine in a special way
+ * (`RANDOMKEY`, `FUNCTION STATS`, `WAIT`).
  */
 
 #define DEFAULT_MAX_REDIRECTS       5
 #define DEFAULT_REFRESH_INTERVAL    60
 #define TRYAGAIN_FIRST_MS           10
 #define TRYAGAIN_MAX_MS             200
-#define TRYAGAIN_BUDGET_US          (2 * G_USEC_PER_SEC)
+/* How long TRYAGAIN and CLUSTERDOWN are retried when the nodes' pools have
+ * no command-timeout (0: calls wait as long as they must): a cap, so that
+ * a cluster that stays down still answers. */
+#define TRYAGAIN_CAP_MS             10000
 #define NO_NODE                     G_MAXUINT16
 #define SLOTS_BYTES                 (REDIS_CLUSTER_N_SLOTS * sizeof (guint16))
 
@@ -115,6 +176,17 @@ typedef struct
   RedisPool *pool;
 } Node;
 
+/* The address-mapping hook, shared by the routing threads: each call of
+ * the hook holds a reference, so that replacing the hook meanwhile does
+ * not free its data under it. */
+typedef struct
+{
+  gint                        ref_count;
+  RedisClusterAddressMapFunc  func;
+  gpointer                    user_data;
+  GDestroyNotify              notify;
+} AddressMap;
+
 struct _RedisClusterPool
 {
   GObject        parent_instance;
@@ -125,6 +197,7 @@ struct _RedisClusterPool
   guint          pool_size;
   guint          max_redirects;
   guint          refresh_interval;
+  RedisClusterReadFrom read_from;   /* the URI's read_from= wins */
 
   /* from the URI: what each node's pool gets */
   char          *scheme;
@@ -138,20 +211,30 @@ struct _RedisClusterPool
   GSource       *refresh_source;
   gint           refresh_pending;   /* atomic */
   gint           keyless_turn;      /* atomic */
+  gint           replica_turn;      /* atomic */
+  guint          command_timeout_ms; /* atomic: the nodes' pools' command-timeout */
 
   GMutex         lock;              /* guards what follows */
+  AddressMap    *address_map;       /* nullable */
   GPtrArray     *nodes;             /* Node *, only ever added */
   GHashTable    *by_address;        /* address → index + 1 */
   guint16       *slots;             /* as routed, MOVED applied… */
   guint16       *read_slots;        /* …as last read (GType instances are < 64 KiB) */
+  GPtrArray     *replica_sets;      /* GArray of guint16 node indices, one per range read */
+  guint16       *slot_replicas;     /* slot → its index in replica_sets, NO_NODE: none */
   RedisClusterKeyCache *key_cache;  /* commands outside the built-in table */
   guint          n_covered;
+  guint          n_replicas;        /* in the map read last */
   guint64        n_moved;
   guint64        n_ask;
   guint64        n_tryagain;
   guint64        n_refreshes;
   guint64        n_key_queries;
   gboolean       closed;
+  /* Every node pool's credentials and provider, shared (see
+   * redis-credentials-private.h): the first node pool's, made from the
+   * URI; NULL before it (or a set_credentials*() call). */
+  RedisCredentials *credentials;
 };
 
 static void list_model_iface_init     (GListModelInterface  *iface);
@@ -173,6 +256,7 @@ enum
   PROP_POOL_SIZE,
   PROP_MAX_REDIRECTS,
   PROP_TOPOLOGY_REFRESH_INTERVAL,
+  PROP_READ_FROM,
   N_PROPS
 };
 
@@ -188,6 +272,53 @@ static GParamSpec *properties[N_PROPS];
 static guint signals[N_SIGNALS];
 
 /* ---- nodes and the slot map --------------------------------------------- */
+
+static void
+address_map_unref (AddressMap *map)
+{
+  if (map == NULL || !g_atomic_int_dec_and_test (&map->ref_count))
+    return;
+  if (map->notify != NULL)
+    map->notify (map->user_data);
+  g_free (map);
+}
+
+/* The address to connect to for @announced, a node address that came
+ * from the cluster (slot map, MOVED, ASK): what the hook makes of it, or
+ * @announced itself. Called without the lock (the hook is user code). */
+static char *
+map_address (RedisClusterPool *self,
+             const char       *announced)
+{
+  g_autofree char *host = NULL;
+  const char *colon = strrchr (announced, ':');
+  AddressMap *map;
+  guint64 port;
+  char *mapped;
+
+  g_mutex_lock (&self->lock);
+  map = self->address_map;
+  if (map != NULL)
+    g_atomic_int_inc (&map->ref_count);
+  g_mutex_unlock (&self->lock);
+
+  if (map == NULL)
+    return g_strdup (announced);
+  if (colon == NULL ||
+      !g_ascii_string_to_unsigned (colon + 1, 10, 0, G_MAXUINT16, &port, NULL))
+    {
+      address_map_unref (map);
+      return g_strdup (announced);
+    }
+  /* "[::1]:7000" from a slot map, "::1:7000" from a redirection. */
+  if (announced[0] == '[' && colon > announced + 1 && colon[-1] == ']')
+    host = g_strndup (announced + 1, (gsize) (colon - announced - 2));
+  else
+    host = g_strndup (announced, (gsize) (colon - announced));
+  mapped = map->func (host, (guint16) port, map->user_data);
+  address_map_unref (map);
+  return mapped != NULL ? mapped : g_strdup (announced);
+}
 
 static void
 node_free (gpointer data)
@@ -303,6 +434,17 @@ node_lookup_locked (RedisClusterPool *self,
       g_main_context_pop_thread_default (self->context);
       g_main_context_release (self->context);
     }
+  /* Reads from replicas: every node's connections send READONLY, so
+   * that a node keeps serving whichever role a failover gives it (a
+   * primary ignores it). */
+  if (self->read_from != REDIS_CLUSTER_READ_FROM_PRIMARY)
+    redis_pool_set_readonly_private (node->pool);
+  /* One set of credentials for every node, present and future, and their
+   * subscribers: a rotation reaches a node made after it. */
+  if (self->credentials == NULL)
+    self->credentials = redis_credentials_ref (redis_pool_get_credentials_private (node->pool));
+  else
+    redis_pool_share_credentials_private (node->pool, self->credentials);
   g_signal_connect_object (node->pool, "connection-lost",
                            G_CALLBACK (node_connection_lost_cb), self, G_CONNECT_DEFAULT);
   g_signal_connect_object (node->pool, "connection-replaced",
@@ -348,6 +490,72 @@ pool_for_slot (RedisClusterPool *self,
   return pool;
 }
 
+/* The pool for a read-only call on @slot, as read-from says: a replica of
+ * the slot, taken in turn (replica-preferred: one with a live connection),
+ * else the primary. A new reference; NULL once closed. */
+static RedisPool *
+pool_for_read (RedisClusterPool *self,
+               gint              slot)
+{
+  g_autoptr(GPtrArray) replicas = NULL;
+  guint turn;
+
+  if (self->read_from == REDIS_CLUSTER_READ_FROM_PRIMARY)
+    return pool_for_slot (self, slot);
+  if (slot < 0)
+    slot = (gint) (((guint) g_atomic_int_add (&self->keyless_turn, 1) * 5471u) % REDIS_CLUSTER_N_SLOTS);
+
+  g_mutex_lock (&self->lock);
+  if (!self->closed && self->slot_replicas[slot] != NO_NODE)
+    {
+      GArray *set = self->replica_sets->pdata[self->slot_replicas[slot]];
+
+      replicas = g_ptr_array_new_full (set->len, g_object_unref);
+      for (guint r = 0; r < set->len; r++)
+        g_ptr_array_add (replicas, g_object_ref (((Node *) self->nodes->pdata[g_array_index (set, guint16, r)])->pool));
+    }
+  g_mutex_unlock (&self->lock);
+
+  if (replicas == NULL)
+    return pool_for_slot (self, slot);
+  turn = (guint) g_atomic_int_add (&self->replica_turn, 1);
+  /* Outside the lock: the pool takes its own to count its connections. */
+  for (guint r = 0; r < replicas->len; r++)
+    {
+      RedisPool *pool = replicas->pdata[(turn + r) % replicas->len];
+
+      if (self->read_from == REDIS_CLUSTER_READ_FROM_REPLICA ||
+          redis_pool_get_active_connections (pool) > 0)
+        return g_object_ref (pool);
+    }
+  return pool_for_slot (self, slot);
+}
+
+char *
+redis_cluster_pool_dup_owner (RedisClusterPool  *self,
+                              guint16            slot,
+                              RedisPool        **pool)
+{
+  char *address = NULL;
+  guint16 index;
+
+  g_return_val_if_fail (slot < REDIS_CLUSTER_N_SLOTS, NULL);
+
+  *pool = NULL;
+  g_mutex_lock (&self->lock);
+  if (!self->closed && self->nodes->len > 0)
+    {
+      Node *node;
+
+      index = self->slots[slot];
+      node = self->nodes->pdata[index == NO_NODE ? 0 : index];
+      address = g_strdup (node->address);
+      *pool = g_object_ref (node->pool);
+    }
+  g_mutex_unlock (&self->lock);
+  return address;
+}
+
 static RedisPool *
 pool_for_address (RedisClusterPool *self,
                   const char       *address)
@@ -361,14 +569,87 @@ pool_for_address (RedisClusterPool *self,
   return pool;
 }
 
+static void
+free_replica_set (gpointer data)
+{
+  g_array_unref (data);
+}
+
+/* With the lock held: installs the replicas of @ranges (addresses mapped
+ * already); TRUE if they differ from those before. */
+static gboolean
+apply_replicas_locked (RedisClusterPool *self,
+                       GArray           *ranges)
+{
+  g_autoptr(GPtrArray) sets = g_ptr_array_new_with_free_func (free_replica_set);
+  g_autofree guint16 *of_slot = g_new (guint16, REDIS_CLUSTER_N_SLOTS);
+  g_autoptr(GHashTable) distinct = g_hash_table_new (g_str_hash, g_str_equal);
+  gboolean changed;
+
+  for (guint i = 0; i < REDIS_CLUSTER_N_SLOTS; i++)
+    of_slot[i] = NO_NODE;
+  for (guint i = 0; i < ranges->len; i++)
+    {
+      RedisClusterRange *range = &g_array_index (ranges, RedisClusterRange, i);
+      GArray *set;
+
+      for (guint r = 0; range->replicas[r] != NULL; r++)
+        g_hash_table_add (distinct, range->replicas[r]);
+      /* Reading from primaries: no pool for the replicas. */
+      if (range->replicas[0] == NULL || self->read_from == REDIS_CLUSTER_READ_FROM_PRIMARY)
+        continue;
+      set = g_array_new (FALSE, FALSE, sizeof (guint16));
+      for (guint r = 0; range->replicas[r] != NULL; r++)
+        {
+          guint16 index = (guint16) node_lookup_locked (self, range->replicas[r]);
+
+          g_array_append_val (set, index);
+        }
+      for (guint s = range->first; s <= range->last; s++)
+        of_slot[s] = (guint16) sets->len;
+      g_ptr_array_add (sets, set);
+    }
+
+  changed = g_hash_table_size (distinct) != self->n_replicas ||
+            sets->len != self->replica_sets->len ||
+            memcmp (of_slot, self->slot_replicas, SLOTS_BYTES) != 0;
+  for (guint i = 0; !changed && i < sets->len; i++)
+    {
+      GArray *a = sets->pdata[i], *b = self->replica_sets->pdata[i];
+
+      changed = a->len != b->len || memcmp (a->data, b->data, a->len * sizeof (guint16)) != 0;
+    }
+  memcpy (self->slot_replicas, of_slot, SLOTS_BYTES);
+  self->n_replicas = g_hash_table_size (distinct);
+  g_ptr_array_unref (self->replica_sets);
+  self->replica_sets = g_steal_pointer (&sets);
+  return changed;
+}
+
 /* Installs a new map; TRUE if it differs from the old one. */
 static gboolean
 apply_ranges (RedisClusterPool *self,
               GArray           *ranges)
 {
   g_autofree guint16 *map = g_new (guint16, REDIS_CLUSTER_N_SLOTS);
+  g_autoptr(GPtrArray) warm = g_ptr_array_new_with_free_func (g_object_unref);
   gboolean changed;
   guint covered = 0;
+
+  for (guint i = 0; i < ranges->len; i++)
+    {
+      RedisClusterRange *range = &g_array_index (ranges, RedisClusterRange, i);
+      char *mapped = map_address (self, range->address);
+
+      g_free (range->address);
+      range->address = mapped;
+      for (guint r = 0; range->replicas[r] != NULL; r++)
+        {
+          mapped = map_address (self, range->replicas[r]);
+          g_free (range->replicas[r]);
+          range->replicas[r] = mapped;
+        }
+    }
 
   g_mutex_lock (&self->lock);
   for (guint i = 0; i < REDIS_CLUSTER_N_SLOTS; i++)
@@ -387,9 +668,24 @@ apply_ranges (RedisClusterPool *self,
   changed = memcmp (map, self->read_slots, SLOTS_BYTES) != 0;
   memcpy (self->slots, map, SLOTS_BYTES);
   memcpy (self->read_slots, map, SLOTS_BYTES);
+  if (apply_replicas_locked (self, ranges))
+    changed = TRUE;
+  if (self->read_from == REDIS_CLUSTER_READ_FROM_REPLICA_PREFERRED)
+    for (guint i = 0; i < self->replica_sets->len; i++)
+      {
+        GArray *set = self->replica_sets->pdata[i];
+
+        for (guint r = 0; r < set->len; r++)
+          g_ptr_array_add (warm, g_object_ref (((Node *) self->nodes->pdata[g_array_index (set, guint16, r)])->pool));
+      }
   self->n_covered = covered;
   self->n_refreshes++;
   g_mutex_unlock (&self->lock);
+
+  /* Replica-preferred passes over a replica with no live connection: its
+   * pool connects now rather than on a first call that never comes. */
+  for (guint i = 0; i < warm->len; i++)
+    g_async_initable_init_async (warm->pdata[i], G_PRIORITY_DEFAULT, NULL, NULL, NULL);
   return changed;
 }
 
@@ -583,77 +879,30 @@ periodic_refresh_cb (gpointer data)
 
 /* ---- routing one call ---------------------------------------------------- */
 
-/* A call routed with redirections: sent as a pipeline (its replies come
- * back as they are, error replies too) and completed from them. */
-typedef struct
+/* Until when TRYAGAIN and CLUSTERDOWN are retried for @call: its own
+ * deadline when it has one, else the nodes' command-timeout from now. */
+static gint64
+retry_deadline (RedisClusterPool *self,
+                RedisCall        *call)
 {
-  RedisClusterPool *self;
-  RedisCall        *outer;
-  GBytes           *payload;
-  gint              slot;
-  guint             hops;
-  guint             tryagain_ms;
-  gint64            started;
-  char             *ask_address;
-  GSource          *retry_source;
-} Op;
+  guint budget_ms = g_atomic_int_get (&self->command_timeout_ms);
 
-static void
-op_free (Op *op)
-{
-  g_object_unref (op->self);
-  redis_call_unref (op->outer);
-  g_bytes_unref (op->payload);
-  g_free (op->ask_address);
-  g_free (op);
+  if (call->deadline != 0)
+    return call->deadline;
+  return g_get_monotonic_time () +
+         (gint64) (budget_ms != 0 ? budget_ms : TRYAGAIN_CAP_MS) * G_TIME_SPAN_MILLISECOND;
 }
 
-typedef enum
+static gboolean
+is_redirect (const char *text)
 {
-  OP_DONE,
-  OP_RETRY,
-} OpStep;
+  return g_str_has_prefix (text, "MOVED ") || g_str_has_prefix (text, "ASK ");
+}
 
-/* The payload to send and the pool to send it to, for this hop. */
-static RedisCall *
-op_build_inner (Op               *op,
-                RedisPool       **pool,
-                RedisCallWaiter  *waiter,
-                GTask            *task)
+static gboolean
+is_retry_later (const char *text)
 {
-  g_autoptr(GBytes) payload = NULL;
-  guint n_commands = op->outer->kind == REDIS_CALL_COMMAND ? 1 : op->outer->n_commands;
-  RedisCall *inner;
-
-  if (op->ask_address != NULL)
-    {
-      gsize len;
-      const guint8 *data = g_bytes_get_data (op->payload, &len);
-      GByteArray *both = g_byte_array_sized_new ((guint) (len + sizeof asking_command));
-
-      g_byte_array_append (both, asking_command, sizeof asking_command - 1);
-      g_byte_array_append (both, data, (guint) len);
-      payload = g_byte_array_free_to_bytes (both);
-      n_commands++;
-      *pool = pool_for_address (op->self, op->ask_address);
-    }
-  else
-    {
-      payload = g_bytes_ref (op->payload);
-      *pool = pool_for_slot (op->self, op->slot);
-    }
-
-  if (*pool == NULL)
-    return NULL;   /* closed: no call is made */
-  if (waiter != NULL)
-    inner = redis_call_new_sync (REDIS_CALL_PIPELINE, payload, n_commands, op->outer->cancellable, waiter);
-  else
-    inner = redis_call_new (REDIS_CALL_PIPELINE, payload, n_commands, task);
-  inner->flags = op->outer->flags & ~REDIS_COMMAND_FLAG_REPLY_MASK;
-  inner->block_ms = op->outer->block_ms;
-  if (inner->cancellable == NULL && op->outer->cancellable != NULL)
-    inner->cancellable = g_object_ref (op->outer->cancellable);
-  return inner;
+  return g_str_has_prefix (text, "TRYAGAIN") || g_str_has_prefix (text, "CLUSTERDOWN");
 }
 
 static gboolean
@@ -672,6 +921,213 @@ parse_redirect (const char  *text,
   return TRUE;
 }
 
+/* Reads a MOVED or ASK error: counts it, patches the slot map for a MOVED
+ * (and schedules one refresh), and gives the address to go to, mapped by
+ * the address hook. FALSE when the text is not one. */
+static gboolean
+follow_redirect (RedisClusterPool  *self,
+                 const char        *text,
+                 guint             *slot,
+                 char             **address,
+                 gboolean          *ask)
+{
+  g_autofree char *announced = NULL;
+  gboolean moved = text[0] == 'M';
+
+  if (!parse_redirect (text, slot, &announced))
+    return FALSE;
+  *address = map_address (self, announced);
+  *ask = !moved;
+  g_mutex_lock (&self->lock);
+  if (moved)
+    {
+      self->n_moved++;
+      if (!self->closed)
+        self->slots[*slot] = (guint16) node_lookup_locked (self, *address);
+      /* Its replicas are not known until the refresh: reads of the slot
+       * go to the primary named meanwhile. */
+      self->slot_replicas[*slot] = NO_NODE;
+    }
+  else
+    self->n_ask++;
+  g_mutex_unlock (&self->lock);
+  if (moved)
+    schedule_refresh (self);
+  return TRUE;
+}
+
+/* A command or a transaction routed with redirections: sent as a
+ * pipeline (its replies come back as they are, error replies too) and
+ * completed from them. */
+typedef struct
+{
+  RedisClusterPool *self;
+  RedisCall        *outer;
+  GBytes           *payload;
+  gint              slot;
+  guint             hops;
+  guint             tryagain_ms;
+  gint64            deadline;      /* monotonic µs: no TRYAGAIN retry past it */
+  gint             *slots;         /* a transaction: the slot of each command, MULTI…EXEC */
+  char             *ask_address;
+  GSource          *retry_source;
+  gboolean          reads_only;    /* read-only commands: may go to a replica */
+} Op;
+
+static void
+op_free (Op *op)
+{
+  g_object_unref (op->self);
+  redis_call_unref (op->outer);
+  g_bytes_unref (op->payload);
+  g_free (op->slots);
+  g_free (op->ask_address);
+  g_free (op);
+}
+
+typedef enum
+{
+  OP_DONE,
+  OP_RETRY,
+} OpStep;
+
+/* The payload to send and the pool to send it to, for this hop. */
+static RedisCall *
+op_build_inner (Op               *op,
+                RedisPool       **pool,
+                RedisCallWaiter  *waiter,
+                GTask            *task)
+{
+  g_autoptr(GBytes) payload = NULL;
+  /* Every reply on the wire: a transaction's MULTI and EXEC too. */
+  guint n_commands = op->outer->n_replies;
+  RedisCall *inner;
+
+  if (op->ask_address != NULL)
+    {
+      gsize len;
+      const guint8 *data = g_bytes_get_data (op->payload, &len);
+      GByteArray *both = g_byte_array_sized_new ((guint) (len + sizeof asking_command));
+
+      /* One write: nothing can come between ASKING and the call (inside
+       * MULTI, the server keeps the ASKING flag until EXEC). */
+      g_byte_array_append (both, asking_command, sizeof asking_command - 1);
+      g_byte_array_append (both, data, (guint) len);
+      payload = g_byte_array_free_to_bytes (both);
+      n_commands++;
+      *pool = pool_for_address (op->self, op->ask_address);
+    }
+  else
+    {
+      payload = g_bytes_ref (op->payload);
+      *pool = op->reads_only ? pool_for_read (op->self, op->slot) : pool_for_slot (op->self, op->slot);
+    }
+
+  if (*pool == NULL)
+    return NULL;   /* closed: no call is made */
+  if (waiter != NULL)
+    inner = redis_call_new_sync (REDIS_CALL_PIPELINE, payload, n_commands, op->outer->cancellable, waiter);
+  else
+    inner = redis_call_new (REDIS_CALL_PIPELINE, payload, n_commands, task);
+  inner->flags = op->outer->flags & ~REDIS_COMMAND_FLAG_REPLY_MASK;
+  inner->block_ms = op->outer->block_ms;
+  if (op->outer->kind == REDIS_CALL_TRANSACTION)
+    {
+      /* Inside MULTI nothing blocks: no unblocking on a timeout. */
+      inner->flags &= ~REDIS_COMMAND_FLAG_BLOCKING;
+      inner->block_ms = 0;
+    }
+  if (inner->cancellable == NULL && op->outer->cancellable != NULL)
+    inner->cancellable = g_object_ref (op->outer->cancellable);
+  return inner;
+}
+
+/* The error that may send the call elsewhere: a command's own reply; for
+ * a transaction whose EXEC was refused, the first command the server
+ * refused while queueing (none of them ran). NULL: nothing to follow. */
+static const char *
+op_redirect_text (Op        *op,
+                  GPtrArray *replies,
+                  guint      first)
+{
+  RedisReply *reply;
+
+  if (replies->len <= first)
+    return NULL;
+  if (op->outer->kind == REDIS_CALL_TRANSACTION)
+    {
+      RedisReply *exec = replies->pdata[replies->len - 1];
+
+      if (redis_reply_get_kind (exec) != REDIS_REPLY_KIND_ERROR)
+        return NULL;
+      reply = NULL;
+      for (guint i = first + 1; i + 1 < replies->len && reply == NULL; i++)
+        if (redis_reply_get_kind (replies->pdata[i]) == REDIS_REPLY_KIND_ERROR)
+          reply = replies->pdata[i];
+      if (reply == NULL)
+        return NULL;
+    }
+  else
+    reply = replies->pdata[first];
+  return redis_reply_get_kind (reply) == REDIS_REPLY_KIND_ERROR ? redis_reply_get_text (reply) : NULL;
+}
+
+/* Whether a transaction answered ASK had commands with keys QUEUED too:
+ * its keys are on both sides of a slot migration. The target would refuse
+ * it too (TRYAGAIN: a multi-key request for keys it does not all hold),
+ * and split it cannot be, atomic as it is: it waits on the source, as for
+ * TRYAGAIN, until the migration is over. */
+static gboolean
+transaction_straddles (Op        *op,
+                       GPtrArray *replies,
+                       guint      first)
+{
+  if (op->outer->kind != REDIS_CALL_TRANSACTION || op->slots == NULL)
+    return FALSE;
+  for (guint i = first + 1; i + 1 < replies->len; i++)
+    {
+      RedisReply *reply = replies->pdata[i];
+
+      if (op->slots[i - first] >= 0 &&
+          redis_reply_get_kind (reply) == REDIS_REPLY_KIND_STATUS &&
+          g_strcmp0 (redis_reply_get_text (reply), "QUEUED") == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* Completes the outer call from the replies of its last hop (taken). */
+static void
+op_complete (Op        *op,
+             GPtrArray *replies,
+             guint      first)
+{
+  if (first > 0)
+    g_ptr_array_remove_index (replies, 0);
+
+  if (op->outer->kind == REDIS_CALL_COMMAND)
+    {
+      op->outer->reply = redis_reply_ref (replies->pdata[0]);
+      g_ptr_array_unref (replies);
+      redis_call_finish_replies (op->outer);
+      return;
+    }
+
+  /* A transaction: its replies checked as the engine checks them on the
+   * wire (it counts what was QUEUED against EXEC's array). */
+  for (guint i = 0; i < replies->len; i++)
+    if (!redis_call_reply_in_step (op->outer, i, replies->pdata[i]))
+      {
+        redis_call_fail (op->outer, g_error_new_literal (REDIS_ERROR, REDIS_ERROR_PROTOCOL,
+                                                         "The replies of the transaction are out "
+                                                         "of step with its commands"));
+        g_ptr_array_unref (replies);
+        return;
+      }
+  op->outer->replies = replies;
+  redis_call_finish_replies (op->outer);
+}
+
 /* What to do with the replies of one hop: complete the outer call, or go
  * again (after *delay_ms). Takes @replies. */
 static OpStep
@@ -682,7 +1138,6 @@ op_step (Op        *op,
 {
   RedisClusterPool *self = op->self;
   guint first = op->ask_address != NULL ? 1 : 0;
-  RedisReply *reply;
   const char *text;
 
   *delay_ms = 0;
@@ -691,42 +1146,22 @@ op_step (Op        *op,
       redis_call_fail (op->outer, error);
       return OP_DONE;
     }
-
-  reply = replies->len > first ? replies->pdata[first] : NULL;
-  text = reply != NULL && redis_reply_get_kind (reply) == REDIS_REPLY_KIND_ERROR ?
-         redis_reply_get_text (reply) : NULL;
-
-  if (text != NULL &&
-      (g_str_has_prefix (text, "MOVED ") || g_str_has_prefix (text, "ASK ")))
+  if (replies->len != op->outer->n_replies + first)
     {
-      gboolean moved = text[0] == 'M';
+      redis_call_fail (op->outer, g_error_new (REDIS_ERROR, REDIS_ERROR_PROTOCOL,
+                                               "Expected %u replies, got %u",
+                                               op->outer->n_replies + first, replies->len));
+      g_ptr_array_unref (replies);
+      return OP_DONE;
+    }
+
+  text = op_redirect_text (op, replies, first);
+  if (text != NULL && is_redirect (text) && !transaction_straddles (op, replies, first))
+    {
       g_autofree char *address = NULL;
+      gboolean ask;
       guint slot;
 
-      if (op->hops < self->max_redirects && parse_redirect (text, &slot, &address))
-        {
-          op->hops++;
-          g_clear_pointer (&op->ask_address, g_free);
-          g_mutex_lock (&self->lock);
-          if (moved)
-            {
-              self->n_moved++;
-              if (!self->closed)
-                self->slots[slot] = (guint16) node_lookup_locked (self, address);
-            }
-          else
-            self->n_ask++;
-          g_mutex_unlock (&self->lock);
-          /* A command routed as keyless follows the slot it was sent to. */
-          if (op->slot < 0)
-            op->slot = (gint) slot;
-          if (moved)
-            schedule_refresh (self);
-          else
-            op->ask_address = g_steal_pointer (&address);
-          g_ptr_array_unref (replies);
-          return OP_RETRY;
-        }
       if (op->hops >= self->max_redirects)
         {
           redis_call_fail (op->outer,
@@ -736,35 +1171,39 @@ op_step (Op        *op,
           g_ptr_array_unref (replies);
           return OP_DONE;
         }
+      if (follow_redirect (self, text, &slot, &address, &ask))
+        {
+          op->hops++;
+          g_clear_pointer (&op->ask_address, g_free);
+          /* A command routed as keyless follows the slot it was sent to. */
+          if (op->slot < 0)
+            op->slot = (gint) slot;
+          if (ask)
+            op->ask_address = g_steal_pointer (&address);
+          g_ptr_array_unref (replies);
+          return OP_RETRY;
+        }
     }
-  else if (text != NULL &&
-           (g_str_has_prefix (text, "TRYAGAIN") || g_str_has_prefix (text, "CLUSTERDOWN")) &&
-           g_get_monotonic_time () - op->started < TRYAGAIN_BUDGET_US)
+  else if (text != NULL && (is_retry_later (text) || is_redirect (text)))
     {
-      g_mutex_lock (&self->lock);
-      self->n_tryagain++;
-      g_mutex_unlock (&self->lock);
-      op->tryagain_ms = op->tryagain_ms == 0 ? TRYAGAIN_FIRST_MS : MIN (op->tryagain_ms * 2, TRYAGAIN_MAX_MS);
-      *delay_ms = op->tryagain_ms;
-      g_clear_pointer (&op->ask_address, g_free);
-      if (g_str_has_prefix (text, "CLUSTERDOWN"))
-        schedule_refresh (self);
-      g_ptr_array_unref (replies);
-      return OP_RETRY;
+      gint64 left_ms = (op->deadline - g_get_monotonic_time ()) / G_TIME_SPAN_MILLISECOND;
+
+      if (left_ms > 0)
+        {
+          g_mutex_lock (&self->lock);
+          self->n_tryagain++;
+          g_mutex_unlock (&self->lock);
+          op->tryagain_ms = op->tryagain_ms == 0 ? TRYAGAIN_FIRST_MS : MIN (op->tryagain_ms * 2, TRYAGAIN_MAX_MS);
+          *delay_ms = (guint) MIN ((gint64) op->tryagain_ms, left_ms);
+          g_clear_pointer (&op->ask_address, g_free);
+          if (g_str_has_prefix (text, "CLUSTERDOWN"))
+            schedule_refresh (self);
+          g_ptr_array_unref (replies);
+          return OP_RETRY;
+        }
     }
 
-  if (op->outer->kind == REDIS_CALL_COMMAND)
-    {
-      op->outer->reply = redis_reply_ref (reply);
-      g_ptr_array_unref (replies);
-    }
-  else
-    {
-      if (first > 0)
-        g_ptr_array_remove_index (replies, 0);
-      op->outer->replies = replies;
-    }
-  redis_call_finish_replies (op->outer);
+  op_complete (op, replies, first);
   return OP_DONE;
 }
 
@@ -825,6 +1264,25 @@ op_send_async (Op *op)
   redis_call_unref (inner);
 }
 
+/* Submits @inner, a sync call, to @pool; this thread drives the I/O of
+ * the call when its connection can take it now, as a sync call on the
+ * pool itself does. */
+static void
+submit_driven (RedisPool       *pool,
+               RedisCall       *inner,
+               RedisCallWaiter *waiter)
+{
+  inner->drive_engine = REDIS_CALL_DRIVE_OFFERED;
+  REDIS_CLIENT_GET_IFACE (pool)->submit (REDIS_CLIENT (pool), inner);
+  if (!g_atomic_pointer_compare_and_exchange (&inner->drive_engine, REDIS_CALL_DRIVE_OFFERED, NULL))
+    {
+      gpointer engine = g_atomic_pointer_get (&inner->drive_engine);
+
+      redis_engine_drive (engine, inner, waiter);
+      redis_engine_unref (engine);
+    }
+}
+
 static void
 op_run_sync (Op *op)
 {
@@ -845,17 +1303,7 @@ op_run_sync (Op *op)
                                                            "The cluster pool is closed, or was never initialized"));
           break;
         }
-      /* As a sync call on the pool itself: this thread drives the I/O of
-       * the call when its connection can take it now. */
-      inner->drive_engine = REDIS_CALL_DRIVE_OFFERED;
-      REDIS_CLIENT_GET_IFACE (pool)->submit (REDIS_CLIENT (pool), inner);
-      if (!g_atomic_pointer_compare_and_exchange (&inner->drive_engine, REDIS_CALL_DRIVE_OFFERED, NULL))
-        {
-          gpointer engine = g_atomic_pointer_get (&inner->drive_engine);
-
-          redis_engine_drive (engine, inner, &waiter);
-          redis_engine_unref (engine);
-        }
+      submit_driven (pool, inner, &waiter);
       redis_call_unref (inner);
       replies = redis_call_waiter_wait (&waiter, &error);
       if (op_step (op, replies, error, &delay_ms) == OP_DONE)
@@ -866,67 +1314,68 @@ op_run_sync (Op *op)
   op_free (op);
 }
 
-/* ---- a pipeline over several nodes -------------------------------------- */
+/* ---- a pipeline, split per node ------------------------------------------ */
+
+/* One command of a pipeline in one round of sends: where its reply goes,
+ * and where it is sent (after a redirection). */
+typedef struct
+{
+  guint     index;
+  char     *address;   /* NULL: by the slot map */
+  gboolean  asking;    /* ASK: ASKING before it, in the same write */
+} Entry;
+
+static void
+entry_clear (gpointer data)
+{
+  g_free (((Entry *) data)->address);
+}
+
+static GArray *
+entries_new (void)
+{
+  GArray *entries = g_array_new (FALSE, FALSE, sizeof (Entry));
+
+  g_array_set_clear_func (entries, entry_clear);
+  return entries;
+}
+
+/* A pipeline sent as one pipeline per node, in rounds: the first sends
+ * every command; a command answered MOVED or ASK did not run, and is sent
+ * again in the next round to the node named; one answered TRYAGAIN or
+ * CLUSTERDOWN did not run either, and is sent again after a backoff until
+ * the call's deadline; the others ran and are not sent again. The replies
+ * are put back in the order of the pipeline. */
+typedef struct
+{
+  RedisClusterPool *self;
+  RedisCall        *outer;
+  GPtrArray        *result;    /* RedisReply *, in the order of the pipeline */
+  gint             *slots;     /* per command */
+  gsize            *offsets;   /* where each one starts, n + 1 */
+  gint              any_slot;  /* for the keyless commands */
+  guint             round;     /* rounds after the first: redirections followed */
+  GArray           *next;      /* Entry: what the next round sends… */
+  gboolean          next_redirected;  /* …some after a redirection… */
+  gboolean          next_later;       /* …some after TRYAGAIN or CLUSTERDOWN */
+  guint             tryagain_ms;
+  gint64            deadline;  /* monotonic µs: no TRYAGAIN retry past it */
+  GError           *error;
+  gint              parts_left;
+  gboolean          reads_only;  /* every command read-only: may go to replicas */
+} Split;
 
 typedef struct
 {
-  RedisCall *outer;
-  GPtrArray *result;      /* RedisReply *, in the order of the pipeline */
-  GArray    *positions;   /* per part: GArray of guint, where its replies go */
-  GError    *error;
-  gint       parts_left;  /* atomic */
-  RedisClusterPool *self;
-} Split;
+  Split  *split;
+  GArray *entries;   /* Entry, in the order written */
+} SplitPart;
 
 static void
-split_part_done (Split     *split,
-                 guint      part,
-                 GPtrArray *replies,
-                 GError    *error)
+split_part_free (SplitPart *part)
 {
-  GArray *where = g_array_index (split->positions, GArray *, part);
-  gboolean finish;
-
-  if (replies != NULL)
-    {
-      for (guint i = 0; i < replies->len && i < where->len; i++)
-        {
-          RedisReply *reply = replies->pdata[i];
-          const char *text = redis_reply_get_kind (reply) == REDIS_REPLY_KIND_ERROR ?
-                             redis_reply_get_text (reply) : NULL;
-
-          if (text != NULL && (g_str_has_prefix (text, "MOVED ") || g_str_has_prefix (text, "ASK ")))
-            schedule_refresh (split->self);
-          split->result->pdata[g_array_index (where, guint, i)] = redis_reply_ref (reply);
-        }
-      g_ptr_array_unref (replies);
-    }
-  else
-    {
-      g_mutex_lock (&split->self->lock);
-      if (split->error == NULL)
-        split->error = error;
-      else
-        g_error_free (error);
-      g_mutex_unlock (&split->self->lock);
-    }
-
-  finish = g_atomic_int_dec_and_test (&split->parts_left);
-  if (!finish)
-    return;
-
-  if (split->error != NULL)
-    redis_call_fail (split->outer, g_steal_pointer (&split->error));
-  else
-    {
-      split->outer->replies = g_steal_pointer (&split->result);
-      redis_call_finish_replies (split->outer);
-    }
-  redis_call_unref (split->outer);
-  g_clear_pointer (&split->result, g_ptr_array_unref);
-  g_array_unref (split->positions);
-  g_object_unref (split->self);
-  g_free (split);
+  g_array_unref (part->entries);
+  g_free (part);
 }
 
 static void
@@ -936,11 +1385,215 @@ reply_unref0 (gpointer reply)
     redis_reply_unref (reply);
 }
 
-typedef struct
+/* Completes the outer call and frees @split. */
+static void
+split_finish (Split *split)
 {
-  Split *split;
-  guint  part;
-} SplitPart;
+  if (split->error != NULL)
+    redis_call_fail (split->outer, g_steal_pointer (&split->error));
+  else
+    {
+      split->outer->replies = g_steal_pointer (&split->result);
+      redis_call_finish_replies (split->outer);
+    }
+  redis_call_unref (split->outer);
+  g_clear_pointer (&split->result, g_ptr_array_unref);
+  g_array_unref (split->next);
+  g_object_unref (split->self);
+  g_free (split->slots);
+  g_free (split->offsets);
+  g_free (split);
+}
+
+/* The replies of one part: each in its place, or the command queued for
+ * the next round when it was redirected and may still be. */
+static void
+split_part_done (Split     *split,
+                 SplitPart *part,
+                 GPtrArray *replies,
+                 GError    *error)
+{
+  RedisClusterPool *self = split->self;
+  guint j = 0;
+
+  if (replies == NULL)
+    {
+      if (split->error == NULL)
+        split->error = error;
+      else
+        g_error_free (error);
+      return;
+    }
+
+  for (guint e = 0; e < part->entries->len; e++)
+    {
+      Entry *entry = &g_array_index (part->entries, Entry, e);
+      RedisReply *reply;
+      const char *text;
+
+      if (entry->asking)
+        j++;   /* ASKING's +OK */
+      if (j >= replies->len)
+        break;
+      reply = replies->pdata[j++];
+      text = redis_reply_get_kind (reply) == REDIS_REPLY_KIND_ERROR ? redis_reply_get_text (reply) : NULL;
+      if (text != NULL && is_redirect (text) && split->round < self->max_redirects)
+        {
+          Entry again = { entry->index, NULL, FALSE };
+          guint slot;
+
+          if (follow_redirect (self, text, &slot, &again.address, &again.asking))
+            {
+              g_array_append_val (split->next, again);
+              split->next_redirected = TRUE;
+              continue;
+            }
+        }
+      else if (text != NULL && is_retry_later (text) && g_get_monotonic_time () < split->deadline)
+        {
+          Entry again = { entry->index, NULL, FALSE };
+
+          g_mutex_lock (&self->lock);
+          self->n_tryagain++;
+          g_mutex_unlock (&self->lock);
+          if (g_str_has_prefix (text, "CLUSTERDOWN"))
+            schedule_refresh (self);
+          g_array_append_val (split->next, again);
+          split->next_later = TRUE;
+          continue;
+        }
+      g_clear_pointer (&split->result->pdata[entry->index], redis_reply_unref);
+      split->result->pdata[entry->index] = redis_reply_ref (reply);
+    }
+  if (j != replies->len && split->error == NULL)
+    split->error = g_error_new (REDIS_ERROR, REDIS_ERROR_PROTOCOL,
+                                "Expected %u replies from a node, got %u", j, replies->len);
+  g_ptr_array_unref (replies);
+}
+
+/* Groups the commands of this round (split->next, taken) per node: the
+ * parts (SplitPart *), their pools and payloads. FALSE once closed. */
+static gboolean
+split_build_round (Split      *split,
+                   GPtrArray  *parts,
+                   GPtrArray  *pools,
+                   GPtrArray  *payloads)
+{
+  g_autoptr(GHashTable) part_of = g_hash_table_new (NULL, NULL);
+  g_autoptr(GArray) entries = g_steal_pointer (&split->next);
+  g_autoptr(GPtrArray) bodies = g_ptr_array_new ();
+
+  split->next = entries_new ();
+  for (guint e = 0; e < entries->len; e++)
+    {
+      Entry *entry = &g_array_index (entries, Entry, e);
+      guint i = entry->index;
+      g_autoptr(RedisPool) pool = NULL;
+      gpointer found;
+      SplitPart *part;
+      Entry copy;
+
+      if (entry->address != NULL)
+        pool = pool_for_address (split->self, entry->address);
+      else
+        pool = split->reads_only ?
+               pool_for_read (split->self, split->slots[i] >= 0 ? split->slots[i] : split->any_slot) :
+               pool_for_slot (split->self, split->slots[i] >= 0 ? split->slots[i] : split->any_slot);
+      if (pool == NULL)
+        {
+          for (guint b = 0; b < bodies->len; b++)
+            g_byte_array_unref (bodies->pdata[b]);
+          return FALSE;
+        }
+      found = g_hash_table_lookup (part_of, pool);
+      if (found == NULL)
+        {
+          part = g_new0 (SplitPart, 1);
+          part->split = split;
+          part->entries = entries_new ();
+          g_ptr_array_add (parts, part);
+          g_ptr_array_add (pools, g_object_ref (pool));
+          g_ptr_array_add (bodies, g_byte_array_new ());
+          g_hash_table_insert (part_of, pool, GUINT_TO_POINTER (parts->len));
+          found = GUINT_TO_POINTER (parts->len);
+        }
+      part = parts->pdata[GPOINTER_TO_UINT (found) - 1];
+      if (entry->asking)
+        g_byte_array_append (bodies->pdata[GPOINTER_TO_UINT (found) - 1],
+                             asking_command, sizeof asking_command - 1);
+      g_byte_array_append (bodies->pdata[GPOINTER_TO_UINT (found) - 1],
+                           split->outer->data + split->offsets[i],
+                           (guint) (split->offsets[i + 1] - split->offsets[i]));
+      copy.index = i;
+      copy.address = NULL;
+      copy.asking = entry->asking;
+      g_array_append_val (part->entries, copy);
+    }
+  for (guint b = 0; b < bodies->len; b++)
+    g_ptr_array_add (payloads, g_byte_array_free_to_bytes (bodies->pdata[b]));
+  return TRUE;
+}
+
+static guint
+part_n_commands (SplitPart *part)
+{
+  guint n = part->entries->len;
+
+  for (guint e = 0; e < part->entries->len; e++)
+    n += g_array_index (part->entries, Entry, e).asking;
+  return n;
+}
+
+static RedisCall *
+split_inner (Split           *split,
+             SplitPart       *part,
+             GBytes          *payload,
+             RedisCallWaiter *waiter,
+             GTask           *task)
+{
+  RedisCall *outer = split->outer;
+  RedisCall *inner;
+
+  if (waiter != NULL)
+    inner = redis_call_new_sync (REDIS_CALL_PIPELINE, payload, part_n_commands (part), outer->cancellable, waiter);
+  else
+    inner = redis_call_new (REDIS_CALL_PIPELINE, payload, part_n_commands (part), task);
+  inner->flags = outer->flags & ~REDIS_COMMAND_FLAG_REPLY_MASK;
+  inner->block_ms = outer->block_ms;
+  if (inner->cancellable == NULL && outer->cancellable != NULL)
+    inner->cancellable = g_object_ref (outer->cancellable);
+  return inner;
+}
+
+static void split_round_async (Split *split);
+
+/* Before the next round: counts it against max-redirects when it follows
+ * redirections; returns how long to wait first when some command is to be
+ * tried again later. */
+static guint
+split_prepare_round (Split *split)
+{
+  guint delay_ms = 0;
+
+  if (split->next_redirected)
+    split->round++;
+  if (split->next_later)
+    {
+      gint64 left_ms = (split->deadline - g_get_monotonic_time ()) / G_TIME_SPAN_MILLISECOND;
+
+      split->tryagain_ms = split->tryagain_ms == 0 ? TRYAGAIN_FIRST_MS : MIN (split->tryagain_ms * 2, TRYAGAIN_MAX_MS);
+      delay_ms = (guint) CLAMP (left_ms, 0, (gint64) split->tryagain_ms);
+    }
+  split->next_redirected = split->next_later = FALSE;
+  return delay_ms;
+}
+
+static gboolean
+split_retry_cb (gpointer data)
+{
+  split_round_async (data);
+  return G_SOURCE_REMOVE;
+}
 
 static void
 split_reply_cb (GObject      *source,
@@ -948,21 +1601,123 @@ split_reply_cb (GObject      *source,
                 gpointer      user_data)
 {
   SplitPart *part = user_data;
+  Split *split = part->split;
   GError *error = NULL;
   GPtrArray *replies = g_task_propagate_pointer (G_TASK (result), &error);
 
-  split_part_done (part->split, part->part, replies, error);
-  g_free (part);
+  /* The parts of a round call back in the caller's context, one at a
+   * time: no lock for @split. */
+  split_part_done (split, part, replies, error);
+  split_part_free (part);
+  if (--split->parts_left > 0)
+    return;
+  if (split->error == NULL && split->next->len > 0)
+    {
+      guint delay_ms = split_prepare_round (split);
+      GSource *wait;
+
+      if (delay_ms == 0)
+        {
+          split_round_async (split);
+          return;
+        }
+      wait = g_timeout_source_new (delay_ms);
+      g_source_set_callback (wait, split_retry_cb, split, NULL);
+      g_source_attach (wait, g_main_context_get_thread_default ());
+      g_source_unref (wait);
+    }
+  else
+    split_finish (split);
 }
 
 static void
-free_positions (gpointer data)
+split_fail_closed (Split *split)
 {
-  g_array_unref (*(GArray **) data);
+  g_clear_error (&split->error);
+  split->error = g_error_new_literal (REDIS_ERROR, REDIS_ERROR_CLOSED,
+                                      "The cluster pool is closed, or was never initialized");
+  split_finish (split);
 }
 
-/* Sends the commands of @call to their nodes, one pipeline per node, and
- * reassembles the replies in order. @slots: the slot of each command
+static void
+split_round_async (Split *split)
+{
+  g_autoptr(GPtrArray) parts = g_ptr_array_new ();
+  g_autoptr(GPtrArray) pools = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GPtrArray) payloads = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+
+  if (!split_build_round (split, parts, pools, payloads))
+    {
+      g_ptr_array_foreach (parts, (GFunc) split_part_free, NULL);
+      split_fail_closed (split);
+      return;
+    }
+  split->parts_left = (gint) parts->len;
+  for (guint p = 0; p < parts->len; p++)
+    {
+      g_autoptr(GTask) task = g_task_new (NULL, NULL, split_reply_cb, parts->pdata[p]);
+      RedisCall *inner;
+
+      g_task_set_check_cancellable (task, FALSE);
+      inner = split_inner (split, parts->pdata[p], payloads->pdata[p], NULL, task);
+      REDIS_CLIENT_GET_IFACE (pools->pdata[p])->submit (pools->pdata[p], inner);
+      redis_call_unref (inner);
+    }
+}
+
+static void
+split_run_sync (Split *split)
+{
+  for (;;)
+    {
+      g_autoptr(GPtrArray) parts = g_ptr_array_new ();
+      g_autoptr(GPtrArray) pools = g_ptr_array_new_with_free_func (g_object_unref);
+      g_autoptr(GPtrArray) payloads = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+      g_autofree RedisCallWaiter *waiters = NULL;
+
+      if (!split_build_round (split, parts, pools, payloads))
+        {
+          g_ptr_array_foreach (parts, (GFunc) split_part_free, NULL);
+          split_fail_closed (split);
+          return;
+        }
+      /* Every part is sent before this thread waits for the first; one
+       * part alone (one node) is driven by this thread when it can. */
+      waiters = g_new (RedisCallWaiter, parts->len);
+      for (guint p = 0; p < parts->len; p++)
+        {
+          RedisCall *inner;
+
+          redis_call_waiter_init (&waiters[p]);
+          inner = split_inner (split, parts->pdata[p], payloads->pdata[p], &waiters[p], NULL);
+          if (parts->len == 1)
+            submit_driven (pools->pdata[p], inner, &waiters[p]);
+          else
+            REDIS_CLIENT_GET_IFACE (pools->pdata[p])->submit (pools->pdata[p], inner);
+          redis_call_unref (inner);
+        }
+      for (guint p = 0; p < parts->len; p++)
+        {
+          GError *error = NULL;
+          GPtrArray *replies = redis_call_waiter_wait (&waiters[p], &error);
+
+          split_part_done (split, parts->pdata[p], replies, error);
+          split_part_free (parts->pdata[p]);
+        }
+      if (split->error != NULL || split->next->len == 0)
+        break;
+      {
+        guint delay_ms = split_prepare_round (split);
+
+        if (delay_ms > 0)
+          g_usleep (delay_ms * 1000);
+      }
+    }
+  split_finish (split);
+}
+
+/* Sends the commands of the pipeline @call to their nodes and reassembles
+ * the replies in order. @slots: the slot of each command
  * (REDIS_CLUSTER_SLOT_NONE: any), @offsets: where each one starts in the
  * payload (n + 1 entries). */
 static void
@@ -970,112 +1725,222 @@ split_pipeline (RedisClusterPool *self,
                 RedisCall        *call,
                 const gint       *slots,
                 const gsize      *offsets,
-                guint             n)
+                guint             n,
+                gboolean          reads_only)
 {
-  g_autoptr(GHashTable) part_of = g_hash_table_new (NULL, NULL);
-  g_autoptr(GPtrArray) pools = g_ptr_array_new_with_free_func (g_object_unref);
-  g_autoptr(GPtrArray) bodies = g_ptr_array_new ();
   Split *split = g_new0 (Split, 1);
-  gint any_slot = REDIS_CLUSTER_SLOT_NONE;
 
-  for (guint i = 0; i < n && any_slot < 0; i++)
-    any_slot = slots[i];
+  split->reads_only = reads_only;
 
-  split->outer = redis_call_ref (call);
   split->self = g_object_ref (self);
+  split->outer = redis_call_ref (call);
   split->result = g_ptr_array_new_full (n, reply_unref0);
   g_ptr_array_set_size (split->result, (gint) n);
-  split->positions = g_array_new (FALSE, FALSE, sizeof (GArray *));
-  g_array_set_clear_func (split->positions, free_positions);
-
+  split->slots = g_memdup2 (slots, n * sizeof (gint));
+  split->offsets = g_memdup2 (offsets, (n + 1) * sizeof (gsize));
+  split->deadline = retry_deadline (self, call);
+  split->any_slot = REDIS_CLUSTER_SLOT_NONE;
+  for (guint i = 0; i < n && split->any_slot < 0; i++)
+    split->any_slot = slots[i];
+  split->next = entries_new ();
   for (guint i = 0; i < n; i++)
     {
-      RedisPool *pool = pool_for_slot (self, slots[i] >= 0 ? slots[i] : any_slot);
-      gpointer found;
-      guint part;
+      Entry entry = { i, NULL, FALSE };
 
-      if (pool == NULL)
-        {
-          for (guint b = 0; b < bodies->len; b++)
-            g_byte_array_unref (bodies->pdata[b]);
-          g_clear_pointer (&split->result, g_ptr_array_unref);
-          g_array_unref (split->positions);
-          g_object_unref (split->self);
-          g_free (split);
-          redis_call_fail (call, g_error_new_literal (REDIS_ERROR, REDIS_ERROR_CLOSED,
-                                                      "The cluster pool is closed, or was never initialized"));
-          redis_call_unref (call);
-          return;
-        }
-      found = g_hash_table_lookup (part_of, pool);
-      if (found == NULL)
-        {
-          GArray *where = g_array_new (FALSE, FALSE, sizeof (guint));
-
-          part = pools->len;
-          g_ptr_array_add (pools, g_object_ref (pool));
-          g_ptr_array_add (bodies, g_byte_array_new ());
-          g_array_append_val (split->positions, where);
-          g_hash_table_insert (part_of, pool, GUINT_TO_POINTER (part + 1));
-        }
-      else
-        part = GPOINTER_TO_UINT (found) - 1;
-      g_byte_array_append (bodies->pdata[part], call->data + offsets[i], (guint) (offsets[i + 1] - offsets[i]));
-      g_array_append_val (g_array_index (split->positions, GArray *, part), i);
-      g_object_unref (pool);
+      g_array_append_val (split->next, entry);
     }
 
-  split->parts_left = (gint) pools->len;
   if (call->waiter != NULL)
+    split_run_sync (split);
+  else
+    split_round_async (split);
+}
+
+/* ---- commands for every node ---------------------------------------------- */
+
+/* A command of the broadcast table (redis-cluster-broadcast.c) sent to
+ * every primary or every node, each copy as a one-command pipeline (its
+ * reply comes back as it is, an error reply too), the replies combined by
+ * the command's response policy once all are in. */
+typedef struct
+{
+  RedisClusterPool            *self;
+  RedisCall                   *outer;
+  const RedisClusterBroadcast *rule;
+  GPtrArray                   *addresses;   /* char *, per node */
+  RedisReply                 **replies;     /* per node… */
+  GError                     **errors;      /* …or this */
+  guint                        n;
+  guint                        left;
+} Broadcast;
+
+typedef struct
+{
+  Broadcast *broadcast;
+  guint      node;
+} BroadcastPart;
+
+static void
+broadcast_node_done (Broadcast *broadcast,
+                     guint      node,
+                     GPtrArray *replies,
+                     GError    *error)
+{
+  if (replies != NULL && replies->len == 1)
+    broadcast->replies[node] = redis_reply_ref (replies->pdata[0]);
+  else if (replies != NULL)
+    broadcast->errors[node] = g_error_new (REDIS_ERROR, REDIS_ERROR_PROTOCOL,
+                                           "Expected one reply, got %u", replies->len);
+  else
+    broadcast->errors[node] = error;
+  g_clear_pointer (&replies, g_ptr_array_unref);
+}
+
+static void
+broadcast_finish (Broadcast *broadcast)
+{
+  GError *error = NULL;
+  RedisReply *reply = redis_cluster_broadcast_combine (broadcast->rule,
+                                                       (const char * const *) broadcast->addresses->pdata,
+                                                       broadcast->replies, broadcast->errors,
+                                                       broadcast->n, &error);
+
+  if (reply == NULL)
+    redis_call_fail (broadcast->outer, error);
+  else
     {
-      /* Sync: every part is sent before this thread waits for the first. */
-      guint n_parts = pools->len;
-      g_autofree RedisCallWaiter *waiters = g_new (RedisCallWaiter, n_parts);
+      broadcast->outer->reply = reply;
+      redis_call_finish_replies (broadcast->outer);
+    }
+  for (guint i = 0; i < broadcast->n; i++)
+    {
+      g_clear_pointer (&broadcast->replies[i], redis_reply_unref);
+      g_clear_error (&broadcast->errors[i]);
+    }
+  g_free (broadcast->replies);
+  g_free (broadcast->errors);
+  g_ptr_array_unref (broadcast->addresses);
+  redis_call_unref (broadcast->outer);
+  g_object_unref (broadcast->self);
+  g_free (broadcast);
+}
 
-      for (guint p = 0; p < n_parts; p++)
-        {
-          g_autoptr(GBytes) payload = g_byte_array_free_to_bytes (bodies->pdata[p]);
-          guint count = g_array_index (split->positions, GArray *, p)->len;
-          RedisCall *inner;
+static void
+broadcast_reply_cb (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  BroadcastPart *part = user_data;
+  Broadcast *broadcast = part->broadcast;
+  GError *error = NULL;
+  GPtrArray *replies = g_task_propagate_pointer (G_TASK (result), &error);
 
-          redis_call_waiter_init (&waiters[p]);
-          inner = redis_call_new_sync (REDIS_CALL_PIPELINE, payload, count, call->cancellable, &waiters[p]);
-          inner->flags = call->flags & ~REDIS_COMMAND_FLAG_REPLY_MASK;
-          inner->block_ms = call->block_ms;
-          REDIS_CLIENT_GET_IFACE (pools->pdata[p])->submit (pools->pdata[p], inner);
-          redis_call_unref (inner);
-        }
-      for (guint p = 0; p < n_parts; p++)
-        {
-          GError *error = NULL;
-          GPtrArray *replies = redis_call_waiter_wait (&waiters[p], &error);
+  /* Every copy calls back in the caller's context, one at a time. */
+  broadcast_node_done (broadcast, part->node, replies, error);
+  g_free (part);
+  if (--broadcast->left == 0)
+    broadcast_finish (broadcast);
+}
 
-          split_part_done (split, p, replies, error);
-        }
+/* The pools the rule sends to, in list-model order, and their addresses. */
+static GPtrArray *
+broadcast_targets (RedisClusterPool            *self,
+                   const RedisClusterBroadcast *rule,
+                   GPtrArray                   *addresses)
+{
+  GPtrArray *pools = g_ptr_array_new_with_free_func (g_object_unref);
+
+  g_mutex_lock (&self->lock);
+  if (!self->closed)
+    {
+      g_autofree gboolean *owner = g_new0 (gboolean, self->nodes->len);
+
+      for (guint s = 0; s < REDIS_CLUSTER_N_SLOTS; s++)
+        if (self->slots[s] != NO_NODE)
+          owner[self->slots[s]] = TRUE;
+      for (guint i = 0; i < self->nodes->len; i++)
+        if (owner[i] || rule->request == REDIS_CLUSTER_REQUEST_ALL_NODES)
+          {
+            Node *node = self->nodes->pdata[i];
+
+            g_ptr_array_add (pools, g_object_ref (node->pool));
+            g_ptr_array_add (addresses, g_strdup (node->address));
+          }
+    }
+  g_mutex_unlock (&self->lock);
+  return pools;
+}
+
+static void
+broadcast_call (RedisClusterPool            *self,
+                RedisCall                   *call,
+                const RedisClusterBroadcast *rule)
+{
+  g_autoptr(GPtrArray) pools = NULL;
+  g_autoptr(GBytes) payload = call->payload != NULL ? g_bytes_ref (call->payload) : g_bytes_new (call->data, call->len);
+  g_autofree RedisCallWaiter *waiters = NULL;
+  Broadcast *broadcast = g_new0 (Broadcast, 1);
+
+  broadcast->self = g_object_ref (self);
+  broadcast->outer = redis_call_ref (call);
+  broadcast->rule = rule;
+  broadcast->addresses = g_ptr_array_new_with_free_func (g_free);
+  pools = broadcast_targets (self, rule, broadcast->addresses);
+  broadcast->n = broadcast->left = pools->len;
+  broadcast->replies = g_new0 (RedisReply *, pools->len);
+  broadcast->errors = g_new0 (GError *, pools->len);
+  if (pools->len == 0)
+    {
+      redis_call_fail (call, g_error_new_literal (REDIS_ERROR, REDIS_ERROR_CLOSED,
+                                                  "The cluster pool is closed, or was never initialized"));
+      g_free (broadcast->replies);
+      g_free (broadcast->errors);
+      g_ptr_array_unref (broadcast->addresses);
+      redis_call_unref (broadcast->outer);
+      g_object_unref (broadcast->self);
+      g_free (broadcast);
       return;
     }
 
-  for (guint p = 0; p < pools->len; p++)
+  if (call->waiter != NULL)
+    waiters = g_new (RedisCallWaiter, pools->len);
+  for (guint i = 0; i < pools->len; i++)
     {
-      g_autoptr(GBytes) payload = g_byte_array_free_to_bytes (bodies->pdata[p]);
-      guint count = g_array_index (split->positions, GArray *, p)->len;
-      g_autoptr(GTask) task = NULL;
-      SplitPart *part = g_new (SplitPart, 1);
       RedisCall *inner;
 
-      part->split = split;
-      part->part = p;
-      task = g_task_new (NULL, NULL, split_reply_cb, part);
-      g_task_set_check_cancellable (task, FALSE);
-      inner = redis_call_new (REDIS_CALL_PIPELINE, payload, count, task);
+      if (waiters != NULL)
+        {
+          redis_call_waiter_init (&waiters[i]);
+          inner = redis_call_new_sync (REDIS_CALL_PIPELINE, payload, 1, call->cancellable, &waiters[i]);
+        }
+      else
+        {
+          BroadcastPart *part = g_new (BroadcastPart, 1);
+          g_autoptr(GTask) task = NULL;
+
+          part->broadcast = broadcast;
+          part->node = i;
+          task = g_task_new (NULL, NULL, broadcast_reply_cb, part);
+          g_task_set_check_cancellable (task, FALSE);
+          inner = redis_call_new (REDIS_CALL_PIPELINE, payload, 1, task);
+          if (call->cancellable != NULL)
+            inner->cancellable = g_object_ref (call->cancellable);
+        }
       inner->flags = call->flags & ~REDIS_COMMAND_FLAG_REPLY_MASK;
       inner->block_ms = call->block_ms;
-      if (inner->cancellable == NULL && call->cancellable != NULL)
-        inner->cancellable = g_object_ref (call->cancellable);
-      REDIS_CLIENT_GET_IFACE (pools->pdata[p])->submit (pools->pdata[p], inner);
+      REDIS_CLIENT_GET_IFACE (pools->pdata[i])->submit (pools->pdata[i], inner);
       redis_call_unref (inner);
     }
-  /* The parts were handed their own reference to @call through @split. */
+  if (waiters == NULL)
+    return;
+  for (guint i = 0; i < pools->len; i++)
+    {
+      GError *error = NULL;
+      GPtrArray *replies = redis_call_waiter_wait (&waiters[i], &error);
+
+      broadcast_node_done (broadcast, i, replies, error);
+    }
+  broadcast_finish (broadcast);
 }
 
 /* ---- commands outside the key table ----------------------------------- */
@@ -1084,7 +1949,8 @@ static void route_call (RedisClusterPool *self,
                         RedisCall        *call,
                         const gint       *slots,
                         const gsize      *offsets,
-                        guint             n);
+                        guint             n,
+                        gboolean          reads_only);
 
 /* A call waiting for the servers to tell where the keys of some of its
  * commands are (COMMAND INFO + COMMAND GETKEYS, one pair per command the
@@ -1096,6 +1962,7 @@ typedef struct
   gint             *slots;
   gsize            *offsets;
   guint             n;
+  gboolean          reads_only;   /* so far: the commands the table or cache knew */
 } KeyQuery;
 
 static void
@@ -1115,6 +1982,7 @@ key_query_done (KeyQuery  *query,
   for (guint i = 0; i < query->n; i++)
     {
       GError *local_error = NULL;
+      gboolean readonly = FALSE;
 
       if (query->slots[i] != REDIS_CLUSTER_SLOT_UNKNOWN)
         continue;
@@ -1123,7 +1991,8 @@ key_query_done (KeyQuery  *query,
                                                         query->offsets[i + 1] - query->offsets[i],
                                                         r < replies->len ? replies->pdata[r] : NULL,
                                                         r + 1 < replies->len ? replies->pdata[r + 1] : NULL,
-                                                        &local_error);
+                                                        &readonly, &local_error);
+      query->reads_only = query->reads_only && readonly;
       r += 2;
       if (query->slots[i] == REDIS_CLUSTER_SLOT_INVALID)
         {
@@ -1136,7 +2005,7 @@ key_query_done (KeyQuery  *query,
   g_mutex_lock (&self->lock);
   self->n_key_queries++;
   g_mutex_unlock (&self->lock);
-  route_call (self, call, query->slots, query->offsets, query->n);
+  route_call (self, call, query->slots, query->offsets, query->n, query->reads_only);
 
 out:
   g_object_unref (query->self);
@@ -1162,7 +2031,8 @@ key_query (RedisClusterPool *self,
            RedisCall        *call,
            const gint       *slots,
            const gsize      *offsets,
-           guint             n)
+           guint             n,
+           gboolean          reads_only)
 {
   g_autoptr(RedisPool) pool = pool_for_slot (self, REDIS_CLUSTER_SLOT_NONE);
   g_autoptr(GByteArray) body = g_byte_array_new ();
@@ -1191,6 +2061,7 @@ key_query (RedisClusterPool *self,
   query->slots = g_memdup2 (slots, n * sizeof (gint));
   query->offsets = g_memdup2 (offsets, (n + 1) * sizeof (gsize));
   query->n = n;
+  query->reads_only = reads_only;
 
   if (call->waiter != NULL)
     {
@@ -1233,16 +2104,34 @@ redis_cluster_pool_submit (RedisClient *client,
   gint *slots = stack_slots;
   gsize *offsets = stack_offsets;
   gboolean unknown = FALSE;
+  /* Whether every command only reads (the wrapper's MULTI or CLIENT REPLY
+   * do not: transactions and no-reply calls stay on the primaries). */
+  gboolean reads_only = self->read_from != REDIS_CLUSTER_READ_FROM_PRIMARY;
   gsize offset = 0;
   guint n = 0;
+
+  /* A command for every node (FLUSHALL, SCRIPT LOAD…), called alone: see
+   * redis-cluster-broadcast.c. In a pipeline or a transaction it is routed
+   * as a keyless command, to one primary. */
+  if (call->kind == REDIS_CALL_COMMAND)
+    {
+      const RedisClusterBroadcast *rule = redis_cluster_broadcast_lookup (call->data, call->len);
+
+      if (rule != NULL)
+        {
+          broadcast_call (self, call, rule);
+          return;
+        }
+    }
 
   /* The commands of the payload: user commands and, for a transaction or
    * a no-reply call, the wrapper's (MULTI, CLIENT REPLY…, keyless). */
   while (offset < call->len)
     {
       gsize consumed = 0;
+      gboolean readonly = FALSE;
       gint s = redis_cluster_command_slot (call->data + offset, call->len - offset, &consumed,
-                                           self->key_cache, &error);
+                                           self->key_cache, &readonly, &error);
 
       if (s == REDIS_CLUSTER_SLOT_INVALID)
         {
@@ -1265,23 +2154,28 @@ redis_cluster_pool_submit (RedisClient *client,
       n++;
       offset += consumed;
       if (s == REDIS_CLUSTER_SLOT_UNKNOWN)
-        unknown = TRUE;
+        unknown = TRUE;   /* read-only or not: the servers tell */
+      else
+        reads_only = reads_only && readonly;
     }
   offsets[n] = offset;
 
   if (unknown)
-    key_query (self, call, slots, offsets, n);
+    key_query (self, call, slots, offsets, n, reads_only);
   else
-    route_call (self, call, slots, offsets, n);
+    route_call (self, call, slots, offsets, n, reads_only);
 }
 
-/* Sends @call where the slots of its commands (@slots, none UNKNOWN) say. */
+/* Sends @call where the slots of its commands (@slots, none UNKNOWN) say;
+ * with @reads_only (every command read-only, and read-from not primary) a
+ * command or a pipeline may go to replicas. */
 static void
 route_call (RedisClusterPool *self,
             RedisCall        *call,
             const gint       *slots,
             const gsize      *offsets,
-            guint             n)
+            guint             n,
+            gboolean          reads_only)
 {
   gint slot = REDIS_CLUSTER_SLOT_NONE;
   gint other = REDIS_CLUSTER_SLOT_NONE;
@@ -1308,15 +2202,15 @@ route_call (RedisClusterPool *self,
       return;
     }
 
-  if (other >= 0)
+  if (call->kind == REDIS_CALL_PIPELINE)
     {
       /* Must match what the outer call expects. */
       g_assert (n == call->n_commands);
-      split_pipeline (self, call, slots, offsets, n);
+      split_pipeline (self, call, slots, offsets, n, reads_only);
       return;
     }
 
-  if (call->kind == REDIS_CALL_COMMAND || call->kind == REDIS_CALL_PIPELINE)
+  if (call->kind == REDIS_CALL_COMMAND || call->kind == REDIS_CALL_TRANSACTION)
     {
       Op *op = g_new0 (Op, 1);
 
@@ -1324,7 +2218,10 @@ route_call (RedisClusterPool *self,
       op->outer = redis_call_ref (call);
       op->payload = call->payload != NULL ? g_bytes_ref (call->payload) : g_bytes_new (call->data, call->len);
       op->slot = slot;
-      op->started = g_get_monotonic_time ();
+      if (call->kind == REDIS_CALL_TRANSACTION)
+        op->slots = g_memdup2 (slots, n * sizeof (gint));
+      op->reads_only = reads_only && call->kind == REDIS_CALL_COMMAND;
+      op->deadline = retry_deadline (self, call);
       if (call->waiter != NULL)
         op_run_sync (op);
       else
@@ -1332,7 +2229,9 @@ route_call (RedisClusterPool *self,
       return;
     }
 
-  /* A transaction or a no-reply call: to the owner, as it is. */
+  /* A no-reply call: to the owner, as it is. Its replies are never read
+   * (the server is told not to send them), so a MOVED or ASK it gets is
+   * never seen, and it cannot follow one. */
   {
     g_autoptr(RedisPool) pool = pool_for_slot (self, slot);
 
@@ -1475,7 +2374,23 @@ list_model_iface_init (GListModelInterface *iface)
 
 /* ---- initialization ------------------------------------------------------ */
 
-/* Reads the URI: the seeds (authority and addr=), the rest for the nodes. */
+/* The URI parameter read_from= (the cluster pool's own: the nodes' pools
+ * do not get it), parsed as the pools parse their choices. */
+static const RedisOptionsChoice read_from_choices[] = {
+  { "primary", REDIS_CLUSTER_READ_FROM_PRIMARY },
+  { "replica", REDIS_CLUSTER_READ_FROM_REPLICA },
+  { "replica_preferred", REDIS_CLUSTER_READ_FROM_REPLICA_PREFERRED },
+  { NULL },
+};
+
+static const RedisOptionsParam read_from_param = {
+  .name = "read_from", .parse = redis_options_param_choice, .choices = read_from_choices,
+};
+
+G_STATIC_ASSERT (sizeof (RedisClusterReadFrom) == sizeof (int));
+
+/* Reads the URI: the seeds (authority and addr=), read_from=, the rest
+ * for the nodes. */
 static gboolean
 parse_uri (RedisClusterPool  *self,
            GPtrArray         *seeds,
@@ -1529,6 +2444,19 @@ parse_uri (RedisClusterPool  *self,
             if (value == NULL || value[0] == '\0')
               goto invalid;
             g_ptr_array_add (seeds, g_steal_pointer (&value));
+          }
+        else if (g_str_has_prefix (params[i], "read_from="))
+          {
+            g_autofree char *value = g_uri_unescape_string (params[i] + 10, NULL);
+
+            /* Not quoted: the URI may carry a password. */
+            if (value == NULL ||
+                read_from_param.parse (&read_from_param, value, &self->read_from) != REDIS_OPTIONS_PARAM_OK)
+              {
+                g_set_error_literal (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
+                                     "read_from must be primary, replica or replica_preferred");
+                return FALSE;
+              }
           }
         else if (params[i][0] != '\0')
           g_string_append_printf (rest, "%s%s", rest->len > 0 ? "&" : "", params[i]);
@@ -1623,6 +2551,18 @@ redis_cluster_pool_init_async (GAsyncInitable      *initable,
     node_lookup_locked (self, seeds->pdata[i]);
   g_mutex_unlock (&self->lock);
 
+  /* Every node's pool has the options of the URI: the first tells. */
+  {
+    g_autoptr(RedisPool) first = NULL;
+    guint ms = 0;
+
+    g_mutex_lock (&self->lock);
+    first = g_object_ref (((Node *) self->nodes->pdata[0])->pool);
+    g_mutex_unlock (&self->lock);
+    g_object_get (first, "command-timeout", &ms, NULL);
+    g_atomic_int_set (&self->command_timeout_ms, ms);
+  }
+
   redis_cluster_pool_refresh_async (self, cancellable, init_refresh_cb, g_steal_pointer (&task));
 }
 
@@ -1659,6 +2599,10 @@ redis_cluster_pool_dispose (GObject *object)
       g_source_destroy (self->refresh_source);
       g_clear_pointer (&self->refresh_source, g_source_unref);
     }
+  /* Frees the provider's data now; the node pools' subscribers that
+   * outlive the cluster keep the last credentials. */
+  if (self->credentials != NULL)
+    redis_credentials_drop_provider (self->credentials, self);
   G_OBJECT_CLASS (redis_cluster_pool_parent_class)->dispose (object);
 }
 
@@ -1672,6 +2616,8 @@ redis_cluster_pool_finalize (GObject *object)
   g_mutex_clear (&self->lock);
   g_free (self->slots);
   g_free (self->read_slots);
+  g_free (self->slot_replicas);
+  g_ptr_array_unref (self->replica_sets);
   redis_cluster_key_cache_free (self->key_cache);
   g_main_context_unref (self->context);
   g_free (self->uri);
@@ -1681,6 +2627,8 @@ redis_cluster_pool_finalize (GObject *object)
   g_free (self->path);
   g_free (self->query);
   g_free (self->default_host);
+  address_map_unref (self->address_map);
+  redis_credentials_unref (self->credentials);
   G_OBJECT_CLASS (redis_cluster_pool_parent_class)->finalize (object);
 }
 
@@ -1708,6 +2656,9 @@ redis_cluster_pool_get_property (GObject    *object,
       break;
     case PROP_TOPOLOGY_REFRESH_INTERVAL:
       g_value_set_uint (value, self->refresh_interval);
+      break;
+    case PROP_READ_FROM:
+      g_value_set_enum (value, self->read_from);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1738,6 +2689,9 @@ redis_cluster_pool_set_property (GObject      *object,
       break;
     case PROP_TOPOLOGY_REFRESH_INTERVAL:
       self->refresh_interval = g_value_get_uint (value);
+      break;
+    case PROP_READ_FROM:
+      self->read_from = g_value_get_enum (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1805,6 +2759,26 @@ redis_cluster_pool_class_init (RedisClusterPoolClass *klass)
                        DEFAULT_REFRESH_INTERVAL,
                        G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
 
+  /**
+   * RedisClusterPool:read-from:
+   *
+   * Where read-only commands go: to the primary of their slot (the
+   * default), or to its replicas (see [enum@Redis.ClusterReadFrom]). A
+   * command is read-only when Redis flags it `readonly` (`GET`, `MGET`,
+   * `HGETALL`, `ZRANGE`, `EVAL_RO`…; for a command outside the built-in
+   * table, as `COMMAND INFO` tells); a pipeline goes to replicas only when
+   * all its commands are. Transactions, no-reply calls and leases stay on
+   * primaries. The URI parameter `read_from=` (`primary`, `replica`,
+   * `replica_preferred`), when given, wins over this property.
+   *
+   * A replica answers what it has replicated so far: a read right after a
+   * write may not see it.
+   */
+  properties[PROP_READ_FROM] =
+    g_param_spec_enum ("read-from", NULL, NULL, REDIS_TYPE_CLUSTER_READ_FROM,
+                       REDIS_CLUSTER_READ_FROM_PRIMARY,
+                       G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   /**
@@ -1861,8 +2835,10 @@ redis_cluster_pool_init (RedisClusterPool *self)
   self->by_address = g_hash_table_new (g_str_hash, g_str_equal);
   self->slots = g_new (guint16, REDIS_CLUSTER_N_SLOTS);
   self->read_slots = g_new (guint16, REDIS_CLUSTER_N_SLOTS);
+  self->slot_replicas = g_new (guint16, REDIS_CLUSTER_N_SLOTS);
+  self->replica_sets = g_ptr_array_new_with_free_func (free_replica_set);
   for (guint i = 0; i < REDIS_CLUSTER_N_SLOTS; i++)
-    self->slots[i] = self->read_slots[i] = NO_NODE;
+    self->slots[i] = self->read_slots[i] = self->slot_replicas[i] = NO_NODE;
   self->key_cache = redis_cluster_key_cache_new ();
 }
 
@@ -1960,6 +2936,76 @@ redis_cluster_pool_new_finish (GAsyncResult  *result,
 }
 
 /**
+ * redis_cluster_pool_set_address_map:
+ * @self: a [class@Redis.ClusterPool]
+ * @func: (nullable) (scope notified) (closure user_data) (destroy notify):
+ *   the hook, or %NULL to connect to the announced addresses
+ * @user_data: data for @func
+ * @notify: (nullable): frees @user_data when the hook is replaced or the
+ *   pool finalized
+ *
+ * Sets a hook that rewrites the node addresses the cluster announces
+ * (in its slot map, and in `MOVED` and `ASK` redirections) into the
+ * addresses to connect to: for nodes behind NAT, in containers, or
+ * reached through a tunnel. The seed addresses are not rewritten: they
+ * are the caller's own. A node's pool is made for the rewritten address,
+ * which is the address [method@Redis.ClusterPool.get_info] and the
+ * signals name.
+ *
+ * Set it before the pool is initialized, so that the first slot map is
+ * read through it: create the pool with g_object_new() (from Python,
+ * `Redis.ClusterPool(uri=…)`), set the hook, then call
+ * g_initable_init() or g_async_initable_init_async() (from Python,
+ * `cluster.init(None)`, or `init_async()`):
+ *
+ * ```python
+ * def reachable(host, port):
+ *     return f'127.0.0.1:{port}' if host == '10.0.0.5' else None
+ *
+ * cluster = Redis.ClusterPool(uri='redis://127.0.0.1:7000')
+ * cluster.set_address_map(reachable)
+ * ```
+ *
+ * Set later, it applies to the addresses read from then on; nodes
+ * already known keep their pools.
+ *
+ * The hook is called without any lock held, in whichever thread reads
+ * the address: the thread of a sync call, the thread-default main context
+ * of an async call's caller, or that of the thread that created the pool
+ * for a refresh of the slot map. It must be thread-safe when the pool is
+ * used from several threads, must not block, and must not call the
+ * cluster pool.
+ */
+void
+redis_cluster_pool_set_address_map (RedisClusterPool           *self,
+                                    RedisClusterAddressMapFunc  func,
+                                    gpointer                    user_data,
+                                    GDestroyNotify              notify)
+{
+  AddressMap *map = NULL;
+  AddressMap *old;
+
+  g_return_if_fail (REDIS_IS_CLUSTER_POOL (self));
+
+  if (func != NULL)
+    {
+      map = g_new (AddressMap, 1);
+      map->ref_count = 1;
+      map->func = func;
+      map->user_data = user_data;
+      map->notify = notify;
+    }
+  else if (notify != NULL)
+    notify (user_data);
+
+  g_mutex_lock (&self->lock);
+  old = self->address_map;
+  self->address_map = map;
+  g_mutex_unlock (&self->lock);
+  address_map_unref (old);
+}
+
+/**
  * redis_cluster_pool_get_max_redirects:
  * @self: a [class@Redis.ClusterPool]
  *
@@ -1976,12 +3022,31 @@ redis_cluster_pool_get_max_redirects (RedisClusterPool *self)
 }
 
 /**
+ * redis_cluster_pool_get_read_from:
+ * @self: a [class@Redis.ClusterPool]
+ *
+ * Returns [property@Redis.ClusterPool:read-from], as the URI set it once
+ * the pool is initialized.
+ *
+ * Returns: where read-only commands go
+ */
+RedisClusterReadFrom
+redis_cluster_pool_get_read_from (RedisClusterPool *self)
+{
+  g_return_val_if_fail (REDIS_IS_CLUSTER_POOL (self), REDIS_CLUSTER_READ_FROM_PRIMARY);
+
+  return self->read_from;
+}
+
+/**
  * redis_cluster_pool_get_info:
  * @self: a [class@Redis.ClusterPool]
  *
  * Returns a snapshot of the pool as a `a{sv}` dictionary: `nodes` (`as`,
  * the node addresses in list-model order), `ranges` (`a(qqs)`, the slot
- * ranges and their primary), `slots-covered` (`u`), `moved`, `ask`,
+ * ranges and their primary), `slots-covered` (`u`), `replicas` (`u`,
+ * the replicas that serve reads, online, in the slot map read last;
+ * counted whatever [property@Redis.ClusterPool:read-from] is), `moved`, `ask`,
  * `tryagain` (`t`, redirections and retries followed so far),
  * `refreshes` (`t`, slot map reads) and `key-queries` (`t`, calls that
  * waited for `COMMAND GETKEYS` to route a command outside the built-in
@@ -2018,6 +3083,7 @@ redis_cluster_pool_get_info (RedisClusterPool *self)
   g_variant_builder_add (&builder, "{sv}", "nodes", g_variant_builder_end (&nodes));
   g_variant_builder_add (&builder, "{sv}", "ranges", g_variant_builder_end (&ranges));
   g_variant_builder_add (&builder, "{sv}", "slots-covered", g_variant_new_uint32 (self->n_covered));
+  g_variant_builder_add (&builder, "{sv}", "replicas", g_variant_new_uint32 (self->n_replicas));
   g_variant_builder_add (&builder, "{sv}", "moved", g_variant_new_uint64 (self->n_moved));
   g_variant_builder_add (&builder, "{sv}", "ask", g_variant_new_uint64 (self->n_ask));
   g_variant_builder_add (&builder, "{sv}", "tryagain", g_variant_new_uint64 (self->n_tryagain));
@@ -2126,4 +3192,180 @@ redis_cluster_pool_acquire_for_key_finish (RedisClusterPool  *self,
   g_return_val_if_fail (g_task_is_valid (result, self), NULL);
 
   return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/**
+ * redis_cluster_pool_create_subscriber:
+ * @self: a [class@Redis.ClusterPool]
+ *
+ * Makes a [class@Redis.ClusterSubscriber] on the nodes of the cluster:
+ * each shard channel is subscribed on the node that owns its slot, with
+ * the options of the cluster pool's nodes. It connects to a node when the
+ * first name is subscribed there.
+ *
+ * Returns: (transfer full): a new cluster subscriber
+ */
+RedisClusterSubscriber *
+redis_cluster_pool_create_subscriber (RedisClusterPool *self)
+{
+  g_return_val_if_fail (REDIS_IS_CLUSTER_POOL (self), NULL);
+
+  return redis_cluster_subscriber_new (self);
+}
+
+/* ---- credential rotation ------------------------------------------------ */
+
+/* The shared credentials (a new reference), made empty if no node exists
+ * yet: the first node pool then takes them instead of the URI's. With
+ * @pools, the node pools too (new references). */
+static RedisCredentials *
+cluster_credentials (RedisClusterPool  *self,
+                     GPtrArray        **pools)
+{
+  RedisCredentials *credentials;
+
+  g_mutex_lock (&self->lock);
+  if (self->credentials == NULL)
+    {
+      RedisOptions *empty = redis_options_new ();
+
+      self->credentials = redis_credentials_new (empty);
+      redis_options_free (empty);
+    }
+  credentials = redis_credentials_ref (self->credentials);
+  if (pools != NULL)
+    {
+      *pools = g_ptr_array_new_with_free_func (g_object_unref);
+      for (guint i = 0; i < self->nodes->len; i++)
+        g_ptr_array_add (*pools, g_object_ref (((Node *) g_ptr_array_index (self->nodes, i))->pool));
+    }
+  g_mutex_unlock (&self->lock);
+  return credentials;
+}
+
+/**
+ * redis_cluster_pool_set_credentials:
+ * @self: a [class@Redis.ClusterPool]
+ * @username: (nullable): the ACL user, or %NULL for the `default` user
+ * @password: (nullable): the password (or token), or %NULL for none
+ *
+ * Changes the credentials of every node at run time, for example when
+ * the cluster's password is rotated (`ACL SETUSER` or `CONFIG SET
+ * requirepass` on every node).
+ *
+ * It applies to every node's pool as [method@Redis.Pool.set_credentials]
+ * does: their shared connections and idle dedicated ones are
+ * re-authenticated in place, and every connection opened from now on
+ * uses the new credentials, including the connections of nodes the
+ * cluster meets later (a node added, a failover's new primary). The
+ * subscribers of [method@Redis.ClusterPool.create_subscriber] use them
+ * from their next reconnect (a subscribed connection cannot
+ * re-authenticate: see [method@Redis.Subscriber.set_credentials]).
+ *
+ * With @password %NULL, new connections send no `AUTH`; a @username needs
+ * a @password. The password is copied and never logged, put into an error
+ * message or returned by a property. May be called from any thread.
+ */
+void
+redis_cluster_pool_set_credentials (RedisClusterPool *self,
+                                    const char       *username,
+                                    const char       *password)
+{
+  g_autoptr(GPtrArray) pools = NULL;
+  RedisCredentials *credentials;
+
+  g_return_if_fail (REDIS_IS_CLUSTER_POOL (self));
+  g_return_if_fail (username == NULL || password != NULL);
+
+  credentials = cluster_credentials (self, &pools);
+  /* For the nodes made from now on; each pool re-authenticates its own. */
+  redis_credentials_set (credentials, username, password);
+  redis_credentials_unref (credentials);
+  for (guint i = 0; i < pools->len; i++)
+    redis_pool_set_credentials (g_ptr_array_index (pools, i), username, password);
+}
+
+typedef struct
+{
+  GWeakRef                         cluster;
+  RedisClusterCredentialsProvider  func;
+  gpointer                         data;
+  GDestroyNotify                   destroy;
+} ClusterProvider;
+
+static void
+cluster_provider_free (gpointer data)
+{
+  ClusterProvider *provider = data;
+
+  g_weak_ref_clear (&provider->cluster);
+  if (provider->destroy != NULL)
+    provider->destroy (provider->data);
+  g_free (provider);
+}
+
+/* The cluster pool's context. */
+static void
+cluster_provider_cb (RedisCredentialsRequest *request,
+                     gpointer                 data)
+{
+  ClusterProvider *provider = data;
+  RedisClusterPool *cluster = g_weak_ref_get (&provider->cluster);
+
+  if (cluster == NULL)
+    return;   /* the request, dropped, fails */
+  provider->func (cluster, request, provider->data);
+  g_object_unref (cluster);
+}
+
+/**
+ * redis_cluster_pool_set_credentials_provider:
+ * @self: a [class@Redis.ClusterPool]
+ * @provider: (nullable) (scope notified) (closure user_data) (destroy destroy):
+ *   the function asked for credentials, or %NULL to stop asking
+ * @user_data: (nullable): data for @provider
+ * @destroy: (nullable): frees @user_data when the provider is replaced or
+ *   the cluster pool is disposed
+ *
+ * Sets a function asked for credentials before each connect of a shared
+ * connection of any node's pool, present or future, and of the
+ * subscribers of [method@Redis.ClusterPool.create_subscriber], as
+ * [method@Redis.Pool.set_credentials_provider] does for one pool: it is
+ * called in the thread-default main context of the cluster pool's
+ * creation, and answered then or later, from any thread. Its answer
+ * becomes the credentials of every node (their dedicated connections use
+ * the last answer).
+ *
+ * Set it before the cluster pool is initialized for it to be asked for
+ * the first connections; the credentials of the URI are then not used.
+ */
+void
+redis_cluster_pool_set_credentials_provider (RedisClusterPool                *self,
+                                             RedisClusterCredentialsProvider  provider,
+                                             gpointer                         user_data,
+                                             GDestroyNotify                   destroy)
+{
+  RedisCredentials *credentials;
+  ClusterProvider *p;
+
+  g_return_if_fail (REDIS_IS_CLUSTER_POOL (self));
+
+  credentials = cluster_credentials (self, NULL);
+  if (provider == NULL)
+    {
+      redis_credentials_drop_provider (credentials, self);
+      if (destroy != NULL)
+        destroy (user_data);
+    }
+  else
+    {
+      p = g_new0 (ClusterProvider, 1);
+      g_weak_ref_init (&p->cluster, self);
+      p->func = provider;
+      p->data = user_data;
+      p->destroy = destroy;
+      redis_credentials_set_provider (credentials, self, self->context,
+                                      cluster_provider_cb, p, cluster_provider_free);
+    }
+  redis_credentials_unref (credentials);
 }

@@ -6,18 +6,46 @@
 #include "redis-credentials-private.h"
 #include "redis-error.h"
 
+/* The provider as set, reference counted so that a request being handed
+ * to it keeps its data alive while another thread replaces it. */
+typedef struct
+{
+  gconstpointer                 owner;
+  GMainContext                 *context;
+  RedisCredentialsProviderFunc  func;
+  gpointer                      data;
+  GDestroyNotify                notify;
+} Provider;
+
+static void
+provider_clear (gpointer p)
+{
+  Provider *provider = p;
+
+  if (provider->notify != NULL)
+    provider->notify (provider->data);
+  g_main_context_unref (provider->context);
+}
+
+static void
+provider_unref (Provider *provider)
+{
+  g_atomic_rc_box_release_full (provider, provider_clear);
+}
+
 struct _RedisCredentials
 {
-  GMutex  lock;
+  GMutex    lock;
   /* Protected by lock. */
-  char   *username;
-  char   *password;   /* a secret: see redis_options_clear_secret() */
+  char     *username;
+  char     *password;   /* a secret: see redis_options_clear_secret() */
+  Provider *provider;   /* nullable */
 };
 
 RedisCredentials *
 redis_credentials_new (const RedisOptions *options)
 {
-  RedisCredentials *self = g_new0 (RedisCredentials, 1);
+  RedisCredentials *self = g_atomic_rc_box_new0 (RedisCredentials);
 
   g_mutex_init (&self->lock);
   self->username = g_strdup (options->username);
@@ -25,15 +53,41 @@ redis_credentials_new (const RedisOptions *options)
   return self;
 }
 
-void
-redis_credentials_free (RedisCredentials *self)
+RedisCredentials *
+redis_credentials_copy (RedisCredentials *self)
 {
-  if (self == NULL)
-    return;
+  RedisCredentials *copy = g_atomic_rc_box_new0 (RedisCredentials);
+
+  g_mutex_init (&copy->lock);
+  g_mutex_lock (&self->lock);
+  copy->username = g_strdup (self->username);
+  copy->password = g_strdup (self->password);
+  g_mutex_unlock (&self->lock);
+  return copy;
+}
+
+RedisCredentials *
+redis_credentials_ref (RedisCredentials *self)
+{
+  return g_atomic_rc_box_acquire (self);
+}
+
+static void
+credentials_clear (gpointer data)
+{
+  RedisCredentials *self = data;
+
   g_free (self->username);
   redis_options_clear_secret (&self->password);
+  g_clear_pointer (&self->provider, provider_unref);
   g_mutex_clear (&self->lock);
-  g_free (self);
+}
+
+void
+redis_credentials_unref (RedisCredentials *self)
+{
+  if (self != NULL)
+    g_atomic_rc_box_release_full (self, credentials_clear);
 }
 
 void
@@ -104,6 +158,126 @@ redis_credentials_reauth (RedisEngine *engine,
   redis_call_unref (call);
 }
 
+/* ---- the provider -------------------------------------------------------- */
+
+static void
+replace_provider (RedisCredentials *self,
+                  Provider         *provider,
+                  gconstpointer     only_owner)
+{
+  Provider *old = NULL;
+
+  g_mutex_lock (&self->lock);
+  if (only_owner == NULL || (self->provider != NULL && self->provider->owner == only_owner))
+    {
+      old = self->provider;
+      self->provider = provider;
+      provider = NULL;
+    }
+  g_mutex_unlock (&self->lock);
+
+  /* Outside the lock: the notify is the application's. */
+  g_clear_pointer (&old, provider_unref);
+  g_clear_pointer (&provider, provider_unref);
+}
+
+void
+redis_credentials_set_provider (RedisCredentials             *self,
+                                gconstpointer                 owner,
+                                GMainContext                 *context,
+                                RedisCredentialsProviderFunc  func,
+                                gpointer                      data,
+                                GDestroyNotify                notify)
+{
+  Provider *provider = NULL;
+
+  if (func != NULL)
+    {
+      provider = g_atomic_rc_box_new0 (Provider);
+      provider->owner = owner;
+      provider->context = g_main_context_ref (context);
+      provider->func = func;
+      provider->data = data;
+      provider->notify = notify;
+    }
+  else if (notify != NULL)
+    notify (data);
+  replace_provider (self, provider, NULL);
+}
+
+void
+redis_credentials_drop_provider (RedisCredentials *self,
+                                 gconstpointer     owner)
+{
+  replace_provider (self, NULL, owner);
+}
+
+gboolean
+redis_credentials_has_provider (RedisCredentials *self)
+{
+  gboolean has;
+
+  g_mutex_lock (&self->lock);
+  has = self->provider != NULL;
+  g_mutex_unlock (&self->lock);
+  return has;
+}
+
+typedef struct
+{
+  Provider                *provider;
+  RedisCredentialsRequest *request;
+} ProviderCall;
+
+static void
+provider_call_free (gpointer data)
+{
+  ProviderCall *call = data;
+
+  g_object_unref (call->request);   /* unanswered: it fails */
+  provider_unref (call->provider);
+  g_free (call);
+}
+
+/* The provider's context. */
+static gboolean
+provider_call_cb (gpointer data)
+{
+  ProviderCall *call = data;
+
+  call->provider->func (call->request, call->provider->data);
+  return G_SOURCE_REMOVE;
+}
+
+gboolean
+redis_credentials_ask (RedisCredentials         *self,
+                       RedisCredentialsDoneFunc  done,
+                       gpointer                  data,
+                       GDestroyNotify            notify,
+                       guint                     index,
+                       gboolean                  stale)
+{
+  ProviderCall *call;
+  Provider *provider;
+
+  g_mutex_lock (&self->lock);
+  provider = self->provider != NULL ? g_atomic_rc_box_acquire (self->provider) : NULL;
+  g_mutex_unlock (&self->lock);
+
+  if (provider == NULL)
+    {
+      if (notify != NULL)
+        notify (data);
+      return FALSE;
+    }
+  call = g_new0 (ProviderCall, 1);
+  call->provider = provider;
+  call->request = redis_credentials_request_new (done, data, notify, index, stale);
+  g_main_context_invoke_full (provider->context, G_PRIORITY_DEFAULT, provider_call_cb,
+                              call, provider_call_free);
+  return TRUE;
+}
+
 /* ---- RedisCredentialsRequest -------------------------------------------- */
 
 /**
@@ -111,15 +285,20 @@ redis_credentials_reauth (RedisEngine *engine,
  *
  * A request for credentials, handed to the credentials provider of a
  * [class@Redis.Pool] (see [method@Redis.Pool.set_credentials_provider])
- * before one of its shared connections connects.
+ * before one of its shared connections connects, of a
+ * [class@Redis.Subscriber] ([method@Redis.Subscriber.set_credentials_provider])
+ * before it connects, or of a [class@Redis.ClusterPool]
+ * ([method@Redis.ClusterPool.set_credentials_provider]) before a connection
+ * to one of its nodes connects.
  *
  * The provider answers once, at once or later and from any thread, with
  * [method@Redis.CredentialsRequest.complete] (the username and password,
  * or token, to authenticate with) or [method@Redis.CredentialsRequest.fail];
  * the connection waits until then. A request dropped without an answer
- * fails. The credentials of a completed request become the pool's current
- * ones, as with [method@Redis.Pool.set_credentials] but without
- * re-authenticating the connections that are up.
+ * fails. The credentials of a completed request become the current ones of
+ * the pool (subscriber, cluster pool) that asked, as with
+ * [method@Redis.Pool.set_credentials] but without re-authenticating the
+ * connections that are up.
  *
  * When [method@Redis.CredentialsRequest.get_stale] is %TRUE, the server
  * refused the credentials last given (for example an expired token): the

@@ -2251,6 +2251,8 @@ handshake_done_cb (GObject      *object,
   if (o->client_name != NULL &&
       !handshake_step_ok (self, g_ptr_array_index (replies, i++), "CLIENT SETNAME"))
     goto out;
+  if (o->readonly && !handshake_step_ok (self, g_ptr_array_index (replies, i++), "READONLY"))
+    goto out;
   if (!handshake_step_ok (self, g_ptr_array_index (replies, i), "CLIENT ID"))
     goto out;
   if (o->sentinel != NULL)
@@ -2345,7 +2347,7 @@ read_source_new (RedisEngine  *self,
 }
 
 /* With io_lock held: the stream is up (plain or TLS): start reading, then
- * send AUTH, SELECT, CLIENT SETNAME and CLIENT ID in one write. */
+ * send AUTH, SELECT, CLIENT SETNAME, READONLY and CLIENT ID in one write. */
 static void
 start_session (RedisEngine *self,
                GIOStream   *stream)
@@ -2358,7 +2360,8 @@ start_session (RedisEngine *self,
   const char *set_name[] = { "CLIENT", "SETNAME", o->client_name, NULL };
   const char *client_id[] = { "CLIENT", "ID", NULL };
   const char *role[] = { "ROLE", NULL };
-  const char * const *commands[6];
+  const char *readonly[] = { "READONLY", NULL };
+  const char * const *commands[7];
   guint n = 0;
   RedisCall *call;
 
@@ -2377,6 +2380,8 @@ start_session (RedisEngine *self,
     commands[n++] = select_db;
   if (o->client_name != NULL)
     commands[n++] = set_name;
+  if (o->readonly)
+    commands[n++] = readonly;   /* a cluster replica serves reads once told */
   commands[n++] = client_id;
   if (o->sentinel != NULL)
     commands[n++] = role;   /* a server found through Sentinel: is it what was asked for? */

@@ -42,6 +42,9 @@ typedef struct
   char                 *sentinel_password;  /* never readable, logged or printed */
   int                   role;               /* RedisServerRole */
   RedisSentinel        *sentinel;
+  /* Internal, no property or URI parameter: READONLY after the handshake,
+   * for the nodes of a RedisClusterPool that reads from replicas. */
+  gboolean              readonly;
 } RedisOptions;
 
 /* Property ids are relative: the owner installs them starting at @first_id

@@ -4,7 +4,7 @@
 #include <gio/gio.h>
 
 #include "redis-call-private.h"
-#include "redis-credentials.h"
+#include "redis-credentials-private.h"
 #include "redis-options-private.h"
 #include "redis-pool.h"
 
@@ -121,14 +121,21 @@ void                   redis_pool_core_close      (RedisPoolCore                
 guint                  redis_pool_core_get_active (RedisPoolCore                *core);
 /* The credentials provider (see redis-credentials-private.h): @func is
  * called in the core's context with a request it answers (or drops) once,
- * before each connect of a shared connection; NULL: none. The core drops
- * @data with @notify when it is replaced or the core is freed. */
-typedef void (*RedisPoolCoreProviderFunc) (RedisCredentialsRequest *request,
-                                           gpointer                 data);
+ * before each connect of a shared connection (and of the pool's
+ * subscribers'); NULL: none (it removes only a provider set here). @data
+ * is dropped with @notify when it is replaced or the credentials freed. */
+typedef RedisCredentialsProviderFunc RedisPoolCoreProviderFunc;
 void                   redis_pool_core_set_provider (RedisPoolCore             *core,
                                                      RedisPoolCoreProviderFunc  func,
                                                      gpointer                   data,
                                                      GDestroyNotify             notify);
+/* The core's credentials and provider (borrowed): what the pool's
+ * subscribers share. */
+RedisCredentials      *redis_pool_core_get_credentials (RedisPoolCore *core);
+/* Before the core starts: use @credentials (shared: a cluster's) instead
+ * of the core's own. */
+void                   redis_pool_core_share_credentials (RedisPoolCore    *core,
+                                                          RedisCredentials *credentials);
 /* Thread-safe credential rotation (see redis-credentials-private.h). */
 void                   redis_pool_core_set_credentials (RedisPoolCore *core,
                                                         const char    *username,

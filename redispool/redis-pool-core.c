@@ -130,11 +130,10 @@ struct _RedisPoolCore
 
   RedisPoolConfig               config;         /* immutable */
   RedisNetmon                  *netmon;         /* immutable; NULL: not monitored */
-  RedisCredentials             *credentials;    /* the next connections' (thread-safe) */
-  /* Protected by lock: asked before each connect of a slot, if set. */
-  RedisPoolCoreProviderFunc     provider_func;
-  gpointer                      provider_data;
-  GDestroyNotify                provider_notify;
+  /* The next connections' credentials and the provider asked before each
+   * connect of a slot (thread-safe; shared with the pool's subscribers, and
+   * a cluster's node pools share the cluster's). */
+  RedisCredentials             *credentials;
 
   /* Protected by lock. */
   Slot                         *slots;
@@ -280,9 +279,7 @@ core_clear (RedisPoolCore *core)
   redis_init_once_clear (&core->init);
   g_clear_error (&core->init_error);
   g_rand_free (core->rand);
-  redis_credentials_free (core->credentials);
-  if (core->provider_notify != NULL)
-    core->provider_notify (core->provider_data);
+  redis_credentials_unref (core->credentials);
   redis_netmon_unref (core->netmon);
   redis_pool_config_clear (&core->config);
   if (core->callbacks_notify != NULL)
@@ -1586,7 +1583,8 @@ slot_engine_closed_cb (RedisEngine  *engine,
         slot->attempts = 0;
       /* Refused by AUTH with the provider's credentials (an expired
        * token): ask it again at once, once, before backing off. */
-      if (!lost && core->provider_func != NULL && !slot->ask_stale && !core->closed &&
+      if (!lost && !slot->ask_stale && !core->closed &&
+          redis_credentials_has_provider (core->credentials) &&
           core->config.reconnect && !core->initializing &&
           g_error_matches (reason, REDIS_ERROR, REDIS_ERROR_AUTH_FAILED))
         {
@@ -1714,7 +1712,7 @@ slot_start (RedisPoolCore *core,
       g_mutex_unlock (&core->lock);
       return;
     }
-  if (core->provider_func == NULL)
+  if (!redis_credentials_has_provider (core->credentials))
     {
       g_mutex_unlock (&core->lock);
       slot_connect (core, index);
@@ -1778,74 +1776,61 @@ provider_done (gpointer      data,
     core_init_step (core, error);
 }
 
-typedef struct
-{
-  RedisPoolCore           *core;
-  RedisCredentialsRequest *request;
-} ProviderCall;
-
-static void
-provider_call_free (gpointer data)
-{
-  ProviderCall *call = data;
-
-  g_object_unref (call->request);   /* unanswered: it fails */
-  redis_pool_core_unref (call->core);
-  g_free (call);
-}
-
-/* The core's context: hand the request to the provider. */
-static gboolean
-provider_call_cb (gpointer data)
-{
-  ProviderCall *call = data;
-  RedisPoolCoreProviderFunc func;
-  gpointer func_data;
-
-  g_mutex_lock (&call->core->lock);
-  func = call->core->closed ? NULL : call->core->provider_func;
-  func_data = call->core->provider_data;
-  g_mutex_unlock (&call->core->lock);
-
-  if (func != NULL)
-    func (call->request, func_data);
-  return G_SOURCE_REMOVE;
-}
-
 static void
 core_ask_provider (RedisPoolCore *core,
                    guint          index,
                    gboolean       stale)
 {
-  ProviderCall *call = g_new0 (ProviderCall, 1);
+  Slot *slot = &core->slots[index];
 
-  call->core = redis_pool_core_ref (core);
-  call->request = redis_credentials_request_new (provider_done, redis_pool_core_ref (core),
-                                                 (GDestroyNotify) redis_pool_core_unref,
-                                                 index, stale);
-  g_main_context_invoke_full (core->context, G_PRIORITY_DEFAULT, provider_call_cb,
-                              call, provider_call_free);
+  if (redis_credentials_ask (core->credentials, provider_done, redis_pool_core_ref (core),
+                             (GDestroyNotify) redis_pool_core_unref, index, stale))
+    return;
+
+  /* The provider was removed meanwhile: connect with the current
+   * credentials. */
+  g_mutex_lock (&core->lock);
+  slot->asking = FALSE;
+  slot->reasking = FALSE;
+  if (slot->engine == NULL && slot->state == SLOT_CONNECTING)
+    slot->state = SLOT_DOWN;
+  g_mutex_unlock (&core->lock);
+  slot_connect (core, index);
 }
 
+/* A NULL @func removes the core's own provider only: a node pool leaving
+ * must not remove its cluster's. */
 void
 redis_pool_core_set_provider (RedisPoolCore             *core,
                               RedisPoolCoreProviderFunc  func,
                               gpointer                   data,
                               GDestroyNotify             notify)
 {
-  gpointer old_data;
-  GDestroyNotify old_notify;
+  if (func == NULL)
+    {
+      redis_credentials_drop_provider (core->credentials, core);
+      if (notify != NULL)
+        notify (data);
+      return;
+    }
+  redis_credentials_set_provider (core->credentials, core, core->context, func, data, notify);
+}
 
-  g_mutex_lock (&core->lock);
-  old_data = core->provider_data;
-  old_notify = core->provider_notify;
-  core->provider_func = func;
-  core->provider_data = data;
-  core->provider_notify = notify;
-  g_mutex_unlock (&core->lock);
+RedisCredentials *
+redis_pool_core_get_credentials (RedisPoolCore *core)
+{
+  return core->credentials;
+}
 
-  if (old_notify != NULL)
-    old_notify (old_data);
+void
+redis_pool_core_share_credentials (RedisPoolCore    *core,
+                                   RedisCredentials *credentials)
+{
+  RedisCredentials *old = core->credentials;
+
+  g_assert (!core->started);
+  core->credentials = redis_credentials_ref (credentials);
+  redis_credentials_unref (old);
 }
 
 /* Any thread: see redis-credentials-private.h. Connections made from now

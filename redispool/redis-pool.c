@@ -8,6 +8,7 @@
 #include "redis-error.h"
 #include "redis-options-private.h"
 #include "redis-pool-core-private.h"
+#include "redis-pool-private.h"
 #include "redis-sentinel-private.h"
 #include "redis-subscriber-private.h"
 #include "redis-pool.h"
@@ -1098,6 +1099,36 @@ redis_pool_get_active_connections (RedisPool *self)
   return self->core != NULL ? redis_pool_core_get_active (self->core) : 0;
 }
 
+void
+redis_pool_set_readonly_private (RedisPool *self)
+{
+  g_return_if_fail (REDIS_IS_POOL (self));
+  g_return_if_fail (self->core != NULL);
+
+  /* The options are frozen for everything public; this one is only ever
+   * set before the first connection copies them (see the header). */
+  ((RedisOptions *) redis_pool_core_get_config (self->core)->options)->readonly = TRUE;
+}
+
+void
+redis_pool_share_credentials_private (RedisPool        *self,
+                                      RedisCredentials *credentials)
+{
+  g_return_if_fail (REDIS_IS_POOL (self));
+  g_return_if_fail (self->core != NULL);
+
+  redis_pool_core_share_credentials (self->core, credentials);
+}
+
+RedisCredentials *
+redis_pool_get_credentials_private (RedisPool *self)
+{
+  g_return_val_if_fail (REDIS_IS_POOL (self), NULL);
+  g_return_val_if_fail (self->core != NULL, NULL);
+
+  return redis_pool_core_get_credentials (self->core);
+}
+
 /**
  * redis_pool_get_strategy:
  * @self: a [class@Redis.Pool]
@@ -1456,8 +1487,15 @@ redis_pool_release (RedisPool       *self,
  * @self: a [class@Redis.Pool]
  *
  * Makes a [class@Redis.Subscriber] with the pool's connection options
- * (server, TLS, user, password, database, timeouts, health check, stall
- * timeout), backoff and network monitor. It has a connection of its own,
+ * (server, TLS, database, timeouts, health check, stall timeout), backoff
+ * and network monitor. It follows the pool's credentials: each of its
+ * connects uses the pool's current ones, so a later
+ * [method@Redis.Pool.set_credentials] applies to its next reconnect (not
+ * to its live connection: see [method@Redis.Subscriber.set_credentials]),
+ * and the pool's credentials provider
+ * ([method@Redis.Pool.set_credentials_provider]) is asked before each of
+ * its connects, for as long as the pool exists; after that it keeps the
+ * last credentials. It holds no reference to the pool. It has a connection of its own,
  * never one of the pool's, and is not connected yet: initialize it with
  * g_async_initable_init_async() or g_initable_init(). Its signals are
  * emitted in the thread-default main context of the caller.
@@ -1474,5 +1512,6 @@ redis_pool_create_subscriber (RedisPool *self)
 
   config = redis_pool_core_get_config (self->core);
   return redis_subscriber_new_for_pool (config->options, config->backoff_initial_ms,
-                                        config->backoff_max_ms, config->network_monitor);
+                                        config->backoff_max_ms, config->network_monitor,
+                                        redis_pool_core_get_credentials (self->core));
 }

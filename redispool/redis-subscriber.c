@@ -6,6 +6,7 @@
 
 #include "redis-backoff-private.h"
 #include "redis-client-private.h"
+#include "redis-credentials-private.h"
 #include "redis-engine-private.h"
 #include "redis-enums.h"
 #include "redis-error.h"
@@ -58,6 +59,11 @@
  * one with a pool's options. Subscribed mode is a state of a connection:
  * the subscriber never uses a pool's connections, and pools and
  * connections refuse `SUBSCRIBE`.
+ *
+ * Credentials can change at run time
+ * ([method@Redis.Subscriber.set_credentials],
+ * [method@Redis.Subscriber.set_credentials_provider]): they are used from
+ * the next connect on, and a subscriber made by a pool follows the pool's.
  *
  * When the connection is lost, [signal@Redis.Subscriber::connection-lost]
  * is emitted once, the subscriber reconnects with the pool's backoff rules
@@ -145,6 +151,29 @@
  * trigger when the I/O thread cannot keep up) closes the connection: a
  * loss like any other.
  *
+ * Shard channels on a cluster: when the node gives up a slot, Redis 7.0
+ * unsubscribes its clients from the shard channels of that slot on its
+ * own, with a `sunsubscribe` frame nobody asked for. To tell it from the
+ * confirmation of a SUNSUBSCRIBE that was written, the SUNSUBSCRIBE
+ * commands in flight on the current engine are counted per name
+ * (submit_cmds()): a `sunsubscribe` frame whose name has none is the
+ * server's own. push_cb() takes it (it belongs to no call) and queues a
+ * SHARD_LOST item: in order, after the messages received before it, the
+ * name leaves the wanted set and the shard-lost hook of the cluster
+ * subscriber (redis_subscriber_set_shard_lost_func()) is told, so that it
+ * subscribes on the slot's new owner.
+ *
+ * Credentials: each connect takes the username and password of a
+ * RedisCredentials (redis-credentials-private.h) when its engine is made,
+ * after asking its provider, if any (start_engine() → provider_done() →
+ * connect_engine()). A subscribed RESP2 connection accepts no AUTH, so a
+ * rotation never touches the live engine (but for one whose handshake is
+ * not written yet): it keeps its session until the next connect. A pool's
+ * subscriber shares the pool's RedisCredentials (credentials_shared): the
+ * pool's rotations and provider reach it without the pool knowing its
+ * subscribers, and without a reference either way. set_credentials*()
+ * gives it a copy of its own (own_credentials()) and it stops following.
+ *
  * Lock order: an engine's I/O lock (push_cb() runs under it) → core->lock
  * → an engine's inner lock (redis_engine_submit()). So with core->lock
  * held the code only submits; connecting and closing engines happen after
@@ -192,6 +221,7 @@ typedef enum
   ITEM_RECONNECT_FAILED,
   ITEM_NOTIFY_CONNECTED,
   ITEM_NOTIFY_DROPPED,
+  ITEM_SHARD_LOST,
 } ItemType;
 
 typedef struct
@@ -200,6 +230,7 @@ typedef struct
   ItemType      type;
   RedisMessage *message;
   GError       *error;
+  NameKey      *shard_name;  /* ITEM_SHARD_LOST */
   guint         removals;    /* Core.removals when the message was queued */
 } Item;
 
@@ -244,8 +275,23 @@ struct _Core
   RedisNetmon   *netmon;             /* from initialization on; NULL: not monitored */
   guint          attempts;           /* consecutive failed connects */
   GRand         *rand;
+  /* The next connect's credentials and provider (see "Credentials"
+   * above); NULL until initialization or a set_credentials*() call makes
+   * them from the options. */
+  RedisCredentials *credentials;
+  gboolean       credentials_shared; /* a pool's: not ours to change */
+  gboolean       asked;              /* this attempt's credentials are the provider's */
+  gboolean       ask_stale;          /* the server refused the provider's last ones */
+  gboolean       retry_now;          /* ask again at once, once, after that refusal */
 
   guint64        dropped;            /* messages dropped, ever */
+
+  /* Under lock: SUNSUBSCRIBE commands written to the current engine and
+   * not confirmed yet, NameKey* → count (see "Shard channels" above). */
+  GHashTable    *shard_unsubs_in_flight;
+  RedisSubscriberShardLostFunc shard_lost_func;  /* set before init */
+  gpointer       shard_lost_data;
+  GDestroyNotify shard_lost_destroy;
 };
 
 G_STATIC_ASSERT (REDIS_SUBSCRIPTION_KIND_SHARD == 2);
@@ -433,6 +479,7 @@ item_free (Item *item)
 {
   g_clear_pointer (&item->message, redis_message_unref);
   g_clear_error (&item->error);
+  g_free (item->shard_name);
   g_free (item);
 }
 
@@ -585,6 +632,21 @@ deliver_cb (gpointer data)
         g_object_notify_by_pspec (object, properties[PROP_CONNECTED]);
       else if (item->type == ITEM_NOTIFY_DROPPED)
         g_object_notify_by_pspec (object, properties[PROP_MESSAGES_DROPPED]);
+      else if (item->type == ITEM_SHARD_LOST)
+        {
+          RedisSubscriberShardLostFunc func;
+          gpointer func_data;
+
+          /* The server has dropped it: the messages received before
+           * were delivered above, none comes after. */
+          g_mutex_lock (&core->lock);
+          wanted_remove_locked (core, REDIS_SUBSCRIPTION_KIND_SHARD, item->shard_name);
+          func = core->shard_lost_func;
+          func_data = core->shard_lost_data;
+          g_mutex_unlock (&core->lock);
+          if (func != NULL)
+            func (REDIS_SUBSCRIBER (object), item->shard_name->data, func_data);
+        }
       item_free (item);
     }
   g_clear_object (&object);
@@ -634,6 +696,41 @@ is_confirmation (RedisReply *frame)
   return FALSE;
 }
 
+/* A `sunsubscribe` frame: the confirmation of a SUNSUBSCRIBE in flight
+ * (the call at the FIFO's head), or the server's own when its node gave
+ * up the channel's slot (no call's: taken, and told in order). */
+static RedisEnginePushResult
+push_sunsubscribe (Core       *core,
+                   RedisReply *frame)
+{
+  RedisEnginePushResult result = REDIS_ENGINE_PUSH_PASS;
+  gpointer in_flight;
+  NameKey key;
+
+  key.data = redis_reply_get_string (redis_reply_get_element (frame, 1), &key.len);
+  g_mutex_lock (&core->lock);
+  in_flight = g_hash_table_lookup (core->shard_unsubs_in_flight, &key);
+  if (in_flight == NULL)
+    {
+      result = REDIS_ENGINE_PUSH_TAKEN;
+      if (!core->closed && g_hash_table_contains (core->wanted[REDIS_SUBSCRIPTION_KIND_SHARD], &key))
+        {
+          Item *item = item_new (ITEM_SHARD_LOST);
+
+          item->shard_name = name_copy (&key);
+          g_queue_push_tail_link (&core->items, &item->link);
+          wake_delivery_locked (core);
+        }
+    }
+  else if (GPOINTER_TO_UINT (in_flight) == 1)
+    g_hash_table_remove (core->shard_unsubs_in_flight, &key);
+  else
+    g_hash_table_insert (core->shard_unsubs_in_flight, name_copy (&key),
+                         GUINT_TO_POINTER (GPOINTER_TO_UINT (in_flight) - 1));
+  g_mutex_unlock (&core->lock);
+  return result;
+}
+
 static RedisEnginePushResult
 push_cb (RedisReply *reply,
          gpointer    data)
@@ -647,6 +744,10 @@ push_cb (RedisReply *reply,
     return REDIS_ENGINE_PUSH_PASS;      /* +OK, +PONG, errors: a call's */
   if (!redis_message_parse_kind (reply, &kind))
     {
+      if (is_confirmation (reply) &&
+          bulk_is (redis_reply_get_element (reply, 0), "sunsubscribe") &&
+          redis_reply_get_kind (redis_reply_get_element (reply, 1)) == REDIS_REPLY_KIND_STRING)
+        return push_sunsubscribe (core, reply);
       if (is_confirmation (reply) ||
           (redis_reply_get_n_elements (reply) == 2 &&
            bulk_is (redis_reply_get_element (reply, 0), "pong") &&
@@ -719,7 +820,11 @@ core_clear (gpointer data)
     item_free (l->data);
   for (guint k = 0; k < G_N_ELEMENTS (core->wanted); k++)
     g_hash_table_unref (core->wanted[k]);
+  g_hash_table_unref (core->shard_unsubs_in_flight);
+  if (core->shard_lost_destroy != NULL)
+    core->shard_lost_destroy (core->shard_lost_data);
   redis_options_free (core->options);
+  redis_credentials_unref (core->credentials);
   redis_netmon_unref (core->netmon);
   g_clear_object (&core->network_monitor);
   g_rand_free (core->rand);
@@ -749,6 +854,7 @@ core_new (void)
   redis_init_once_init (&core->init);
   for (guint k = 0; k < G_N_ELEMENTS (core->wanted); k++)
     core->wanted[k] = name_set_new ();
+  core->shard_unsubs_in_flight = name_set_new ();
   g_queue_init (&core->outbox);
   g_queue_init (&core->held);
   g_queue_init (&core->items);
@@ -878,6 +984,21 @@ submit_cmds (Core                *core,
   RedisCall *call;
 
   g_task_set_name (task, "[redispool] subscriber command");
+  /* Counted before they are written: see push_sunsubscribe(). */
+  g_mutex_lock (&core->lock);
+  if (engine == core->engine)
+    for (guint i = 0; i < cmds->len; i++)
+      {
+        Cmd *cmd = &g_array_index (cmds, Cmd, i);
+        guint in_flight;
+
+        if (cmd->subscribe || cmd->kind != REDIS_SUBSCRIPTION_KIND_SHARD)
+          continue;
+        in_flight = GPOINTER_TO_UINT (g_hash_table_lookup (core->shard_unsubs_in_flight, cmd->name));
+        g_hash_table_insert (core->shard_unsubs_in_flight, name_copy (cmd->name),
+                             GUINT_TO_POINTER (in_flight + 1));
+      }
+  g_mutex_unlock (&core->lock);
   for (guint i = 0; i < cmds->len && error == NULL; i++)
     {
       Cmd *cmd = &g_array_index (cmds, Cmd, i);
@@ -1134,8 +1255,9 @@ schedule_retry_locked (Core *core)
   /* Offline: no retry until core_network_changed(). */
   if (core->closed || core->retry_source != NULL || !redis_netmon_get_reachable (core->netmon))
     return;
-  delay = redis_backoff_delay (core->rand, core->backoff_initial_ms,
-                               core->backoff_max_ms, core->attempts);
+  delay = core->retry_now ? 0 : redis_backoff_delay (core->rand, core->backoff_initial_ms,
+                                                      core->backoff_max_ms, core->attempts);
+  core->retry_now = FALSE;
   core->attempts++;
 
   core->retry_source = g_timeout_source_new (delay);
@@ -1161,6 +1283,14 @@ engine_closed_cb (RedisEngine  *engine,
     }
   core->engine = NULL;
   core->ready = FALSE;
+  /* Refused by AUTH with the provider's credentials (an expired token):
+   * ask it again at once, once, saying so, before backing off. */
+  if (!core->engine_up && core->asked && !core->ask_stale &&
+      g_error_matches (reason, REDIS_ERROR, REDIS_ERROR_AUTH_FAILED))
+    {
+      core->ask_stale = TRUE;
+      core->retry_now = TRUE;
+    }
   if (!core->closed && core->init_done)
     {
       if (core->engine_up)
@@ -1325,6 +1455,7 @@ connect_cb (GObject      *object,
 
   core->init_done = TRUE;
   core->engine_up = TRUE;
+  core->ask_stale = FALSE;
   resub->reconnect = core->ever_connected;
   core->ever_connected = TRUE;
 
@@ -1373,23 +1504,19 @@ connect_cb (GObject      *object,
     submit_cmds (core, resub->engine, resub->cmds, resub_done_cb, resub);
 }
 
-/* On the I/O thread: a new connection. */
+/* On the I/O thread: a new connection, with the current credentials. */
 static void
-start_engine (Core *core)
+connect_engine (Core *core)
 {
+  RedisCredentials *credentials;
   RedisEngine *engine;
   Resub *resub;
 
-  /* Offline after the first connect: wait for core_network_changed(). */
   g_mutex_lock (&core->lock);
-  if (core->init_done && !redis_netmon_get_reachable (core->netmon))
-    {
-      g_mutex_unlock (&core->lock);
-      return;
-    }
+  credentials = redis_credentials_ref (core->credentials);
   g_mutex_unlock (&core->lock);
-
-  engine = redis_engine_new (core->options, redis_worker_get_context ());
+  engine = redis_credentials_engine_new (credentials, core->options, redis_worker_get_context ());
+  redis_credentials_unref (credentials);
 
   redis_engine_set_push_func (engine, push_cb, core_ref (core), (GDestroyNotify) core_unref);
   redis_engine_set_closed_func (engine, engine_closed_cb, core_ref (core), (GDestroyNotify) core_unref);
@@ -1405,12 +1532,86 @@ start_engine (Core *core)
   core->engine = redis_engine_ref (engine);
   core->engine_up = FALSE;
   core->ready = FALSE;
+  g_hash_table_remove_all (core->shard_unsubs_in_flight);
   g_mutex_unlock (&core->lock);
 
   resub = g_new0 (Resub, 1);
   resub->core = core_ref (core);
   resub->engine = engine;   /* our reference */
   redis_engine_connect_async (engine, NULL, connect_cb, resub);
+}
+
+static gboolean
+connect_engine_cb (gpointer data)
+{
+  connect_engine (data);
+  return G_SOURCE_REMOVE;
+}
+
+/* Any thread, once per request: the provider's answer (see
+ * redis-credentials-private.h). */
+static void
+provider_done (gpointer      data,
+               guint         index,
+               const char   *username,
+               const char   *password,
+               const GError *error)
+{
+  Core *core = data;
+  RedisCredentials *credentials;
+  gboolean first;
+
+  if (error == NULL)
+    {
+      g_mutex_lock (&core->lock);
+      credentials = redis_credentials_ref (core->credentials);
+      core->asked = TRUE;
+      g_mutex_unlock (&core->lock);
+      /* They become the current ones: for a pool's subscriber, the pool's. */
+      redis_credentials_set (credentials, username, password);
+      redis_credentials_unref (credentials);
+      /* From the I/O thread, whatever thread answered. */
+      redis_worker_invoke (connect_engine_cb, core_ref (core), (GDestroyNotify) core_unref);
+      return;
+    }
+
+  /* A failed attempt, as one refused by AUTH: back off, ask again. */
+  g_mutex_lock (&core->lock);
+  first = !core->init_done;
+  if (!first && !core->closed)
+    {
+      queue_event_locked (core, ITEM_RECONNECT_FAILED, g_error_copy (error));
+      schedule_retry_locked (core);
+    }
+  g_mutex_unlock (&core->lock);
+  if (first)
+    redis_init_once_complete (&core->init, error);
+}
+
+/* On the I/O thread: the next connect. With a credentials provider, ask
+ * it first; the connect follows its answer (provider_done()). */
+static void
+start_engine (Core *core)
+{
+  RedisCredentials *credentials;
+  gboolean stale;
+
+  /* Offline after the first connect: wait for core_network_changed(). */
+  g_mutex_lock (&core->lock);
+  if (core->closed || (core->init_done && !redis_netmon_get_reachable (core->netmon)))
+    {
+      g_mutex_unlock (&core->lock);
+      return;
+    }
+  credentials = redis_credentials_ref (core->credentials);
+  stale = core->ask_stale;
+  core->asked = FALSE;
+  g_mutex_unlock (&core->lock);
+
+  if (!redis_credentials_ask (credentials, provider_done, core_ref (core),
+                              (GDestroyNotify) core_unref, 0, stale))
+    connect_engine (core);
+  redis_credentials_unref (credentials);
 }
 
 static gboolean
@@ -1559,14 +1760,24 @@ static void
 redis_subscriber_dispose (GObject *object)
 {
   RedisSubscriber *self = REDIS_SUBSCRIBER (object);
+  RedisCredentials *credentials;
   RedisNetmon *netmon;
 
   core_close (self->core);
   /* It holds a reference to the core. */
   g_mutex_lock (&self->core->lock);
   netmon = self->core->netmon;
+  credentials = self->core->credentials_shared ? NULL : self->core->credentials;
+  if (credentials != NULL)
+    redis_credentials_ref (credentials);
   g_mutex_unlock (&self->core->lock);
   redis_netmon_stop (netmon);
+  /* Frees the provider's data now, as a pool's dispose does. */
+  if (credentials != NULL)
+    {
+      redis_credentials_drop_provider (credentials, self->core);
+      redis_credentials_unref (credentials);
+    }
 
   G_OBJECT_CLASS (redis_subscriber_parent_class)->dispose (object);
 }
@@ -2038,6 +2249,8 @@ redis_subscriber_init_async (GAsyncInitable      *initable,
 
     g_mutex_lock (&self->core->lock);
     self->core->netmon = netmon;
+    if (self->core->credentials == NULL)
+      self->core->credentials = redis_credentials_new (self->core->options);
     g_mutex_unlock (&self->core->lock);
   }
   redis_worker_invoke (start_engine_cb, core_ref (self->core), (GDestroyNotify) core_unref);
@@ -2070,7 +2283,8 @@ RedisSubscriber *
 redis_subscriber_new_for_pool (const RedisOptions *options,
                                guint               backoff_initial_ms,
                                guint               backoff_max_ms,
-                               GNetworkMonitor    *network_monitor)
+                               GNetworkMonitor    *network_monitor,
+                               RedisCredentials   *credentials)
 {
   RedisSubscriber *self = g_object_new (REDIS_TYPE_SUBSCRIBER,
                                         "backoff-initial", MAX (backoff_initial_ms, 1),
@@ -2081,7 +2295,25 @@ redis_subscriber_new_for_pool (const RedisOptions *options,
   /* Not initialized yet: nobody reads the options. */
   redis_options_free (self->core->options);
   self->core->options = redis_options_copy (options);
+  self->core->credentials = redis_credentials_ref (credentials);
+  self->core->credentials_shared = TRUE;
   return self;
+}
+
+void
+redis_subscriber_set_shard_lost_func (RedisSubscriber              *self,
+                                      RedisSubscriberShardLostFunc  func,
+                                      gpointer                      data,
+                                      GDestroyNotify                destroy)
+{
+  Core *core = self->core;
+
+  g_mutex_lock (&core->lock);
+  g_assert (core->shard_lost_func == NULL);
+  core->shard_lost_func = func;
+  core->shard_lost_data = data;
+  core->shard_lost_destroy = destroy;
+  g_mutex_unlock (&core->lock);
 }
 
 /* ---- public API --------------------------------------------------------- */
@@ -2888,6 +3120,186 @@ redis_subscriber_get_messages_dropped (RedisSubscriber *self)
   dropped = self->core->dropped;
   g_mutex_unlock (&self->core->lock);
   return dropped;
+}
+
+/* ---- credentials ------------------------------------------------------- */
+
+/* The subscriber's own credentials, made (from the options, or from the
+ * pool's current ones, which it stops following) if it had none; a new
+ * reference. */
+static RedisCredentials *
+own_credentials (Core *core)
+{
+  RedisCredentials *shared = NULL;
+  RedisCredentials *own;
+
+  g_mutex_lock (&core->lock);
+  if (core->credentials == NULL)
+    core->credentials = redis_credentials_new (core->options);
+  else if (core->credentials_shared)
+    {
+      shared = core->credentials;
+      core->credentials = redis_credentials_copy (shared);
+      core->credentials_shared = FALSE;
+    }
+  own = redis_credentials_ref (core->credentials);
+  g_mutex_unlock (&core->lock);
+
+  redis_credentials_unref (shared);
+  return own;
+}
+
+/**
+ * redis_subscriber_set_credentials:
+ * @self: a [class@Redis.Subscriber]
+ * @username: (nullable): the ACL user, or %NULL for the `default` user
+ * @password: (nullable): the password (or token), or %NULL for none
+ *
+ * Changes the credentials of the subscriber at run time, for example when
+ * the server's password is rotated (`ACL SETUSER`, `CONFIG SET
+ * requirepass`), or when a token expires.
+ *
+ * The live connection is not re-authenticated: a connection in subscribed
+ * mode (RESP2) accepts no `AUTH`, so it keeps the session it has, which a
+ * server-side rotation does not end. The new credentials are used from the
+ * next connect on: a reconnect after the connection is lost (or killed,
+ * say with `CLIENT KILL`), and the first connect if the subscriber is not
+ * initialized yet, where they win over the
+ * [property@Redis.Subscriber:password] and
+ * [property@Redis.Subscriber:username] options. A connect already under
+ * way whose handshake is not written yet uses them too.
+ *
+ * A subscriber made by [method@Redis.Pool.create_subscriber] follows the
+ * pool's credentials (its [method@Redis.Pool.set_credentials] and its
+ * provider); after this call it has its own and no longer follows them.
+ *
+ * With @password %NULL, the next connects send no `AUTH`; a @username
+ * needs a @password. The password is copied and never logged, put into
+ * an error message or returned by a property; the subscriber zeroes its
+ * copy when it is replaced. May be called from any thread.
+ */
+void
+redis_subscriber_set_credentials (RedisSubscriber *self,
+                                  const char      *username,
+                                  const char      *password)
+{
+  RedisCredentials *credentials;
+  RedisEngine *engine;
+
+  g_return_if_fail (REDIS_IS_SUBSCRIBER (self));
+  g_return_if_fail (username == NULL || password != NULL);
+
+  credentials = own_credentials (self->core);
+  redis_credentials_set (credentials, username, password);
+  redis_credentials_unref (credentials);
+
+  g_mutex_lock (&self->core->lock);
+  engine = self->core->engine != NULL ? redis_engine_ref (self->core->engine) : NULL;
+  g_mutex_unlock (&self->core->lock);
+  if (engine != NULL)
+    {
+      /* Only if its handshake is not written yet: never an AUTH in
+       * subscribed mode. */
+      redis_engine_update_credentials (engine, username, password);
+      redis_engine_unref (engine);
+    }
+}
+
+typedef struct
+{
+  GWeakRef                            subscriber;
+  RedisSubscriberCredentialsProvider  func;
+  gpointer                            data;
+  GDestroyNotify                      destroy;
+} SubscriberProvider;
+
+static void
+subscriber_provider_free (gpointer data)
+{
+  SubscriberProvider *provider = data;
+
+  g_weak_ref_clear (&provider->subscriber);
+  if (provider->destroy != NULL)
+    provider->destroy (provider->data);
+  g_free (provider);
+}
+
+/* The subscriber's context. */
+static void
+subscriber_provider_cb (RedisCredentialsRequest *request,
+                        gpointer                 data)
+{
+  SubscriberProvider *provider = data;
+  RedisSubscriber *subscriber = g_weak_ref_get (&provider->subscriber);
+
+  if (subscriber == NULL)
+    return;   /* the request, dropped, fails */
+  provider->func (subscriber, request, provider->data);
+  g_object_unref (subscriber);
+}
+
+/**
+ * redis_subscriber_set_credentials_provider:
+ * @self: a [class@Redis.Subscriber]
+ * @provider: (nullable) (scope notified) (closure user_data) (destroy destroy):
+ *   the function asked for credentials, or %NULL to stop asking
+ * @user_data: (nullable): data for @provider
+ * @destroy: (nullable): frees @user_data when the provider is replaced or
+ *   the subscriber is disposed
+ *
+ * Sets a function that the subscriber asks for credentials before each of
+ * its connects (the first one, and every reconnect), for credentials that
+ * expire or live elsewhere (a token service, a keyring), as
+ * [method@Redis.Pool.set_credentials_provider] does for a pool. It is
+ * called in the thread-default main context of the subscriber's creation,
+ * with a [class@Redis.CredentialsRequest] that it answers, then or later
+ * and from any thread, with [method@Redis.CredentialsRequest.complete] or
+ * [method@Redis.CredentialsRequest.fail]; the connect waits for the
+ * answer. That context must run for the provider to be asked.
+ *
+ * When the server refuses the credentials it gave (`AUTH` fails: a token
+ * expired), the subscriber asks again at once with
+ * [method@Redis.CredentialsRequest.get_stale] %TRUE, before backing off.
+ * When it fails, the attempt counts as refused by `AUTH`:
+ * [signal@Redis.Subscriber::reconnect-failed] is emitted (or the
+ * initialization fails) and the subscriber asks again after its backoff.
+ * The live connection is never re-authenticated (see
+ * [method@Redis.Subscriber.set_credentials]).
+ *
+ * Set it before initializing the subscriber for it to be asked for the
+ * first connect. A subscriber made by [method@Redis.Pool.create_subscriber]
+ * asks the pool's provider; after this call it has its own credentials and
+ * provider and no longer follows the pool's.
+ */
+void
+redis_subscriber_set_credentials_provider (RedisSubscriber                    *self,
+                                           RedisSubscriberCredentialsProvider  provider,
+                                           gpointer                            user_data,
+                                           GDestroyNotify                      destroy)
+{
+  RedisCredentials *credentials;
+  SubscriberProvider *p;
+
+  g_return_if_fail (REDIS_IS_SUBSCRIBER (self));
+
+  credentials = own_credentials (self->core);
+  if (provider == NULL)
+    {
+      redis_credentials_drop_provider (credentials, self->core);
+      if (destroy != NULL)
+        destroy (user_data);
+    }
+  else
+    {
+      p = g_new0 (SubscriberProvider, 1);
+      g_weak_ref_init (&p->subscriber, self);
+      p->func = provider;
+      p->data = user_data;
+      p->destroy = destroy;
+      redis_credentials_set_provider (credentials, self->core, self->core->context,
+                                      subscriber_provider_cb, p, subscriber_provider_free);
+    }
+  redis_credentials_unref (credentials);
 }
 
 /**

@@ -8,6 +8,7 @@
 #include <gio/gio.h>
 
 #include "redis-version-macros.h"
+#include "redis-credentials.h"
 #include "redis-message.h"
 
 G_BEGIN_DECLS
@@ -23,6 +24,20 @@ G_BEGIN_DECLS
 
 REDIS_AVAILABLE_IN_ALL
 G_DECLARE_FINAL_TYPE (RedisSubscriber, redis_subscriber, REDIS, SUBSCRIBER, GObject)
+
+/**
+ * RedisSubscriberCredentialsProvider:
+ * @subscriber: the [class@Redis.Subscriber] that needs credentials
+ * @request: the request to answer, now or later
+ * @user_data: the data given to
+ *   [method@Redis.Subscriber.set_credentials_provider]
+ *
+ * Asked by @subscriber for credentials before it connects: see
+ * [method@Redis.Subscriber.set_credentials_provider].
+ */
+typedef void (*RedisSubscriberCredentialsProvider) (RedisSubscriber         *subscriber,
+                                                    RedisCredentialsRequest *request,
+                                                    gpointer                 user_data);
 
 REDIS_AVAILABLE_IN_ALL
 RedisSubscriber *redis_subscriber_new_sync          (const char           *uri,
@@ -198,6 +213,15 @@ void             redis_subscriber_set_max_pending_messages (RedisSubscriber *sel
                                                             guint            max_pending);
 REDIS_AVAILABLE_IN_ALL
 guint64          redis_subscriber_get_messages_dropped (RedisSubscriber   *self);
+REDIS_AVAILABLE_IN_ALL
+void             redis_subscriber_set_credentials   (RedisSubscriber      *self,
+                                                     const char           *username,
+                                                     const char           *password);
+REDIS_AVAILABLE_IN_ALL
+void             redis_subscriber_set_credentials_provider (RedisSubscriber                    *self,
+                                                            RedisSubscriberCredentialsProvider  provider,
+                                                            gpointer                            user_data,
+                                                            GDestroyNotify                      destroy);
 REDIS_AVAILABLE_IN_ALL
 void             redis_subscriber_close             (RedisSubscriber      *self);
 

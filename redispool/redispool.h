@@ -11,6 +11,7 @@
 # include "redis-batch.h"
 # include "redis-client.h"
 # include "redis-cluster-pool.h"
+# include "redis-cluster-subscriber.h"
 # include "redis-connection.h"
 # include "redis-credentials.h"
 # include "redis-pool.h"

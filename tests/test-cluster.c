@@ -2,37 +2,34 @@
 /* RedisClusterPool against a real 3-primary cluster on loopback: key
  * slots (vectors and CLUSTER KEYSLOT), routing to the owners, CROSSSLOT
  * refused client-side, MOVED after CLUSTER SETSLOT … NODE, ASK during a
- * slot migration, pipelines across nodes, transactions in one slot. */
+ * slot migration, pipelines across nodes, transactions in one slot;
+ * redirections per command of a pipeline and of a whole transaction,
+ * TRYAGAIN retried to the call's deadline, the broadcast commands and
+ * their response policies, the address-mapping hook (nodes announcing
+ * an unreachable 127.0.0.2). */
 
 #include <string.h>
 
 #include "redis-test-server.h"
+#include "cluster-fixture.h"
+#include "redis-cluster-broadcast-private.h"
+#include "redis-reply-private.h"
 #include "test-client-helpers.h"
 
 #define N_NODES 3
 
-static RedisTestServer *nodes[N_NODES];
-static char *node_ids[N_NODES];
-static char *bus_ports[N_NODES];
+/* The cluster of the whole run (cluster-fixture.h), started by main();
+ * nodes and node_ids alias its arrays for brevity. */
+static ClusterFixture *fixture;
+static RedisTestServer **nodes;
+static char **node_ids;
 
-static char *
-cli (guint               index,
-     const char * const *argv)
-{
-  g_autoptr(GError) error = NULL;
-  char *out = redis_test_server_cli (nodes[index], argv, &error);
-
-  g_assert_no_error (error);
-  g_strstrip (out);
-  return out;
-}
-
-#define CLI(i, ...) cli ((i), (const char *[]) { __VA_ARGS__, NULL })
+#define CLI(i, ...) CLUSTER_FIXTURE_CLI (fixture, (i), __VA_ARGS__)
 
 static char *
 port_string (guint index)
 {
-  return g_strdup_printf ("%u", redis_test_server_get_port (nodes[index]));
+  return cluster_fixture_port_string (fixture, index);
 }
 
 static char *
@@ -43,84 +40,18 @@ cluster_uri (void)
                           redis_test_server_get_port (nodes[1]));
 }
 
-static gboolean
-cluster_ok_everywhere (void)
-{
-  for (guint i = 0; i < N_NODES; i++)
-    {
-      g_autofree char *info = CLI (i, "CLUSTER", "INFO");
-
-      if (strstr (info, "cluster_state:ok") == NULL ||
-          strstr (info, "cluster_known_nodes:3") == NULL)
-        return FALSE;
-    }
-  return TRUE;
-}
-
-/* A free loopback port below 55536 for the cluster bus (redis-server
- * refuses a data port above that without an explicit --cluster-port). */
-static char *
-free_bus_port (void)
-{
-  g_autoptr(GSocket) socket = NULL;
-  g_autoptr(GSocketAddress) bound = NULL;
-  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GError) error = NULL;
-  guint16 port = 0;
-
-  for (guint attempt = 0; attempt < 100 && port == 0; attempt++)
-    {
-      g_autoptr(GSocketAddress) address =
-        g_inet_socket_address_new (loopback, (guint16) g_random_int_range (20000, 55000));
-
-      g_clear_object (&socket);
-      socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
-      g_assert_no_error (error);
-      if (g_socket_bind (socket, address, FALSE, NULL))
-        port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (address));
-    }
-  g_assert_cmpuint (port, !=, 0);
-  g_socket_close (socket, NULL);
-  return g_strdup_printf ("%u", port);
-}
-
 static void
 start_cluster (void)
 {
-  const guint ranges[N_NODES][2] = { { 0, 5460 }, { 5461, 10922 }, { 10923, 16383 } };
-
-  for (guint i = 0; i < N_NODES; i++)
-    {
-      g_autoptr(GError) error = NULL;
-      g_autofree char *first = g_strdup_printf ("%u", ranges[i][0]);
-      g_autofree char *last = g_strdup_printf ("%u", ranges[i][1]);
-      g_autofree char *ok = NULL;
-      const char *bus = bus_ports[i] = free_bus_port ();
-      const char *args[] = {
-        "--cluster-enabled", "yes", "--cluster-node-timeout", "1000",
-        "--cluster-config-file", "nodes.conf", "--cluster-port", bus, NULL
-      };
-
-      nodes[i] = redis_test_server_new (REDIS_TEST_SERVER_TCP, args, &error);
-      g_assert_no_error (error);
-      node_ids[i] = CLI (i, "CLUSTER", "MYID");
-      ok = CLI (i, "CLUSTER", "ADDSLOTSRANGE", first, last);
-      g_assert_cmpstr (ok, ==, "OK");
-    }
-  for (guint i = 1; i < N_NODES; i++)
-    {
-      g_autofree char *port = port_string (i);
-      g_autofree char *ok = CLI (0, "CLUSTER", "MEET", "127.0.0.1", port, bus_ports[i]);
-
-      g_assert_cmpstr (ok, ==, "OK");
-    }
-  WAIT_UNTIL (cluster_ok_everywhere (), 20000);
+  fixture = cluster_fixture_new (N_NODES, 0, NULL);
+  nodes = fixture->servers;
+  node_ids = fixture->ids;
 }
 
 static guint
 owner_of_slot (guint slot)
 {
-  return slot <= 5460 ? 0 : slot <= 10922 ? 1 : 2;
+  return cluster_fixture_initial_owner (fixture, slot);
 }
 
 static guint16
@@ -134,13 +65,7 @@ static char *
 key_on_node (guint node,
              guint skip)
 {
-  for (guint n = 0;; n++)
-    {
-      g_autofree char *key = g_strdup_printf ("key-%u", n);
-
-      if (owner_of_slot (slot_of (key)) == node && skip-- == 0)
-        return g_steal_pointer (&key);
-    }
+  return cluster_fixture_key_on_node (fixture, node, skip);
 }
 
 static RedisClusterPool *
@@ -1009,6 +934,821 @@ test_periodic_refresh (void)
   set_slot_node (key, 2, 1);
 }
 
+/* ---- redirections everywhere (helper H2) ------------------------------------- */
+
+/* Puts the slot of @key in migration from node @from to node @to, with
+ * @key moved already and @stays (same slot) left on @from: the state in
+ * which the source answers ASK for @key and TRYAGAIN for both at once. */
+static void
+start_migration (const char *key,
+                 const char *stays,
+                 guint       from,
+                 guint       to)
+{
+  g_autofree char *slot = g_strdup_printf ("%u", slot_of (key));
+  g_autofree char *port = port_string (to);
+  g_autofree char *out = NULL;
+
+  g_assert_cmpuint (slot_of (key), ==, slot_of (stays));
+  g_free (CLI (to, "CLUSTER", "SETSLOT", slot, "IMPORTING", node_ids[from]));
+  g_free (CLI (from, "CLUSTER", "SETSLOT", slot, "MIGRATING", node_ids[to]));
+  out = CLI (from, "MIGRATE", "127.0.0.1", port, key, "0", "5000");
+  g_assert_cmpstr (out, ==, "OK");
+}
+
+/* Ends it: the rest moved, the slot given to @to, then everything deleted
+ * and the slot given back to @from, as the cluster was made. */
+static void
+end_migration (const char *key,
+               const char *stays,
+               guint       from,
+               guint       to)
+{
+  g_autofree char *port = port_string (to);
+
+  g_free (CLI (from, "MIGRATE", "127.0.0.1", port, stays, "0", "5000"));
+  set_slot_node (key, from, to);
+  g_free (CLI (to, "DEL", key, stays));
+  set_slot_node (key, to, from);
+}
+
+/* A key of the slot of @key, other than it. */
+static char *
+same_slot_key (const char *key)
+{
+  for (guint n = 0;; n++)
+    {
+      g_autofree char *other = g_strdup_printf ("{%s}%u", key, n);
+
+      if (slot_of (other) == slot_of (key))
+        return g_steal_pointer (&other);
+    }
+}
+
+static gint64
+get_integer (guint       node,
+             const char *key)
+{
+  g_autofree char *out = CLI (node, "GET", key);
+
+  return g_ascii_strtoll (out, NULL, 10);
+}
+
+/* TRYAGAIN is retried until the call's own deadline (command_timeout of
+ * the URI), not for a fixed time: a short timeout gives up sooner, a
+ * longer one keeps trying longer. */
+static void
+test_tryagain_deadline (void)
+{
+  g_autofree char *key = key_on_node (0, 21);
+  g_autofree char *stays = same_slot_key (key);
+  const char *mget[] = { "MGET", key, stays, NULL };
+  /* Scaled: a slow run must not time out reading the slot map. */
+  const guint timeouts_ms[] = { test_scale_ms (300), test_scale_ms (1500) };
+
+  flush_all ();
+  {
+    g_autoptr(RedisClusterPool) cluster = new_cluster_pool ();
+    g_autoptr(RedisReply) a = CMD (cluster, "SET", key, "a");
+    g_autoptr(RedisReply) b = CMD (cluster, "SET", stays, "b");
+  }
+  start_migration (key, stays, 0, 1);
+
+  for (guint t = 0; t < G_N_ELEMENTS (timeouts_ms); t++)
+    {
+      g_autofree char *uri = g_strdup_printf ("redis://127.0.0.1:%u?command_timeout=%ums",
+                                              redis_test_server_get_port (nodes[0]), timeouts_ms[t]);
+      g_autoptr(RedisClusterPool) cluster = redis_cluster_pool_new_sync (uri, NULL, NULL);
+      g_autoptr(RedisReply) reply = NULL;
+      g_autoptr(GError) error = NULL;
+      gint64 start = g_get_monotonic_time ();
+      gint64 elapsed_ms;
+
+      g_assert_nonnull (cluster);
+      reply = redis_client_command_sync (REDIS_CLIENT (cluster), mget, NULL, &error);
+      elapsed_ms = (g_get_monotonic_time () - start) / 1000;
+      g_test_message ("command_timeout=%ums: TRYAGAIN returned after %" G_GINT64_FORMAT " ms, "
+                      "%" G_GUINT64_FORMAT " retries", timeouts_ms[t], elapsed_ms,
+                      info_u64 (cluster, "tryagain"));
+      g_assert_error (error, REDIS_ERROR, REDIS_ERROR_SERVER);
+      g_assert_true (g_str_has_prefix (error->message, "TRYAGAIN"));
+      g_assert_cmpint (elapsed_ms, >=, timeouts_ms[t] - 20);
+      g_assert_cmpint (elapsed_ms, <, timeouts_ms[t] + test_scale_ms (1000));
+      g_assert_cmpuint (info_u64 (cluster, "tryagain"), >=, 2);
+    }
+
+  /* Async: the same bound, without blocking the context. */
+  {
+    g_autofree char *uri = g_strdup_printf ("redis://127.0.0.1:%u?command_timeout=%ums",
+                                            redis_test_server_get_port (nodes[0]),
+                                            timeouts_ms[0]);
+    g_autoptr(RedisClusterPool) cluster = redis_cluster_pool_new_sync (uri, NULL, NULL);
+    g_autoptr(RedisReply) reply = NULL;
+    g_autoptr(GError) error = NULL;
+    GAsyncResult *result = NULL;
+    gint64 start = g_get_monotonic_time ();
+
+    redis_client_command_async (REDIS_CLIENT (cluster), mget, NULL, store_result_cb, &result);
+    WAIT_UNTIL (result != NULL, 5000);
+    g_assert_cmpint ((g_get_monotonic_time () - start) / 1000, >=, timeouts_ms[0] - 20);
+    reply = redis_client_command_finish (REDIS_CLIENT (cluster), result, &error);
+    g_object_unref (result);
+    g_assert_error (error, REDIS_ERROR, REDIS_ERROR_SERVER);
+  }
+  end_migration (key, stays, 0, 1);
+}
+
+/* A pipeline over several nodes: the commands answered MOVED (a slot
+ * moved behind the pool's back) are sent again to the new owner, those
+ * answered ASK (a slot in migration) again with ASKING; the others ran
+ * once, and are not sent again. Replies in order, no redirection among
+ * them. */
+static void
+check_pipeline_redirects (gboolean async)
+{
+  g_autoptr(RedisClusterPool) cluster = NULL;
+  g_autoptr(RedisBatch) batch = redis_batch_new ();
+  g_autoptr(GPtrArray) replies = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *moved = key_on_node (0, 31);      /* slot given to node 1 */
+  g_autofree char *asked = key_on_node (2, 31);      /* migrated to node 1 */
+  g_autofree char *stays = same_slot_key (asked);    /* still on node 2 */
+  g_autofree char *fixed = key_on_node (1, 31);      /* never moves */
+
+  flush_all ();
+  cluster = new_cluster_pool ();
+  {
+    g_autoptr(RedisReply) a = CMD (cluster, "SET", asked, "20");
+    g_autoptr(RedisReply) b = CMD (cluster, "SET", stays, "10");
+  }
+  set_slot_node (moved, 0, 1);
+  start_migration (asked, stays, 2, 1);
+
+  redis_batch_add (batch, (const char *[]) { "INCR", fixed, NULL });
+  redis_batch_add (batch, (const char *[]) { "INCR", moved, NULL });
+  redis_batch_add (batch, (const char *[]) { "INCR", stays, NULL });
+  redis_batch_add (batch, (const char *[]) { "INCR", asked, NULL });
+  redis_batch_add (batch, (const char *[]) { "INCR", moved, NULL });
+  redis_batch_add (batch, (const char *[]) { "PING", NULL });
+  redis_batch_add (batch, (const char *[]) { "INCR", fixed, NULL });
+  if (async)
+    {
+      GAsyncResult *result = NULL;
+
+      redis_client_pipeline_async (REDIS_CLIENT (cluster), batch, NULL, store_result_cb, &result);
+      WAIT_UNTIL (result != NULL, 10000);
+      replies = redis_client_pipeline_finish (REDIS_CLIENT (cluster), result, &error);
+      g_object_unref (result);
+    }
+  else
+    replies = redis_client_pipeline_sync (REDIS_CLIENT (cluster), batch, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (replies->len, ==, 7);
+  g_assert_cmpint (redis_reply_get_integer (replies->pdata[0]), ==, 1);
+  g_assert_cmpint (redis_reply_get_integer (replies->pdata[1]), ==, 1);
+  g_assert_cmpint (redis_reply_get_integer (replies->pdata[2]), ==, 11);
+  g_assert_cmpint (redis_reply_get_integer (replies->pdata[3]), ==, 21);
+  g_assert_cmpint (redis_reply_get_integer (replies->pdata[4]), ==, 2);
+  g_assert_cmpstr (redis_reply_get_text (replies->pdata[5]), ==, "PONG");
+  g_assert_cmpint (redis_reply_get_integer (replies->pdata[6]), ==, 2);
+  g_assert_cmpuint (info_u64 (cluster, "moved"), >=, 1);
+  g_assert_cmpuint (info_u64 (cluster, "ask"), ==, 1);
+  /* What ran once is there once, where it belongs. */
+  g_assert_cmpint (get_integer (1, fixed), ==, 2);
+  g_assert_cmpint (get_integer (1, moved), ==, 2);
+  g_assert_cmpint (get_integer (2, stays), ==, 11);
+  {
+    /* (node 1 answers MOVED to a GET without ASKING while it imports) */
+    g_autoptr(RedisReply) value = CMD (cluster, "GET", asked);
+
+    g_assert_cmpstr (redis_reply_get_text (value), ==, "21");
+  }
+  g_assert_cmpuint (dbsize (0), ==, 0);
+
+  /* A pipeline of one slot whose later command is redirected: the first
+   * ran on the source, only the second goes to the target. */
+  {
+    g_autoptr(RedisBatch) one_slot = redis_batch_new ();
+    g_autoptr(GPtrArray) more = NULL;
+
+    redis_batch_add (one_slot, (const char *[]) { "INCR", stays, NULL });
+    redis_batch_add (one_slot, (const char *[]) { "INCR", asked, NULL });
+    more = redis_client_pipeline_sync (REDIS_CLIENT (cluster), one_slot, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (redis_reply_get_integer (more->pdata[0]), ==, 12);
+    g_assert_cmpint (redis_reply_get_integer (more->pdata[1]), ==, 22);
+    g_assert_cmpuint (info_u64 (cluster, "ask"), ==, 3);   /* with the GET above */
+  }
+
+  end_migration (asked, stays, 2, 1);
+  g_free (CLI (1, "DEL", moved));
+  set_slot_node (moved, 1, 0);
+}
+
+static void
+test_pipeline_redirects (void)
+{
+  check_pipeline_redirects (FALSE);
+}
+
+static void
+test_pipeline_redirects_async (void)
+{
+  check_pipeline_redirects (TRUE);
+}
+
+/* A pipeline's command answered TRYAGAIN (its keys on both sides of a
+ * slot migration) did not run: it alone is tried again, until the call's
+ * deadline (then its reply is the TRYAGAIN error), or until the migration
+ * ends and it follows the MOVED to the new owner. The other commands ran
+ * once. */
+static void
+test_pipeline_tryagain (void)
+{
+  g_autofree char *key = key_on_node (0, 71);
+  g_autofree char *stays = same_slot_key (key);
+  g_autofree char *fixed = key_on_node (2, 71);
+  g_autofree char *base = cluster_uri ();
+  g_autoptr(RedisBatch) batch = redis_batch_new ();
+  g_autoptr(GError) error = NULL;
+
+  flush_all ();
+  {
+    g_autoptr(RedisClusterPool) cluster = new_cluster_pool ();
+    g_autoptr(RedisReply) a = CMD (cluster, "SET", key, "a");
+    g_autoptr(RedisReply) b = CMD (cluster, "SET", stays, "b");
+  }
+  start_migration (key, stays, 0, 1);
+  redis_batch_add (batch, (const char *[]) { "INCR", fixed, NULL });
+  redis_batch_add (batch, (const char *[]) { "MGET", key, stays, NULL });
+  redis_batch_add (batch, (const char *[]) { "INCR", fixed, NULL });
+
+  /* A short deadline: the TRYAGAIN error is the command's reply. */
+  {
+    g_autofree char *uri = g_strdup_printf ("%s&command_timeout=%u", base, test_scale_ms (300));
+    g_autoptr(RedisClusterPool) cluster = redis_cluster_pool_new_sync (uri, NULL, NULL);
+    g_autoptr(GPtrArray) replies = NULL;
+    gint64 start = g_get_monotonic_time ();
+
+    replies = redis_client_pipeline_sync (REDIS_CLIENT (cluster), batch, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint ((g_get_monotonic_time () - start) / 1000, >=, test_scale_ms (300) - 20);
+    g_assert_cmpint (redis_reply_get_integer (replies->pdata[0]), ==, 1);
+    g_assert_true (g_str_has_prefix (redis_reply_get_text (replies->pdata[1]), "TRYAGAIN"));
+    g_assert_cmpint (redis_reply_get_integer (replies->pdata[2]), ==, 2);
+    g_assert_cmpuint (info_u64 (cluster, "tryagain"), >=, 2);
+  }
+
+  /* A long one: the migration ends while the pipeline waits. */
+  {
+    g_autofree char *uri = g_strdup_printf ("%s&command_timeout=%u", base, test_scale_ms (30000));
+    g_autoptr(RedisClusterPool) cluster = redis_cluster_pool_new_sync (uri, NULL, NULL);
+    g_autoptr(GPtrArray) replies = NULL;
+    g_autofree char *port = port_string (1);
+    GAsyncResult *result = NULL;
+    RedisReply *both;
+
+    redis_client_pipeline_async (REDIS_CLIENT (cluster), batch, NULL, store_result_cb, &result);
+    WAIT_UNTIL (info_u64 (cluster, "tryagain") >= 2, 5000);
+    g_assert_null (result);
+    g_free (CLI (0, "MIGRATE", "127.0.0.1", port, stays, "0", "5000"));
+    set_slot_node (key, 0, 1);
+    WAIT_UNTIL (result != NULL, 10000);
+    replies = redis_client_pipeline_finish (REDIS_CLIENT (cluster), result, &error);
+    g_object_unref (result);
+    g_assert_no_error (error);
+    g_assert_cmpint (redis_reply_get_integer (replies->pdata[0]), ==, 3);
+    both = replies->pdata[1];
+    g_assert_cmpuint (redis_reply_get_kind (both), ==, REDIS_REPLY_KIND_ARRAY);
+    g_assert_cmpstr (redis_reply_get_text (redis_reply_get_element (both, 0)), ==, "a");
+    g_assert_cmpstr (redis_reply_get_text (redis_reply_get_element (both, 1)), ==, "b");
+    g_assert_cmpint (redis_reply_get_integer (replies->pdata[2]), ==, 4);
+    g_assert_cmpuint (info_u64 (cluster, "moved"), >=, 1);
+  }
+  g_assert_cmpint (get_integer (2, fixed), ==, 4);
+
+  g_free (CLI (1, "DEL", key, stays));
+  set_slot_node (key, 1, 0);
+}
+
+/* A transaction whose slot moved: EXEC is refused (a queued command got
+ * MOVED, nothing ran) and the whole transaction goes to the new owner,
+ * once. */
+static void
+test_transaction_moved (void)
+{
+  g_autoptr(RedisClusterPool) cluster = NULL;
+  g_autoptr(RedisBatch) batch = redis_batch_new ();
+  g_autoptr(GPtrArray) replies = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *key = key_on_node (2, 41);
+  g_autofree char *other = same_slot_key (key);
+
+  flush_all ();
+  cluster = new_cluster_pool ();
+  set_slot_node (key, 2, 0);
+
+  redis_batch_add (batch, (const char *[]) { "INCR", key, NULL });
+  redis_batch_add (batch, (const char *[]) { "INCRBY", other, "5", NULL });
+  replies = redis_client_transaction_sync (REDIS_CLIENT (cluster), batch, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (replies->len, ==, 2);
+  g_assert_cmpint (redis_reply_get_integer (replies->pdata[0]), ==, 1);
+  g_assert_cmpint (redis_reply_get_integer (replies->pdata[1]), ==, 5);
+  g_assert_cmpuint (info_u64 (cluster, "moved"), ==, 1);
+  g_assert_cmpint (get_integer (0, key), ==, 1);
+  g_assert_cmpint (get_integer (0, other), ==, 5);
+  g_assert_cmpuint (dbsize (2), ==, 0);
+  g_clear_pointer (&replies, g_ptr_array_unref);
+
+  /* And back, async. */
+  g_free (CLI (0, "DEL", key, other));
+  set_slot_node (key, 0, 2);
+  {
+    GAsyncResult *result = NULL;
+
+    redis_client_transaction_async (REDIS_CLIENT (cluster), batch, NULL, store_result_cb, &result);
+    WAIT_UNTIL (result != NULL, 10000);
+    replies = redis_client_transaction_finish (REDIS_CLIENT (cluster), result, &error);
+    g_object_unref (result);
+    g_assert_no_error (error);
+    g_assert_cmpint (redis_reply_get_integer (replies->pdata[1]), ==, 5);
+  }
+  g_assert_cmpuint (info_u64 (cluster, "moved"), ==, 2);
+  g_assert_cmpint (get_integer (2, key), ==, 1);
+}
+
+/* A transaction in a slot being migrated: when every key it touches is
+ * gone from the source (ASK for each), it is sent whole to the target
+ * after ASKING (where a key that is on neither node would get TRYAGAIN:
+ * the target takes keys it does not have only one by one); when some are
+ * still on the source (QUEUED there), it straddles the migration, is not
+ * sent to the target, and waits as for TRYAGAIN (here until its deadline:
+ * nothing ran, anywhere). */
+static void
+test_transaction_ask (void)
+{
+  g_autofree char *asked = key_on_node (1, 81);
+  g_autofree char *stays = same_slot_key (asked);
+  g_autofree char *base = cluster_uri ();
+  g_autofree char *uri = g_strdup_printf ("%s&command_timeout=%u", base, test_scale_ms (300));
+  g_autoptr(RedisClusterPool) cluster = NULL;
+  g_autoptr(RedisBatch) moved_keys = redis_batch_new ();
+  g_autoptr(RedisBatch) straddling = redis_batch_new ();
+  g_autoptr(GPtrArray) replies = NULL;
+  g_autoptr(GError) error = NULL;
+
+  flush_all ();
+  cluster = redis_cluster_pool_new_sync (uri, NULL, &error);
+  g_assert_no_error (error);
+  {
+    g_autoptr(RedisReply) a = CMD (cluster, "SET", asked, "20");
+    g_autoptr(RedisReply) b = CMD (cluster, "SET", stays, "10");
+  }
+  start_migration (asked, stays, 1, 2);
+
+  redis_batch_add (moved_keys, (const char *[]) { "INCR", asked, NULL });
+  redis_batch_add (moved_keys, (const char *[]) { "INCRBY", asked, "5", NULL });
+  replies = redis_client_transaction_sync (REDIS_CLIENT (cluster), moved_keys, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (redis_reply_get_integer (replies->pdata[0]), ==, 21);
+  g_assert_cmpint (redis_reply_get_integer (replies->pdata[1]), ==, 26);
+  g_assert_cmpuint (info_u64 (cluster, "ask"), ==, 1);
+
+  redis_batch_add (straddling, (const char *[]) { "INCR", stays, NULL });
+  redis_batch_add (straddling, (const char *[]) { "INCR", asked, NULL });
+  g_clear_pointer (&replies, g_ptr_array_unref);
+  replies = redis_client_transaction_sync (REDIS_CLIENT (cluster), straddling, NULL, &error);
+  g_assert_null (replies);
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_TRANSACTION_ABORTED);
+  g_assert_nonnull (strstr (error->message, "ASK"));
+  g_assert_cmpuint (info_u64 (cluster, "tryagain"), >=, 2);
+  g_assert_cmpuint (info_u64 (cluster, "ask"), ==, 1);
+  g_assert_cmpint (get_integer (1, stays), ==, 10);
+  {
+    g_autoptr(RedisReply) value = CMD (cluster, "GET", asked);
+
+    g_assert_cmpstr (redis_reply_get_text (value), ==, "26");
+  }
+
+  end_migration (asked, stays, 1, 2);
+}
+
+/* ---- broadcast ------------------------------------------------------------- */
+
+/* The response policies on replies made up here: what each combines, and
+ * how a failure names its node. */
+static void
+test_broadcast_combine (void)
+{
+  const char *addresses[] = { "h:1", "h:2" };
+  RedisClusterBroadcast sum = { "DBSIZE", NULL, REDIS_CLUSTER_REQUEST_ALL_SHARDS, REDIS_CLUSTER_RESPONSE_AGG_SUM };
+  RedisClusterBroadcast and = { "SCRIPT", "EXISTS", REDIS_CLUSTER_REQUEST_ALL_SHARDS, REDIS_CLUSTER_RESPONSE_AGG_LOGICAL_AND };
+  RedisClusterBroadcast one = { "SCRIPT", "KILL", REDIS_CLUSTER_REQUEST_ALL_SHARDS, REDIS_CLUSTER_RESPONSE_ONE_SUCCEEDED };
+  RedisClusterBroadcast all = { "FLUSHALL", NULL, REDIS_CLUSTER_REQUEST_ALL_SHARDS, REDIS_CLUSTER_RESPONSE_ALL_SUCCEEDED };
+  RedisReply *ints[2] = { redis_reply_new_integer (3), redis_reply_new_integer (4) };
+  RedisReply *arrays[2] = { redis_reply_new_array (2), redis_reply_new_array (2) };
+  RedisReply *mixed[2] = { redis_reply_new_text (REDIS_REPLY_KIND_ERROR, "NOTBUSY no", 10),
+                           redis_reply_new_text (REDIS_REPLY_KIND_STATUS, "OK", 2) };
+  RedisReply *short_array[2] = { arrays[0], redis_reply_new_array (0) };
+  GError *none[2] = { NULL, NULL };
+  GError *down[2] = { NULL, g_error_new_literal (REDIS_ERROR, REDIS_ERROR_CONNECT_FAILED, "refused") };
+  g_autoptr(GError) error = NULL;
+  RedisReply *reply;
+
+  g_assert_cmpuint (redis_cluster_broadcast_lookup ((const guint8 *) "*1\r\n$6\r\ndbsize\r\n", 16)->response, ==,
+                    REDIS_CLUSTER_RESPONSE_AGG_SUM);
+  g_assert_null (redis_cluster_broadcast_lookup ((const guint8 *) "*2\r\n$6\r\nSCRIPT\r\n$4\r\nSHOW\r\n", 26));
+  g_assert_null (redis_cluster_broadcast_lookup ((const guint8 *) "*1\r\n$6\r\nSCRIPT\r\n", 16));
+  g_assert_null (redis_cluster_broadcast_lookup ((const guint8 *) "*1\r\n$9\r\nDBSIZ", 13));
+
+  reply = redis_cluster_broadcast_combine (&sum, addresses, ints, none, 2, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (redis_reply_get_integer (reply), ==, 7);
+  redis_reply_unref (reply);
+
+  redis_reply_set_element (arrays[0], 0, redis_reply_new_integer (1));
+  redis_reply_set_element (arrays[0], 1, redis_reply_new_integer (1));
+  redis_reply_set_element (arrays[1], 0, redis_reply_new_integer (1));
+  redis_reply_set_element (arrays[1], 1, redis_reply_new_integer (0));
+  reply = redis_cluster_broadcast_combine (&and, addresses, arrays, none, 2, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (redis_reply_get_integer (redis_reply_get_element (reply, 0)), ==, 1);
+  g_assert_cmpint (redis_reply_get_integer (redis_reply_get_element (reply, 1)), ==, 0);
+  redis_reply_unref (reply);
+
+  /* Arrays of different lengths, an integer where an array is due. */
+  reply = redis_cluster_broadcast_combine (&and, addresses, short_array, none, 2, &error);
+  g_assert_null (reply);
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_PROTOCOL);
+  g_clear_error (&error);
+  reply = redis_cluster_broadcast_combine (&sum, addresses, arrays, none, 2, &error);
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_PROTOCOL);
+  g_assert_true (g_str_has_prefix (error->message, "h:1 "));
+  g_clear_error (&error);
+
+  /* One success is enough for one_succeeded, not for all_succeeded. */
+  reply = redis_cluster_broadcast_combine (&one, addresses, mixed, none, 2, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (redis_reply_get_text (reply), ==, "OK");
+  redis_reply_unref (reply);
+  reply = redis_cluster_broadcast_combine (&all, addresses, mixed, none, 2, &error);
+  g_assert_null (reply);
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_SERVER);
+  g_assert_cmpstr (error->message, ==, "h:1: NOTBUSY no");
+  g_clear_error (&error);
+
+  /* A node that could not be reached: its own error, named. */
+  {
+    RedisReply *first_only[2] = { ints[0], NULL };
+
+    reply = redis_cluster_broadcast_combine (&sum, addresses, first_only, down, 2, &error);
+    g_assert_null (reply);
+    g_assert_error (error, REDIS_ERROR, REDIS_ERROR_CONNECT_FAILED);
+    g_assert_cmpstr (error->message, ==, "h:2: refused");
+    g_clear_error (&error);
+  }
+
+  for (guint i = 0; i < 2; i++)
+    {
+      redis_reply_unref (ints[i]);
+      redis_reply_unref (arrays[i]);
+      redis_reply_unref (mixed[i]);
+    }
+  redis_reply_unref (short_array[1]);
+  g_error_free (down[1]);
+}
+
+/* The built-in table says what the servers' own tips say. */
+static void
+test_broadcast_table (void)
+{
+  guint n_rules;
+  const RedisClusterBroadcast *rules = redis_cluster_broadcast_rules (&n_rules);
+
+  for (guint i = 0; i < n_rules; i++)
+    {
+      g_autofree char *name = rules[i].subcommand != NULL ?
+                              g_strdup_printf ("%s|%s", rules[i].name, rules[i].subcommand) :
+                              g_strdup (rules[i].name);
+      g_autofree char *lower = g_ascii_strdown (name, -1);
+      g_autofree char *info = CLI (0, "COMMAND", "INFO", lower);
+      const char *request = rules[i].request == REDIS_CLUSTER_REQUEST_ALL_NODES ?
+                            "request_policy:all_nodes" : "request_policy:all_shards";
+      const char *responses[] = {
+        [REDIS_CLUSTER_RESPONSE_ALL_SUCCEEDED] = "response_policy:all_succeeded",
+        [REDIS_CLUSTER_RESPONSE_ONE_SUCCEEDED] = "response_policy:one_succeeded",
+        [REDIS_CLUSTER_RESPONSE_AGG_SUM] = "response_policy:agg_sum",
+        [REDIS_CLUSTER_RESPONSE_AGG_LOGICAL_AND] = "response_policy:agg_logical_and",
+        [REDIS_CLUSTER_RESPONSE_CONCATENATE] = NULL,
+      };
+
+      g_assert_nonnull (strstr (info, request));
+      if (responses[rules[i].response] != NULL)
+        g_assert_nonnull (strstr (info, responses[rules[i].response]));
+      else
+        g_assert_null (strstr (info, "response_policy"));
+    }
+}
+
+static void
+test_broadcast (void)
+{
+  g_autoptr(RedisClusterPool) cluster = new_cluster_pool ();
+  g_autoptr(GHashTable) expected = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *sha = NULL;
+  const guint n_keys = 90;
+
+  flush_all ();
+  for (guint i = 0; i < n_keys; i++)
+    {
+      char *key = g_strdup_printf ("bc:%u", i);
+      g_autoptr(RedisReply) ok = CMD (cluster, "SET", key, "1");
+
+      g_hash_table_add (expected, key);
+    }
+
+  /* agg_sum: DBSIZE is the sum over the primaries. */
+  {
+    g_autoptr(RedisReply) size = CMD (cluster, "DBSIZE");
+
+    for (guint i = 0; i < N_NODES; i++)
+      g_assert_cmpuint (dbsize (i), >, 0);
+    g_assert_cmpint (redis_reply_get_integer (size), ==, dbsize (0) + dbsize (1) + dbsize (2));
+    g_assert_cmpint (redis_reply_get_integer (size), ==, n_keys);
+  }
+
+  /* KEYS: the arrays of every primary, together. */
+  {
+    g_autoptr(RedisReply) keys = CMD (cluster, "KEYS", "bc:*");
+
+    g_assert_cmpuint (redis_reply_get_n_elements (keys), ==, n_keys);
+    for (guint i = 0; i < n_keys; i++)
+      g_assert_true (g_hash_table_remove (expected, redis_reply_get_text (redis_reply_get_element (keys, i))));
+    g_assert_cmpuint (g_hash_table_size (expected), ==, 0);
+  }
+
+  /* all_nodes: a script loaded once runs by its SHA on every node. */
+  {
+    g_autoptr(RedisReply) loaded = CMD (cluster, "SCRIPT", "LOAD", "return redis.call('GET', KEYS[1])");
+
+    sha = g_strdup (redis_reply_get_text (loaded));
+    for (guint node = 0; node < N_NODES; node++)
+      {
+        g_autofree char *key = key_on_node (node, 51);
+        g_autoptr(RedisReply) set = CMD (cluster, "SET", key, "scripted");
+        g_autoptr(RedisReply) got = CMD (cluster, "EVALSHA", sha, "1", key);
+        g_autofree char *exists = CLI (node, "SCRIPT", "EXISTS", sha);
+
+        g_assert_cmpstr (redis_reply_get_text (got), ==, "scripted");
+        g_assert_cmpstr (exists, ==, "1");
+      }
+  }
+
+  /* agg_logical_and: known everywhere, or not. */
+  {
+    g_autoptr(RedisReply) both = CMD (cluster, "SCRIPT", "EXISTS", sha, "0000000000000000000000000000000000000000");
+
+    g_assert_cmpuint (redis_reply_get_n_elements (both), ==, 2);
+    g_assert_cmpint (redis_reply_get_integer (redis_reply_get_element (both, 0)), ==, 1);
+    g_assert_cmpint (redis_reply_get_integer (redis_reply_get_element (both, 1)), ==, 0);
+    /* Flushed on one node only: no longer everywhere. */
+    g_free (CLI (2, "SCRIPT", "FLUSH"));
+    g_clear_pointer (&both, redis_reply_unref);
+    both = CMD (cluster, "SCRIPT", "EXISTS", sha);
+    g_assert_cmpint (redis_reply_get_integer (redis_reply_get_element (both, 0)), ==, 0);
+  }
+
+  /* all_succeeded: every node's configuration; the first error names its
+   * node. */
+  {
+    g_autoptr(RedisReply) ok = CMD (cluster, "CONFIG", "SET", "slowlog-max-len", "77");
+    const char *bad[] = { "CONFIG", "SET", "no-such-parameter", "1", NULL };
+    g_autoptr(RedisReply) none = NULL;
+    g_autofree char *first = g_strdup_printf ("127.0.0.1:%u", redis_test_server_get_port (nodes[0]));
+
+    for (guint i = 0; i < N_NODES; i++)
+      {
+        g_autofree char *out = CLI (i, "CONFIG", "GET", "slowlog-max-len");
+
+        g_assert_nonnull (strstr (out, "77"));
+        g_free (CLI (i, "CONFIG", "SET", "slowlog-max-len", "128"));
+      }
+    none = redis_client_command_sync (REDIS_CLIENT (cluster), bad, NULL, &error);
+    g_assert_null (none);
+    g_assert_error (error, REDIS_ERROR, REDIS_ERROR_SERVER);
+    g_assert_true (g_str_has_prefix (error->message, first));
+    g_clear_error (&error);
+  }
+
+  /* FLUSHALL empties every node; async. */
+  {
+    GAsyncResult *result = NULL;
+    g_autoptr(RedisReply) reply = NULL;
+    const char *argv[] = { "FLUSHALL", NULL };
+
+    redis_client_command_async (REDIS_CLIENT (cluster), argv, NULL, store_result_cb, &result);
+    WAIT_UNTIL (result != NULL, 10000);
+    reply = redis_client_command_finish (REDIS_CLIENT (cluster), result, &error);
+    g_object_unref (result);
+    g_assert_no_error (error);
+    g_assert_cmpstr (redis_reply_get_text (reply), ==, "OK");
+    for (guint i = 0; i < N_NODES; i++)
+      g_assert_cmpuint (dbsize (i), ==, 0);
+  }
+}
+
+static gboolean
+node_busy (guint node)
+{
+  g_autofree char *pong = CLI (node, "PING");
+
+  return g_str_has_prefix (pong, "BUSY");
+}
+
+/* one_succeeded: SCRIPT KILL is answered OK by the node running a script
+ * and NOTBUSY by the others, which is success; with no script anywhere,
+ * the first node's error. */
+static void
+test_broadcast_one_succeeded (void)
+{
+  g_autoptr(RedisClusterPool) cluster = new_cluster_pool ();
+  g_autofree char *uri = g_strdup_printf ("redis://127.0.0.1:%u", redis_test_server_get_port (nodes[2]));
+  g_autoptr(RedisPool) busy = NULL;
+  g_autoptr(RedisReply) killed = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *kill[] = { "SCRIPT", "KILL", NULL };
+  const char *loop[] = { "EVAL", "while true do end", "0", NULL };
+  GAsyncResult *result = NULL;
+
+  killed = redis_client_command_sync (REDIS_CLIENT (cluster), kill, NULL, &error);
+  g_assert_null (killed);
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_SERVER);
+  g_assert_nonnull (strstr (error->message, "NOTBUSY"));
+  g_clear_error (&error);
+
+  /* Node 2 busy (and answering BUSY after 100 ms rather than 5 s). */
+  g_free (CLI (2, "CONFIG", "SET", "busy-reply-threshold", "100"));
+  busy = redis_pool_new_sync (uri, NULL, &error);
+  g_assert_no_error (error);
+  redis_client_command_async (REDIS_CLIENT (busy), loop, NULL, store_result_cb, &result);
+  WAIT_UNTIL (node_busy (2), 5000);
+
+  killed = redis_client_command_sync (REDIS_CLIENT (cluster), kill, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (redis_reply_get_text (killed), ==, "OK");
+  WAIT_UNTIL (result != NULL, 5000);
+  {
+    g_autoptr(RedisReply) reply = redis_client_command_finish (REDIS_CLIENT (busy), result, &error);
+
+    g_assert_null (reply);
+    g_assert_error (error, REDIS_ERROR, REDIS_ERROR_SERVER);
+    g_clear_error (&error);
+  }
+  g_object_unref (result);
+  g_free (CLI (2, "CONFIG", "SET", "busy-reply-threshold", "5000"));
+}
+
+/* ---- address mapping -------------------------------------------------------- */
+
+/* Whether every node's slot map names every primary at @host. */
+static gboolean
+endpoints_are (const char *host)
+{
+  for (guint i = 0; i < N_NODES; i++)
+    {
+      g_autofree char *slots = CLI (i, "CLUSTER", "SLOTS");
+      guint count = 0;
+
+      for (const char *p = slots; (p = strstr (p, host)) != NULL; p++)
+        count++;
+      if (count < N_NODES)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* The nodes announce themselves at @host to clients (CLUSTER SLOTS and
+ * SHARDS, MOVED, ASK) while the cluster bus keeps the real addresses. */
+static void
+announce_host (const char *host)
+{
+  for (guint i = 0; i < N_NODES; i++)
+    {
+      g_free (CLI (i, "CONFIG", "SET", "cluster-announce-hostname", host != NULL ? host : ""));
+      g_free (CLI (i, "CONFIG", "SET", "cluster-preferred-endpoint-type", host != NULL ? "hostname" : "ip"));
+    }
+  WAIT_UNTIL (endpoints_are (host != NULL ? host : "127.0.0.1"), 10000);
+}
+
+static char *
+to_loopback (const char *host,
+             guint16     port,
+             gpointer    user_data)
+{
+  (*(guint *) user_data)++;
+  if (g_str_equal (host, "127.0.0.2"))
+    return g_strdup_printf ("127.0.0.1:%u", port);
+  return NULL;
+}
+
+static void
+count_free (gpointer data)
+{
+  (*(guint *) data)++;
+}
+
+static void
+test_address_map (void)
+{
+  g_autofree char *uri = g_strdup_printf ("redis://127.0.0.1:%u?connect_timeout=%u&command_timeout=%u",
+                                          redis_test_server_get_port (nodes[0]),
+                                          test_scale_ms (500), test_scale_ms (1000));
+  g_autofree char *moved = key_on_node (0, 61);
+  g_autoptr(GError) error = NULL;
+  guint mapped = 0;
+
+  flush_all ();
+  /* The servers listen on 127.0.0.1 only: 127.0.0.2 is unreachable. */
+  announce_host ("127.0.0.2");
+
+  /* Without the hook: the slot map is read, its addresses fail. */
+  {
+    g_autoptr(RedisClusterPool) cluster = redis_cluster_pool_new_sync (uri, NULL, &error);
+    g_autoptr(RedisReply) reply = NULL;
+    g_autoptr(GVariant) info = NULL;
+    g_autofree char *key = key_on_node (1, 61);
+    const char *get[] = { "GET", key, NULL };
+
+    g_assert_no_error (error);
+    reply = redis_client_command_sync (REDIS_CLIENT (cluster), get, NULL, &error);
+    g_assert_null (reply);
+    g_assert_nonnull (error);
+    g_test_message ("without the hook: %s", error->message);
+    g_clear_error (&error);
+    info = redis_cluster_pool_get_info (cluster);
+    {
+      g_autoptr(GVariant) ranges = g_variant_lookup_value (info, "ranges", G_VARIANT_TYPE ("a(qqs)"));
+      const char *address;
+
+      g_variant_get_child (ranges, 0, "(qq&s)", NULL, NULL, &address);
+      g_assert_true (g_str_has_prefix (address, "127.0.0.2:"));
+    }
+  }
+
+  /* With it, set between new and init as a binding would: everything
+   * routes, a MOVED's address is mapped too. */
+  {
+    g_autoptr(RedisClusterPool) cluster = g_object_new (REDIS_TYPE_CLUSTER_POOL, "uri", uri, NULL);
+    g_autoptr(GVariant) info = NULL;
+    g_autoptr(GVariant) addresses = NULL;
+    guint freed = 0;
+
+    redis_cluster_pool_set_address_map (cluster, to_loopback, &mapped, NULL);
+    g_assert_true (g_initable_init (G_INITABLE (cluster), NULL, &error));
+    g_assert_no_error (error);
+    g_assert_cmpuint (mapped, >=, N_NODES);
+    for (guint node = 0; node < N_NODES; node++)
+      {
+        g_autofree char *key = key_on_node (node, 62);
+        g_autoptr(RedisReply) ok = CMD (cluster, "SET", key, "mapped");
+        g_autoptr(RedisReply) got = CMD (cluster, "GET", key);
+
+        g_assert_cmpstr (redis_reply_get_text (got), ==, "mapped");
+        g_assert_cmpuint (dbsize (node), ==, 1);
+      }
+
+    set_slot_node (moved, 0, 1);
+    {
+      g_autoptr(RedisReply) ok = CMD (cluster, "SET", moved, "x");
+    }
+    g_assert_cmpuint (info_u64 (cluster, "moved"), ==, 1);
+    g_assert_cmpuint (dbsize (1), ==, 2);
+
+    info = redis_cluster_pool_get_info (cluster);
+    addresses = g_variant_lookup_value (info, "nodes", G_VARIANT_TYPE_STRING_ARRAY);
+    g_assert_cmpuint (g_variant_n_children (addresses), ==, N_NODES);
+    for (gsize i = 0; i < g_variant_n_children (addresses); i++)
+      {
+        const char *address;
+
+        g_variant_get_child (addresses, i, "&s", &address);
+        g_assert_true (g_str_has_prefix (address, "127.0.0.1:"));
+      }
+
+    /* Replacing the hook frees the old data; unset, none is called. */
+    redis_cluster_pool_set_address_map (cluster, to_loopback, &freed, count_free);
+    g_assert_cmpuint (freed, ==, 0);
+    redis_cluster_pool_set_address_map (cluster, NULL, NULL, NULL);
+    g_assert_cmpuint (freed, ==, 1);
+  }
+
+  g_free (CLI (1, "DEL", moved));
+  set_slot_node (moved, 1, 0);
+  announce_host (NULL);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -1018,6 +1758,7 @@ main (int    argc,
   g_test_init (&argc, &argv, NULL);
 
   g_test_add_func ("/cluster/key-slot/vectors", test_key_slot_vectors);
+  g_test_add_func ("/cluster/broadcast/combine", test_broadcast_combine);
   if (!redis_test_server_available ())
     {
       g_test_add_data_func ("/cluster/live", "redis-server not found", test_skip_cb);
@@ -1041,15 +1782,20 @@ main (int    argc,
       g_test_add_func ("/cluster/redirect/max-redirects", test_max_redirects);
       g_test_add_func ("/cluster/redirect/ask", test_ask);
       g_test_add_func ("/cluster/topology/periodic-refresh", test_periodic_refresh);
+      g_test_add_func ("/cluster/redirect/tryagain-deadline", test_tryagain_deadline);
+      g_test_add_func ("/cluster/redirect/pipeline/sync", test_pipeline_redirects);
+      g_test_add_func ("/cluster/redirect/pipeline/async", test_pipeline_redirects_async);
+      g_test_add_func ("/cluster/redirect/pipeline/tryagain", test_pipeline_tryagain);
+      g_test_add_func ("/cluster/redirect/transaction", test_transaction_moved);
+      g_test_add_func ("/cluster/redirect/transaction-ask", test_transaction_ask);
+      g_test_add_func ("/cluster/broadcast/table", test_broadcast_table);
+      g_test_add_func ("/cluster/broadcast/policies", test_broadcast);
+      g_test_add_func ("/cluster/broadcast/one-succeeded", test_broadcast_one_succeeded);
+      g_test_add_func ("/cluster/address-map", test_address_map);
     }
 
   status = g_test_run ();
 
-  for (guint i = 0; i < N_NODES; i++)
-    {
-      g_clear_pointer (&nodes[i], redis_test_server_free);
-      g_free (node_ids[i]);
-      g_free (bus_ports[i]);
-    }
+  g_clear_pointer (&fixture, cluster_fixture_free);
   return status;
 }

@@ -11,7 +11,12 @@
  *  - once the old password is removed, a reconnect with it fails AUTH:
  *    the pool never comes back up;
  *  - every message, log line, get_info() and the URI are searched for
- *    the secrets. */
+ *    the secrets;
+ *  - a subscriber keeps its session across a rotation (a subscribed
+ *    connection cannot AUTH), but once its connection is killed
+ *    (CLIENT KILL TYPE pubsub) only the new password lets it back in:
+ *    without the rotation reaching it, `resubscribed` never comes and no
+ *    message flows again. */
 
 #include <string.h>
 #include <gio/gio.h>
@@ -728,6 +733,230 @@ test_provider_fails (void)
   }
 }
 
+/* ---- subscribers ---------------------------------------------------------- */
+
+typedef struct
+{
+  guint messages;
+  guint resubscribed;
+  guint reconnect_failed;
+} SubCounts;
+
+static void
+sub_message_cb (RedisSubscriber *sub,
+                RedisMessage    *message,
+                SubCounts       *counts)
+{
+  counts->messages++;
+}
+
+static void
+sub_resubscribed_cb (RedisSubscriber *sub,
+                     SubCounts       *counts)
+{
+  counts->resubscribed++;
+}
+
+static void
+sub_reconnect_failed_cb (RedisSubscriber *sub,
+                         const GError    *error,
+                         SubCounts       *counts)
+{
+  assert_no_secret (error->message, "a reconnect-failed error");
+  counts->reconnect_failed++;
+}
+
+/* Initializes @sub (async: a provider it asks runs in this thread's
+ * context), counts its signals in @counts, subscribes to "cred:chan". */
+static void
+sub_start (RedisSubscriber *sub,
+           SubCounts       *counts)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+
+  memset (counts, 0, sizeof *counts);
+  g_signal_connect (sub, "message", G_CALLBACK (sub_message_cb), counts);
+  g_signal_connect (sub, "resubscribed", G_CALLBACK (sub_resubscribed_cb), counts);
+  g_signal_connect (sub, "reconnect-failed", G_CALLBACK (sub_reconnect_failed_cb), counts);
+  g_async_initable_init_async (G_ASYNC_INITABLE (sub), G_PRIORITY_DEFAULT, NULL,
+                               store_result_cb, &result);
+  test_wait_for_result (&result, 10000);
+  g_assert_true (g_async_initable_init_finish (G_ASYNC_INITABLE (sub), result, &error));
+  g_assert_no_error (error);
+  g_clear_object (&result);
+  redis_subscriber_subscribe_async (sub, ARGV ("cred:chan"), NULL, store_result_cb, &result);
+  test_wait_for_result (&result, 10000);
+  g_assert_true (redis_subscriber_subscribe_finish (sub, result, &error));
+  g_assert_no_error (error);
+}
+
+/* PUBLISH from redis-cli (the default user) until @counts has one more
+ * message: a message flows. */
+static void
+sub_assert_message_flows (SubCounts *counts)
+{
+  guint before = counts->messages;
+  g_autofree char *out = cli (ARGV ("PUBLISH", "cred:chan", "hello"));
+
+  g_assert_cmpstr (g_strstrip (out), ==, "1");
+  WAIT_UNTIL (counts->messages == before + 1, 5000);
+}
+
+/* Kills the subscriber's connection; it must come back and resubscribe. */
+static void
+sub_kill_and_wait_resubscribed (SubCounts *counts)
+{
+  guint before = counts->resubscribed;
+  g_autofree char *out = cli (ARGV ("CLIENT", "KILL", "TYPE", "pubsub"));
+
+  g_assert_cmpstr (g_strstrip (out), ==, "1");
+  WAIT_UNTIL (counts->resubscribed == before + 1, 5000);
+  sub_assert_message_flows (counts);
+}
+
+/* A pool's subscriber follows the pool's rotation: its live session
+ * survives it, and after its connection is killed it comes back with the
+ * new password (the old one is gone on the server). Then it outlives the
+ * pool, and its own redis_subscriber_set_credentials() is used at the next
+ * reconnect. */
+static void
+test_subscriber_follows_pool_rotation (void)
+{
+  RedisPool *pool;
+  g_autoptr(RedisSubscriber) sub = NULL;
+  SubCounts counts;
+
+  acl_user ("rot_s", ">S3cret-Alpha-71f0", NULL);
+  pool = pool_new ("rot_s", "S3cret-Alpha-71f0");
+  sub = redis_pool_create_subscriber (pool);
+  sub_start (sub, &counts);
+  sub_assert_message_flows (&counts);
+
+  /* Rotation: the new password added, the pool told, the old one removed. */
+  acl_user ("rot_s", ">S3cret-Beta-a2c9", NULL);
+  redis_pool_set_credentials (pool, "rot_s", "S3cret-Beta-a2c9");
+  acl_user ("rot_s", "<S3cret-Alpha-71f0", NULL);
+  /* The live session is kept. */
+  sub_assert_message_flows (&counts);
+  g_assert_cmpuint (counts.resubscribed, ==, 0);
+
+  sub_kill_and_wait_resubscribed (&counts);
+  g_assert_cmpuint (counts.reconnect_failed, ==, 0);
+
+  /* The pool goes; the subscriber keeps its last credentials. */
+  pool_close (pool);
+  sub_kill_and_wait_resubscribed (&counts);
+
+  /* Its own rotation, alone. */
+  acl_user ("rot_s", ">S3cret-Beta2-55d1", NULL);
+  redis_subscriber_set_credentials (sub, "rot_s", "S3cret-Beta2-55d1");
+  acl_user ("rot_s", "<S3cret-Beta-a2c9", NULL);
+  sub_assert_message_flows (&counts);
+  sub_kill_and_wait_resubscribed (&counts);
+  g_assert_cmpuint (counts.reconnect_failed, ==, 0);
+
+  redis_subscriber_close (sub);
+  {
+    g_autofree char *out = cli (ARGV ("ACL", "DELUSER", "rot_s"));
+    (void) out;
+  }
+}
+
+/* A pool's subscriber asks the pool's provider before each connect: the
+ * token changes on the server, the connection is killed; the cached token
+ * is refused, the provider is asked again (stale), the subscriber comes
+ * back. */
+static void
+test_subscriber_asks_pool_provider (void)
+{
+  TokenService ts = { .user = (char *) "rot_sp" };
+  RedisPool *pool;
+  g_autoptr(RedisSubscriber) sub = NULL;
+  SubCounts counts;
+  guint asked, stale;
+
+  token_service_rotate (&ts);
+  pool = provider_pool_new (&ts, 20);
+  WAIT_UNTIL (redis_pool_get_active_connections (pool) == POOL_SIZE, 5000);
+  asked = ts.asked;
+
+  sub = redis_pool_create_subscriber (pool);
+  sub_start (sub, &counts);
+  g_assert_cmpuint (ts.asked, ==, asked + 1);
+  sub_assert_message_flows (&counts);
+
+  for (guint i = 0; i < 3; i++)
+    {
+      asked = ts.asked;
+      stale = ts.stale;
+      token_service_rotate (&ts);
+      sub_kill_and_wait_resubscribed (&counts);
+      /* Asked for the reconnect with the cached token, refused, asked
+       * again at once with get_stale() TRUE. */
+      g_assert_cmpuint (ts.asked, >=, asked + 2);
+      g_assert_cmpuint (ts.stale, >, stale);
+    }
+  g_test_message ("provider asked %u times, %u of them stale", ts.asked, ts.stale);
+
+  redis_subscriber_close (sub);
+  pool_close (pool);
+  g_free (ts.current);
+  g_free (ts.cached);
+  {
+    g_autofree char *out = cli (ARGV ("ACL", "DELUSER", "rot_sp"));
+    (void) out;
+  }
+}
+
+/* Answers at once with the token service's current token. */
+static void
+subscriber_token_provider (RedisSubscriber         *sub,
+                           RedisCredentialsRequest *request,
+                           gpointer                 user_data)
+{
+  TokenService *ts = user_data;
+
+  g_assert_true (REDIS_IS_SUBSCRIBER (sub));
+  ts->asked++;
+  redis_credentials_request_complete (request, ts->user, ts->current);
+}
+
+/* A standalone subscriber with a provider of its own: asked for its first
+ * connect and for each reconnect. */
+static void
+test_subscriber_own_provider (void)
+{
+  TokenService ts = { .user = (char *) "rot_so" };
+  g_autoptr(RedisSubscriber) sub = NULL;
+  SubCounts counts;
+
+  token_service_rotate (&ts);
+  sub = g_object_new (REDIS_TYPE_SUBSCRIBER,
+                      "port", (guint) redis_test_server_get_port (server),
+                      "username", "rot_so",
+                      "password", "S3cret-Wrong-c41a",
+                      "backoff-initial", 20u,
+                      "backoff-max", 200u,
+                      NULL);
+  redis_subscriber_set_credentials_provider (sub, subscriber_token_provider, &ts, NULL);
+  sub_start (sub, &counts);
+  g_assert_cmpuint (ts.asked, ==, 1);
+  sub_assert_message_flows (&counts);
+
+  token_service_rotate (&ts);
+  sub_kill_and_wait_resubscribed (&counts);
+  g_assert_cmpuint (ts.asked, ==, 2);
+  g_assert_cmpuint (counts.reconnect_failed, ==, 0);
+
+  redis_subscriber_close (sub);
+  g_free (ts.current);
+  {
+    g_autofree char *out = cli (ARGV ("ACL", "DELUSER", "rot_so"));
+    (void) out;
+  }
+}
+
 /* Last: whatever the cases logged holds no secret, nor does the server's
  * log. */
 static void
@@ -769,6 +998,9 @@ main (int    argc,
   g_test_add_func ("/credentials/connection/rotate", test_connection_rotate);
   g_test_add_func ("/credentials/provider/token-every-interval", test_provider_token_every_interval);
   g_test_add_func ("/credentials/provider/fails", test_provider_fails);
+  g_test_add_func ("/credentials/subscriber/follows-pool-rotation", test_subscriber_follows_pool_rotation);
+  g_test_add_func ("/credentials/subscriber/asks-pool-provider", test_subscriber_asks_pool_provider);
+  g_test_add_func ("/credentials/subscriber/own-provider", test_subscriber_own_provider);
   g_test_add_func ("/credentials/z-last/no-secret-logged", test_no_secret_logged);
 
   ret = g_test_run ();

@@ -33,4 +33,11 @@ namespace Redis {
 		public async bool sunsubscribe_async ([CCode (array_length = false, array_null_terminated = true, type = "const char* const*")] string[]? names = null, GLib.Cancellable? cancellable = null) throws Redis.Error, GLib.IOError;
 		public bool sunsubscribe_sync ([CCode (array_length = false, array_null_terminated = true, type = "const char* const*")] string[]? names = null, GLib.Cancellable? cancellable = null) throws Redis.Error, GLib.IOError;
 	}
+
+	public sealed class ClusterSubscriber : GLib.Object {
+		public async bool subscribe_async (Redis.SubscriptionKind kind, [CCode (array_length = false, array_null_terminated = true, type = "const char* const*")] string[] names, GLib.Cancellable? cancellable = null) throws Redis.Error, GLib.IOError;
+		public bool subscribe_sync (Redis.SubscriptionKind kind, [CCode (array_length = false, array_null_terminated = true, type = "const char* const*")] string[] names, GLib.Cancellable? cancellable = null) throws Redis.Error, GLib.IOError;
+		public async bool unsubscribe_async (Redis.SubscriptionKind kind, [CCode (array_length = false, array_null_terminated = true, type = "const char* const*")] string[]? names = null, GLib.Cancellable? cancellable = null) throws Redis.Error, GLib.IOError;
+		public bool unsubscribe_sync (Redis.SubscriptionKind kind, [CCode (array_length = false, array_null_terminated = true, type = "const char* const*")] string[]? names = null, GLib.Cancellable? cancellable = null) throws Redis.Error, GLib.IOError;
+	}
 }

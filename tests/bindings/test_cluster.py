@@ -2,18 +2,16 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # Redis.ClusterPool from PyGObject (3.42): the basic flow against a real
-# 3-primary cluster on loopback that this test starts itself (redis-server
+# 3-primary cluster on loopback that this test starts itself with
+# cluster_harness.py (redis-server
 # --cluster-enabled yes, slots given with CLUSTER ADDSLOTSRANGE, nodes joined
 # with CLUSTER MEET): routing by key, hash tags, CROSSSLOT refused
 # client-side, a pipeline across the nodes, the list model of node pools,
-# get_info() and Redis.cluster_key_slot(). Redirections are tested from C
-# (tests/test-cluster.c).
+# get_info(), Redis.cluster_key_slot(), sharded pub/sub
+# (Redis.ClusterSubscriber) and the address-mapping hook set between new and
+# init (a Python callable, scope notified). Redirections and moved slots are tested from C
+# (tests/test-cluster.c, tests/test-cluster-subscriber.c).
 
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
 import unittest
 
@@ -21,94 +19,20 @@ import gi
 gi.require_version('Redis', '1.0')
 from gi.repository import GLib, Redis  # noqa: E402
 
-SERVER = os.environ.get('REDIS_SERVER') or shutil.which('redis-server')
-CLI = os.environ.get('REDIS_CLI') or shutil.which('redis-cli')
-SCALE = (max(1, int(os.environ.get('REDISPOOL_TEST_TIMEOUT_MULTIPLIER', '1'))) *
-         max(1, int(os.environ.get('REDISPOOL_TEST_LOAD_FACTOR', '1'))))
-
-
-def free_port():
-    # Below 55536: the cluster bus port is the data port + 10000 by default.
-    while True:
-        port = 20000 + int.from_bytes(os.urandom(2), 'big') % 30000
-        with socket.socket() as s, socket.socket() as bus:
-            try:
-                s.bind(('127.0.0.1', port))
-                bus.bind(('127.0.0.1', port + 10000))
-            except OSError:
-                continue
-            return port
-
-
-def cli(port, *args):
-    out = subprocess.run([CLI, '-h', '127.0.0.1', '-p', str(port)] + list(args),
-                         check=True, capture_output=True, text=True,
-                         timeout=10 * SCALE).stdout
-    return out.strip()
+from cluster_harness import SCALE, Cluster, cli  # noqa: E402
 
 
 class ClusterTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix='redispool-cluster-')
-        cls.procs = []
-        cls.ports = []
-        try:
-            cls.start_cluster()
-        except BaseException:
-            cls.tearDownClass()   # not called when setUpClass fails
-            raise
-
-    @classmethod
-    def start_node(cls):
-        # A port found free may be taken before redis-server binds it (or
-        # its bus port, +10000, may be in use): a server that exits is
-        # retried on another port.
-        for attempt in range(5):
-            port = free_port()
-            workdir = os.path.join(cls.tmp, str(port))
-            os.mkdir(workdir)
-            proc = subprocess.Popen(
-                [SERVER, '--port', str(port), '--bind', '127.0.0.1', '--save', '',
-                 '--appendonly', 'no', '--dir', workdir, '--cluster-enabled', 'yes',
-                 '--cluster-node-timeout', '1000', '--logfile', 'redis.log'],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            cls.procs.append(proc)
-            deadline = time.monotonic() + 10 * SCALE
-            while proc.poll() is None:
-                try:
-                    if cli(port, 'PING') == 'PONG':
-                        cls.ports.append(port)
-                        return port
-                except subprocess.CalledProcessError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError('redis-server on port %d did not start' % port)
-                time.sleep(0.05)
-        raise RuntimeError('no redis-server started in 5 attempts')
-
-    @classmethod
-    def start_cluster(cls):
-        ranges = [(0, 5460), (5461, 10922), (10923, 16383)]
-        for first, last in ranges:
-            port = cls.start_node()
-            assert cli(port, 'CLUSTER', 'ADDSLOTSRANGE', str(first), str(last)) == 'OK'
-        for port in cls.ports[1:]:
-            assert cli(cls.ports[0], 'CLUSTER', 'MEET', '127.0.0.1', str(port)) == 'OK'
-        deadline = time.monotonic() + 20 * SCALE
-        while not all('cluster_state:ok' in cli(p, 'CLUSTER', 'INFO') and
-                      'cluster_known_nodes:3' in cli(p, 'CLUSTER', 'INFO')
-                      for p in cls.ports):
-            if time.monotonic() > deadline:
-                raise RuntimeError('the cluster did not form')
-            time.sleep(0.1)
+        # The cluster is started by tests/bindings/cluster_harness.py,
+        # shared with the GJS and Vala cluster tests.
+        cls.cluster = Cluster().start()
+        cls.ports = cls.cluster.ports
 
     @classmethod
     def tearDownClass(cls):
-        for proc in cls.procs:
-            proc.kill()
-            proc.wait()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
+        cls.cluster.stop()
 
     def uri(self):
         return 'redis://127.0.0.1:%d?addr=127.0.0.1:%d&pool_size=2' % (self.ports[0], self.ports[1])
@@ -172,6 +96,77 @@ class ClusterTest(unittest.TestCase):
         loop.run()
         self.assertEqual(got.get('value'), 1)
         got['cluster'].close_sync(None)
+
+    def announce(self, host, endpoint_type):
+        # What the nodes announce to clients (slot map, MOVED, ASK); the
+        # cluster bus keeps the real addresses. Waits for the gossip.
+        for port in self.ports:
+            cli(port, 'CONFIG', 'SET', 'cluster-announce-hostname', host)
+            cli(port, 'CONFIG', 'SET', 'cluster-preferred-endpoint-type', endpoint_type)
+        deadline = time.monotonic() + 10 * SCALE
+        while not all(cli(p, 'CLUSTER', 'SLOTS').count(host or '127.0.0.1') >= 3
+                      for p in self.ports):
+            self.assertLess(time.monotonic(), deadline, 'the nodes never announced ' + host)
+            time.sleep(0.05)
+
+    def test_address_map(self):
+        # The servers listen on 127.0.0.1 only and announce 127.0.0.2: the
+        # hook, set between new and init, maps the announced addresses back.
+        seen = []
+
+        def to_loopback(host, port):
+            seen.append(host)
+            return '127.0.0.1:%d' % port if host == '127.0.0.2' else None
+
+        self.announce('127.0.0.2', 'hostname')
+        try:
+            cluster = Redis.ClusterPool(uri=self.uri())
+            cluster.set_address_map(to_loopback)
+            self.assertTrue(cluster.init(None))
+            for i in range(30):
+                cluster.command_sync(['SET', 'map:%d' % i, str(i)], None)
+            self.assertEqual(cluster.command_sync(['GET', 'map:7'], None).get_string(), '7')
+            self.assertIn('127.0.0.2', seen)
+            info = cluster.get_info().unpack()
+            self.assertTrue(all(a.startswith('127.0.0.1:') for a in info['nodes']), info['nodes'])
+            cluster.close_sync(None)
+        finally:
+            self.announce('', 'ip')
+
+    def test_sharded_pubsub(self):
+        # One shard channel in each node's slots: each is subscribed on its
+        # owner, and an SPUBLISH through the cluster pool reaches it with
+        # the channel as the signal's detail.
+        cluster = Redis.ClusterPool.new_sync(self.uri(), None)
+        sub = cluster.create_subscriber()
+        names = []
+        for first, last in [(0, 5460), (5461, 10922), (10923, 16383)]:
+            names.append(next('py-shard-%d' % n for n in range(100000)
+                              if first <= Redis.cluster_key_slot(b'py-shard-%d' % n) <= last))
+        seen = {}
+        for name in names:
+            sub.connect('message::' + name,
+                        lambda s, m, name=name: seen.setdefault(name, []).append(
+                            (m.get_kind(), m.get_channel(), m.get_payload_text())))
+        sub.subscribe_sync(Redis.SubscriptionKind.SHARD, names, None)
+        self.assertEqual(sub.dup_subscriptions(Redis.SubscriptionKind.SHARD), sorted(names))
+        for port, name in zip(self.ports, names):
+            self.assertEqual(sub.dup_node_address(Redis.SubscriptionKind.SHARD, name),
+                             '127.0.0.1:%d' % port)
+            self.assertEqual(cluster.command_sync(['SPUBLISH', name, 'hi ' + name],
+                                                  None).get_integer(), 1)
+        loop = GLib.MainLoop()
+        GLib.timeout_add(50, lambda: loop.quit() if len(seen) == 3 else True)
+        GLib.timeout_add(10000 * SCALE, loop.quit)
+        loop.run()
+        self.assertEqual(seen, {name: [(Redis.SubscriptionKind.SHARD, name, 'hi ' + name)]
+                                for name in names})
+
+        sub.unsubscribe_sync(Redis.SubscriptionKind.SHARD, None, None)
+        self.assertEqual(cluster.command_sync(['SPUBLISH', names[0], 'gone'],
+                                              None).get_integer(), 0)
+        sub.close()
+        cluster.close_sync(None)
 
 
 if __name__ == '__main__':

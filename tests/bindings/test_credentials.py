@@ -159,6 +159,63 @@ class CredentialsTest(unittest.TestCase):
         pool.set_credentials_provider(None, None)
         pool.close_sync(None)
 
+    def test_subscriber_rotation(self):
+        # A pool's subscriber follows the pool's rotation at its next
+        # reconnect (a subscribed connection cannot AUTH: the live one keeps
+        # its session); then its own set_credentials and provider.
+        self.add_user('py_one', SECRETS[0])
+        pool = Redis.Pool(port=PORT, pool_size=1, username='py_one', password=SECRETS[0])
+        sub = pool.create_subscriber()
+        sub.init(None)
+        seen = {'messages': 0, 'resubscribed': 0}
+
+        def on_message(s, message):
+            seen['messages'] += 1
+
+        def on_resubscribed(s):
+            seen['resubscribed'] += 1
+        sub.connect('message', on_message)
+        sub.connect('resubscribed', on_resubscribed)
+        self.assertTrue(sub.subscribe_sync(['py:chan'], None))
+
+        def message_flows():
+            before = seen['messages']
+            self.assertEqual(self.acl('PUBLISH', 'py:chan', 'hi').get_integer(), 1)
+            self.assertTrue(spin_until(lambda: seen['messages'] == before + 1))
+
+        def kill_and_resubscribe():
+            before = seen['resubscribed']
+            self.acl('CLIENT', 'KILL', 'TYPE', 'pubsub')
+            self.assertTrue(spin_until(lambda: seen['resubscribed'] == before + 1))
+            message_flows()
+
+        message_flows()
+        self.acl('ACL', 'SETUSER', 'py_one', '>' + SECRETS[1], '<' + SECRETS[0])
+        pool.set_credentials('py_one', SECRETS[1])
+        message_flows()
+        kill_and_resubscribe()
+
+        # Its own credentials, the pool gone.
+        pool.close_sync(None)
+        del pool
+        self.acl('ACL', 'SETUSER', 'py_one', '>' + SECRETS[0], '<' + SECRETS[1])
+        sub.set_credentials('py_one', SECRETS[0])
+        kill_and_resubscribe()
+
+        # Its own provider, asked at the reconnect.
+        asked = []
+
+        def provider(s, request, data):
+            self.assertIsInstance(s, Redis.Subscriber)
+            asked.append(data)
+            request.complete('py_one', SECRETS[1])
+        self.acl('ACL', 'SETUSER', 'py_one', '>' + SECRETS[1], '<' + SECRETS[0])
+        sub.set_credentials_provider(provider, 'tag')
+        kill_and_resubscribe()
+        self.assertEqual(asked, ['tag'])
+        sub.set_credentials_provider(None, None)
+        sub.close()
+
     def test_connection_set_credentials(self):
         self.add_user('py_one', SECRETS[0])
         self.add_user('py_two', SECRETS[1])
