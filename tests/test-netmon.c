@@ -217,8 +217,9 @@ info_network_available (RedisPool *pool)
 
 /* Offline from the start: once the monitor has answered (until then the
  * pool counts the server as reachable), no more attempts, and a queued
- * call fails at its deadline unsent; online: attempts again; offline again: the attempts stop (with backoff 20–50 ms, a
- * pool of two would otherwise make ~40 attempts per second for ever). */
+ * call fails at its deadline unsent; online: attempts again; offline
+ * again: the attempts stop (with backoff 20–50 ms, a pool of two would
+ * otherwise make ~40 attempts per second for ever). */
 static void
 test_offline_online (void)
 {
