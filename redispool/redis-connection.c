@@ -392,7 +392,7 @@ redis_connection_class_init (RedisConnectionClass *klass)
    * or `unix:///run/redis.sock?db=1`. Query parameters: `db`,
    * `client_name`, `connect_timeout`, `command_timeout`, `stall_timeout`,
    * `health_check_interval` (durations, below), `tls_ca_file`,
-   * `tls_certificate_file`, `tls_key_file`, `tls_insecure`,
+   * `tls_certificate_file`, `tls_key_file`, `tls_insecure`, `tls_server_name`,
    * `max_reply_bytes`, `max_elements`, `max_line_length`, `max_depth`.
    *
    * A duration is a decimal number of milliseconds, or of seconds with an
@@ -500,6 +500,17 @@ redis_connection_class_init (RedisConnectionClass *klass)
    * session of an earlier connection to the same server.
    */
   /**
+   * RedisConnection:tls-server-name:
+   *
+   * The name the server's certificate must have, also sent as SNI, instead
+   * of the host connected to; %NULL (the default) checks that host. For
+   * servers reached by IP address whose certificates name hosts, as with
+   * [property@Redis.Connection:sentinels], which announce addresses: there it
+   * applies to the servers found, not to the sentinels, which are checked
+   * against the hosts of their own addresses. URI parameter
+   * `tls_server_name`. See the high availability guide.
+   */
+  /**
    * RedisConnection:connect-timeout:
    *
    * Milliseconds allowed for the TCP connect, the TLS handshake and the
@@ -580,7 +591,9 @@ redis_connection_class_init (RedisConnectionClass *klass)
    * with %REDIS_ERROR_CONNECT_FAILED naming every sentinel tried and why.
    *
    * The URI form is
-   * `redis+sentinel://[user[:password]@]host[:port][,host[:port]…]/master-name[/db][?query]`:
+   * `redis+sentinel://[user[:password]@]host[:port][,host[:port]…]/master-name[/db][?query]`,
+   * or `rediss+sentinel://…` for TLS (to the sentinels and to the servers
+   * they name, with the same settings; see [property@Redis.Connection:tls-server-name]):
    * the user and password are the server's, the sentinels' are the query
    * parameters `sentinel_username` and `sentinel_password`, and
    * `role=primary` or `role=replica` selects the role.

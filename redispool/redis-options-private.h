@@ -24,6 +24,10 @@ typedef struct
   char                 *tls_certificate_file;
   char                 *tls_key_file;
   GTlsCertificateFlags  tls_validation_flags;
+  /* The name checked in the server's certificate and sent as SNI instead
+   * of the host connected to; with Sentinel, for the servers found (not
+   * for the sentinels, checked against their own host): redis-tls.c. */
+  char                 *tls_server_name;
   guint                 connect_timeout_ms;
   guint                 command_timeout_ms;
   guint                 stall_timeout_ms;
@@ -76,6 +80,7 @@ enum
   REDIS_OPTIONS_PROP_SENTINEL_USERNAME,
   REDIS_OPTIONS_PROP_SENTINEL_PASSWORD,
   REDIS_OPTIONS_PROP_ROLE,
+  REDIS_OPTIONS_PROP_TLS_SERVER_NAME,
   REDIS_OPTIONS_N_PROPS
 };
 

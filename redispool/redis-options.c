@@ -52,6 +52,7 @@ redis_options_copy (const RedisOptions *self)
   copy->tls_ca_file = g_strdup (self->tls_ca_file);
   copy->tls_certificate_file = g_strdup (self->tls_certificate_file);
   copy->tls_key_file = g_strdup (self->tls_key_file);
+  copy->tls_server_name = g_strdup (self->tls_server_name);
   copy->sentinels = g_strdupv (self->sentinels);
   copy->master_name = g_strdup (self->master_name);
   copy->sentinel_username = g_strdup (self->sentinel_username);
@@ -85,6 +86,7 @@ redis_options_free (RedisOptions *self)
   g_free (self->tls_ca_file);
   g_free (self->tls_certificate_file);
   g_free (self->tls_key_file);
+  g_free (self->tls_server_name);
   g_strfreev (self->sentinels);
   g_free (self->master_name);
   g_free (self->sentinel_username);
@@ -170,6 +172,8 @@ redis_options_install_properties (GObjectClass  *klass,
                          G_PARAM_WRITABLE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
   pspecs[REDIS_OPTIONS_PROP_ROLE] =
     g_param_spec_enum ("role", NULL, NULL, REDIS_TYPE_SERVER_ROLE, REDIS_SERVER_ROLE_PRIMARY, rw);
+  pspecs[REDIS_OPTIONS_PROP_TLS_SERVER_NAME] =
+    g_param_spec_string ("tls-server-name", NULL, NULL, NULL, rw);
 
   for (guint i = 0; i < REDIS_OPTIONS_N_PROPS; i++)
     g_object_class_install_property (klass, first_id + i, pspecs[i]);
@@ -270,6 +274,15 @@ redis_options_set_property (RedisOptions *self,
     case REDIS_OPTIONS_PROP_ROLE:
       self->role = g_value_get_enum (value);
       break;
+    case REDIS_OPTIONS_PROP_TLS_SERVER_NAME:
+      {
+        const char *name = g_value_get_string (value);
+
+        /* "" is no name, as NULL: the host connected to is checked. */
+        g_free (self->tls_server_name);
+        self->tls_server_name = name != NULL && name[0] != '\0' ? g_strdup (name) : NULL;
+      }
+      break;
     default:
       g_assert_not_reached ();
     }
@@ -350,6 +363,9 @@ redis_options_get_property (const RedisOptions *self,
       break;
     case REDIS_OPTIONS_PROP_ROLE:
       g_value_set_enum (value, self->role);
+      break;
+    case REDIS_OPTIONS_PROP_TLS_SERVER_NAME:
+      g_value_set_string (value, self->tls_server_name);
       break;
     case REDIS_OPTIONS_PROP_SENTINEL_PASSWORD:   /* write-only */
     case REDIS_OPTIONS_PROP_PASSWORD:     /* write-only */
@@ -792,6 +808,31 @@ param_tls_insecure (const RedisOptionsParam *param,
   return REDIS_OPTIONS_PARAM_OK;
 }
 
+/* tls_server_name: a host name or IP address, as the host of a URI may be
+ * (an IPv6 address without brackets). */
+static RedisOptionsParamResult
+param_server_name (const RedisOptionsParam *param,
+                   const char              *value,
+                   gpointer                 field)
+{
+  g_autofree char *ascii = NULL;
+
+  if (!g_utf8_validate (value, -1, NULL))
+    return REDIS_OPTIONS_PARAM_INVALID;
+  if (!g_hostname_is_ip_address (value))
+    {
+      ascii = g_hostname_to_ascii (value);   /* an IDN name as it is checked */
+      if (ascii == NULL || ascii[0] == '\0')
+        return REDIS_OPTIONS_PARAM_INVALID;
+      for (const char *p = ascii; *p != '\0'; p++)
+        if (!g_ascii_isalnum (*p) && strchr ("-._", *p) == NULL)
+          return REDIS_OPTIONS_PARAM_INVALID;
+    }
+  g_free (*(char **) field);
+  *(char **) field = g_strdup (value);
+  return REDIS_OPTIONS_PARAM_OK;
+}
+
 /* sentinel_password: wiped when replaced, like the password. */
 static RedisOptionsParamResult
 param_secret (const RedisOptionsParam *param,
@@ -835,6 +876,8 @@ static const RedisOptionsParam options_params[] = {
   { .name = "tls_key_file", .parse = redis_options_param_string, .offset = OPTION (tls_key_file) },
   { .name = "tls_insecure", .parse = param_tls_insecure, .offset = OPTION (tls_validation_flags),
     .what = "is not a boolean (use true or false)" },
+  { .name = "tls_server_name", .parse = param_server_name, .offset = OPTION (tls_server_name),
+    .what = "is not a host name" },
   { .name = "max_reply_bytes", .parse = redis_options_param_uint64,
     .offset = OPTION (max_reply_bytes), .min = 1024, .max = G_MAXUINT64 / 4,
     .what = "is not a size of at least 1024" },
@@ -1001,6 +1044,17 @@ find_scheme_end (const char *uri)
   return *p == ':' ? p : NULL;
 }
 
+/* Whether @uri's scheme (up to @scheme_end, from find_scheme_end()) is
+ * @scheme, in any case. */
+static gboolean
+scheme_is (const char *uri,
+           const char *scheme_end,
+           const char *scheme)
+{
+  return scheme_end != NULL && (gsize) (scheme_end - uri) == strlen (scheme) &&
+         g_ascii_strncasecmp (uri, scheme, scheme_end - uri) == 0;
+}
+
 /* The authority of @uri: what follows "scheme://" up to the first '/', '?'
  * or '#', as GLib reads it; FALSE if there is none. */
 static gboolean
@@ -1095,6 +1149,8 @@ parse_uri (RedisOptions         *self,
   g_auto(GStrv) sentinels = NULL;
   g_autoptr(SecretString) sentinel_password = NULL;
   const char *scheme_end = find_scheme_end (uri);
+  gboolean sentinel_plain = scheme_is (uri, scheme_end, "redis+sentinel");
+  gboolean sentinel_tls = scheme_is (uri, scheme_end, "rediss+sentinel");
 
   if (scheme_end == NULL)
     return invalid (error, "it must start with redis://, rediss:// or unix://");
@@ -1107,12 +1163,12 @@ parse_uri (RedisOptions         *self,
     for (const char *p = authority; p < authority_end; p++)
       if (*p == '@')
         at = p;
-  if (scheme_end - uri == strlen ("redis+sentinel") &&
-      g_ascii_strncasecmp (uri, "redis+sentinel", scheme_end - uri) == 0)
+  if (sentinel_plain || sentinel_tls)
     {
-      /* redis+sentinel://[userinfo@]host[:port][,host[:port]…]/master[/db][?query]:
-       * GLib cannot read a list of hosts, so it is taken out here and GLib
-       * reads the rest as redis://sentinel/…. */
+      /* redis+sentinel://[userinfo@]host[:port][,host[:port]…]/master[/db][?query]
+       * (rediss+sentinel://…: the same over TLS, to the sentinels and to
+       * the servers found): GLib cannot read a list of hosts, so it is
+       * taken out here and GLib reads the rest as redis://sentinel/…. */
       const char *hosts = at != NULL ? at + 1 : authority;
       g_autofree char *list = NULL;
 
@@ -1183,7 +1239,7 @@ parse_uri (RedisOptions         *self,
         return invalid (error, "the path of a redis+sentinel:// URI must be /master-name or "
                                "/master-name/db");
       g_clear_pointer (&self->socket_path, g_free);
-      self->tls = FALSE;
+      self->tls = sentinel_tls;
       g_free (self->master_name);
       self->master_name = g_steal_pointer (&name);
       self->database = db;
@@ -1363,7 +1419,7 @@ redis_options_to_uri (const RedisOptions *self)
 
   gboolean sentinel = self->sentinels != NULL && self->socket_path == NULL;
 
-  g_string_append (out, sentinel ? "redis+sentinel" :
+  g_string_append (out, sentinel ? (self->tls ? "rediss+sentinel" : "redis+sentinel") :
                         self->socket_path != NULL ? "unix" : self->tls ? "rediss" : "redis");
   g_string_append (out, "://");
   if (has_user)
@@ -1374,7 +1430,7 @@ redis_options_to_uri (const RedisOptions *self)
 
   if (sentinel)
     {
-      /* redis+sentinel://[user@]s1,s2/master-name/db (see parse_uri()). */
+      /* redis[s]+sentinel://[user@]s1,s2/master-name/db (see parse_uri()). */
       for (guint i = 0; self->sentinels[i] != NULL; i++)
         {
           if (i > 0)
@@ -1416,6 +1472,7 @@ redis_options_to_uri (const RedisOptions *self)
   append_param (query, "tls_ca_file", self->tls_ca_file);
   append_param (query, "tls_certificate_file", self->tls_certificate_file);
   append_param (query, "tls_key_file", self->tls_key_file);
+  append_param (query, "tls_server_name", self->tls_server_name);
   g_string_append_printf (query,
                           "&connect_timeout=%ums&command_timeout=%ums"
                           "&stall_timeout=%ums&health_check_interval=%ums"

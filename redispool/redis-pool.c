@@ -652,6 +652,17 @@ redis_pool_class_init (RedisPoolClass *klass)
    * also when it resumes the TLS session of an earlier connection.
    */
   /**
+   * RedisPool:tls-server-name:
+   *
+   * The name the server's certificate must have, also sent as SNI, instead
+   * of the host connected to; %NULL (the default) checks that host. For
+   * servers reached by IP address whose certificates name hosts, as with
+   * [property@Redis.Pool:sentinels], which announce addresses: there it
+   * applies to the servers found, not to the sentinels, which are checked
+   * against the hosts of their own addresses. URI parameter
+   * `tls_server_name`. See the high availability guide.
+   */
+  /**
    * RedisPool:connect-timeout:
    *
    * Milliseconds allowed for connect, TLS and handshake together; at
@@ -727,7 +738,9 @@ redis_pool_class_init (RedisPoolClass *klass)
    * with %REDIS_ERROR_CONNECT_FAILED naming every sentinel tried and why.
    *
    * The URI form is
-   * `redis+sentinel://[user[:password]@]host[:port][,host[:port]…]/master-name[/db][?query]`:
+   * `redis+sentinel://[user[:password]@]host[:port][,host[:port]…]/master-name[/db][?query]`,
+   * or `rediss+sentinel://…` for TLS (to the sentinels and to the servers
+   * they name, with the same settings; see [property@Redis.Pool:tls-server-name]):
    * the user and password are the server's, the sentinels' are the query
    * parameters `sentinel_username` and `sentinel_password`, and
    * `role=primary` or `role=replica` selects the role.

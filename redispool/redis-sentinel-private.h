@@ -27,6 +27,11 @@ typedef struct _RedisSentinel RedisSentinel;
  * next (connect + query), or connect-timeout if shorter. */
 #define REDIS_SENTINEL_TRY_TIMEOUT_MS 1000
 
+/* Tests scale the per-sentinel deadline with their load factor: under a
+ * sanitizer that unwinds every malloc, one TLS handshake (GnuTLS) takes
+ * longer than REDIS_SENTINEL_TRY_TIMEOUT_MS. 0 restores it. */
+void           redis_sentinel_set_try_timeout_for_testing (guint ms);
+
 RedisSentinel *redis_sentinel_new            (const char * const *sentinels);
 RedisSentinel *redis_sentinel_ref            (RedisSentinel      *self);
 void           redis_sentinel_unref          (RedisSentinel      *self);
@@ -49,7 +54,9 @@ gboolean       redis_sentinel_parse_address  (const char         *text,
 /* @options: the owner's (a RedisOptions with a sentinel state). Runs on
  * the I/O thread's context (it connects through engines); completes in
  * the thread-default context of the caller. Errors: CONNECT_FAILED (no
- * sentinel answered, or none knew the group), G_IO_ERROR_CANCELLED. */
+ * sentinel answered, or none knew the group), TLS_FAILED (every sentinel
+ * failed its TLS handshake: a CA or certificate that fits none of them),
+ * G_IO_ERROR_CANCELLED. */
 void           redis_sentinel_discover_async  (const RedisOptions  *options,
                                                GCancellable        *cancellable,
                                                GAsyncReadyCallback  callback,

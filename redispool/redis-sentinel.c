@@ -35,6 +35,23 @@
 
 #define DEFAULT_SENTINEL_PORT 26379
 
+static gint try_timeout_for_testing;   /* atomic; 0: REDIS_SENTINEL_TRY_TIMEOUT_MS */
+
+void
+redis_sentinel_set_try_timeout_for_testing (guint ms)
+{
+  g_atomic_int_set (&try_timeout_for_testing, (gint) MIN (ms, (guint) G_MAXINT));
+}
+
+/* The deadline of one sentinel's connect + query. */
+static guint
+try_timeout_ms (const RedisOptions *options)
+{
+  guint ms = (guint) g_atomic_int_get (&try_timeout_for_testing);
+
+  return MIN (options->connect_timeout_ms, ms != 0 ? ms : REDIS_SENTINEL_TRY_TIMEOUT_MS);
+}
+
 struct _RedisSentinel
 {
   gatomicrefcount  ref_count;
@@ -213,8 +230,12 @@ format_address (const char *host,
 }
 
 /* The options of a connection to the sentinel at @host:@port, from the
- * data node's @o: the sentinel's credentials, the same TLS settings, the
- * deadlines @try_ms, no health checks. */
+ * data node's @o: the sentinel's credentials, the same TLS settings (TLS
+ * to the sentinels too, with the same CA and client certificate: a
+ * deployment with tls-port on the data servers has it on its sentinels),
+ * the deadlines @try_ms, no health checks. Not tls_server_name: that is
+ * the name of the servers found, and a sentinel is checked against the
+ * host of its own address (redis-tls.c). */
 static RedisOptions *
 sentinel_options_new (const RedisOptions *o,
                       char               *host,   /* taken */
@@ -254,6 +275,7 @@ typedef struct
   guint            try_ms;
   char            *host;         /* the answer */
   guint            port;
+  gboolean         only_tls_failed;   /* every sentinel tried failed its TLS handshake */
 } Discovery;
 
 static void
@@ -278,11 +300,14 @@ discovery_free (gpointer data)
 static void discovery_try_next (GTask *task);
 
 static void
-discovery_failed_one (GTask      *task,
-                      const char *why)
+discovery_failed_one (GTask        *task,
+                      const char   *why,
+                      const GError *error)
 {
   Discovery *d = g_task_get_task_data (task);
 
+  if (!g_error_matches (error, REDIS_ERROR, REDIS_ERROR_TLS_FAILED))
+    d->only_tls_failed = FALSE;
   if (d->failures->len > 0)
     g_string_append (d->failures, "; ");
   g_string_append_printf (d->failures, "%s: %s", d->trying, why);
@@ -370,7 +395,7 @@ query_done_cb (GObject      *object,
     return;
   if (replies == NULL)
     {
-      discovery_failed_one (task, error->message);
+      discovery_failed_one (task, error->message, error);
       return;
     }
   reply = g_ptr_array_index (replies, 0);
@@ -380,7 +405,7 @@ query_done_cb (GObject      *object,
       const char *text = redis_reply_get_string (reply, &len);
       g_autofree char *escaped = redis_text_escape (text, len);
 
-      discovery_failed_one (task, escaped);
+      discovery_failed_one (task, escaped, NULL);
       return;
     }
 
@@ -389,7 +414,7 @@ query_done_cb (GObject      *object,
       if (redis_reply_get_kind (reply) != REDIS_REPLY_KIND_ARRAY ||
           !pick_replica (reply, &d->host, &d->port))
         {
-          discovery_failed_one (task, "it knows no replica that is up");
+          discovery_failed_one (task, "it knows no replica that is up", NULL);
           return;
         }
     }
@@ -397,7 +422,7 @@ query_done_cb (GObject      *object,
     {
       if (redis_reply_is_nil (reply))
         {
-          discovery_failed_one (task, "it does not monitor this master name");
+          discovery_failed_one (task, "it does not monitor this master name", NULL);
           return;
         }
       if (redis_reply_get_kind (reply) != REDIS_REPLY_KIND_ARRAY ||
@@ -408,7 +433,7 @@ query_done_cb (GObject      *object,
           host_text[0] == '\0')
         {
           discovery_failed_one (task, "its answer to SENTINEL get-master-addr-by-name "
-                                      "is not an address");
+                                      "is not an address", NULL);
           return;
         }
       d->host = g_strdup (host_text);
@@ -455,7 +480,7 @@ sentinel_connected_cb (GObject      *object,
   if (!redis_engine_connect_finish (d->engine, result, &error))
     {
       if (!g_task_return_error_if_cancelled (task))
-        discovery_failed_one (task, error->message);
+        discovery_failed_one (task, error->message, error);
       return;
     }
   if (g_task_return_error_if_cancelled (task))
@@ -467,7 +492,7 @@ sentinel_connected_cb (GObject      *object,
   /* Refused (the connection closed at once): the call never runs, and
    * keeps its reference on the task until it is freed. */
   if (!redis_engine_submit (d->engine, call))
-    discovery_failed_one (task, "the connection closed");
+    discovery_failed_one (task, "the connection closed", NULL);
   redis_call_unref (call);
 }
 
@@ -483,7 +508,11 @@ discovery_try_next (GTask *task)
     return;
   if (d->next >= d->order->len)
     {
-      g_task_return_new_error (task, REDIS_ERROR, REDIS_ERROR_CONNECT_FAILED,
+      /* A CA or certificate that does not fit every sentinel is a TLS
+       * problem, reported as one; anything else is a failure to connect. */
+      g_task_return_new_error (task, REDIS_ERROR,
+                               d->only_tls_failed && d->order->len > 0 ?
+                               REDIS_ERROR_TLS_FAILED : REDIS_ERROR_CONNECT_FAILED,
                                "No sentinel gave the address of the %s of “%s” (%s)",
                                d->options->role == REDIS_SERVER_ROLE_REPLICA ? "replicas" : "primary",
                                d->options->master_name, d->failures->str);
@@ -494,7 +523,7 @@ discovery_try_next (GTask *task)
   d->trying = g_strdup (g_ptr_array_index (d->order, d->next++));
   if (!redis_sentinel_parse_address (d->trying, &host, &port))
     {
-      discovery_failed_one (task, "not a host:port");
+      discovery_failed_one (task, "not a host:port", NULL);
       return;
     }
 
@@ -521,7 +550,8 @@ redis_sentinel_discover_async (const RedisOptions  *options,
   d->state = redis_sentinel_ref (options->sentinel);
   d->options = redis_options_copy (options);
   d->failures = g_string_new (NULL);
-  d->try_ms = MIN (options->connect_timeout_ms, REDIS_SENTINEL_TRY_TIMEOUT_MS);
+  d->only_tls_failed = TRUE;
+  d->try_ms = try_timeout_ms (options);
   g_mutex_lock (&d->state->lock);
   d->order = g_ptr_array_copy (d->state->order, (GCopyFunc) g_strdup, NULL);
   g_ptr_array_set_free_func (d->order, g_free);
@@ -873,8 +903,7 @@ watcher_start (RedisSentinel *self)
       return;
     }
   so = sentinel_options_new (self->watch_options, g_steal_pointer (&host), port,
-                             MIN (self->watch_options->connect_timeout_ms,
-                                  REDIS_SENTINEL_TRY_TIMEOUT_MS));
+                             try_timeout_ms (self->watch_options));
   engine = redis_engine_new (so, redis_worker_get_context ());
   redis_engine_set_push_func (engine, watcher_push_cb, redis_sentinel_ref (self),
                               (GDestroyNotify) redis_sentinel_unref);

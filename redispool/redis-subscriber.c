@@ -2037,6 +2037,17 @@ redis_subscriber_class_init (RedisSubscriberClass *klass)
    * session of an earlier connection to the same server.
    */
   /**
+   * RedisSubscriber:tls-server-name:
+   *
+   * The name the server's certificate must have, also sent as SNI, instead
+   * of the host connected to; %NULL (the default) checks that host. For
+   * servers reached by IP address whose certificates name hosts, as with
+   * [property@Redis.Subscriber:sentinels], which announce addresses: there it
+   * applies to the servers found, not to the sentinels, which are checked
+   * against the hosts of their own addresses. URI parameter
+   * `tls_server_name`. See the high availability guide.
+   */
+  /**
    * RedisSubscriber:connect-timeout:
    *
    * Milliseconds allowed for the TCP connect, the TLS handshake and the
@@ -2117,7 +2128,9 @@ redis_subscriber_class_init (RedisSubscriberClass *klass)
    * with %REDIS_ERROR_CONNECT_FAILED naming every sentinel tried and why.
    *
    * The URI form is
-   * `redis+sentinel://[user[:password]@]host[:port][,host[:port]…]/master-name[/db][?query]`:
+   * `redis+sentinel://[user[:password]@]host[:port][,host[:port]…]/master-name[/db][?query]`,
+   * or `rediss+sentinel://…` for TLS (to the sentinels and to the servers
+   * they name, with the same settings; see [property@Redis.Subscriber:tls-server-name]):
    * the user and password are the server's, the sentinels' are the query
    * parameters `sentinel_username` and `sentinel_password`, and
    * `role=primary` or `role=replica` selects the role.

@@ -8,7 +8,8 @@
 G_BEGIN_DECLS
 
 /* The TLS client side of a connection: a GTlsClientConnection over @base
- * for options->host, with the database of options->tls_ca_file (the
+ * for options->tls_server_name, or options->host, or with Sentinel the
+ * host of @address (the server found, as "host:port"), with the database of options->tls_ca_file (the
  * system's otherwise), the client certificate of
  * options->tls_certificate_file / tls_key_file, and a check that accepts
  * a certificate only when none of its problems is in

@@ -3,10 +3,24 @@
 #include "config-private.h"
 
 #include "redis-error.h"
+#include "redis-sentinel-private.h"
 #include "redis-tls-private.h"
 
 /*
  * Each connection verifies the server with its own settings.
+ *
+ * Which name: the certificate must name tls-server-name when it is set
+ * (also sent as SNI), else the host connected to. That host is
+ * options->host, except for a server found through Sentinel: options->host
+ * is not used there, and the engine connects to the address the sentinel
+ * gave, which it passes as @address ("host:port", set again by every
+ * discovery, so a failover to a new primary is checked against the new
+ * host). Sentinels announce IP addresses unless configured to announce
+ * host names (announce-hostnames), while certificates usually name hosts:
+ * tls-server-name is for that case, and applies to the servers found
+ * only; a sentinel is checked against the host of its own address, which
+ * the user wrote (its connection's options have no server name:
+ * sentinel_options_new() in redis-sentinel.c).
  *
  * A full handshake checks the server's certificate against the
  * connection's database and server identity, then emits
@@ -88,6 +102,27 @@ accept_certificate_cb (GTlsConnection       *conn,
   return (errors & checked) == 0;
 }
 
+/* The name and port the certificate is checked against (see above). */
+static GSocketConnectable *
+server_identity (const RedisOptions *options,
+                 const char         *address)
+{
+  g_autofree char *found_host = NULL;
+  guint found_port = 0;
+  const char *host = options->host;
+  guint port = options->port;
+
+  if (options->sentinel != NULL &&
+      redis_sentinel_parse_address (address, &found_host, &found_port))
+    {
+      host = found_host;
+      port = found_port;
+    }
+  if (options->tls_server_name != NULL)
+    host = options->tls_server_name;
+  return g_network_address_new (host, port);
+}
+
 GIOStream *
 redis_tls_client_new (GIOStream          *base,
                       const RedisOptions *options,
@@ -103,7 +138,7 @@ redis_tls_client_new (GIOStream          *base,
   g_return_val_if_fail (address != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  identity = g_network_address_new (options->host, options->port);
+  identity = server_identity (options, address);
   tls = g_tls_client_connection_new (base, identity, &local_error);
   if (tls == NULL)
     {

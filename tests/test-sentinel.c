@@ -3,11 +3,14 @@
 /* Sentinel discovery and failover against a real topology on loopback
  * ports: a primary, a replica and three `redis-server --sentinel`
  * (quorum 2); the fake server stands in for a sentinel that names the
- * wrong server. */
+ * wrong server. The TLS topology has the same servers with a TLS port
+ * each, replicating and monitored over TLS (tls-replication), and is
+ * reached through its TLS ports only (rediss+sentinel://). */
 
 #include <string.h>
 
 #include "fake-server.h"
+#include "redis-sentinel-private.h"
 #include "redis-test-server.h"
 #include "test-client-helpers.h"
 
@@ -19,7 +22,17 @@ typedef struct
   RedisTestServer *primary;
   RedisTestServer *replica;
   RedisTestServer *sentinels[3];
+  gboolean         tls;       /* everything is reached on its TLS port */
 } Topology;
+
+/* The port of @server that the topology uses: its TLS port in a TLS
+ * topology (the plaintext one stays for the test's own redis-cli). */
+static guint16
+used_port (Topology        *t,
+           RedisTestServer *server)
+{
+  return t->tls ? redis_test_server_get_tls_port (server) : redis_test_server_get_port (server);
+}
 
 /* A port nothing listens on (connections are refused). */
 static guint16
@@ -53,7 +66,7 @@ sentinels_ready (Topology *t)
                                        (const char *[]) { "SENTINEL", "replicas", MASTER, NULL });
       g_autofree char *others = cli (t->sentinels[i],
                                      (const char *[]) { "SENTINEL", "sentinels", MASTER, NULL });
-      g_autofree char *port = g_strdup_printf ("%u", redis_test_server_get_port (t->replica));
+      g_autofree char *port = g_strdup_printf ("%u", used_port (t, t->replica));
 
       /* The replica is known and up, and the other two sentinels are. */
       g_auto(GStrv) lines = g_strsplit (others, "\n", -1);
@@ -75,17 +88,24 @@ sentinels_ready (Topology *t)
 }
 
 static Topology *
-topology_new (gboolean sentinel_password)
+topology_new_full (gboolean sentinel_password,
+                   gboolean tls)
 {
   Topology *t = g_new0 (Topology, 1);
   g_autoptr(GError) error = NULL;
   g_autofree char *primary_port = NULL;
+  RedisTestServerFlags flags = tls ? REDIS_TEST_SERVER_TLS : REDIS_TEST_SERVER_TCP;
+  /* Replication and the sentinels' links to the servers over TLS too;
+   * the replica then announces its TLS port. */
+  const char *tls_replication = tls ? "--tls-replication" : NULL;
 
-  t->primary = redis_test_server_new (REDIS_TEST_SERVER_TCP, NULL, &error);
+  t->tls = tls;
+  t->primary = redis_test_server_new (flags, NULL, &error);
   g_assert_no_error (error);
-  primary_port = g_strdup_printf ("%u", redis_test_server_get_port (t->primary));
-  t->replica = redis_test_server_new (REDIS_TEST_SERVER_TCP,
-                                      (const char *[]) { "--replicaof", "127.0.0.1", primary_port, NULL },
+  primary_port = g_strdup_printf ("%u", used_port (t, t->primary));
+  t->replica = redis_test_server_new (flags,
+                                      (const char *[]) { "--replicaof", "127.0.0.1", primary_port,
+                                                         tls_replication, "yes", NULL },
                                       &error);
   g_assert_no_error (error);
   for (guint i = 0; i < G_N_ELEMENTS (t->sentinels); i++)
@@ -97,13 +117,22 @@ topology_new (gboolean sentinel_password)
         sentinel_password ? "--requirepass" : NULL, SENTINEL_PASSWORD,
         NULL
       };
+      const char *tls_args[G_N_ELEMENTS (args) + 2] = { "--tls-replication", "yes" };
 
-      t->sentinels[i] = redis_test_server_new (REDIS_TEST_SERVER_SENTINEL, args, &error);
+      memcpy (tls_args + 2, args, sizeof args);
+      t->sentinels[i] = redis_test_server_new (REDIS_TEST_SERVER_SENTINEL | flags,
+                                               tls ? tls_args : args, &error);
       g_assert_no_error (error);
     }
   if (!sentinel_password)
     WAIT_UNTIL (sentinels_ready (t), 30000);
   return t;
+}
+
+static Topology *
+topology_new (gboolean sentinel_password)
+{
+  return topology_new_full (sentinel_password, FALSE);
 }
 
 static void
@@ -126,7 +155,7 @@ sentinel_list (Topology *t,
     g_string_append_printf (list, "127.0.0.1:%u,", first_port);
   for (guint i = 0; i < G_N_ELEMENTS (t->sentinels); i++)
     g_string_append_printf (list, "%s127.0.0.1:%u", i > 0 ? "," : "",
-                            redis_test_server_get_port (t->sentinels[i]));
+                            used_port (t, t->sentinels[i]));
   return g_string_free (list, FALSE);
 }
 
@@ -521,6 +550,81 @@ test_uri (void)
   }
 }
 
+/* rediss+sentinel:// is the same URI with TLS on; tls_server_name is read
+ * and printed back; tls and sentinels set as properties print the TLS
+ * scheme. */
+static void
+test_uri_tls (void)
+{
+  static const char * const bad[] = {
+    "rediss+sentinel:///" MASTER,
+    "rediss+sentinel://127.0.0.1:26379",
+    "rediss+sentinel://127.0.0.1:26379/" MASTER "?tls_server_name=",
+    "rediss+sentinel://127.0.0.1:26379/" MASTER "?tls_server_name=a%20b",
+    "rediss+sentinel://127.0.0.1:26379/" MASTER "?tls_server_name=a%2Fb",
+  };
+  g_autoptr(RedisConnection) conn = NULL;
+  g_autoptr(RedisConnection) copy = NULL;
+  g_autoptr(RedisConnection) from_props = NULL;
+  g_auto(GStrv) sentinels = NULL;
+  g_autofree char *master = NULL;
+  g_autofree char *server_name = NULL;
+  g_autofree char *ca = NULL;
+  g_autofree char *again = NULL;
+  g_autofree char *props_uri = NULL;
+  gboolean tls = FALSE;
+  guint db;
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(RedisConnection) c = redis_connection_new_sync (bad[i], NULL, &error);
+
+      g_assert_null (c);
+      g_assert_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT);
+    }
+
+  conn = g_object_new (REDIS_TYPE_CONNECTION,
+                       "uri", "REDISS+Sentinel://u:p@127.0.0.1:1,[::1]:2/" MASTER "/3"
+                              "?tls_ca_file=/etc/ca.pem&tls_server_name=redis.example.com",
+                       NULL);
+  g_object_get (conn, "sentinels", &sentinels, "master-name", &master, "database", &db,
+                "tls", &tls, "tls-server-name", &server_name, "tls-ca-file", &ca, NULL);
+  g_assert_cmpstrv (sentinels, ((const char *[]) { "127.0.0.1:1", "[::1]:2", NULL }));
+  g_assert_cmpstr (master, ==, MASTER);
+  g_assert_cmpuint (db, ==, 3);
+  g_assert_true (tls);
+  g_assert_cmpstr (server_name, ==, "redis.example.com");
+  g_assert_cmpstr (ca, ==, "/etc/ca.pem");
+
+  g_object_get (conn, "uri", &again, NULL);
+  g_test_message ("%s", again);
+  g_assert_true (g_str_has_prefix (again, "rediss+sentinel://u@127.0.0.1:1,[::1]:2/" MASTER "/3?"));
+  g_assert_nonnull (strstr (again, "&tls_server_name=redis.example.com"));
+  g_assert_null (strstr (again, ":p@"));
+  copy = g_object_new (REDIS_TYPE_CONNECTION, "uri", again, NULL);
+  g_clear_pointer (&server_name, g_free);
+  tls = FALSE;
+  g_object_get (copy, "tls", &tls, "tls-server-name", &server_name, NULL);
+  g_assert_true (tls);
+  g_assert_cmpstr (server_name, ==, "redis.example.com");
+
+  /* redis+sentinel:// turns TLS off again; properties print the scheme
+   * they mean. */
+  {
+    g_autoptr(RedisConnection) c = g_object_new (REDIS_TYPE_CONNECTION,
+                                                 "uri", "redis+sentinel://127.0.0.1:1/" MASTER, NULL);
+
+    g_object_get (c, "tls", &tls, NULL);
+    g_assert_false (tls);
+  }
+  from_props = g_object_new (REDIS_TYPE_CONNECTION,
+                        "sentinels", (const char *[]) { "127.0.0.1:1", NULL },
+                        "master-name", MASTER, "tls", TRUE, NULL);
+  g_object_get (from_props, "uri", &props_uri, NULL);
+  g_assert_true (g_str_has_prefix (props_uri, "rediss+sentinel://127.0.0.1:1/" MASTER "/0?"));
+}
+
 /* ---- failover ----------------------------------------------------------- */
 
 typedef struct
@@ -816,6 +920,186 @@ test_primary_killed (void)
   topology_free (t);
 }
 
+/* ---- TLS ---------------------------------------------------------------- */
+
+static Topology *tls_shared;
+
+static Topology *
+tls_topology (void)
+{
+  if (tls_shared == NULL)
+    tls_shared = topology_new_full (FALSE, TRUE);
+  return tls_shared;
+}
+
+static char *
+tls_uri (Topology   *t,
+         const char *ca_file,
+         const char *extra)
+{
+  g_autofree char *list = sentinel_list (t, 0);
+  g_autofree char *ca = g_uri_escape_string (ca_file, "/", FALSE);
+
+  return g_strdup_printf ("rediss+sentinel://%s/" MASTER "?tls_ca_file=%s&connect_timeout=%u%s",
+                          list, ca, test_scale_ms (3000), extra);
+}
+
+/* Sentinels, primary and replica all on TLS only: the pool finds the
+ * primary through the sentinels' TLS ports and talks to it over TLS,
+ * every certificate verified. */
+static void
+test_tls_discovery (void)
+{
+  g_autoptr(GError) error = NULL;
+  Topology *t = tls_topology ();
+  g_autofree char *uri = tls_uri (t, redis_test_server_get_ca_file (t->primary), "&pool_size=2");
+  g_autoptr(RedisPool) pool = redis_pool_new_sync (uri, NULL, &error);
+  g_autoptr(RedisReply) reply = NULL;
+  g_autoptr(GVariant) info = NULL;
+  g_autofree char *expected = g_strdup_printf ("127.0.0.1:%u", used_port (t, t->primary));
+  const char *primary = NULL;
+
+  g_assert_no_error (error);
+  reply = redis_client_command_sync (REDIS_CLIENT (pool),
+                                     (const char *[]) { "SET", "tls-sentinel-key", "v", NULL },
+                                     NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (server_port_of (REDIS_CLIENT (pool)), ==,
+                   redis_test_server_get_port (t->primary));
+  info = redis_pool_get_info (pool);
+  g_assert_true (g_variant_lookup (info, "primary", "&s", &primary));
+  g_assert_cmpstr (primary, ==, expected);
+}
+
+/* The certificate of a server found is checked against the address the
+ * sentinel gave (127.0.0.1, in the certificate), not against the host
+ * property, which Sentinel does not use; tls-server-name replaces it. */
+static void
+test_tls_discovered_host (void)
+{
+  Topology *t = tls_topology ();
+  g_autofree char *list = sentinel_list (t, 0);
+  g_auto(GStrv) sentinels = g_strsplit (list, ",", -1);
+  struct {
+    const char *server_name;
+    gboolean    ok;
+  } cases[] = {
+    { NULL, TRUE },                     /* the address found: 127.0.0.1 */
+    { "localhost", TRUE },              /* also in the certificate */
+    { "not-in-the-cert.invalid", FALSE },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(RedisConnection) conn =
+        g_initable_new (REDIS_TYPE_CONNECTION, NULL, &error,
+                        "sentinels", sentinels, "master-name", MASTER,
+                        "host", "wrong-host.invalid",
+                        "tls", TRUE,
+                        "tls-ca-file", redis_test_server_get_ca_file (t->primary),
+                        "tls-server-name", cases[i].server_name,
+                        "connect-timeout", test_scale_ms (3000),
+                        NULL);
+
+      if (cases[i].ok)
+        {
+          g_assert_no_error (error);
+          g_assert_cmpint (server_port_of (REDIS_CLIENT (conn)), ==,
+                           redis_test_server_get_port (t->primary));
+          close_and_finalize (g_steal_pointer (&conn));
+        }
+      else
+        {
+          g_autofree char *server = g_strdup_printf ("127.0.0.1:%u", used_port (t, t->primary));
+
+          /* The sentinels passed (the name is not theirs): the server failed. */
+          g_assert_null (conn);
+          g_assert_error (error, REDIS_ERROR, REDIS_ERROR_TLS_FAILED);
+          g_test_message ("%s", error->message);
+          g_assert_nonnull (strstr (error->message, server));
+          g_assert_nonnull (strstr (error->message, "does not match the host name"));
+        }
+    }
+}
+
+/* A CA that signed none of the certificates: the sentinels (same TLS
+ * settings) fail first, and the error is TLS_FAILED naming them. */
+static void
+test_tls_wrong_ca (void)
+{
+  g_autoptr(GError) error = NULL;
+  Topology *t = tls_topology ();
+  g_autofree char *uri = tls_uri (t, redis_test_server_get_other_ca_file (t->primary), "");
+  g_autoptr(RedisConnection) conn = redis_connection_new_sync (uri, NULL, &error);
+  g_autofree char *first = g_strdup_printf ("127.0.0.1:%u", used_port (t, t->sentinels[0]));
+
+  g_assert_null (conn);
+  g_assert_error (error, REDIS_ERROR, REDIS_ERROR_TLS_FAILED);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, first));
+  g_assert_nonnull (strstr (error->message, "unknown certificate authority"));
+}
+
+/* Whether a client (the pool's watcher, over TLS) is subscribed to
+ * +switch-master on one of the sentinels: a switch before that is not
+ * seen (the pool would stay on the old primary until it is demoted). */
+static gboolean
+watcher_subscribed (Topology *t)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (t->sentinels); i++)
+    {
+      g_autofree char *clients = cli (t->sentinels[i], (const char *[]) { "CLIENT", "LIST", NULL });
+
+      if (strstr (clients, " sub=1 ") != NULL)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* SENTINEL FAILOVER with everything on TLS: the pool moves to the new
+ * primary (a TLS port too, its certificate verified). */
+static void
+test_tls_failover (void)
+{
+  g_autoptr(GError) error = NULL;
+  Topology *t = topology_new_full (FALSE, TRUE);
+  g_autofree char *uri = tls_uri (t, redis_test_server_get_ca_file (t->primary),
+                                  "&pool_size=2&backoff_initial=20ms&backoff_max=200ms");
+  g_autoptr(RedisPool) pool = redis_pool_new_sync (uri, NULL, &error);
+  guint16 new_port = used_port (t, t->replica);
+  g_autofree char *new_address = g_strdup_printf ("127.0.0.1:%u", new_port);
+
+  g_assert_no_error (error);
+  g_assert_cmpint (server_port_of (REDIS_CLIENT (pool)), ==, redis_test_server_get_port (t->primary));
+  WAIT_UNTIL (watcher_subscribed (t), 10000);
+  {
+    g_autofree char *out = cli (t->sentinels[0], (const char *[]) { "SENTINEL", "FAILOVER", MASTER, NULL });
+
+    g_assert_cmpstr (g_strstrip (out), ==, "OK");
+  }
+  WAIT_UNTIL (sentinel_names (t->sentinels[0], new_port), 30000);
+  WAIT_UNTIL (({ g_autofree char *p = pool_primary (pool); g_strcmp0 (p, new_address) == 0; }),
+              10000);
+  /* Calls may fail while the pool moves; then they reach the new primary. */
+  WAIT_UNTIL (({
+                g_autoptr(GError) e = NULL;
+                g_autoptr(RedisReply) r =
+                  redis_client_command_sync (REDIS_CLIENT (pool),
+                                             (const char *[]) { "SET", "after-failover", "v", NULL },
+                                             NULL, &e);
+                r != NULL && redis_reply_get_kind (r) != REDIS_REPLY_KIND_ERROR;
+              }), 10000);
+  g_assert_cmpint (server_port_of (REDIS_CLIENT (pool)), ==, redis_test_server_get_port (t->replica));
+  {
+    g_autofree char *got = cli (t->replica, (const char *[]) { "GET", "after-failover", NULL });
+
+    g_assert_cmpstr (g_strstrip (got), ==, "v");
+  }
+  unref_and_wait_finalized (g_steal_pointer (&pool));
+  topology_free (t);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -823,8 +1107,12 @@ main (int   argc,
   int ret;
 
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+  /* The library's own deadline per sentinel scales like the test's: a
+   * TLS handshake under ASan's slow unwinding takes more than 1 s. */
+  redis_sentinel_set_try_timeout_for_testing (test_scale_ms (REDIS_SENTINEL_TRY_TIMEOUT_MS));
 
   g_test_add_func ("/sentinel/uri", test_uri);
+  g_test_add_func ("/sentinel/uri/tls", test_uri_tls);
   if (!redis_test_server_available ())
     {
       g_test_add_data_func ("/sentinel/topology", "redis-server not found", test_skip_cb);
@@ -839,9 +1127,14 @@ main (int   argc,
   g_test_add_func ("/sentinel/failover/readonly-rediscovers", test_readonly_rediscovers);
   g_test_add_func ("/sentinel/failover/under-load", test_failover_under_load);
   g_test_add_func ("/sentinel/failover/primary-killed", test_primary_killed);
+  g_test_add_func ("/sentinel/tls/discovery", test_tls_discovery);
+  g_test_add_func ("/sentinel/tls/discovered-host", test_tls_discovered_host);
+  g_test_add_func ("/sentinel/tls/wrong-ca", test_tls_wrong_ca);
+  g_test_add_func ("/sentinel/tls/failover", test_tls_failover);
 
   shared = topology_new (FALSE);
   ret = g_test_run ();
   topology_free (shared);
+  g_clear_pointer (&tls_shared, topology_free);
   return ret;
 }

@@ -415,6 +415,72 @@ test_self_signed_trusted (void)
                    ALL, "self-signed certificate as the CA file, again");
 }
 
+/* ---- tls-server-name ---------------------------------------------------- */
+
+/* tls-server-name replaces the host connected to (127.0.0.1 here) as the
+ * name checked in the certificate (DNS:localhost, IP:127.0.0.1); the URI
+ * parameter tls_server_name sets it too. Sentinel's use of it is in
+ * test-sentinel.c. */
+static void
+test_server_name (void)
+{
+  g_autoptr(RedisTestServer) server = NULL;
+  struct {
+    const char *server_name;
+    gboolean    via_uri;
+    gboolean    ok;
+  } cases[] = {
+    { "localhost", FALSE, TRUE },
+    { "not-in-the-cert.invalid", FALSE, FALSE },
+    { "localhost", TRUE, TRUE },
+    { "not-in-the-cert.invalid", TRUE, FALSE },
+  };
+
+  REQUIRE_SERVER ();
+  server = start_server (REDIS_TEST_SERVER_TLS, NULL);
+  if (server == NULL)
+    return;
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autofree char *ca = g_uri_escape_string (redis_test_server_get_ca_file (server), "/", FALSE);
+      g_autofree char *uri = g_strdup_printf ("rediss://127.0.0.1:%u/0?tls_ca_file=%s&tls_server_name=%s"
+                                              "&connect_timeout=%u",
+                                              redis_test_server_get_tls_port (server), ca,
+                                              cases[i].server_name, test_scale_ms (10000));
+      RedisConnection *conn;
+
+      if (cases[i].via_uri)
+        conn = redis_connection_new_sync (uri, NULL, &error);
+      else
+        conn = g_initable_new (REDIS_TYPE_CONNECTION, NULL, &error,
+                               "host", "127.0.0.1",
+                               "port", (guint) redis_test_server_get_tls_port (server),
+                               "tls", TRUE,
+                               "tls-ca-file", redis_test_server_get_ca_file (server),
+                               "tls-server-name", cases[i].server_name,
+                               "connect-timeout", test_scale_ms (10000), NULL);
+      if (cases[i].ok)
+        {
+          g_autoptr(RedisReply) reply = NULL;
+
+          g_assert_no_error (error);
+          reply = redis_client_command_sync (REDIS_CLIENT (conn), (const char *[]) { "PING", NULL },
+                                             NULL, &error);
+          g_assert_no_error (error);
+          close_and_finalize (conn);
+        }
+      else
+        {
+          g_assert_null (conn);
+          g_assert_error (error, REDIS_ERROR, REDIS_ERROR_TLS_FAILED);
+          g_test_message ("%s", error->message);
+          g_assert_nonnull (strstr (error->message, "does not match the host name"));
+        }
+    }
+}
+
 /* ---- a TLS handshake that never completes ------------------------------- */
 
 /* A TCP listener on 127.0.0.1 that accepts, reads and discards what the
@@ -780,6 +846,7 @@ main (int    argc,
       g_test_add_data_func (path, &mask_cases[i], test_masks);
     }
   g_test_add_func ("/tls/resumption/self-signed", test_self_signed_trusted);
+  g_test_add_func ("/tls/server-name", test_server_name);
   /* No redis-server needed: a listener that never answers. */
   g_test_add_data_func ("/tls/handshake-timeout/connection-sync",
                         GINT_TO_POINTER (SILENT_CONNECTION_SYNC), test_handshake_timeout);

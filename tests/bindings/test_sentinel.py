@@ -3,7 +3,7 @@
 #
 # Sentinel from PyGObject (3.42): the sentinels / master-name / role /
 # sentinel-password properties, Redis.ServerRole, the redis+sentinel://
-# URI, the primary-changed signal, and a clear CONNECT_FAILED when no
+# and rediss+sentinel:// URIs (tls-server-name), the primary-changed signal, and a clear CONNECT_FAILED when no
 # sentinel answers. Discovery and failover against real sentinels are
 # tested from C (tests/test-sentinel.c).
 
@@ -43,6 +43,21 @@ class SentinelTest(unittest.TestCase):
         self.assertEqual(conn.props.database, 3)
         self.assertEqual(conn.props.role, Redis.ServerRole.PRIMARY)
         self.assertNotIn('pw', conn.props.uri)
+
+    def test_uri_tls(self):
+        # rediss+sentinel:// sets tls; tls_server_name is the tls-server-name
+        # property; both are printed back, the passwords never.
+        conn = Redis.Connection(uri='rediss+sentinel://:pw@127.0.0.1:1/grp'
+                                    '?tls_server_name=redis.example&sentinel_password=spw')
+        self.assertTrue(conn.props.tls)
+        self.assertEqual(conn.props.tls_server_name, 'redis.example')
+        uri = conn.props.uri
+        self.assertTrue(uri.startswith('rediss+sentinel://127.0.0.1:1/grp/0?'), uri)
+        self.assertIn('tls_server_name=redis.example', uri)
+        self.assertNotIn('pw', uri)
+        again = Redis.Connection(uri=uri)
+        self.assertTrue(again.props.tls)
+        self.assertEqual(again.props.tls_server_name, 'redis.example')
 
     def test_no_sentinel_answers(self):
         a, b = refused_port(), refused_port()

@@ -82,7 +82,7 @@ static const char * const fixed_messages[] = {
 static const char * const param_keys[] = {
   "db", "database", "stall_timeout", "health_check_interval", "connect_timeout",
   "command_timeout", "tls_insecure", "max_reply_bytes", "max_elements", "max_line_length",
-  "max_depth", "role", "sentinel_username", "sentinel_password",
+  "max_depth", "role", "sentinel_username", "sentinel_password", "tls_server_name",
 };
 static const char * const param_problems[] = {
   "is not a database number",
@@ -93,6 +93,7 @@ static const char * const param_problems[] = {
   "is not a size of at least 64",
   "is not a depth from 1 to 1024",
   "is not a role (use primary or replica)",
+  "is not a host name",
   "is below a millisecond: durations are whole milliseconds (500, 500ms, 1.5s)",
   "is below a millisecond, which would mean none: durations are whole "
   "milliseconds (500, 500ms, 1.5s), and only 0 turns this off",
@@ -247,6 +248,7 @@ check_equal (const RedisOptions *a,
   SAME_STR (tls_certificate_file);
   SAME_STR (tls_key_file);
   SAME_NUM (tls_validation_flags);
+  SAME_STR (tls_server_name);
   SAME_NUM (connect_timeout_ms);
   SAME_NUM (command_timeout_ms);
   SAME_NUM (stall_timeout_ms);
@@ -255,6 +257,17 @@ check_equal (const RedisOptions *a,
   SAME_NUM (max_elements);
   SAME_NUM (max_line_length);
   SAME_NUM (max_depth);
+  /* The Sentinel options; the others of them (sentinel_username, role)
+   * mean nothing without sentinels, and only a sentinel URI prints them. */
+  if (!g_strv_equal ((const char * const *) (a->sentinels != NULL ? a->sentinels : (char *[]) { NULL }),
+                     (const char * const *) (b->sentinels != NULL ? b->sentinels : (char *[]) { NULL })))
+    fail ("%s: the sentinels read back differently", uri);
+  if (a->sentinels != NULL && a->socket_path == NULL)
+    {
+      SAME_STR (master_name);
+      SAME_STR (sentinel_username);
+      SAME_NUM (role);
+    }
 #undef SAME_STR
 #undef SAME_NUM
 }
