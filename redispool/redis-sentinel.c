@@ -377,6 +377,27 @@ pick_replica (RedisReply  *reply,
   return FALSE;
 }
 
+/* The address in an answer to SENTINEL get-master-addr-by-name. */
+static gboolean
+parse_master_address (RedisReply  *reply,
+                      char       **host,
+                      guint       *port)
+{
+  const char *host_text, *port_text;
+  guint64 value;
+
+  if (redis_reply_get_kind (reply) != REDIS_REPLY_KIND_ARRAY ||
+      redis_reply_get_n_elements (reply) != 2 ||
+      (host_text = redis_reply_get_text (redis_reply_get_element (reply, 0))) == NULL ||
+      (port_text = redis_reply_get_text (redis_reply_get_element (reply, 1))) == NULL ||
+      !g_ascii_string_to_unsigned (port_text, 10, 1, 65535, &value, NULL) ||
+      host_text[0] == '\0')
+    return FALSE;
+  *host = g_strdup (host_text);
+  *port = (guint) value;
+  return TRUE;
+}
+
 static void
 query_done_cb (GObject      *object,
                GAsyncResult *result,
@@ -387,8 +408,6 @@ query_done_cb (GObject      *object,
   g_autoptr(GPtrArray) replies = NULL;
   g_autoptr(GError) error = NULL;
   RedisReply *reply;
-  const char *host_text, *port_text;
-  guint64 port;
 
   replies = g_task_propagate_pointer (G_TASK (result), &error);
   if (g_task_return_error_if_cancelled (task))
@@ -425,19 +444,12 @@ query_done_cb (GObject      *object,
           discovery_failed_one (task, "it does not monitor this master name", NULL);
           return;
         }
-      if (redis_reply_get_kind (reply) != REDIS_REPLY_KIND_ARRAY ||
-          redis_reply_get_n_elements (reply) != 2 ||
-          (host_text = redis_reply_get_text (redis_reply_get_element (reply, 0))) == NULL ||
-          (port_text = redis_reply_get_text (redis_reply_get_element (reply, 1))) == NULL ||
-          !g_ascii_string_to_unsigned (port_text, 10, 1, 65535, &port, NULL) ||
-          host_text[0] == '\0')
+      if (!parse_master_address (reply, &d->host, &d->port))
         {
           discovery_failed_one (task, "its answer to SENTINEL get-master-addr-by-name "
                                       "is not an address", NULL);
           return;
         }
-      d->host = g_strdup (host_text);
-      d->port = (guint) port;
     }
 
   /* The sentinel that answered goes to the front of the shared order. */
@@ -689,19 +701,104 @@ emission_free (gpointer data)
   g_free (e);
 }
 
-/* I/O thread: a sentinel announced a switch. Engines connected to the old
- * address are closed as lost; their owners reconnect, and discovery finds
- * the new primary. */
+/* I/O thread: the primary is now @new_address. Engines connected to
+ * @old_address (or, with %NULL, to any other address) are closed as lost;
+ * their owners reconnect, and discovery finds the new primary.
+ * primary-changed is emitted once per old address. */
+static void
+apply_switch (RedisSentinel *self,
+              const char    *old_address,
+              const char    *new_address)
+{
+  g_autoptr(GPtrArray) doomed = g_ptr_array_new_with_free_func (tracked_free);
+  g_autoptr(GPtrArray) old_addresses = g_ptr_array_new ();
+  g_autoptr(GPtrArray) emissions = g_ptr_array_new ();   /* each freed by its source */
+
+  g_mutex_lock (&self->lock);
+  if (self->watch_options == NULL)
+    {
+      g_mutex_unlock (&self->lock);
+      return;
+    }
+  if (self->watch_options->role == REDIS_SERVER_ROLE_PRIMARY)
+    {
+      /* A replica's connections stay: the replicas follow the new primary. */
+      for (guint i = 0; i < self->tracked->len; )
+        {
+          Tracked *t = g_ptr_array_index (self->tracked, i);
+
+          if (old_address != NULL ? g_str_equal (t->address, old_address)
+                                  : !g_str_equal (t->address, new_address))
+            g_ptr_array_add (doomed, g_ptr_array_steal_index_fast (self->tracked, i));
+          else
+            i++;
+        }
+      g_free (self->current_server);
+      self->current_server = g_strdup (new_address);
+    }
+  if (old_address != NULL)
+    g_ptr_array_add (old_addresses, (gpointer) old_address);
+  else
+    for (guint i = 0; i < doomed->len; i++)
+      {
+        const char *address = ((Tracked *) g_ptr_array_index (doomed, i))->address;
+
+        if (!g_ptr_array_find_with_equal_func (old_addresses, address, g_str_equal, NULL))
+          g_ptr_array_add (old_addresses, (gpointer) address);
+      }
+  if (old_addresses->len > 0)
+    self->n_switches++;
+  for (guint a = 0; a < old_addresses->len; a++)
+    for (guint i = 0; i < self->objects->len; i++)
+      {
+        Emission *e = g_new0 (Emission, 1);
+
+        e->link = g_atomic_rc_box_acquire (g_ptr_array_index (self->objects, i));
+        e->old_address = g_strdup (g_ptr_array_index (old_addresses, a));
+        e->new_address = g_strdup (new_address);
+        g_ptr_array_add (emissions, e);
+      }
+  g_mutex_unlock (&self->lock);
+
+  /* Nothing more is written to the old primary (calls not written yet go
+   * to other connections, or wait for the new one); the calls written
+   * already get their replies, up to the library's internal deadline.
+   * Closed before primary-changed is emitted: a call made in its handler,
+   * or after it, never reaches the old primary. */
+  if (doomed->len > 0)
+    g_debug ("the primary is now %s (Sentinel): %u connection(s) to the old one replaced",
+             new_address, doomed->len);
+  for (guint i = 0; i < doomed->len; i++)
+    {
+      Tracked *t = g_ptr_array_index (doomed, i);
+
+      redis_engine_close_async (t->engine,
+                                redis_options_get_internal_timeout_ms (redis_engine_get_options (t->engine)),
+                                NULL, NULL, NULL);
+    }
+  for (guint i = 0; i < emissions->len; i++)
+    {
+      Emission *e = g_ptr_array_index (emissions, i);
+      GSource *source = g_idle_source_new ();
+
+      g_source_set_static_name (source, "[redispool] primary-changed");
+      g_source_set_callback (source, emit_cb, e, emission_free);
+      g_source_attach (source, e->link->context);
+      g_source_unref (source);
+    }
+}
+
+/* I/O thread: a sentinel announced a switch. */
 static gboolean
 switch_in_worker (gpointer data)
 {
   Switch *sw = data;
   RedisSentinel *self = sw->state;
   g_auto(GStrv) parts = g_strsplit (sw->payload, " ", -1);
-  g_autoptr(GPtrArray) doomed = g_ptr_array_new_with_free_func (tracked_free);
   g_autofree char *old_address = NULL;
   g_autofree char *new_address = NULL;
   guint64 old_port, new_port;
+  gboolean ours;
 
   if (g_strv_length (parts) != 5 ||
       !g_ascii_string_to_unsigned (parts[2], 10, 1, 65535, &old_port, NULL) ||
@@ -711,56 +808,10 @@ switch_in_worker (gpointer data)
   new_address = format_address (parts[3], (guint) new_port);
 
   g_mutex_lock (&self->lock);
-  if (self->watch_options == NULL || g_strcmp0 (parts[0], self->watch_options->master_name) != 0)
-    {
-      g_mutex_unlock (&self->lock);
-      return G_SOURCE_REMOVE;
-    }
-  self->n_switches++;
-  if (self->watch_options->role == REDIS_SERVER_ROLE_PRIMARY)
-    {
-      g_free (self->current_server);
-      self->current_server = g_strdup (new_address);
-    }
-  for (guint i = 0; i < self->objects->len; i++)
-    {
-      Emission *e = g_new0 (Emission, 1);
-      GSource *source = g_idle_source_new ();
-
-      e->link = g_atomic_rc_box_acquire (g_ptr_array_index (self->objects, i));
-      e->old_address = g_strdup (old_address);
-      e->new_address = g_strdup (new_address);
-      g_source_set_static_name (source, "[redispool] primary-changed");
-      g_source_set_callback (source, emit_cb, e, emission_free);
-      g_source_attach (source, e->link->context);
-      g_source_unref (source);
-    }
-  /* A replica's connections stay: the replicas follow the new primary. */
-  for (guint i = 0; self->watch_options->role == REDIS_SERVER_ROLE_PRIMARY && i < self->tracked->len; )
-    {
-      Tracked *t = g_ptr_array_index (self->tracked, i);
-
-      if (g_str_equal (t->address, old_address))
-        g_ptr_array_add (doomed, g_ptr_array_steal_index_fast (self->tracked, i));
-      else
-        i++;
-    }
+  ours = self->watch_options != NULL && g_strcmp0 (parts[0], self->watch_options->master_name) == 0;
   g_mutex_unlock (&self->lock);
-
-  /* Nothing more is written to the old primary (calls not written yet go
-   * to other connections, or wait for the new one); the calls written
-   * already get their replies, up to the library's internal deadline. */
-  if (doomed->len > 0)
-    g_debug ("%s is no longer the primary of “%s” (Sentinel announced %s): "
-             "%u connection(s) replaced", old_address, parts[0], new_address, doomed->len);
-  for (guint i = 0; i < doomed->len; i++)
-    {
-      Tracked *t = g_ptr_array_index (doomed, i);
-
-      redis_engine_close_async (t->engine,
-                                redis_options_get_internal_timeout_ms (redis_engine_get_options (t->engine)),
-                                NULL, NULL, NULL);
-    }
+  if (ours)
+    apply_switch (self, old_address, new_address);
   return G_SOURCE_REMOVE;
 }
 
@@ -854,27 +905,75 @@ watcher_closed_cb (RedisEngine  *engine,
     redis_engine_unref (watcher);
 }
 
+typedef struct
+{
+  RedisSentinel *state;
+  RedisEngine   *engine;
+} WatchStart;
+
+static void
+watch_start_free (WatchStart *w)
+{
+  redis_sentinel_unref (w->state);
+  redis_engine_unref (w->engine);
+  g_free (w);
+}
+
+/* The watcher's first replies: the primary's address as the sentinel
+ * knows it when the subscription starts, then the SUBSCRIBE confirmation.
+ * A switch announced while no watcher listened (it was connecting, or
+ * lost) is caught here: connections to any other address are replaced. */
+static void
+watcher_subscribed_cb (GObject      *object,
+                       GAsyncResult *result,
+                       gpointer      data)
+{
+  g_autoptr(RedisSentinel) self = data;
+  g_autoptr(GPtrArray) replies = g_task_propagate_pointer (G_TASK (result), NULL);
+  g_autofree char *host = NULL;
+  g_autofree char *address = NULL;
+  guint port;
+
+  if (replies == NULL || replies->len < 1 ||
+      !parse_master_address (g_ptr_array_index (replies, 0), &host, &port))
+    return;
+  address = format_address (host, port);
+  apply_switch (self, NULL, address);
+}
+
 static void
 watcher_connected_cb (GObject      *object,
                       GAsyncResult *result,
                       gpointer      data)
 {
-  RedisEngine *engine = data;
+  WatchStart *w = data;
+  const char *by_name[] = { "SENTINEL", "get-master-addr-by-name", NULL, NULL };
   const char *subscribe[] = { "SUBSCRIBE", "+switch-master", NULL };
-  const char * const *commands[] = { subscribe, NULL };
+  const char * const *commands[] = { by_name, subscribe, NULL };
+  gboolean primary;
   RedisCall *call;
 
-  if (redis_engine_connect_finish (engine, result, NULL))
+  g_mutex_lock (&w->state->lock);
+  primary = w->state->watch_options != NULL &&
+            w->state->watch_options->role == REDIS_SERVER_ROLE_PRIMARY;
+  by_name[2] = primary ? w->state->watch_options->master_name : NULL;
+  g_mutex_unlock (&w->state->lock);
+
+  if (redis_engine_connect_finish (w->engine, result, NULL))
     {
-      call = redis_call_new_internal (REDIS_CALL_PIPELINE, commands, "SUBSCRIBE +switch-master",
-                                      redis_engine_get_options (engine)->connect_timeout_ms,
-                                      NULL, NULL);
-      if (!redis_engine_submit (engine, call))
+      /* One write: the sentinel runs both before its next failover step,
+       * so no switch falls between the answer and the subscription. */
+      call = redis_call_new_internal (REDIS_CALL_PIPELINE, primary ? commands : commands + 1,
+                                      "SUBSCRIBE +switch-master",
+                                      redis_engine_get_options (w->engine)->connect_timeout_ms,
+                                      primary ? watcher_subscribed_cb : NULL,
+                                      primary ? redis_sentinel_ref (w->state) : NULL);
+      if (!redis_engine_submit (w->engine, call))
         redis_call_fail (call, g_error_new_literal (REDIS_ERROR, REDIS_ERROR_CLOSED, "closed"));
       redis_call_unref (call);
     }
   /* A failed connect closes the engine: watcher_closed_cb() retries. */
-  redis_engine_unref (engine);
+  watch_start_free (w);
 }
 
 static gboolean
@@ -892,6 +991,7 @@ watcher_start (RedisSentinel *self)
   g_autoptr(RedisOptions) so = NULL;
   g_autofree char *host = NULL;
   RedisEngine *engine;
+  WatchStart *w;
   guint port;
 
   g_mutex_lock (&self->lock);
@@ -912,7 +1012,10 @@ watcher_start (RedisSentinel *self)
   self->watcher = redis_engine_ref (engine);
   g_mutex_unlock (&self->lock);
 
-  redis_engine_connect_async (engine, NULL, watcher_connected_cb, engine);
+  w = g_new0 (WatchStart, 1);
+  w->state = redis_sentinel_ref (self);
+  w->engine = engine;
+  redis_engine_connect_async (engine, NULL, watcher_connected_cb, w);
 }
 
 void

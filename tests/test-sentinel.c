@@ -1057,6 +1057,69 @@ watcher_subscribed (Topology *t)
   return FALSE;
 }
 
+/* A switch announced while the pool's watcher was not subscribed (its
+ * connection to the sentinels is killed for the whole failover) is caught
+ * when the watcher subscribes again: it asks the primary's address in the
+ * same write, and the connections to the old primary are replaced then
+ * (primary-changed). Without that the pool kept writing to the old
+ * primary, which accepts writes until the sentinels demote it. */
+static void
+test_missed_switch (void)
+{
+  g_autoptr(GError) error = NULL;
+  Topology *t = topology_new (FALSE);
+  g_autofree char *list = sentinel_list (t, 0);
+  g_autofree char *uri = g_strdup_printf ("redis+sentinel://%s/" MASTER
+                                          "?pool_size=2&backoff_initial=20ms&backoff_max=200ms", list);
+  g_autoptr(RedisPool) pool = redis_pool_new_sync (uri, NULL, &error);
+  guint16 new_port = redis_test_server_get_port (t->replica);
+  g_autofree char *new_address = g_strdup_printf ("127.0.0.1:%u", new_port);
+  Load load = { 0 };
+
+  g_assert_no_error (error);
+  g_signal_connect (pool, "primary-changed", G_CALLBACK (on_primary_changed), &load);
+  WAIT_UNTIL (watcher_subscribed (t), 10000);
+
+  /* No watcher listens while the sentinels switch. */
+  for (guint i = 0; i < G_N_ELEMENTS (t->sentinels); i++)
+    g_free (cli (t->sentinels[i], (const char *[]) { "CLIENT", "KILL", "TYPE", "pubsub", NULL }));
+  {
+    g_autofree char *out = cli (t->sentinels[0], (const char *[]) { "SENTINEL", "FAILOVER", MASTER, NULL });
+
+    g_assert_cmpstr (g_strstrip (out), ==, "OK");
+  }
+  WAIT_UNTIL (({
+                for (guint i = 0; i < G_N_ELEMENTS (t->sentinels); i++)
+                  g_free (cli (t->sentinels[i],
+                               (const char *[]) { "CLIENT", "KILL", "TYPE", "pubsub", NULL }));
+                sentinel_names (t->sentinels[0], new_port) &&
+                  sentinel_names (t->sentinels[1], new_port) &&
+                  sentinel_names (t->sentinels[2], new_port);
+              }), 30000);
+  g_assert_cmpuint (load.n_changed, ==, 0);
+
+  /* The watcher comes back (after its 1 s pause) and sees the switch. */
+  WAIT_UNTIL (load.n_changed >= 1, 10000);
+  g_assert_cmpstr (load.changed_new, ==, new_address);
+  {
+    g_autoptr(RedisReply) r =
+      redis_client_command_sync (REDIS_CLIENT (pool),
+                                 (const char *[]) { "SET", "after-missed-switch", "v", NULL }, NULL, &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpint (redis_reply_get_kind (r), ==, REDIS_REPLY_KIND_STATUS);
+  }
+  {
+    g_autofree char *got = cli (t->replica, (const char *[]) { "GET", "after-missed-switch", NULL });
+
+    g_assert_cmpstr (g_strstrip (got), ==, "v");
+  }
+  g_free (load.changed_old);
+  g_free (load.changed_new);
+  unref_and_wait_finalized (g_steal_pointer (&pool));
+  topology_free (t);
+}
+
 /* SENTINEL FAILOVER with everything on TLS: the pool moves to the new
  * primary (a TLS port too, its certificate verified). */
 static void
@@ -1127,6 +1190,7 @@ main (int   argc,
   g_test_add_func ("/sentinel/failover/readonly-rediscovers", test_readonly_rediscovers);
   g_test_add_func ("/sentinel/failover/under-load", test_failover_under_load);
   g_test_add_func ("/sentinel/failover/primary-killed", test_primary_killed);
+  g_test_add_func ("/sentinel/failover/missed-switch", test_missed_switch);
   g_test_add_func ("/sentinel/tls/discovery", test_tls_discovery);
   g_test_add_func ("/sentinel/tls/discovered-host", test_tls_discovered_host);
   g_test_add_func ("/sentinel/tls/wrong-ca", test_tls_wrong_ca);
