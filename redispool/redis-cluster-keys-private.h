@@ -39,6 +39,10 @@ gint       redis_cluster_command_slot (const guint8          *data,
                                        gboolean              *readonly,
                                        GError               **error);
 
+/* For tests: the name of entry @index of the built-in key table, NULL
+ * past its end. */
+const char *redis_cluster_key_table_get_name (guint index);
+
 /* For a command redis_cluster_command_slot() answered UNKNOWN for (the
  * whole command at @data, @len bytes): appends `COMMAND INFO name` and
  * `COMMAND GETKEYS name args…` to @out. */

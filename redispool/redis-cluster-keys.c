@@ -99,58 +99,125 @@ static const KeySpec key_specs[] = {
 
 #undef RO
 
-/* The table, open-addressed by an FNV-1a hash of the upper-cased name:
- * one pass over the name, no allocation, no call per byte. */
-#define SPEC_BUCKETS 512   /* a power of two, > 2 × G_N_ELEMENTS (key_specs) */
-#define NAME_MAX_LEN 16    /* longer names are in no table entry */
+/* The table, open-addressed by a hash of the name. The name is read as
+ * two 64-bit words, upper-cased a whole word at a time: the hash and the
+ * comparison then cost a few instructions whatever the name, where a loop
+ * over its bytes cost more than the rest of the lookup. */
+#define SPEC_BITS    9
+#define SPEC_BUCKETS (1u << SPEC_BITS)   /* > 2 × G_N_ELEMENTS (key_specs) */
+#define NAME_MAX_LEN 16                  /* longer names are in no table entry */
 
 G_STATIC_ASSERT (2 * G_N_ELEMENTS (key_specs) < SPEC_BUCKETS);
 
-static const KeySpec *spec_buckets[SPEC_BUCKETS];
-static guint8 spec_name_len[SPEC_BUCKETS];   /* strlen of each bucket's name */
+/* A name as two words: its bytes, upper-cased, little-endian; the first
+ * 8 in @w0 (fewer: the rest zero), the last 8 in @w1 when it is longer
+ * (overlapping @w0), else 0. With the length, equal words mean equal
+ * names. */
+typedef struct
+{
+  guint64  w0;
+  guint64  w1;
+} NameWords;
+
+typedef struct
+{
+  NameWords      words;
+  guint8         len;      /* 0: an empty bucket */
+  const KeySpec *spec;
+} SpecBucket;
+
+static SpecBucket spec_buckets[SPEC_BUCKETS];
+
+#define ONES G_GUINT64_CONSTANT (0x0101010101010101)
+
+static inline guint64
+load_le64 (const guint8 *p)
+{
+  guint64 v;
+
+  memcpy (&v, p, sizeof v);
+  return GUINT64_FROM_LE (v);
+}
+
+/* Upper-cases the ASCII letters of the 8 bytes of @v at once (SWAR): bit
+ * 7 of each byte of the sums tells whether it is ≥ 'a' and > 'z'; bytes
+ * with bit 7 set are left alone. */
+static inline guint64
+upper_word (guint64 v)
+{
+  guint64 low7 = v & (0x7f * ONES);
+  guint64 from_a = low7 + (0x80 - 'a') * ONES;
+  guint64 past_z = low7 + (0x80 - 'z' - 1) * ONES;
+  guint64 lower = from_a & ~past_z & ~v & (0x80 * ONES);
+
+  return v ^ (lower >> 2);   /* 0x80 >> 2: the case bit, 0x20 */
+}
+
+#undef ONES
+
+/* The words of the name at @name, 1 to NAME_MAX_LEN bytes. A name shorter
+ * than 8 bytes is read as the 8 bytes that end with it: the 8 bytes before
+ * it must be readable, as the headers of a command ("*<argc>\r\n$<len>\r\n",
+ * at least 8 bytes) are before its name. */
+static inline NameWords
+name_words (const guint8 *name,
+            gsize         len)
+{
+  NameWords words;
+
+  if (len <= 8)
+    {
+      words.w0 = upper_word (load_le64 (name + len - 8) >> (8 * (8 - len)));
+      words.w1 = 0;
+    }
+  else
+    {
+      words.w0 = upper_word (load_le64 (name));
+      words.w1 = upper_word (load_le64 (name + len - 8));
+    }
+  return words;
+}
 
 static inline guint32
-name_hash (const guint8 *name,
-           gsize         len,
-           char         *upper)
+name_bucket (NameWords words,
+             gsize     len)
 {
-  guint32 hash = 2166136261u;
+  guint64 x = words.w0 ^ ((words.w1 << 29) | (words.w1 >> 35)) ^ len;
 
-  for (gsize i = 0; i < len; i++)
-    {
-      guint8 c = name[i];
-
-      if (c >= 'a' && c <= 'z')
-        c -= 'a' - 'A';
-      upper[i] = (char) c;
-      hash = (hash ^ c) * 16777619u;
-    }
-  return hash;
+  /* Fibonacci hashing: the top bits of the product. */
+  return (guint32) ((x * G_GUINT64_CONSTANT (0x9e3779b97f4a7c15)) >> (64 - SPEC_BITS));
 }
 
 static void
 build_buckets (void)
 {
-  char upper[NAME_MAX_LEN];
-
   for (gsize i = 0; i < G_N_ELEMENTS (key_specs); i++)
     {
+      /* The name after 8 bytes of padding, for name_words(). */
+      guint8 padded[8 + NAME_MAX_LEN] = { 0 };
       gsize len = strlen (key_specs[i].name);
-      guint32 b = name_hash ((const guint8 *) key_specs[i].name, len, upper) & (SPEC_BUCKETS - 1);
+      NameWords words;
+      guint32 b;
 
-      g_assert (len <= NAME_MAX_LEN);
-      while (spec_buckets[b] != NULL)
+      g_assert (len > 0 && len <= NAME_MAX_LEN);
+      memcpy (padded + 8, key_specs[i].name, len);
+      words = name_words (padded + 8, len);
+      b = name_bucket (words, len);
+      while (spec_buckets[b].len != 0)
         b = (b + 1) & (SPEC_BUCKETS - 1);
-      spec_buckets[b] = &key_specs[i];
-      spec_name_len[b] = (guint8) len;
+      spec_buckets[b].words = words;
+      spec_buckets[b].len = (guint8) len;
+      spec_buckets[b].spec = &key_specs[i];
     }
 }
 
+/* @name: the first argument of a command, in its RESP encoding (see
+ * name_words()). */
 static const KeySpec *
 lookup_spec (const Arg *name)
 {
   static gsize built = 0;
-  char upper[NAME_MAX_LEN];
+  NameWords words;
   guint32 b;
 
   if (g_once_init_enter (&built))
@@ -161,26 +228,22 @@ lookup_spec (const Arg *name)
 
   if (name->len == 0 || name->len > NAME_MAX_LEN)
     return NULL;
-  b = name_hash (name->data, name->len, upper) & (SPEC_BUCKETS - 1);
-  for (; spec_buckets[b] != NULL; b = (b + 1) & (SPEC_BUCKETS - 1))
-    {
-      const KeySpec *spec = spec_buckets[b];
-
-      /* Lengths first: memcmp() reads no further than both names. */
-      if (spec_name_len[b] == name->len && memcmp (spec->name, upper, name->len) == 0)
-        return spec;
-    }
+  words = name_words (name->data, name->len);
+  for (b = name_bucket (words, name->len); spec_buckets[b].len != 0; b = (b + 1) & (SPEC_BUCKETS - 1))
+    if (spec_buckets[b].len == name->len && spec_buckets[b].words.w0 == words.w0 &&
+        spec_buckets[b].words.w1 == words.w1)
+      return spec_buckets[b].spec;
   return NULL;
 }
 
-/* Reads a RESP length line ("*12\r\n", "$3\r\n") at @p. Inlined, and
- * no overflow check per digit (more than 18 digits are refused after the
- * loop): it runs for every argument of every routed command. */
-static inline gboolean
-read_length (const guint8 **p,
-             const guint8  *end,
-             char           type,
-             gsize         *out)
+/* Reads a RESP length line ("*12\r\n", "$3\r\n") at @p: the general
+ * case. No overflow check per digit (more than 18 digits are refused
+ * after the loop). */
+static G_GNUC_NO_INLINE gboolean
+read_length_slow (const guint8 **p,
+                  const guint8  *end,
+                  char           type,
+                  gsize         *out)
 {
   gsize value = 0;
   const guint8 *q = *p;
@@ -197,7 +260,53 @@ read_length (const guint8 **p,
   return TRUE;
 }
 
-static gboolean
+/* The same, inlined, with the lengths of one or two digits (the name and
+ * the keys of nearly every command) read without a loop: it runs for every
+ * argument of every routed command. Same answers as the general case. */
+static inline gboolean
+read_length (const guint8 **p,
+             const guint8  *end,
+             char           type,
+             gsize         *out)
+{
+  const guint8 *q = *p;
+
+  if (G_LIKELY (end - q >= 5 && q[0] == type && (guint) (q[1] - '0') <= 9))
+    {
+      guint d0 = q[1] - '0';
+      guint d1 = q[2] - '0';
+
+      if (q[2] == '\r' && q[3] == '\n')
+        {
+          *out = d0;
+          *p = q + 4;
+          return TRUE;
+        }
+      if (d1 <= 9 && q[3] == '\r' && q[4] == '\n')
+        {
+          *out = d0 * 10 + d1;
+          *p = q + 5;
+          return TRUE;
+        }
+    }
+  return read_length_slow (p, end, type, out);
+}
+
+static G_GNUC_NO_INLINE void
+set_crossslot_error (GError    **error,
+                     const Arg  *name,
+                     gint        slot,
+                     gint        other)
+{
+  g_set_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
+               "The keys of this %.*s command are in different hash slots "
+               "(%d and %d): a cluster only runs a multi-key command whose "
+               "keys share a slot (use a hash tag, {…})",
+               (int) MIN (name->len, 64), (const char *) name->data, slot, other);
+}
+
+/* Inlined: called for every key; the error is the rare case. */
+static inline gboolean
 slot_of_arg (const Arg  *arg,
              gint       *slot,
              const Arg  *name,
@@ -205,13 +314,9 @@ slot_of_arg (const Arg  *arg,
 {
   gint s = redis_cluster_slot_of (arg->data, arg->len);
 
-  if (*slot >= 0 && *slot != s)
+  if (G_UNLIKELY (*slot >= 0 && *slot != s))
     {
-      g_set_error (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT,
-                   "The keys of this %.*s command are in different hash slots "
-                   "(%d and %d): a cluster only runs a multi-key command whose "
-                   "keys share a slot (use a hash tag, {…})",
-                   (int) MIN (name->len, 64), (const char *) name->data, *slot, s);
+      set_crossslot_error (error, name, *slot, s);
       return FALSE;
     }
   *slot = s;
@@ -307,6 +412,73 @@ parse_args (const guint8 *data,
   return args;
 }
 
+/* The slot of a command outside the table, from what the servers told
+ * of it (UNKNOWN: nothing yet). */
+static gint
+cached_slot (const guint8          *data,
+             gsize                  len,
+             RedisClusterKeyCache  *cache,
+             gboolean              *readonly,
+             GError               **error)
+{
+  gsize argc = 0, consumed = 0;
+  g_autofree Arg *args = parse_args (data, len, &argc, &consumed);
+  g_autofree char *key = NULL;
+  CachedCommand *cached;
+  gint slot = REDIS_CLUSTER_SLOT_NONE;
+
+  g_assert (args != NULL);   /* parsed whole by the caller */
+  key = cache_key (&args[0], argc);
+  g_mutex_lock (&cache->lock);
+  cached = g_hash_table_lookup (cache->positions, key);
+  if (cached == NULL)
+    slot = REDIS_CLUSTER_SLOT_UNKNOWN;
+  else
+    {
+      *readonly = cached->readonly;
+      for (guint i = 0; i < cached->positions->len; i++)
+        {
+          guint at = g_array_index (cached->positions, guint, i);
+
+          if (at < argc && !slot_of_arg (&args[at], &slot, &args[0], error))
+            {
+              slot = REDIS_CLUSTER_SLOT_INVALID;
+              break;
+            }
+        }
+    }
+  g_mutex_unlock (&cache->lock);
+  return slot;
+}
+
+/* The keys of an EVAL or FCALL form: the @numkeys arguments after
+ * @numkeys_at (of @argc), in @first… @last; left as they are when it is
+ * not a number (the server answers that error). */
+static void
+numkeys_range (const Arg *numkeys,
+               gsize      numkeys_at,
+               gsize      argc,
+               gint      *first,
+               gint      *last)
+{
+  char digits[21];
+  guint64 n;
+
+  if (numkeys->len == 0 || numkeys->len >= sizeof digits)
+    return;
+  memcpy (digits, numkeys->data, numkeys->len);
+  digits[numkeys->len] = '\0';
+  if (!g_ascii_string_to_unsigned (digits, 10, 0, argc, &n, NULL))
+    return;
+  *first = (gint) numkeys_at + 1;
+  *last = MIN ((gint) (numkeys_at + n), (gint) argc - 1);
+}
+
+/* One pass over the command: its name looked up first, then each key
+ * hashed as the walk to the command's end reaches it; nothing allocated
+ * for a command of the table. A malformed payload is PROTOCOL whatever
+ * came before it, so the slots of keys in two slots are only reported
+ * once the whole command is read. */
 gint
 redis_cluster_command_slot (const guint8          *data,
                             gsize                  len,
@@ -317,103 +489,84 @@ redis_cluster_command_slot (const guint8          *data,
 {
   const guint8 *p = data;
   const guint8 *end = data + len;
-  Arg stack_args[16];
-  g_autofree Arg *heap_args = NULL;
-  Arg *args = stack_args;
   const KeySpec *spec;
-  gsize argc;
-  gint first, last, step;
+  Arg name;
+  gsize argc, n;
+  /* The next key's position, the last one's, the step between them;
+   * next_key > last: no (more) keys. */
+  gint next_key = 1, last = 0, step = 1;
   gint slot = REDIS_CLUSTER_SLOT_NONE;
+  gint other = REDIS_CLUSTER_SLOT_NONE;   /* a second slot: refused */
 
   *readonly = FALSE;
-  if (!read_length (&p, end, '*', &argc) || argc == 0 || argc > G_MAXINT / 2)
+  /* No more arguments than bytes: a bogus count allocates nothing. */
+  if (!read_length (&p, end, '*', &argc) || argc == 0 || argc > G_MAXINT / 2 || argc > len)
     goto malformed;
-  if (argc > G_N_ELEMENTS (stack_args))
-    args = heap_args = g_new (Arg, argc);
+  if (!read_length (&p, end, '$', &n) || (gsize) (end - p) < n + 2)
+    goto malformed;
+  name.data = p;
+  name.len = n;
+  p += n + 2;
 
-  for (gsize i = 0; i < argc; i++)
+  spec = lookup_spec (&name);
+  if (spec != NULL)
     {
-      gsize n;
+      if (spec->step != 0 && spec->numkeys_at == 0)
+        {
+          next_key = spec->first;
+          last = MIN (spec->last >= 0 ? spec->last : (gint) argc + spec->last, (gint) argc - 1);
+          step = spec->step;
+        }
+    }
+
+  for (gsize i = 1; i < argc; i++)
+    {
+      Arg arg;
 
       if (!read_length (&p, end, '$', &n) || (gsize) (end - p) < n + 2)
         goto malformed;
-      args[i].data = p;
-      args[i].len = n;
+      arg.data = p;
+      arg.len = n;
       p += n + 2;
+
+      if (spec == NULL)
+        continue;
+      if (spec->numkeys_at != 0 && (gsize) spec->numkeys_at == i && spec->step != 0)
+        numkeys_range (&arg, i, argc, &next_key, &last);
+      else if ((gint) i == next_key && next_key <= last)
+        {
+          gint s = redis_cluster_slot_of (arg.data, arg.len);
+
+          if (slot < 0)
+            slot = s;
+          else if (s != slot && other < 0)
+            other = s;
+          next_key += step;
+        }
     }
   *consumed = (gsize) (p - data);
 
-  spec = lookup_spec (&args[0]);
   if (spec == NULL)
-    {
-      g_autofree char *key = NULL;
-      CachedCommand *cached;
-      gboolean known = FALSE;
-
-      if (cache == NULL)
-        return REDIS_CLUSTER_SLOT_NONE;
-
-      key = cache_key (&args[0], argc);
-      g_mutex_lock (&cache->lock);
-      cached = g_hash_table_lookup (cache->positions, key);
-      if (cached != NULL)
-        {
-          known = TRUE;
-          *readonly = cached->readonly;
-          for (guint i = 0; i < cached->positions->len; i++)
-            {
-              guint at = g_array_index (cached->positions, guint, i);
-
-              if (at < argc && !slot_of_arg (&args[at], &slot, &args[0], error))
-                {
-                  slot = REDIS_CLUSTER_SLOT_INVALID;
-                  break;
-                }
-            }
-        }
-      g_mutex_unlock (&cache->lock);
-      return known ? slot : REDIS_CLUSTER_SLOT_UNKNOWN;
-    }
-
+    return cache != NULL ? cached_slot (data, *consumed, cache, readonly, error)
+                         : REDIS_CLUSTER_SLOT_NONE;
   *readonly = spec->readonly;
-  if (spec->step == 0)
-    return REDIS_CLUSTER_SLOT_NONE;
-  if (spec->numkeys_at > 0)
+  if (other >= 0)
     {
-      char digits[21];
-      guint64 numkeys;
-      const Arg *n;
-
-      if ((gsize) spec->numkeys_at >= argc)
-        return REDIS_CLUSTER_SLOT_NONE;   /* the server answers the arity error */
-      n = &args[spec->numkeys_at];
-      if (n->len == 0 || n->len >= sizeof digits)
-        return REDIS_CLUSTER_SLOT_NONE;
-      memcpy (digits, n->data, n->len);
-      digits[n->len] = '\0';
-      if (!g_ascii_string_to_unsigned (digits, 10, 0, argc, &numkeys, NULL))
-        return REDIS_CLUSTER_SLOT_NONE;
-      first = spec->numkeys_at + 1;
-      last = MIN ((gint) (spec->numkeys_at + numkeys), (gint) argc - 1);
-      step = 1;
-    }
-  else
-    {
-      first = spec->first;
-      last = spec->last >= 0 ? spec->last : (gint) argc + spec->last;
-      last = MIN (last, (gint) argc - 1);
-      step = spec->step;
-    }
-
-  for (gint i = first; i <= last; i += step)
-    if (!slot_of_arg (&args[i], &slot, &args[0], error))
+      set_crossslot_error (error, &name, slot, other);
       return REDIS_CLUSTER_SLOT_INVALID;
+    }
   return slot;
 
 malformed:
   g_set_error_literal (error, REDIS_ERROR, REDIS_ERROR_PROTOCOL,
                        "Cannot read the keys of a command of this call");
   return REDIS_CLUSTER_SLOT_INVALID;
+}
+
+const char *
+redis_cluster_key_table_get_name (guint index)
+{
+  return index < G_N_ELEMENTS (key_specs) ? key_specs[index].name : NULL;
 }
 
 static void

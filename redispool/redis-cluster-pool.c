@@ -111,9 +111,29 @@
  * be reached from here: [method@Redis.ClusterPool.set_address_map] sets a
  * hook that rewrites them (set it before the pool is initialized).
  *
+ * A node that cannot be reached: a call whose send reached no node
+ * (its connect refused, %REDIS_ERROR_CONNECT_FAILED; its node's pool
+ * closed, %REDIS_ERROR_CLOSED; or waiting unsent,
+ * %REDIS_ERROR_SEND_TIMEOUT: nothing was written, see
+ * [func@Redis.Error.is_retry_safe]) is sent again by the slot map, read anew,
+ * after 25 ms, doubling up to 250 ms, until its deadline (as for
+ * `TRYAGAIN`); a call that may have run (%REDIS_ERROR_CONNECTION_LOST,
+ * %REDIS_ERROR_TIMEOUT) is never sent again. While a node that owns slots
+ * has lost every connection, the slot map is read every 250 ms; when a
+ * read moves its slots to another node (a replica promoted), the calls
+ * waiting in its pool for a connection are taken back and routed by the
+ * new map. A node's pool that failed its first connect (a wait-all
+ * initialization that failed closes a pool for good) is replaced by a new
+ * one, at most every 500 ms, when the node is next used; the list model
+ * tells it with #GListModel::items-changed (one removed, one added at its
+ * position). Calls made directly on a node's pool from the list model
+ * take part in this: one waiting for a connection when the node's slots
+ * move fails with %REDIS_ERROR_CONNECT_FAILED.
+ *
  * The slot map is refreshed every
- * [property@Redis.ClusterPool:topology-refresh-interval] seconds and after
- * a `MOVED`; [signal@Redis.ClusterPool::topology-changed] tells when it
+ * [property@Redis.ClusterPool:topology-refresh-interval] seconds, after
+ * a `MOVED`, when a node's pool loses its last connection and when a send
+ * reaches no node; [signal@Redis.ClusterPool::topology-changed] tells when it
  * changed. Signals are emitted in the thread-default main context of the
  * thread that created the pool.
  *
@@ -165,15 +185,36 @@
  * no command-timeout (0: calls wait as long as they must): a cap, so that
  * a cluster that stays down still answers. */
 #define TRYAGAIN_CAP_MS             10000
+/* A hop that could not reach its node (nothing written) is sent again by
+ * the slot map read anew, after this backoff, doubling, within the call's
+ * deadline. */
+#define HOP_RETRY_FIRST_MS          25
+#define HOP_RETRY_MAX_MS            250
+/* A node pool that failed its first connect is made again at most this
+ * often (each call on it meanwhile fails at once, unsent). */
+#define NODE_RENEW_MS               500
+/* While a node that owns slots has lost every connection, the slot map is
+ * read this often, so that a failover is seen within this time. */
+#define DOWN_REFRESH_MS             250
+/* A node asked for the slot map by the pool itself gets this long before
+ * the next is asked: one whose connection just died would hold the
+ * request in its queue until the deadline, and the refresh with it. */
+#define REFRESH_ASK_MS              1000
 #define NO_NODE                     G_MAXUINT16
 #define SLOTS_BYTES                 (REDIS_CLUSTER_N_SLOTS * sizeof (guint16))
 
 static const guint8 asking_command[] = "*1\r\n$6\r\nASKING\r\n";
 
+/* A node and its pool. The pool is replaced (node_pool_locked()) when it
+ * failed its first connect: a wait-all pool that could not start stays
+ * closed, and the node may come back (a restarted primary, a replica
+ * promoted). A pool that did start reconnects on its own. */
 typedef struct
 {
   char      *address;   /* host:port */
   RedisPool *pool;
+  gint64     made_at;   /* monotonic µs: when this pool was made */
+  gboolean   down;      /* its pool lost every connection (reported) */
 } Node;
 
 /* The address-mapping hook, shared by the routing threads: each call of
@@ -209,6 +250,7 @@ struct _RedisClusterPool
 
   GMainContext  *context;
   GSource       *refresh_source;
+  GSource       *down_source;       /* guarded by lock: fast refresh while a node is down */
   gint           refresh_pending;   /* atomic */
   gint           keyless_turn;      /* atomic */
   gint           replica_turn;      /* atomic */
@@ -220,6 +262,7 @@ struct _RedisClusterPool
   GHashTable    *by_address;        /* address → index + 1 */
   guint16       *slots;             /* as routed, MOVED applied… */
   guint16       *read_slots;        /* …as last read (GType instances are < 64 KiB) */
+  guint16       *last_owners;       /* the last owner read, through uncovered spells */
   GPtrArray     *replica_sets;      /* GArray of guint16 node indices, one per range read */
   guint16       *slot_replicas;     /* slot → its index in replica_sets, NO_NODE: none */
   RedisClusterKeyCache *key_cache;  /* commands outside the built-in table */
@@ -228,6 +271,7 @@ struct _RedisClusterPool
   guint64        n_moved;
   guint64        n_ask;
   guint64        n_tryagain;
+  guint64        n_unreached;       /* hops sent again: their node was not reached */
   guint64        n_refreshes;
   guint64        n_key_queries;
   gboolean       closed;
@@ -344,21 +388,45 @@ node_uri (RedisClusterPool *self,
                           self->query != NULL ? self->query : "");
 }
 
+/* A change of the list of node pools, told in the pool's context: a node
+ * added (removed 0), or its pool replaced (removed 1, and the old pool is
+ * let go only then, outside the lock). */
 typedef struct
 {
   RedisClusterPool *self;
   guint             position;
-} ItemsAdded;
+  guint             removed;
+  RedisPool        *old_pool;   /* nullable */
+} ItemsChanged;
 
 static gboolean
-emit_items_added (gpointer data)
+emit_items_changed (gpointer data)
 {
-  ItemsAdded *added = data;
+  ItemsChanged *changed = data;
 
-  g_list_model_items_changed (G_LIST_MODEL (added->self), added->position, 0, 1);
-  g_object_unref (added->self);
-  g_free (added);
+  g_list_model_items_changed (G_LIST_MODEL (changed->self), changed->position, changed->removed, 1);
+  g_clear_object (&changed->old_pool);
+  g_object_unref (changed->self);
+  g_free (changed);
   return G_SOURCE_REMOVE;
+}
+
+/* With the lock held: not invoked in place. */
+static void
+items_changed_later_locked (RedisClusterPool *self,
+                            guint             position,
+                            RedisPool        *old_pool)
+{
+  ItemsChanged *changed = g_new (ItemsChanged, 1);
+  GSource *idle = g_idle_source_new ();
+
+  changed->self = g_object_ref (self);
+  changed->position = position;
+  changed->removed = old_pool != NULL ? 1 : 0;
+  changed->old_pool = old_pool;
+  g_source_set_callback (idle, emit_items_changed, changed, NULL);
+  g_source_attach (idle, self->context);
+  g_source_unref (idle);
 }
 
 /* The address of the node served by @pool (a copy: the lock is not held
@@ -377,6 +445,10 @@ address_of_pool (RedisClusterPool *self,
   return address;
 }
 
+static void node_down_changed (RedisClusterPool *self,
+                               RedisPool        *pool,
+                               gboolean          down);
+
 /* A node's pool reports in the cluster pool's context (see below): its
  * signals are re-emitted as they come, with the node's address. */
 static void
@@ -387,6 +459,8 @@ node_connection_lost_cb (RedisPool        *pool,
 {
   g_autofree char *address = address_of_pool (self, pool);
 
+  if (redis_pool_get_active_connections (pool) == 0)
+    node_down_changed (self, pool, TRUE);
   if (address != NULL)
     g_signal_emit (self, signals[SIGNAL_CONNECTION_LOST], 0, address, index, error);
 }
@@ -398,27 +472,21 @@ node_connection_replaced_cb (RedisPool        *pool,
 {
   g_autofree char *address = address_of_pool (self, pool);
 
+  node_down_changed (self, pool, FALSE);
   if (address != NULL)
     g_signal_emit (self, signals[SIGNAL_CONNECTION_REPLACED], 0, address, index);
 }
 
-/* With the lock held: the index of the node at @address, created if new. */
-static guint
-node_lookup_locked (RedisClusterPool *self,
-                    const char       *address)
+/* With the lock held: a new pool for the node at @address, with the
+ * cluster's options, credentials and signal handlers. */
+static RedisPool *
+node_pool_new_locked (RedisClusterPool *self,
+                      const char       *address)
 {
-  gpointer found = g_hash_table_lookup (self->by_address, address);
-  g_autofree char *uri = NULL;
-  ItemsAdded *added;
+  g_autofree char *uri = node_uri (self, address);
+  RedisPool *pool;
   gboolean pushed;
-  Node *node;
 
-  if (found != NULL)
-    return GPOINTER_TO_UINT (found) - 1;
-
-  uri = node_uri (self, address);
-  node = g_new0 (Node, 1);
-  node->address = g_strdup (address);
   /* A pool reports in the thread-default context of its creation: make
    * that the cluster pool's when this thread can (a sync init or a sync
    * call runs in a private one). */
@@ -426,9 +494,9 @@ node_lookup_locked (RedisClusterPool *self,
   if (pushed)
     g_main_context_push_thread_default (self->context);
   if (self->pool_size > 0)
-    node->pool = g_object_new (REDIS_TYPE_POOL, "uri", uri, "pool-size", self->pool_size, NULL);
+    pool = g_object_new (REDIS_TYPE_POOL, "uri", uri, "pool-size", self->pool_size, NULL);
   else
-    node->pool = g_object_new (REDIS_TYPE_POOL, "uri", uri, NULL);
+    pool = g_object_new (REDIS_TYPE_POOL, "uri", uri, NULL);
   if (pushed)
     {
       g_main_context_pop_thread_default (self->context);
@@ -438,31 +506,67 @@ node_lookup_locked (RedisClusterPool *self,
    * that a node keeps serving whichever role a failover gives it (a
    * primary ignores it). */
   if (self->read_from != REDIS_CLUSTER_READ_FROM_PRIMARY)
-    redis_pool_set_readonly_private (node->pool);
+    redis_pool_set_readonly_private (pool);
   /* One set of credentials for every node, present and future, and their
    * subscribers: a rotation reaches a node made after it. */
   if (self->credentials == NULL)
-    self->credentials = redis_credentials_ref (redis_pool_get_credentials_private (node->pool));
+    self->credentials = redis_credentials_ref (redis_pool_get_credentials_private (pool));
   else
-    redis_pool_share_credentials_private (node->pool, self->credentials);
-  g_signal_connect_object (node->pool, "connection-lost",
+    redis_pool_share_credentials_private (pool, self->credentials);
+  g_signal_connect_object (pool, "connection-lost",
                            G_CALLBACK (node_connection_lost_cb), self, G_CONNECT_DEFAULT);
-  g_signal_connect_object (node->pool, "connection-replaced",
+  g_signal_connect_object (pool, "connection-replaced",
                            G_CALLBACK (node_connection_replaced_cb), self, G_CONNECT_DEFAULT);
+  return pool;
+}
+
+/* With the lock held: node @index's pool (borrowed). One that is closed for
+ * good (it failed its first connect) is replaced, at most every
+ * NODE_RENEW_MS, so that a node that comes back is used again; in
+ * between, calls on it fail at once, unsent, and are retried by the slot
+ * map (op_step()). Not on the routing hot path (pool_for_slot()): there a
+ * closed pool is seen by the call that fails on it (note_unreached()). */
+static RedisPool *
+node_pool_locked (RedisClusterPool *self,
+                  guint             index)
+{
+  Node *node = self->nodes->pdata[index];
+  RedisPool *old;
+  gint64 now;
+
+  if (G_LIKELY (!redis_pool_is_closed_private (node->pool)) || self->closed)
+    return node->pool;
+  now = g_get_monotonic_time ();
+  if (now - node->made_at < NODE_RENEW_MS * G_TIME_SPAN_MILLISECOND)
+    return node->pool;
+
+  old = node->pool;
+  g_signal_handlers_disconnect_by_data (old, self);
+  node->pool = node_pool_new_locked (self, node->address);
+  node->made_at = now;
+  node->down = FALSE;
+  items_changed_later_locked (self, index, old);
+  return node->pool;
+}
+
+/* With the lock held: the index of the node at @address, created if new. */
+static guint
+node_lookup_locked (RedisClusterPool *self,
+                    const char       *address)
+{
+  gpointer found = g_hash_table_lookup (self->by_address, address);
+  Node *node;
+
+  if (found != NULL)
+    return GPOINTER_TO_UINT (found) - 1;
+
+  node = g_new0 (Node, 1);
+  node->address = g_strdup (address);
+  node->pool = node_pool_new_locked (self, address);
+  node->made_at = g_get_monotonic_time ();
   g_ptr_array_add (self->nodes, node);
   g_hash_table_insert (self->by_address, node->address, GUINT_TO_POINTER (self->nodes->len));
-
-  added = g_new (ItemsAdded, 1);
-  added->self = g_object_ref (self);
-  added->position = self->nodes->len - 1;
-  {
-    /* Not invoked in place: the lock is held here. */
-    GSource *idle = g_idle_source_new ();
-
-    g_source_set_callback (idle, emit_items_added, added, NULL);
-    g_source_attach (idle, self->context);
-    g_source_unref (idle);
-  }
+  items_changed_later_locked (self, self->nodes->len - 1, NULL);
   return self->nodes->len - 1;
 }
 
@@ -548,9 +652,11 @@ redis_cluster_pool_dup_owner (RedisClusterPool  *self,
       Node *node;
 
       index = self->slots[slot];
-      node = self->nodes->pdata[index == NO_NODE ? 0 : index];
+      if (index == NO_NODE)
+        index = 0;
+      node = self->nodes->pdata[index];
       address = g_strdup (node->address);
-      *pool = g_object_ref (node->pool);
+      *pool = g_object_ref (node_pool_locked (self, index));
     }
   g_mutex_unlock (&self->lock);
   return address;
@@ -564,7 +670,7 @@ pool_for_address (RedisClusterPool *self,
 
   g_mutex_lock (&self->lock);
   if (!self->closed)
-    pool = g_object_ref (((Node *) self->nodes->pdata[node_lookup_locked (self, address)])->pool);
+    pool = g_object_ref (node_pool_locked (self, node_lookup_locked (self, address)));
   g_mutex_unlock (&self->lock);
   return pool;
 }
@@ -633,6 +739,7 @@ apply_ranges (RedisClusterPool *self,
 {
   g_autofree guint16 *map = g_new (guint16, REDIS_CLUSTER_N_SLOTS);
   g_autoptr(GPtrArray) warm = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GPtrArray) moved_from = g_ptr_array_new_with_free_func (g_object_unref);
   gboolean changed;
   guint covered = 0;
 
@@ -666,6 +773,26 @@ apply_ranges (RedisClusterPool *self,
     covered += map[i] != NO_NODE;
   /* Against the last map read: a MOVED may have patched slots already. */
   changed = memcmp (map, self->read_slots, SLOTS_BYTES) != 0;
+  if (memcmp (map, self->last_owners, SLOTS_BYTES) != 0)
+    {
+      g_autofree gboolean *lost = g_new0 (gboolean, self->nodes->len);
+
+      /* Slots moved to another node since their last owner was read.
+       * Uncovered slots (a primary marked failed, before its replica is
+       * promoted) keep their last owner: calls still wait for it, or for
+       * the promotion, rather than bounce off a node that redirects them
+       * back. */
+      for (guint i = 0; i < REDIS_CLUSTER_N_SLOTS; i++)
+        if (map[i] != NO_NODE)
+          {
+            if (self->last_owners[i] != NO_NODE && self->last_owners[i] != map[i])
+              lost[self->last_owners[i]] = TRUE;
+            self->last_owners[i] = map[i];
+          }
+      for (guint i = 0; i < self->nodes->len; i++)
+        if (lost[i])
+          g_ptr_array_add (moved_from, g_object_ref (((Node *) self->nodes->pdata[i])->pool));
+    }
   memcpy (self->slots, map, SLOTS_BYTES);
   memcpy (self->read_slots, map, SLOTS_BYTES);
   if (apply_replicas_locked (self, ranges))
@@ -686,6 +813,21 @@ apply_ranges (RedisClusterPool *self,
    * pool connects now rather than on a first call that never comes. */
   for (guint i = 0; i < warm->len; i++)
     g_async_initable_init_async (warm->pdata[i], G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+
+  /* Calls wait in a node pool's queue only while it has no connection:
+   * those of a node whose slots moved away would wait for a node that no
+   * longer serves them (a primary killed, its replica promoted). They were
+   * never written: failed as unreached, they go again by the new map
+   * (op_step(), split_part_done()). */
+  if (moved_from->len > 0)
+    {
+      g_autoptr(GError) error = g_error_new_literal (REDIS_ERROR, REDIS_ERROR_CONNECT_FAILED,
+                                                     "no connection to its node, whose slots "
+                                                     "moved to another node");
+
+      for (guint i = 0; i < moved_from->len; i++)
+        redis_pool_fail_queued_private (moved_from->pdata[i], error);
+    }
   return changed;
 }
 
@@ -693,20 +835,41 @@ apply_ranges (RedisClusterPool *self,
 
 typedef struct
 {
-  GPtrArray *pools;      /* RedisPool *, to ask in turn */
-  guint      next;
-  gboolean   tried_slots;
-  GError    *first_error;
+  GPtrArray    *pools;      /* RedisPool *, to ask in turn */
+  guint         next;
+  gboolean      tried_slots;
+  GError       *first_error;
+  GCancellable *ask_cancel; /* a refresh with no cancellable of its own: cancels one ask… */
+  GSource      *ask_timer;  /* …after REFRESH_ASK_MS */
 } Refresh;
+
+static void
+refresh_stop_timer (Refresh *refresh)
+{
+  if (refresh->ask_timer != NULL)
+    {
+      g_source_destroy (refresh->ask_timer);
+      g_clear_pointer (&refresh->ask_timer, g_source_unref);
+    }
+}
 
 static void
 refresh_free (gpointer data)
 {
   Refresh *refresh = data;
 
+  refresh_stop_timer (refresh);
   g_ptr_array_unref (refresh->pools);
   g_clear_error (&refresh->first_error);
+  g_clear_object (&refresh->ask_cancel);
   g_free (refresh);
+}
+
+static gboolean
+refresh_ask_timeout_cb (gpointer data)
+{
+  g_cancellable_cancel (data);
+  return G_SOURCE_REMOVE;
 }
 
 static void refresh_ask (GTask *task);
@@ -724,6 +887,20 @@ refresh_reply_cb (GObject      *source,
   g_autoptr(GArray) ranges = NULL;
 
   reply = redis_client_command_finish (REDIS_CLIENT (source), result, &error);
+  refresh_stop_timer (refresh);
+  /* This node took too long (refresh_ask()): the next one is asked (a
+   * new cancellable for it: this one stays cancelled). */
+  if (refresh->ask_cancel != NULL && g_cancellable_is_cancelled (refresh->ask_cancel))
+    {
+      g_clear_object (&refresh->ask_cancel);
+      if (reply == NULL)
+        {
+          g_clear_error (&error);
+          error = g_error_new (REDIS_ERROR, REDIS_ERROR_TIMEOUT,
+                               "No reply to CLUSTER %s within %u ms",
+                               refresh->tried_slots ? "SLOTS" : "SHARDS", REFRESH_ASK_MS);
+        }
+    }
   if (reply != NULL)
     {
       ranges = refresh->tried_slots ?
@@ -776,9 +953,21 @@ refresh_ask (GTask *task)
       return;
     }
 
+  /* The pool's own refreshes (no cancellable) give each node
+   * REFRESH_ASK_MS; one asked for by a caller follows its cancellable. */
+  if (g_task_get_cancellable (task) == NULL)
+    {
+      if (refresh->ask_cancel == NULL)
+        refresh->ask_cancel = g_cancellable_new ();
+      refresh->ask_timer = g_timeout_source_new (REFRESH_ASK_MS);
+      g_source_set_static_name (refresh->ask_timer, "[redispool] cluster refresh ask");
+      g_source_set_callback (refresh->ask_timer, refresh_ask_timeout_cb,
+                             g_object_ref (refresh->ask_cancel), g_object_unref);
+      g_source_attach (refresh->ask_timer, g_main_context_get_thread_default ());
+    }
   redis_client_command_async (REDIS_CLIENT (refresh->pools->pdata[refresh->next]),
                               refresh->tried_slots ? slots : shards,
-                              g_task_get_cancellable (task),
+                              refresh->ask_cancel != NULL ? refresh->ask_cancel : g_task_get_cancellable (task),
                               refresh_reply_cb, task);
 }
 
@@ -810,8 +999,28 @@ redis_cluster_pool_refresh_async (RedisClusterPool    *self,
   refresh->pools = g_ptr_array_new_with_free_func (g_object_unref);
   g_mutex_lock (&self->lock);
   for (guint i = 0; i < self->nodes->len; i++)
-    g_ptr_array_add (refresh->pools, g_object_ref (((Node *) self->nodes->pdata[i])->pool));
+    g_ptr_array_add (refresh->pools, g_object_ref (node_pool_locked (self, i)));
   g_mutex_unlock (&self->lock);
+  /* Nodes with a live connection first (outside the lock: each pool takes
+   * its own): a node that lost its connections would hold the request in
+   * its queue until the deadline, a node that failed to connect would
+   * only refuse it. */
+  {
+    g_autoptr(GPtrArray) down = g_ptr_array_new_with_free_func (g_object_unref);
+    guint live = 0;
+
+    for (guint i = 0; i < refresh->pools->len; i++)
+      {
+        RedisPool *pool = refresh->pools->pdata[i];
+
+        if (redis_pool_get_active_connections (pool) > 0)
+          refresh->pools->pdata[live++] = pool;
+        else
+          g_ptr_array_add (down, pool);
+      }
+    for (guint i = 0; i < down->len; i++)
+      refresh->pools->pdata[live + i] = g_object_ref (down->pdata[i]);
+  }
   g_task_set_task_data (task, refresh, refresh_free);
   refresh_ask (task);
 }
@@ -877,6 +1086,72 @@ periodic_refresh_cb (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
+/* Every DOWN_REFRESH_MS while a node that owns slots has lost every
+ * connection: its replica may be promoted any moment (after the
+ * cluster-node-timeout and an election), and the calls for its slots wait
+ * until the map says so (apply_ranges()). */
+static gboolean
+down_refresh_cb (gpointer data)
+{
+  RedisClusterPool *self = data;
+  gboolean any = FALSE;
+
+  g_mutex_lock (&self->lock);
+  for (guint s = 0; s < REDIS_CLUSTER_N_SLOTS && !any && !self->closed; s++)
+    any = self->slots[s] != NO_NODE && ((Node *) self->nodes->pdata[self->slots[s]])->down;
+  if (!any)
+    g_clear_pointer (&self->down_source, g_source_unref);
+  g_mutex_unlock (&self->lock);
+
+  if (!any)
+    return G_SOURCE_REMOVE;
+  schedule_refresh (self);
+  return G_SOURCE_CONTINUE;
+}
+
+/* The pool's context: @pool lost its last connection (@down), or one came
+ * back. A node lost is a reason to read the map now, and again soon. */
+static void
+node_down_changed (RedisClusterPool *self,
+                   RedisPool        *pool,
+                   gboolean          down)
+{
+  gboolean started = FALSE;
+
+  g_mutex_lock (&self->lock);
+  for (guint i = 0; i < self->nodes->len; i++)
+    if (((Node *) self->nodes->pdata[i])->pool == pool)
+      ((Node *) self->nodes->pdata[i])->down = down;
+  if (down && !self->closed && self->down_source == NULL)
+    {
+      self->down_source = g_timeout_source_new (DOWN_REFRESH_MS);
+      g_source_set_static_name (self->down_source, "[redispool] cluster node down");
+      g_source_set_callback (self->down_source, down_refresh_cb, self, NULL);
+      g_source_attach (self->down_source, self->context);
+      started = TRUE;
+    }
+  g_mutex_unlock (&self->lock);
+
+  if (started)
+    schedule_refresh (self);
+}
+
+/* Stops the fast refresh (close, dispose). */
+static void
+stop_down_refresh (RedisClusterPool *self)
+{
+  GSource *source;
+
+  g_mutex_lock (&self->lock);
+  source = g_steal_pointer (&self->down_source);
+  g_mutex_unlock (&self->lock);
+  if (source != NULL)
+    {
+      g_source_destroy (source);
+      g_source_unref (source);
+    }
+}
+
 /* ---- routing one call ---------------------------------------------------- */
 
 /* Until when TRYAGAIN and CLUSTERDOWN are retried for @call: its own
@@ -903,6 +1178,46 @@ static gboolean
 is_retry_later (const char *text)
 {
   return g_str_has_prefix (text, "TRYAGAIN") || g_str_has_prefix (text, "CLUSTERDOWN");
+}
+
+/* A hop that reached no node, so nothing was written (see
+ * redis_error_is_retry_safe()): its node refused the connect, its pool
+ * is closed (it failed its first connect), or the call waited unsent for
+ * a connection (taken back when the slots moved, or its deadline). It may
+ * go again, by the map read anew. Never an error that says it may have
+ * run (CONNECTION_LOST, TIMEOUT). */
+static gboolean
+is_unreached (const GError *error)
+{
+  return error != NULL &&
+         (g_error_matches (error, REDIS_ERROR, REDIS_ERROR_CONNECT_FAILED) ||
+          g_error_matches (error, REDIS_ERROR, REDIS_ERROR_CLOSED) ||
+          g_error_matches (error, REDIS_ERROR, REDIS_ERROR_SEND_TIMEOUT)) &&
+         redis_error_is_retry_safe (error);
+}
+
+/* Counts a hop that reached no node (@error) and asks for a refresh
+ * (coalesced); FALSE when the cluster pool is closed (nothing to retry
+ * on). A node's pool that refused it as closed failed its first connect:
+ * the node pools that did are replaced now (node_pool_locked()), so that
+ * the retry finds the node if it is back. */
+static gboolean
+note_unreached (RedisClusterPool *self,
+                const GError     *error)
+{
+  gboolean closed;
+
+  g_mutex_lock (&self->lock);
+  closed = self->closed;
+  if (!closed)
+    self->n_unreached++;
+  if (!closed && g_error_matches (error, REDIS_ERROR, REDIS_ERROR_CLOSED))
+    for (guint i = 0; i < self->nodes->len; i++)
+      node_pool_locked (self, i);
+  g_mutex_unlock (&self->lock);
+  if (!closed)
+    schedule_refresh (self);
+  return !closed;
 }
 
 static gboolean
@@ -967,6 +1282,7 @@ typedef struct
   gint              slot;
   guint             hops;
   guint             tryagain_ms;
+  guint             unreached_ms;  /* backoff of the hops that reached no node */
   gint64            deadline;      /* monotonic µs: no TRYAGAIN retry past it */
   gint             *slots;         /* a transaction: the slot of each command, MULTI…EXEC */
   char             *ask_address;
@@ -1143,6 +1459,18 @@ op_step (Op        *op,
   *delay_ms = 0;
   if (replies == NULL)
     {
+      gint64 left_ms = (op->deadline - g_get_monotonic_time ()) / G_TIME_SPAN_MILLISECOND;
+
+      /* Its node was not reached: again, by the slot map, which the
+       * refresh asked for may have changed meanwhile (a failover). */
+      if (is_unreached (error) && left_ms > 0 && note_unreached (self, error))
+        {
+          op->unreached_ms = op->unreached_ms == 0 ? HOP_RETRY_FIRST_MS : MIN (op->unreached_ms * 2, HOP_RETRY_MAX_MS);
+          *delay_ms = (guint) MIN ((gint64) op->unreached_ms, left_ms);
+          g_clear_pointer (&op->ask_address, g_free);
+          g_error_free (error);
+          return OP_RETRY;
+        }
       redis_call_fail (op->outer, error);
       return OP_DONE;
     }
@@ -1418,6 +1746,21 @@ split_part_done (Split     *split,
 
   if (replies == NULL)
     {
+      /* The part reached no node (nothing of it was written): its
+       * commands go again by the slot map, as after TRYAGAIN. */
+      if (split->error == NULL && is_unreached (error) &&
+          g_get_monotonic_time () < split->deadline && note_unreached (self, error))
+        {
+          for (guint e = 0; e < part->entries->len; e++)
+            {
+              Entry again = { g_array_index (part->entries, Entry, e).index, NULL, FALSE };
+
+              g_array_append_val (split->next, again);
+            }
+          split->next_later = TRUE;
+          g_error_free (error);
+          return;
+        }
       if (split->error == NULL)
         split->error = error;
       else
@@ -1863,7 +2206,7 @@ broadcast_targets (RedisClusterPool            *self,
           {
             Node *node = self->nodes->pdata[i];
 
-            g_ptr_array_add (pools, g_object_ref (node->pool));
+            g_ptr_array_add (pools, g_object_ref (node_pool_locked (self, i)));
             g_ptr_array_add (addresses, g_strdup (node->address));
           }
     }
@@ -2301,6 +2644,7 @@ redis_cluster_pool_close_async (RedisClient         *client,
       g_source_destroy (self->refresh_source);
       g_clear_pointer (&self->refresh_source, g_source_unref);
     }
+  stop_down_refresh (self);
   g_mutex_lock (&self->lock);
   self->closed = TRUE;
   for (guint i = 0; i < self->nodes->len; i++)
@@ -2599,6 +2943,7 @@ redis_cluster_pool_dispose (GObject *object)
       g_source_destroy (self->refresh_source);
       g_clear_pointer (&self->refresh_source, g_source_unref);
     }
+  stop_down_refresh (self);
   /* Frees the provider's data now; the node pools' subscribers that
    * outlive the cluster keep the last credentials. */
   if (self->credentials != NULL)
@@ -2616,6 +2961,7 @@ redis_cluster_pool_finalize (GObject *object)
   g_mutex_clear (&self->lock);
   g_free (self->slots);
   g_free (self->read_slots);
+  g_free (self->last_owners);
   g_free (self->slot_replicas);
   g_ptr_array_unref (self->replica_sets);
   redis_cluster_key_cache_free (self->key_cache);
@@ -2835,10 +3181,11 @@ redis_cluster_pool_init (RedisClusterPool *self)
   self->by_address = g_hash_table_new (g_str_hash, g_str_equal);
   self->slots = g_new (guint16, REDIS_CLUSTER_N_SLOTS);
   self->read_slots = g_new (guint16, REDIS_CLUSTER_N_SLOTS);
+  self->last_owners = g_new (guint16, REDIS_CLUSTER_N_SLOTS);
   self->slot_replicas = g_new (guint16, REDIS_CLUSTER_N_SLOTS);
   self->replica_sets = g_ptr_array_new_with_free_func (free_replica_set);
   for (guint i = 0; i < REDIS_CLUSTER_N_SLOTS; i++)
-    self->slots[i] = self->read_slots[i] = self->slot_replicas[i] = NO_NODE;
+    self->slots[i] = self->read_slots[i] = self->last_owners[i] = self->slot_replicas[i] = NO_NODE;
   self->key_cache = redis_cluster_key_cache_new ();
 }
 
@@ -3048,7 +3395,8 @@ redis_cluster_pool_get_read_from (RedisClusterPool *self)
  * the replicas that serve reads, online, in the slot map read last;
  * counted whatever [property@Redis.ClusterPool:read-from] is), `moved`, `ask`,
  * `tryagain` (`t`, redirections and retries followed so far),
- * `refreshes` (`t`, slot map reads) and `key-queries` (`t`, calls that
+ * `unreached` (`t`, sends retried because their node could not be
+ * reached and nothing was written), `refreshes` (`t`, slot map reads) and `key-queries` (`t`, calls that
  * waited for `COMMAND GETKEYS` to route a command outside the built-in
  * key table).
  *
@@ -3087,6 +3435,7 @@ redis_cluster_pool_get_info (RedisClusterPool *self)
   g_variant_builder_add (&builder, "{sv}", "moved", g_variant_new_uint64 (self->n_moved));
   g_variant_builder_add (&builder, "{sv}", "ask", g_variant_new_uint64 (self->n_ask));
   g_variant_builder_add (&builder, "{sv}", "tryagain", g_variant_new_uint64 (self->n_tryagain));
+  g_variant_builder_add (&builder, "{sv}", "unreached", g_variant_new_uint64 (self->n_unreached));
   g_variant_builder_add (&builder, "{sv}", "refreshes", g_variant_new_uint64 (self->n_refreshes));
   g_variant_builder_add (&builder, "{sv}", "key-queries", g_variant_new_uint64 (self->n_key_queries));
   g_mutex_unlock (&self->lock);

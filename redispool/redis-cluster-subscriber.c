@@ -1071,6 +1071,60 @@ request_start (RedisClusterSubscriber *self,
   request_finish_one (request, NULL);
 }
 
+/* What subscribe and unsubscribe share: their public _async, _finish and
+ * _sync are one request each, told apart by @subscribe. */
+static void
+public_request_async (RedisClusterSubscriber *self,
+                      gboolean                subscribe,
+                      RedisSubscriptionKind   kind,
+                      const char * const     *names,
+                      GCancellable           *cancellable,
+                      GAsyncReadyCallback     callback,
+                      gpointer                user_data,
+                      gpointer                source_tag)
+{
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, source_tag);
+  g_task_set_name (task, subscribe ? "[redispool] cluster subscribe"
+                                   : "[redispool] cluster unsubscribe");
+  request_start (self, subscribe, kind, names, task);
+}
+
+static gboolean
+public_request_finish (RedisClusterSubscriber  *self,
+                       GAsyncResult            *result,
+                       gpointer                 source_tag,
+                       GError                 **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == source_tag, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+static gboolean
+public_request_sync (RedisClusterSubscriber  *self,
+                     gboolean                 subscribe,
+                     RedisSubscriptionKind    kind,
+                     const char * const      *names,
+                     GCancellable            *cancellable,
+                     GError                 **error)
+{
+  gpointer source_tag = subscribe ? (gpointer) redis_cluster_subscriber_subscribe_async
+                                  : (gpointer) redis_cluster_subscriber_unsubscribe_async;
+  RedisSyncCall sync;
+  gboolean ret;
+
+  redis_sync_call_begin (&sync);
+  public_request_async (self, subscribe, kind, names, cancellable,
+                        redis_sync_call_store, &sync, source_tag);
+  redis_sync_call_wait (&sync);
+  ret = public_request_finish (self, sync.result, source_tag, error);
+  redis_sync_call_end (&sync);
+  return ret;
+}
+
 /**
  * redis_cluster_subscriber_subscribe_async:
  * @self: a [class@Redis.ClusterSubscriber]
@@ -1098,16 +1152,12 @@ redis_cluster_subscriber_subscribe_async (RedisClusterSubscriber *self,
                                           GAsyncReadyCallback     callback,
                                           gpointer                user_data)
 {
-  g_autoptr(GTask) task = NULL;
-
   g_return_if_fail (REDIS_IS_CLUSTER_SUBSCRIBER (self));
   g_return_if_fail (self->cluster != NULL);
   g_return_if_fail (kind <= REDIS_SUBSCRIPTION_KIND_SHARD);
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, redis_cluster_subscriber_subscribe_async);
-  g_task_set_name (task, "[redispool] cluster subscribe");
-  request_start (self, TRUE, kind, names, task);
+  public_request_async (self, TRUE, kind, names, cancellable, callback, user_data,
+                        redis_cluster_subscriber_subscribe_async);
 }
 
 /**
@@ -1126,9 +1176,8 @@ redis_cluster_subscriber_subscribe_finish (RedisClusterSubscriber  *self,
                                            GError                 **error)
 {
   g_return_val_if_fail (REDIS_IS_CLUSTER_SUBSCRIBER (self), FALSE);
-  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
 
-  return g_task_propagate_boolean (G_TASK (result), error);
+  return public_request_finish (self, result, redis_cluster_subscriber_subscribe_async, error);
 }
 
 /**
@@ -1150,18 +1199,11 @@ redis_cluster_subscriber_subscribe_sync (RedisClusterSubscriber  *self,
                                          GCancellable            *cancellable,
                                          GError                 **error)
 {
-  RedisSyncCall sync;
-  gboolean ret;
-
   g_return_val_if_fail (REDIS_IS_CLUSTER_SUBSCRIBER (self), FALSE);
+  g_return_val_if_fail (self->cluster != NULL, FALSE);
+  g_return_val_if_fail (kind <= REDIS_SUBSCRIPTION_KIND_SHARD, FALSE);
 
-  redis_sync_call_begin (&sync);
-  redis_cluster_subscriber_subscribe_async (self, kind, names, cancellable,
-                                            redis_sync_call_store, &sync);
-  redis_sync_call_wait (&sync);
-  ret = redis_cluster_subscriber_subscribe_finish (self, sync.result, error);
-  redis_sync_call_end (&sync);
-  return ret;
+  return public_request_sync (self, TRUE, kind, names, cancellable, error);
 }
 
 /**
@@ -1185,16 +1227,12 @@ redis_cluster_subscriber_unsubscribe_async (RedisClusterSubscriber *self,
                                             GAsyncReadyCallback     callback,
                                             gpointer                user_data)
 {
-  g_autoptr(GTask) task = NULL;
-
   g_return_if_fail (REDIS_IS_CLUSTER_SUBSCRIBER (self));
   g_return_if_fail (self->cluster != NULL);
   g_return_if_fail (kind <= REDIS_SUBSCRIPTION_KIND_SHARD);
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, redis_cluster_subscriber_unsubscribe_async);
-  g_task_set_name (task, "[redispool] cluster unsubscribe");
-  request_start (self, FALSE, kind, names, task);
+  public_request_async (self, FALSE, kind, names, cancellable, callback, user_data,
+                        redis_cluster_subscriber_unsubscribe_async);
 }
 
 /**
@@ -1213,9 +1251,8 @@ redis_cluster_subscriber_unsubscribe_finish (RedisClusterSubscriber  *self,
                                              GError                 **error)
 {
   g_return_val_if_fail (REDIS_IS_CLUSTER_SUBSCRIBER (self), FALSE);
-  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
 
-  return g_task_propagate_boolean (G_TASK (result), error);
+  return public_request_finish (self, result, redis_cluster_subscriber_unsubscribe_async, error);
 }
 
 /**
@@ -1238,18 +1275,11 @@ redis_cluster_subscriber_unsubscribe_sync (RedisClusterSubscriber  *self,
                                            GCancellable            *cancellable,
                                            GError                 **error)
 {
-  RedisSyncCall sync;
-  gboolean ret;
-
   g_return_val_if_fail (REDIS_IS_CLUSTER_SUBSCRIBER (self), FALSE);
+  g_return_val_if_fail (self->cluster != NULL, FALSE);
+  g_return_val_if_fail (kind <= REDIS_SUBSCRIPTION_KIND_SHARD, FALSE);
 
-  redis_sync_call_begin (&sync);
-  redis_cluster_subscriber_unsubscribe_async (self, kind, names, cancellable,
-                                              redis_sync_call_store, &sync);
-  redis_sync_call_wait (&sync);
-  ret = redis_cluster_subscriber_unsubscribe_finish (self, sync.result, error);
-  redis_sync_call_end (&sync);
-  return ret;
+  return public_request_sync (self, FALSE, kind, names, cancellable, error);
 }
 
 /**

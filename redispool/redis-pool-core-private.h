@@ -119,6 +119,15 @@ void                   redis_pool_core_close      (RedisPoolCore                
 
 /* The number of slots that are up. */
 guint                  redis_pool_core_get_active (RedisPoolCore                *core);
+/* Whether the core is closed (by redis_pool_core_close(), or by a failed
+ * wait-all initialization); lock-free. */
+gboolean               redis_pool_core_is_closed  (RedisPoolCore                *core);
+/* Fails every call waiting in the offline queue (none was written) with a
+ * copy of @error, prefixed "<call> was not sent: "; returns how many. For
+ * a cluster whose slots moved away from a node that is down: its calls
+ * are routed again (see redis-cluster-pool.c). */
+guint                  redis_pool_core_fail_queued (RedisPoolCore               *core,
+                                                    const GError                *error);
 /* The credentials provider (see redis-credentials-private.h): @func is
  * called in the core's context with a request it answers (or drops) once,
  * before each connect of a shared connection (and of the pool's

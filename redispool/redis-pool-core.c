@@ -35,7 +35,9 @@
  * after the backoff, unless the core is closed, does not reconnect, or a
  * wait-all initialization is running (a failure then fails the
  * initialization); so while the server is down each slot has one attempt
- * pending at a time. The backoff is exponential with full jitter
+ * pending at a time. (A slot that was up and is lost while a wait-all
+ * initialization still waits for other slots is retried: its outcome
+ * was counted, and the initialization may succeed without it.) The backoff is exponential with full jitter
  * (redis-backoff.c). While the network monitor says the server cannot be
  * reached (redis-netmon.c), slots that go down stay down, without retry;
  * when it can again, core_network_back() starts them at once. A slot up again after a loss is reported as
@@ -110,6 +112,7 @@ typedef struct
   guint         attempts;        /* consecutive failed connects */
   GSource      *retry_source;
   gboolean      ever_ready;
+  gboolean      init_counted;    /* its wait-all init outcome is counted */
   guint64       reconnects;
   GError       *last_error;
   gboolean      asking;          /* CONNECTING: the credentials provider is asked */
@@ -139,6 +142,7 @@ struct _RedisPoolCore
   Slot                         *slots;
   gboolean                      started;
   gboolean                      closed;
+  gint                          closed_seen;    /* atomic copy of closed, for lock-free readers */
   guint                         rr_next;
   GQueue                        queued;         /* RedisCall*: no live connection yet */
   guint                         active;
@@ -1510,10 +1514,13 @@ slot_schedule_retry_locked (RedisPoolCore *core,
   const RedisPoolConfig *config = &core->config;
   guint delay;
 
-  /* During a wait-all initialization a failure fails the pool instead.
-   * While the network does not reach the server, no retry: the slot stays
-   * down until core_network_changed() starts it again. */
-  if (core->closed || !config->reconnect || slot->retry_source != NULL || core->initializing ||
+  /* During a wait-all initialization a slot's first failure fails the
+   * pool instead; one that connected (its outcome counted) and was lost
+   * since is retried, or it would stay down once the initialization
+   * succeeds. While the network does not reach the server, no retry: the
+   * slot stays down until core_network_changed() starts it again. */
+  if (core->closed || !config->reconnect || slot->retry_source != NULL ||
+      (core->initializing && !slot->init_counted) ||
       !redis_netmon_get_reachable (core->netmon))
     return;
 
@@ -1531,6 +1538,7 @@ slot_schedule_retry_locked (RedisPoolCore *core,
 }
 
 static void core_init_step (RedisPoolCore *core,
+                            guint          index,
                             const GError  *error);
 
 /* Fails the calls of @refused (taken) with @auth_error: every slot was
@@ -1664,7 +1672,7 @@ slot_connected_cb (GObject      *object,
     }
 
   /* A failed attempt was handled by slot_engine_closed_cb (retry). */
-  core_init_step (core, error);
+  core_init_step (core, ref->index, error);
   connect_ref_free (ref);
 }
 
@@ -1773,7 +1781,7 @@ provider_done (gpointer      data,
   if (error == NULL)
     slot_connect (core, index);
   else
-    core_init_step (core, error);
+    core_init_step (core, index, error);
 }
 
 static void
@@ -1951,18 +1959,22 @@ core_init_settle (RedisPoolCore *core,
   redis_init_once_return (&core->init, waiters);
 }
 
-/* A wait-all initialization: slot @error'd or connected. The last one
- * settles it. */
+/* A wait-all initialization: slot @index failed (@error) or connected.
+ * Only its first outcome counts (a slot lost and connected again before
+ * the others are done must not be counted twice). The last one settles
+ * it. */
 static void
 core_init_step (RedisPoolCore *core,
+                guint          index,
                 const GError  *error)
 {
   GError *init_error = NULL;
   gboolean last = FALSE;
 
   g_mutex_lock (&core->lock);
-  if (core->initializing)
+  if (core->initializing && !core->slots[index].init_counted)
     {
+      core->slots[index].init_counted = TRUE;
       if (error != NULL && core->init_error == NULL)
         core->init_error = g_error_copy (error);
       if (--core->init_pending == 0)
@@ -2014,6 +2026,8 @@ core_init_start (RedisPoolCore *core,
     {
       core->initializing = TRUE;
       core->init_pending = core->config.size;
+      for (guint i = 0; i < core->config.size; i++)
+        core->slots[i].init_counted = FALSE;
       if (cancellable != NULL)
         core->init_cancel_source = cancel_source_new (cancellable, "[redispool] pool init cancelled",
                                                       core_init_cancelled_cb,
@@ -2055,6 +2069,7 @@ core_close_locked (RedisPoolCore *core,
   RedisEngine *engine;
 
   core->closed = TRUE;
+  g_atomic_int_set (&core->closed_seen, TRUE);
   core->initializing = FALSE;
   *queued = core->queued;
   g_queue_init (&core->queued);
@@ -2191,6 +2206,42 @@ redis_pool_core_close (RedisPoolCore *core,
 }
 
 /* ---- state -------------------------------------------------------------- */
+
+gboolean
+redis_pool_core_is_closed (RedisPoolCore *core)
+{
+  return g_atomic_int_get (&core->closed_seen);
+}
+
+guint
+redis_pool_core_fail_queued (RedisPoolCore *core,
+                             const GError  *error)
+{
+  GQueue taken;
+  RedisCall *call;
+  guint n = 0;
+
+  /* Only the offline queue: those calls were never written, so failing
+   * them cannot lose a write that ran. */
+  g_mutex_lock (&core->lock);
+  taken = core->queued;
+  g_queue_init (&core->queued);
+  g_mutex_unlock (&core->lock);
+
+  while ((call = g_queue_pop_head (&taken)) != NULL)
+    {
+      if (!redis_call_is_completed (call))
+        {
+          GError *copy = g_error_copy (error);
+
+          g_prefix_error (&copy, "%s was not sent: ", redis_call_get_name (call));
+          redis_call_fail (call, copy);
+          n++;
+        }
+      redis_call_unref (call);
+    }
+  return n;
+}
 
 guint
 redis_pool_core_get_active (RedisPoolCore *core)

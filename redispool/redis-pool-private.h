@@ -24,4 +24,14 @@ void redis_pool_share_credentials_private (RedisPool        *self,
  * others. */
 RedisCredentials *redis_pool_get_credentials_private (RedisPool *self);
 
+/* Whether @self is closed for good: closed, or its wait-all initialization
+ * failed. Lock-free, for the cluster's node pick: a node pool that could
+ * not connect at first is replaced (redis-cluster-pool.c). */
+gboolean redis_pool_is_closed_private (RedisPool *self);
+/* Fails the calls waiting in @self's offline queue (never written) with a
+ * copy of @error: for a cluster whose slots moved away from the node while
+ * it is down, so that they are routed again. Returns how many. */
+guint    redis_pool_fail_queued_private (RedisPool    *self,
+                                         const GError *error);
+
 G_END_DECLS

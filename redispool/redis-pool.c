@@ -1142,6 +1142,21 @@ redis_pool_get_credentials_private (RedisPool *self)
   return redis_pool_core_get_credentials (self->core);
 }
 
+gboolean
+redis_pool_is_closed_private (RedisPool *self)
+{
+  return redis_pool_core_is_closed (self->core);
+}
+
+guint
+redis_pool_fail_queued_private (RedisPool    *self,
+                                const GError *error)
+{
+  g_return_val_if_fail (REDIS_IS_POOL (self), 0);
+
+  return redis_pool_core_fail_queued (self->core, error);
+}
+
 /**
  * redis_pool_get_strategy:
  * @self: a [class@Redis.Pool]

@@ -536,3 +536,140 @@ cluster_fixture_kill (ClusterFixture *self,
   g_assert_cmpuint (node, <, self->n_nodes);
   g_assert_true (redis_test_server_kill (self->servers[node]));
 }
+
+/* ---- shared by the cluster suites ----------------------------------------- */
+
+guint64
+cluster_fixture_info_u64 (ClusterFixture *self,
+                          guint           node,
+                          const char     *section,
+                          const char     *field)
+{
+  g_autofree char *info = cluster_fixture_cli (self, node, (const char *[]) { "INFO", section, NULL });
+  g_autofree char *value = info_field (info, field);
+
+  if (value == NULL)
+    g_error ("node %u: no %s in INFO %s", node, field, section);
+  return g_ascii_strtoull (value, NULL, 10);
+}
+
+guint64
+cluster_fixture_cmdstat_calls (ClusterFixture *self,
+                               guint           node,
+                               const char     *command)
+{
+  g_autofree char *info = cluster_fixture_cli (self, node, (const char *[]) { "INFO", "commandstats", NULL });
+  g_autofree char *prefix = g_strdup_printf ("cmdstat_%s:calls=", command);
+  const char *at = strstr (info, prefix);
+
+  return at != NULL ? g_ascii_strtoull (at + strlen (prefix), NULL, 10) : 0;
+}
+
+void
+cluster_fixture_reset_stats (ClusterFixture *self)
+{
+  for (guint i = 0; i < self->n_nodes; i++)
+    if (cluster_fixture_is_running (self, i))
+      {
+        g_autofree char *ok = cluster_fixture_cli (self, i, (const char *[]) { "CONFIG", "RESETSTAT", NULL });
+
+        g_assert_cmpstr (ok, ==, "OK");
+      }
+}
+
+/* Whether every node of @primaries sends a reader of @key to @node, and
+ * @node serves it. */
+static gboolean
+key_settled_on (ClusterFixture *self,
+                GArray         *primaries,
+                const char     *key,
+                guint           node)
+{
+  g_autofree char *port = cluster_fixture_port_string (self, node);
+
+  for (guint k = 0; k < primaries->len; k++)
+    {
+      guint i = g_array_index (primaries, guint, k);
+      g_autofree char *out = cluster_fixture_cli (self, i, (const char *[]) { "GET", key, NULL });
+      gboolean moved = g_str_has_prefix (out, "MOVED");
+
+      if (i == node ? moved : !moved || !g_str_has_suffix (out, port))
+        {
+          g_test_message ("node %u answers GET %s with “%s”, not yet settled on node %u",
+                          i, key, out, node);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+void
+cluster_fixture_give_slot_of (ClusterFixture *self,
+                              const char     *key,
+                              guint           from,
+                              guint           to)
+{
+  g_autofree char *slot = g_strdup_printf ("%u", redis_cluster_key_slot ((const guint8 *) key, strlen (key)));
+  g_autoptr(GArray) primaries = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_autofree char *importing = NULL;
+
+  /* SETSLOT is for primaries only; the replicas learn by gossip. The new
+   * owner first: its claim bumps its config epoch, so that it wins the
+   * gossip. */
+  for (guint k = 0; k < self->n_nodes; k++)
+    {
+      guint i = (to + k) % self->n_nodes;
+
+      if (cluster_fixture_is_running (self, i) && cluster_fixture_is_primary (self, i))
+        g_array_append_val (primaries, i);
+    }
+  importing = cluster_fixture_cli (self, to, (const char *[]) {
+    "CLUSTER", "SETSLOT", slot, "IMPORTING", self->ids[from], NULL });
+  g_assert_cmpstr (importing, ==, "OK");
+  for (guint k = 0; k < primaries->len; k++)
+    {
+      g_autofree char *ok = cluster_fixture_cli (self, g_array_index (primaries, guint, k), (const char *[]) {
+        "CLUSTER", "SETSLOT", slot, "NODE", self->ids[to], NULL });
+
+      g_assert_cmpstr (ok, ==, "OK");
+    }
+  WAIT_UNTIL (key_settled_on (self, primaries, key, to), 10000);
+}
+
+RedisClusterPool *
+cluster_fixture_pool_new (ClusterFixture *self,
+                          const char     *query)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *seeds = cluster_fixture_uri (self);
+  g_autofree char *uri = query != NULL ?
+                           g_strdup_printf ("%s%c%s", seeds, strchr (seeds, '?') != NULL ? '&' : '?', query) :
+                           g_strdup (seeds);
+  RedisClusterPool *cluster = redis_cluster_pool_new_sync (uri, NULL, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (cluster);
+  return cluster;
+}
+
+RedisReply *
+cluster_fixture_command (RedisClusterPool   *cluster,
+                         const char * const *argv)
+{
+  g_autoptr(GError) error = NULL;
+  RedisReply *reply = redis_client_command_sync (REDIS_CLIENT (cluster), argv, NULL, &error);
+
+  g_assert_no_error (error);
+  return reply;
+}
+
+guint64
+cluster_fixture_pool_info_u64 (RedisClusterPool *cluster,
+                               const char       *name)
+{
+  g_autoptr(GVariant) info = redis_cluster_pool_get_info (cluster);
+  guint64 value = 0;
+
+  g_assert_true (g_variant_lookup (info, name, "t", &value));
+  return value;
+}

@@ -2,6 +2,7 @@
 
 #pragma once
 
+#include "redispool.h"
 #include "redis-test-server.h"
 
 G_BEGIN_DECLS
@@ -27,8 +28,9 @@ G_BEGIN_DECLS
  * cluster_fixture_is_primary()).
  *
  * Helpers assert on failure: the fixture is for tests only. It uses the
- * library for one thing, redis_cluster_key_slot(), so it is compiled into
- * each cluster suite rather than into the library-free test-support.
+ * library (redis_cluster_key_slot(), and the shared helpers at the end
+ * that make and use a cluster pool), so it is compiled into each cluster
+ * suite rather than into the library-free test-support.
  */
 
 typedef struct
@@ -118,6 +120,44 @@ void            cluster_fixture_stop             (ClusterFixture      *self,
                                                   guint                node);
 void            cluster_fixture_kill             (ClusterFixture      *self,
                                                   guint                node);
+
+/* ---- shared by the cluster suites ---------------------------------------- */
+
+/* @field of `INFO @section` on @node, as a number; fails the test if the
+ * node does not report it. */
+guint64         cluster_fixture_info_u64         (ClusterFixture      *self,
+                                                  guint                node,
+                                                  const char          *section,
+                                                  const char          *field);
+/* "calls" of cmdstat_<command> in @node's INFO commandstats, 0 when the
+ * command never ran there since the last reset. */
+guint64         cluster_fixture_cmdstat_calls    (ClusterFixture      *self,
+                                                  guint                node,
+                                                  const char          *command);
+/* CONFIG RESETSTAT on every running node. */
+void            cluster_fixture_reset_stats      (ClusterFixture      *self);
+/* Gives the slot of @key from @from to @to behind any client's back, as
+ * a resharding does (keys are not migrated): @to imports it and takes it
+ * first, then the other running primaries learn it; returns once every
+ * one of them redirects a GET of @key to @to (scaled deadline). */
+void            cluster_fixture_give_slot_of     (ClusterFixture      *self,
+                                                  const char          *key,
+                                                  guint                from,
+                                                  guint                to);
+
+/* A cluster pool with every primary as a seed (cluster_fixture_uri()) and
+ * @query (nullable, "name=value&…") added to the URI; fails the test if it
+ * cannot be made. */
+RedisClusterPool *cluster_fixture_pool_new       (ClusterFixture      *self,
+                                                  const char          *query);
+/* @argv through @cluster, synchronously; fails the test on an error. */
+RedisReply     *cluster_fixture_command          (RedisClusterPool    *cluster,
+                                                  const char * const  *argv);
+#define CLUSTER_FIXTURE_CMD(c, ...) \
+  cluster_fixture_command ((c), (const char *[]) { __VA_ARGS__, NULL })
+/* A "t" (guint64) entry of redis_cluster_pool_get_info(). */
+guint64         cluster_fixture_pool_info_u64    (RedisClusterPool    *cluster,
+                                                  const char          *name);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClusterFixture, cluster_fixture_free)
 

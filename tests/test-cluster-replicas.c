@@ -258,44 +258,12 @@ replica_of (guint primary)
   return cluster_fixture_replica (fixture, primary, 0);
 }
 
-/* "calls" of cmdstat_<command> in @node's INFO commandstats (0 when the
- * command never ran there). */
-static guint64
-cmdstat_calls (guint       node,
-               const char *command)
-{
-  g_autofree char *info = CLI (node, "INFO", "commandstats");
-  g_autofree char *prefix = g_strdup_printf ("cmdstat_%s:calls=", command);
-  const char *at = strstr (info, prefix);
-
-  return at != NULL ? g_ascii_strtoull (at + strlen (prefix), NULL, 10) : 0;
-}
-
-static void
-reset_stats (void)
-{
-  for (guint i = 0; i < fixture->n_nodes; i++)
-    if (cluster_fixture_is_running (fixture, i))
-      g_free (CLI (i, "CONFIG", "RESETSTAT"));
-}
-
-static guint64
-info_field (guint       node,
-            const char *field)
-{
-  g_autofree char *info = CLI (node, "INFO", "replication");
-  g_autofree char *prefix = g_strdup_printf ("%s:", field);
-  const char *at = strstr (info, prefix);
-
-  g_assert_nonnull (at);
-  return g_ascii_strtoull (at + strlen (prefix), NULL, 10);
-}
-
 static gboolean
 replicas_caught_up (void)
 {
   for (guint p = 0; p < N_PRIMARIES; p++)
-    if (info_field (replica_of (p), "slave_repl_offset") < info_field (p, "master_repl_offset"))
+    if (cluster_fixture_info_u64 (fixture, replica_of (p), "replication", "slave_repl_offset") <
+        cluster_fixture_info_u64 (fixture, p, "replication", "master_repl_offset"))
       return FALSE;
   return TRUE;
 }
@@ -326,42 +294,15 @@ bring_replicas_online (void)
     WAIT_UNTIL (shards_all_online (p), 20000);
 }
 
+/* A cluster pool reading from @read_from ("primary", "replica"…). */
 static RedisClusterPool *
 new_pool (const char *read_from)
 {
-  g_autoptr(GError) error = NULL;
-  g_autofree char *seeds = cluster_fixture_uri (fixture);
-  g_autofree char *uri = g_strdup_printf ("%s&read_from=%s", seeds, read_from);
-  RedisClusterPool *cluster = redis_cluster_pool_new_sync (uri, NULL, &error);
+  g_autofree char *query = g_strdup_printf ("read_from=%s", read_from);
 
-  g_assert_no_error (error);
-  g_assert_nonnull (cluster);
-  return cluster;
+  return cluster_fixture_pool_new (fixture, query);
 }
-
-static RedisReply *
-command (RedisClusterPool   *cluster,
-         const char * const *argv)
-{
-  g_autoptr(GError) error = NULL;
-  RedisReply *reply = redis_client_command_sync (REDIS_CLIENT (cluster), argv, NULL, &error);
-
-  g_assert_no_error (error);
-  return reply;
-}
-
-#define CMD(c, ...) command ((c), (const char *[]) { __VA_ARGS__, NULL })
-
-static guint64
-info_u64 (RedisClusterPool *cluster,
-          const char       *name)
-{
-  g_autoptr(GVariant) info = redis_cluster_pool_get_info (cluster);
-  guint64 value = 0;
-
-  g_assert_true (g_variant_lookup (info, name, "t", &value));
-  return value;
-}
+#define CMD(c, ...) CLUSTER_FIXTURE_CMD ((c), __VA_ARGS__)
 
 /* Writes key <prefix>:<i> = v<i> for i < n through @cluster, and waits
  * until the replicas have them. The keys of each primary are counted in
@@ -383,6 +324,31 @@ write_keys (RedisClusterPool *cluster,
         per_primary[cluster_fixture_initial_owner (fixture, redis_cluster_key_slot ((const guint8 *) key, strlen (key)))]++;
     }
   WAIT_UNTIL (replicas_caught_up (), 10000);
+}
+
+/* Reads back what write_keys() wrote and checks that the replicas served
+ * every GET: @per_primary[p] of them on the replica of primary p, none on
+ * the primaries. */
+static void
+read_keys_from_replicas (RedisClusterPool *cluster,
+                         const char       *prefix,
+                         guint             n,
+                         const guint      *per_primary)
+{
+  cluster_fixture_reset_stats (fixture);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *key = g_strdup_printf ("%s:%u", prefix, i);
+      g_autofree char *value = g_strdup_printf ("v%u", i);
+      g_autoptr(RedisReply) reply = CMD (cluster, "GET", key);
+
+      g_assert_cmpstr (redis_reply_get_text (reply), ==, value);
+    }
+  for (guint p = 0; p < N_PRIMARIES; p++)
+    {
+      g_assert_cmpuint (cluster_fixture_cmdstat_calls (fixture, p, "get"), ==, 0);
+      g_assert_cmpuint (cluster_fixture_cmdstat_calls (fixture, replica_of (p), "get"), ==, per_primary[p]);
+    }
 }
 
 static void
@@ -419,31 +385,18 @@ test_reads_go_to_replicas (void)
   guint per_primary[N_PRIMARIES] = { 0 };
   const guint n = 300;
 
-  reset_stats ();
+  cluster_fixture_reset_stats (fixture);
   write_keys (cluster, "ro", n, per_primary);
   /* Writes went to the primaries, straight. */
   for (guint p = 0; p < N_PRIMARIES; p++)
     {
       g_assert_cmpuint (per_primary[p], >, 0);
-      g_assert_cmpuint (cmdstat_calls (p, "set"), ==, per_primary[p]);
+      g_assert_cmpuint (cluster_fixture_cmdstat_calls (fixture, p, "set"), ==, per_primary[p]);
     }
 
-  reset_stats ();
-  for (guint i = 0; i < n; i++)
-    {
-      g_autofree char *key = g_strdup_printf ("ro:%u", i);
-      g_autofree char *value = g_strdup_printf ("v%u", i);
-      g_autoptr(RedisReply) reply = CMD (cluster, "GET", key);
-
-      g_assert_cmpstr (redis_reply_get_text (reply), ==, value);
-    }
-  for (guint p = 0; p < N_PRIMARIES; p++)
-    {
-      g_assert_cmpuint (cmdstat_calls (p, "get"), ==, 0);
-      g_assert_cmpuint (cmdstat_calls (replica_of (p), "get"), ==, per_primary[p]);
-    }
+  read_keys_from_replicas (cluster, "ro", n, per_primary);
   /* The replicas served them after READONLY: no MOVED came back. */
-  g_assert_cmpuint (info_u64 (cluster, "moved"), ==, 0);
+  g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "moved"), ==, 0);
 }
 
 static RedisPool *pool_of_node (RedisClusterPool *cluster,
@@ -522,21 +475,8 @@ test_readonly_after_reconnect (void)
   WAIT_UNTIL (counts.lost >= killed && all_replica_pools_full (cluster), 20000);
   g_assert_cmpuint (counts.replaced, >, 0);
 
-  reset_stats ();
-  for (guint i = 0; i < n; i++)
-    {
-      g_autofree char *key = g_strdup_printf ("again:%u", i);
-      g_autofree char *value = g_strdup_printf ("v%u", i);
-      g_autoptr(RedisReply) reply = CMD (cluster, "GET", key);
-
-      g_assert_cmpstr (redis_reply_get_text (reply), ==, value);
-    }
-  for (guint p = 0; p < N_PRIMARIES; p++)
-    {
-      g_assert_cmpuint (cmdstat_calls (replica_of (p), "get"), ==, per_primary[p]);
-      g_assert_cmpuint (cmdstat_calls (p, "get"), ==, 0);
-    }
-  g_assert_cmpuint (info_u64 (cluster, "moved"), ==, 0);
+  read_keys_from_replicas (cluster, "again", n, per_primary);
+  g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "moved"), ==, 0);
 }
 
 /* The replica of primary 0 announced at the address of the replica of
@@ -568,7 +508,7 @@ test_moved_from_replica (void)
   g_free (CLI (0, "SET", key, "moved"));
   WAIT_UNTIL (replicas_caught_up (), 10000);
 
-  reset_stats ();
+  cluster_fixture_reset_stats (fixture);
   for (guint i = 0; i < 2; i++)
     {
       g_autoptr(RedisReply) reply = CMD (cluster, "GET", key);
@@ -577,10 +517,10 @@ test_moved_from_replica (void)
     }
   /* The first went to the wrong replica and followed its MOVED; the
    * second went to the primary at once. */
-  g_assert_cmpuint (info_u64 (cluster, "moved"), ==, 1);
-  g_assert_cmpuint (cmdstat_calls (0, "get"), ==, 2);
-  g_assert_cmpuint (cmdstat_calls (replica_of (1), "get"), ==, 0);
-  g_assert_cmpuint (cmdstat_calls (replica_of (0), "get"), ==, 0);
+  g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "moved"), ==, 1);
+  g_assert_cmpuint (cluster_fixture_cmdstat_calls (fixture, 0, "get"), ==, 2);
+  g_assert_cmpuint (cluster_fixture_cmdstat_calls (fixture, replica_of (1), "get"), ==, 0);
+  g_assert_cmpuint (cluster_fixture_cmdstat_calls (fixture, replica_of (0), "get"), ==, 0);
 }
 
 typedef struct
@@ -615,7 +555,7 @@ test_what_stays_on_primaries (void)
   WAIT_UNTIL (replicas_caught_up (), 10000);
 
   /* A read-only pipeline, over two nodes: replicas. */
-  reset_stats ();
+  cluster_fixture_reset_stats (fixture);
   {
     g_autoptr(RedisBatch) batch = redis_batch_new ();
     g_autoptr(GPtrArray) replies = NULL;
@@ -627,12 +567,12 @@ test_what_stays_on_primaries (void)
     g_assert_no_error (error);
     g_assert_cmpstr (redis_reply_get_text (replies->pdata[0]), ==, "x");
   }
-  g_assert_cmpuint (cmdstat_calls (replica, "get"), ==, 2);
-  g_assert_cmpuint (cmdstat_calls (replica_of (1), "get"), ==, 1);
-  g_assert_cmpuint (cmdstat_calls (primary, "get"), ==, 0);
+  g_assert_cmpuint (cluster_fixture_cmdstat_calls (fixture, replica, "get"), ==, 2);
+  g_assert_cmpuint (cluster_fixture_cmdstat_calls (fixture, replica_of (1), "get"), ==, 1);
+  g_assert_cmpuint (cluster_fixture_cmdstat_calls (fixture, primary, "get"), ==, 0);
 
   /* A pipeline with one write: all of it on the primaries. */
-  reset_stats ();
+  cluster_fixture_reset_stats (fixture);
   {
     g_autoptr(RedisBatch) batch = redis_batch_new ();
     g_autoptr(GPtrArray) replies = NULL;
@@ -642,11 +582,11 @@ test_what_stays_on_primaries (void)
     replies = redis_client_pipeline_sync (REDIS_CLIENT (cluster), batch, NULL, &error);
     g_assert_no_error (error);
   }
-  g_assert_cmpuint (cmdstat_calls (primary, "get"), ==, 1);
-  g_assert_cmpuint (cmdstat_calls (replica, "get"), ==, 0);
+  g_assert_cmpuint (cluster_fixture_cmdstat_calls (fixture, primary, "get"), ==, 1);
+  g_assert_cmpuint (cluster_fixture_cmdstat_calls (fixture, replica, "get"), ==, 0);
 
   /* The same, async. */
-  reset_stats ();
+  cluster_fixture_reset_stats (fixture);
   {
     g_autoptr(RedisBatch) reads = redis_batch_new ();
     g_autoptr(RedisBatch) mixed = redis_batch_new ();
@@ -660,11 +600,11 @@ test_what_stays_on_primaries (void)
     WAIT_UNTIL (pending.left == 0, 10000);
     g_assert_no_error (pending.error);
   }
-  g_assert_cmpuint (cmdstat_calls (replica, "get"), ==, 1);
-  g_assert_cmpuint (cmdstat_calls (primary, "get"), ==, 1);
+  g_assert_cmpuint (cluster_fixture_cmdstat_calls (fixture, replica, "get"), ==, 1);
+  g_assert_cmpuint (cluster_fixture_cmdstat_calls (fixture, primary, "get"), ==, 1);
 
   /* A transaction of reads: MULTI is no read, it stays on the primary. */
-  reset_stats ();
+  cluster_fixture_reset_stats (fixture);
   {
     g_autoptr(RedisBatch) batch = redis_batch_new ();
     g_autoptr(GPtrArray) replies = NULL;
@@ -673,20 +613,20 @@ test_what_stays_on_primaries (void)
     replies = redis_client_transaction_sync (REDIS_CLIENT (cluster), batch, NULL, &error);
     g_assert_no_error (error);
   }
-  g_assert_cmpuint (cmdstat_calls (primary, "get"), ==, 1);
-  g_assert_cmpuint (cmdstat_calls (replica, "get"), ==, 0);
-  g_assert_cmpuint (cmdstat_calls (replica, "multi"), ==, 0);
+  g_assert_cmpuint (cluster_fixture_cmdstat_calls (fixture, primary, "get"), ==, 1);
+  g_assert_cmpuint (cluster_fixture_cmdstat_calls (fixture, replica, "get"), ==, 0);
+  g_assert_cmpuint (cluster_fixture_cmdstat_calls (fixture, replica, "multi"), ==, 0);
 
   /* A command outside the key table that COMMAND INFO flags readonly
    * (LCS) goes to the replica once the servers told. */
-  reset_stats ();
+  cluster_fixture_reset_stats (fixture);
   {
     g_autoptr(RedisReply) reply = CMD (cluster, "LCS", key, key);
 
     g_assert_cmpstr (redis_reply_get_text (reply), ==, "x");
   }
-  g_assert_cmpuint (cmdstat_calls (replica, "lcs"), ==, 1);
-  g_assert_cmpuint (cmdstat_calls (primary, "lcs"), ==, 0);
+  g_assert_cmpuint (cluster_fixture_cmdstat_calls (fixture, replica, "lcs"), ==, 1);
+  g_assert_cmpuint (cluster_fixture_cmdstat_calls (fixture, primary, "lcs"), ==, 0);
 }
 
 static RedisPool *
@@ -722,6 +662,25 @@ all_replica_pools_up (RedisClusterPool *cluster)
 }
 
 /* Last: it stops the replica of primary 0. */
+/* From fresh statistics: GET @key0 (holding "a") and @key1 ("b") @n
+ * times each through @cluster. */
+static void
+read_a_and_b (RedisClusterPool *cluster,
+              const char       *key0,
+              const char       *key1,
+              guint             n)
+{
+  cluster_fixture_reset_stats (fixture);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(RedisReply) a = CMD (cluster, "GET", key0);
+      g_autoptr(RedisReply) b = CMD (cluster, "GET", key1);
+
+      g_assert_cmpstr (redis_reply_get_text (a), ==, "a");
+      g_assert_cmpstr (redis_reply_get_text (b), ==, "b");
+    }
+}
+
 static void
 test_replica_preferred_falls_back (void)
 {
@@ -739,35 +698,19 @@ test_replica_preferred_falls_back (void)
   /* The replicas' pools connect on their own once the map is read. */
   WAIT_UNTIL (all_replica_pools_up (cluster), 10000);
 
-  reset_stats ();
-  for (guint i = 0; i < n; i++)
-    {
-      g_autoptr(RedisReply) a = CMD (cluster, "GET", key0);
-      g_autoptr(RedisReply) b = CMD (cluster, "GET", key1);
-
-      g_assert_cmpstr (redis_reply_get_text (a), ==, "a");
-      g_assert_cmpstr (redis_reply_get_text (b), ==, "b");
-    }
-  g_assert_cmpuint (cmdstat_calls (replica_of (0), "get"), ==, n);
-  g_assert_cmpuint (cmdstat_calls (replica_of (1), "get"), ==, n);
-  g_assert_cmpuint (cmdstat_calls (0, "get"), ==, 0);
+  read_a_and_b (cluster, key0, key1, n);
+  g_assert_cmpuint (cluster_fixture_cmdstat_calls (fixture, replica_of (0), "get"), ==, n);
+  g_assert_cmpuint (cluster_fixture_cmdstat_calls (fixture, replica_of (1), "get"), ==, n);
+  g_assert_cmpuint (cluster_fixture_cmdstat_calls (fixture, 0, "get"), ==, 0);
 
   stopped_pool = pool_of_node (cluster, replica_of (0));
   cluster_fixture_stop (fixture, replica_of (0));
   WAIT_UNTIL (redis_pool_get_active_connections (stopped_pool) == 0, 10000);
 
-  reset_stats ();
-  for (guint i = 0; i < n; i++)
-    {
-      g_autoptr(RedisReply) a = CMD (cluster, "GET", key0);
-      g_autoptr(RedisReply) b = CMD (cluster, "GET", key1);
-
-      g_assert_cmpstr (redis_reply_get_text (a), ==, "a");
-      g_assert_cmpstr (redis_reply_get_text (b), ==, "b");
-    }
-  g_assert_cmpuint (cmdstat_calls (0, "get"), ==, n);
-  g_assert_cmpuint (cmdstat_calls (replica_of (1), "get"), ==, n);
-  g_assert_cmpuint (cmdstat_calls (1, "get"), ==, 0);
+  read_a_and_b (cluster, key0, key1, n);
+  g_assert_cmpuint (cluster_fixture_cmdstat_calls (fixture, 0, "get"), ==, n);
+  g_assert_cmpuint (cluster_fixture_cmdstat_calls (fixture, replica_of (1), "get"), ==, n);
+  g_assert_cmpuint (cluster_fixture_cmdstat_calls (fixture, 1, "get"), ==, 0);
 }
 
 int

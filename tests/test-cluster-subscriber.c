@@ -46,17 +46,6 @@ node_address (guint node)
   return g_strdup_printf ("127.0.0.1:%u", cluster_fixture_port (fixture, node));
 }
 
-static RedisClusterPool *
-new_cluster_pool (void)
-{
-  g_autoptr(GError) error = NULL;
-  g_autofree char *uri = cluster_fixture_uri (fixture);
-  RedisClusterPool *cluster = redis_cluster_pool_new_sync (uri, NULL, &error);
-
-  g_assert_no_error (error);
-  return cluster;
-}
-
 static gint64
 publish (RedisClusterPool *cluster,
          const char       *command,
@@ -144,7 +133,7 @@ unsubscribe (RedisClusterSubscriber *sub,
 static void
 test_shards (void)
 {
-  g_autoptr(RedisClusterPool) cluster = new_cluster_pool ();
+  g_autoptr(RedisClusterPool) cluster = cluster_fixture_pool_new (fixture, NULL);
   g_autoptr(RedisClusterSubscriber) sub = redis_cluster_pool_create_subscriber (cluster);
   char *names[N_NODES + 1] = { NULL };
   Seen seen[N_NODES] = { { 0 } };
@@ -214,7 +203,7 @@ test_shards (void)
 static void
 test_channels_and_patterns (void)
 {
-  g_autoptr(RedisClusterPool) cluster = new_cluster_pool ();
+  g_autoptr(RedisClusterPool) cluster = cluster_fixture_pool_new (fixture, NULL);
   g_autoptr(RedisClusterSubscriber) sub = redis_cluster_pool_create_subscriber (cluster);
   Seen news = { .name = "news" }, pattern = { .name = "alerts.*" };
 
@@ -238,46 +227,6 @@ test_channels_and_patterns (void)
   seen_clear (&pattern);
 }
 
-/* Whether every node sends a reader of @name's slot to @node. */
-static gboolean
-slot_settled (const char *name,
-              guint       node)
-{
-  g_autofree char *port = cluster_fixture_port_string (fixture, node);
-
-  for (guint i = 0; i < N_NODES; i++)
-    {
-      g_autofree char *out = CLI (i, "GET", name);
-      gboolean moved = g_str_has_prefix (out, "MOVED");
-
-      if (i == node ? moved : !moved || !g_str_has_suffix (out, port))
-        return FALSE;
-    }
-  return TRUE;
-}
-
-/* Gives the (empty) slot of @name from @from to @node, as a resharding
- * does: the new owner takes it first, then the others learn it. The old
- * owner, when it gives the slot up, sends `sunsubscribe` to its
- * subscribers of the slot's shard channels. */
-static void
-set_slot_node (const char *name,
-               guint       from,
-               guint       node)
-{
-  g_autofree char *s = g_strdup_printf ("%u", slot_of (name));
-  g_autofree char *importing = CLI (node, "CLUSTER", "SETSLOT", s, "IMPORTING", fixture->ids[from]);
-
-  g_assert_cmpstr (importing, ==, "OK");
-  for (guint k = 0; k < N_NODES; k++)
-    {
-      g_autofree char *ok = CLI ((node + k) % N_NODES, "CLUSTER", "SETSLOT", s, "NODE", fixture->ids[node]);
-
-      g_assert_cmpstr (ok, ==, "OK");
-    }
-  WAIT_UNTIL (slot_settled (name, node), 10000);
-}
-
 static void
 resubscribed_cb (RedisClusterSubscriber *sub,
                  const char             *address,
@@ -289,7 +238,7 @@ resubscribed_cb (RedisClusterSubscriber *sub,
 static void
 test_slot_moved (void)
 {
-  g_autoptr(RedisClusterPool) cluster = new_cluster_pool ();
+  g_autoptr(RedisClusterPool) cluster = cluster_fixture_pool_new (fixture, NULL);
   g_autoptr(RedisClusterSubscriber) sub = redis_cluster_pool_create_subscriber (cluster);
   g_autoptr(GPtrArray) resubscribed = g_ptr_array_new_with_free_func (g_free);
   g_autofree char *moving = channel_on_node ("moving", 0, 0);
@@ -304,8 +253,10 @@ test_slot_moved (void)
   g_signal_connect (sub, "resubscribed", G_CALLBACK (resubscribed_cb), resubscribed);
   subscribe (sub, REDIS_SUBSCRIPTION_KIND_SHARD, (const char *[]) { moving, staying, NULL });
 
-  /* Node 0 gives the slot up behind the pool's back. */
-  set_slot_node (moving, 0, 1);
+  /* Node 0 gives the (empty) slot up behind the pool's back, as a
+   * resharding does: when it does, it sends `sunsubscribe` to its
+   * subscribers of the slot's shard channels. */
+  cluster_fixture_give_slot_of (fixture, moving, 0, 1);
   WAIT_UNTIL (resubscribed->len == 1, 10000);
   g_assert_cmpstr (resubscribed->pdata[0], ==, address1);
   {
@@ -321,7 +272,7 @@ test_slot_moved (void)
   g_assert_cmpstr (seen_moving.last_payload, ==, "after the move");
 
   /* And back: node 1 gives it up in turn. */
-  set_slot_node (moving, 1, 0);
+  cluster_fixture_give_slot_of (fixture, moving, 1, 0);
   WAIT_UNTIL (resubscribed->len == 2, 10000);
   g_assert_cmpstr (resubscribed->pdata[1], ==, address0);
   {
@@ -377,7 +328,7 @@ test_plain_subscriber_sunsubscribed (void)
                                                    NULL, &error));
   g_assert_no_error (error);
 
-  set_slot_node (moving, 0, 1);
+  cluster_fixture_give_slot_of (fixture, moving, 0, 1);
   WAIT_UNTIL (n_shard_subscriptions (sub) == 1, 10000);
   {
     g_auto(GStrv) left = redis_subscriber_dup_subscriptions (sub, REDIS_SUBSCRIPTION_KIND_SHARD);
@@ -393,7 +344,7 @@ test_plain_subscriber_sunsubscribed (void)
   g_assert_no_error (error);
   g_assert_cmpuint (lost, ==, 0);
 
-  set_slot_node (moving, 1, 0);
+  cluster_fixture_give_slot_of (fixture, moving, 1, 0);
 }
 
 static void
@@ -421,7 +372,7 @@ contains_address (GPtrArray  *addresses,
 static void
 test_failover (void)
 {
-  g_autoptr(RedisClusterPool) cluster = new_cluster_pool ();
+  g_autoptr(RedisClusterPool) cluster = cluster_fixture_pool_new (fixture, NULL);
   g_autoptr(RedisClusterSubscriber) sub = redis_cluster_pool_create_subscriber (cluster);
   g_autoptr(GPtrArray) resubscribed = g_ptr_array_new_with_free_func (g_free);
   g_autoptr(GPtrArray) lost = g_ptr_array_new_with_free_func (g_free);

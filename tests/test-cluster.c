@@ -6,13 +6,16 @@
  * redirections per command of a pipeline and of a whole transaction,
  * TRYAGAIN retried to the call's deadline, the broadcast commands and
  * their response policies, the address-mapping hook (nodes announcing
- * an unreachable 127.0.0.2). */
+ * an unreachable 127.0.0.2); the built-in key table against the
+ * server's own key positions (COMMAND GETKEYS). */
 
 #include <string.h>
 
 #include "redis-test-server.h"
 #include "cluster-fixture.h"
 #include "redis-cluster-broadcast-private.h"
+#include "redis-cluster-keys-private.h"
+#include "redis-command-private.h"
 #include "redis-reply-private.h"
 #include "test-client-helpers.h"
 
@@ -80,29 +83,7 @@ new_cluster_pool (void)
   return cluster;
 }
 
-static RedisReply *
-command (RedisClusterPool   *cluster,
-         const char * const *argv)
-{
-  g_autoptr(GError) error = NULL;
-  RedisReply *reply = redis_client_command_sync (REDIS_CLIENT (cluster), argv, NULL, &error);
-
-  g_assert_no_error (error);
-  return reply;
-}
-
-#define CMD(c, ...) command ((c), (const char *[]) { __VA_ARGS__, NULL })
-
-static guint64
-info_u64 (RedisClusterPool *cluster,
-          const char       *name)
-{
-  g_autoptr(GVariant) info = redis_cluster_pool_get_info (cluster);
-  guint64 value = 0;
-
-  g_assert_true (g_variant_lookup (info, name, "t", &value));
-  return value;
-}
+#define CMD(c, ...) CLUSTER_FIXTURE_CMD ((c), __VA_ARGS__)
 
 /* ---- key slots ------------------------------------------------------------ */
 
@@ -206,7 +187,7 @@ test_routing (void)
       g_assert_cmpstr (redis_reply_get_text (reply), ==, value);
     }
   /* Every command went straight to its owner. */
-  g_assert_cmpuint (info_u64 (cluster, "moved"), ==, 0);
+  g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "moved"), ==, 0);
 
   /* Keyless commands go to a primary. */
   {
@@ -308,6 +289,171 @@ test_crossslot (void)
   }
 }
 
+/* ---- the key table against the server ----------------------------------- */
+
+/* The slot of the command @argv as the slow path finds it: COMMAND INFO
+ * @info_name (the subcommand's own, "object|encoding": a container has
+ * no flags of its own) and COMMAND GETKEYS asked of @node, their replies
+ * read by redis_cluster_key_query_finish() (what routing does for a
+ * command outside the table), no cache. */
+static gint
+slow_slot (RedisPool           *node,
+           const char          *info_name,
+           const char * const  *argv,
+           const guint8        *data,
+           gsize                len,
+           gboolean            *readonly)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+  g_auto(GStrv) getkeys_argv = NULL;
+  g_autoptr(RedisReply) getkeys = NULL;
+  g_autoptr(RedisReply) info = NULL;
+  const char *info_argv[] = { "COMMAND", "INFO", info_name, NULL };
+  gint slot;
+
+  g_strv_builder_add_many (builder, "COMMAND", "GETKEYS", NULL);
+  g_strv_builder_addv (builder, (const char **) argv);
+  getkeys_argv = g_strv_builder_end (builder);
+  /* A command of its name alone has no key, and COMMAND GETKEYS refuses
+   * it: the answer it gives a keyless command is the one it would give. */
+  if (argv[1] == NULL)
+    g_set_error_literal (&error, REDIS_ERROR, REDIS_ERROR_SERVER, "ERR The command has no key arguments");
+  else
+    getkeys = redis_client_command_sync (REDIS_CLIENT (node), (const char * const *) getkeys_argv,
+                                         NULL, &error);
+  /* The server's error replies come back as SERVER errors: only "no key
+   * arguments" is an answer; anything else is a command this test
+   * built wrong, and would compare as keyless. */
+  if (error != NULL)
+    {
+      g_assert_error (error, REDIS_ERROR, REDIS_ERROR_SERVER);
+      if (strstr (error->message, "no key arguments") == NULL)
+        g_error ("COMMAND GETKEYS %s: %s", argv[0], error->message);
+      getkeys = redis_reply_new_text (REDIS_REPLY_KIND_ERROR, error->message, strlen (error->message));
+      g_clear_error (&error);
+    }
+  info = redis_client_command_sync (REDIS_CLIENT (node), info_argv, NULL, &error);
+  g_assert_no_error (error);
+
+  slot = redis_cluster_key_query_finish (NULL, data, len, info, getkeys, readonly, &error);
+  g_assert_true ((slot == REDIS_CLUSTER_SLOT_INVALID) == (error != NULL));
+  return slot;
+}
+
+/* COMMAND INFO of @name: its arity, and the first of its subcommands other
+ * than HELP (NULL: none). */
+static gint
+command_arity (RedisPool   *node,
+               const char  *name,
+               char       **subcommand)
+{
+  g_autoptr(GError) error = NULL;
+  const char *argv[] = { "COMMAND", "INFO", name, NULL };
+  g_autoptr(RedisReply) reply = redis_client_command_sync (REDIS_CLIENT (node), argv, NULL, &error);
+  RedisReply *entry;
+
+  g_assert_no_error (error);
+  entry = redis_reply_get_element (reply, 0);
+  g_assert_cmpint (redis_reply_get_kind (entry), ==, REDIS_REPLY_KIND_ARRAY);   /* known to the server */
+  *subcommand = NULL;
+  if (redis_reply_get_n_elements (entry) > 9)
+    {
+      RedisReply *subs = redis_reply_get_element (entry, 9);
+
+      for (guint i = 0; i < redis_reply_get_n_elements (subs) && *subcommand == NULL; i++)
+        {
+          const char *full = redis_reply_get_text (redis_reply_get_element (redis_reply_get_element (subs, i), 0));
+          const char *bar = strchr (full, '|');
+
+          g_assert_nonnull (bar);
+          if (g_ascii_strcasecmp (bar + 1, "help") != 0)
+            *subcommand = g_ascii_strup (bar + 1, -1);
+        }
+    }
+  return (gint) redis_reply_get_integer (redis_reply_get_element (entry, 1));
+}
+
+/* For every command of the built-in key table, the slot the fast path
+ * (redis_cluster_command_slot(): the table, the RESP encoding) computes
+ * equals the slow path's (the server's own key positions), and so does
+ * the read-only flag: with all arguments in one slot but one, moved in
+ * turn over every position, a key position the table gets wrong changes
+ * the answer (a slot, NONE, or INVALID for two slots). */
+static void
+test_key_table_matches_server (void)
+{
+  g_autofree char *uri = g_strdup_printf ("redis://127.0.0.1:%u", redis_test_server_get_port (nodes[0]));
+  g_autoptr(GError) error = NULL;
+  g_autoptr(RedisPool) node = redis_pool_new_sync (uri, NULL, &error);
+  guint n_commands = 0, n_compared = 0, n_keyed = 0;
+  const char *name;
+
+  g_assert_no_error (error);
+  for (guint c = 0; (name = redis_cluster_key_table_get_name (c)) != NULL; c++)
+    {
+      g_autofree char *sub = NULL;
+      gint arity = command_arity (node, name, &sub);
+      g_autofree char *info_name = sub != NULL ? g_strdup_printf ("%s|%s", name, sub) : g_strdup (name);
+      /* The EVAL and FCALL forms: numkeys, then the keys. */
+      gboolean numkeys = g_str_has_prefix (name, "EVAL") || g_str_has_prefix (name, "FCALL");
+      guint first_arg = sub != NULL ? 2 : 1;
+      guint argc;
+      gboolean keyed = FALSE;
+
+      if (sub != NULL)
+        {
+          g_autofree char *none = NULL;
+
+          arity = command_arity (node, info_name, &none);
+        }
+      /* Variadic: two arguments more than the least, for the ranges. */
+      argc = arity > 0 ? (guint) arity : (guint) -arity + 2;
+      g_assert_cmpuint (argc, >, first_arg - 1);
+
+      /* moved == argc: none moved, all in one slot. */
+      for (guint moved = first_arg; moved <= argc; moved++)
+        {
+          g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+          g_autoptr(GByteArray) encoded = g_byte_array_new ();
+          g_autoptr(GError) fast_error = NULL;
+          gboolean fast_readonly = FALSE, slow_readonly = FALSE;
+          gsize consumed = 0;
+          gint fast, slow;
+
+          if (numkeys && moved == 2)
+            continue;
+          /* Names in either case; keys of 2-digit lengths. */
+          g_ptr_array_add (argv, moved % 2 == 0 ? g_strdup (name) : g_ascii_strdown (name, -1));
+          if (sub != NULL)
+            g_ptr_array_add (argv, g_strdup (sub));
+          for (guint i = first_arg; i < argc; i++)
+            g_ptr_array_add (argv, numkeys && i == 2 ? g_strdup ("2")
+                                   : g_strdup_printf ("{%s}argument-%u", i == moved ? "other" : "same", i));
+          g_ptr_array_add (argv, NULL);
+          g_assert_true (redis_encode_strv (encoded, (const char * const *) argv->pdata,
+                                            NULL, NULL, NULL, NULL));
+
+          fast = redis_cluster_command_slot (encoded->data, encoded->len, &consumed, NULL,
+                                             &fast_readonly, &fast_error);
+          g_assert_cmpuint (consumed, ==, encoded->len);
+          slow = slow_slot (node, info_name, (const char * const *) argv->pdata, encoded->data,
+                            encoded->len, &slow_readonly);
+          if (fast != slow || fast_readonly != slow_readonly)
+            g_error ("%s%s%s (argument %u moved): the table says slot %d%s, the server %d%s",
+                     name, sub != NULL ? " " : "", sub != NULL ? sub : "", moved,
+                     fast, fast_readonly ? " read-only" : "", slow, slow_readonly ? " read-only" : "");
+          keyed |= fast >= 0 || fast == REDIS_CLUSTER_SLOT_INVALID;
+          n_compared++;
+        }
+      n_keyed += keyed;
+      n_commands++;
+    }
+  g_test_message ("%u commands, %u with keys, %u forms compared", n_commands, n_keyed, n_compared);
+  g_assert_cmpuint (n_commands, >, 100);
+  g_assert_cmpuint (n_keyed, >, 80);
+}
+
 /* ---- commands outside the key table ---------------------------------------- */
 
 /* The calls of `COMMAND GETKEYS` the nodes served since the last reset. */
@@ -317,25 +463,8 @@ getkeys_calls (void)
   guint64 total = 0;
 
   for (guint i = 0; i < N_NODES; i++)
-    {
-      g_autofree char *stats = CLI (i, "INFO", "commandstats");
-      const char *line = strstr (stats, "cmdstat_command|getkeys:calls=");
-
-      if (line != NULL)
-        total += g_ascii_strtoull (line + strlen ("cmdstat_command|getkeys:calls="), NULL, 10);
-    }
+    total += cluster_fixture_cmdstat_calls (fixture, i, "command|getkeys");
   return total;
-}
-
-static void
-reset_stats (void)
-{
-  for (guint i = 0; i < N_NODES; i++)
-    {
-      g_autofree char *ok = CLI (i, "CONFIG", "RESETSTAT");
-
-      g_assert_cmpstr (ok, ==, "OK");
-    }
 }
 
 /* LINSERT (fixed key position), SINTERCARD (keys after numkeys: they move
@@ -351,7 +480,7 @@ test_getkeys (void)
   guint on_node[N_NODES] = { 0 };
 
   flush_all ();
-  reset_stats ();
+  cluster_fixture_reset_stats (fixture);
   for (guint i = 0; i < n_keys; i++)
     {
       g_autofree char *key = g_strdup_printf ("gk:%u", i);
@@ -364,8 +493,8 @@ test_getkeys (void)
   for (guint i = 0; i < N_NODES; i++)
     g_assert_cmpuint (on_node[i], >, 0);
   /* Each went straight to its owner: no MOVED; one query, then the cache. */
-  g_assert_cmpuint (info_u64 (cluster, "moved"), ==, 0);
-  g_assert_cmpuint (info_u64 (cluster, "key-queries"), ==, 1);
+  g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "moved"), ==, 0);
+  g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "key-queries"), ==, 1);
   g_assert_cmpuint (getkeys_calls (), ==, 1);
 
   /* Keys that move with the arguments: asked every time. */
@@ -379,7 +508,7 @@ test_getkeys (void)
 
         g_assert_cmpint (redis_reply_get_integer (card), ==, 1);
       }
-    g_assert_cmpuint (info_u64 (cluster, "key-queries"), ==, 4);
+    g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "key-queries"), ==, 4);
   }
   /* …and keys in two slots are refused before the command is sent. */
   {
@@ -397,10 +526,10 @@ test_getkeys (void)
   /* A keyless answer is cached too. */
   {
     g_autoptr(RedisReply) first = CMD (cluster, "LOLWUT", "VERSION", "5");
-    guint64 queries = info_u64 (cluster, "key-queries");
+    guint64 queries = cluster_fixture_pool_info_u64 (cluster, "key-queries");
     g_autoptr(RedisReply) second = CMD (cluster, "LOLWUT", "VERSION", "5");
 
-    g_assert_cmpuint (info_u64 (cluster, "key-queries"), ==, queries);
+    g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "key-queries"), ==, queries);
   }
   /* An unknown command: the server's own error, not a routing one. */
   {
@@ -411,7 +540,7 @@ test_getkeys (void)
     g_assert_null (reply);
     g_clear_error (&error);
   }
-  g_assert_cmpuint (info_u64 (cluster, "moved"), ==, 0);
+  g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "moved"), ==, 0);
 }
 
 /* The same from async calls, and inside a pipeline split over nodes. */
@@ -437,7 +566,7 @@ test_getkeys_async (void)
   g_assert_cmpuint (state.replies->len, ==, n);
   for (guint i = 0; i < n; i++)
     g_assert_cmpint (redis_reply_get_integer (state.replies->pdata[i]), ==, 2);
-  g_assert_cmpuint (info_u64 (cluster, "moved"), ==, 0);
+  g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "moved"), ==, 0);
   g_ptr_array_unref (state.replies);
 
   {
@@ -466,7 +595,7 @@ test_getkeys_async (void)
         g_assert_true (g_str_has_prefix (redis_reply_get_text (replies->pdata[3 * i + 2]), "WRONGTYPE"));
       }
   }
-  g_assert_cmpuint (info_u64 (cluster, "moved"), ==, 0);
+  g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "moved"), ==, 0);
 }
 
 /* ---- per-node signals ---------------------------------------------------------- */
@@ -705,51 +834,6 @@ count_cb (gpointer  instance,
   (*(guint *) user_data)++;
 }
 
-/* Whether every node sends a reader of @key to @node (and @node serves it). */
-static gboolean
-slot_settled (const char *key,
-              guint       node)
-{
-  g_autofree char *port = port_string (node);
-
-  for (guint i = 0; i < N_NODES; i++)
-    {
-      g_autofree char *out = CLI (i, "GET", key);
-      gboolean moved = g_str_has_prefix (out, "MOVED");
-
-      if (i == node ? moved : !moved || !g_str_has_suffix (out, port))
-        {
-          g_test_message ("node %u answers GET %s with “%s”, not yet settled on node %u",
-                          i, key, out, node);
-          return FALSE;
-        }
-    }
-  return TRUE;
-}
-
-/* Gives the slot of @key from @from to @node behind the cluster pool's
- * back, as a resharding does: the new owner imports it and takes it first
- * (which bumps its config epoch, so that its claim wins the gossip), then
- * the others learn it; every node must agree before the test goes on. */
-static void
-set_slot_node (const char *key,
-               guint       from,
-               guint       node)
-{
-  g_autofree char *s = g_strdup_printf ("%u", slot_of (key));
-  g_autofree char *importing = CLI (node, "CLUSTER", "SETSLOT", s, "IMPORTING", node_ids[from]);
-
-  g_assert_cmpstr (importing, ==, "OK");
-  for (guint k = 0; k < N_NODES; k++)
-    {
-      guint i = (node + k) % N_NODES;
-      g_autofree char *ok = CLI (i, "CLUSTER", "SETSLOT", s, "NODE", node_ids[node]);
-
-      g_assert_cmpstr (ok, ==, "OK");
-    }
-  WAIT_UNTIL (slot_settled (key, node), 10000);
-}
-
 static void
 test_moved (void)
 {
@@ -763,7 +847,7 @@ test_moved (void)
   g_signal_connect (cluster, "topology-changed", G_CALLBACK (count_cb), &changed);
 
   /* An empty slot given to node 1 behind the pool's back. */
-  set_slot_node (key, 0, 1);
+  cluster_fixture_give_slot_of (fixture, key, 0, 1);
 
   {
     g_autoptr(RedisReply) ok = CMD (cluster, "SET", key, "moved");
@@ -771,7 +855,7 @@ test_moved (void)
 
     g_assert_cmpstr (redis_reply_get_text (value), ==, "moved");
   }
-  g_assert_cmpuint (info_u64 (cluster, "moved"), ==, 1);   /* the slot was updated at once */
+  g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "moved"), ==, 1);   /* the slot was updated at once */
   g_assert_cmpuint (dbsize (1), ==, 1);
   g_assert_cmpuint (dbsize (0), ==, 0);
   /* One coalesced refresh, which sees the change. */
@@ -780,7 +864,7 @@ test_moved (void)
 
   /* Back to node 0 (empty the slot first), async this time. */
   g_free (CLI (1, "DEL", key));
-  set_slot_node (key, 1, 0);
+  cluster_fixture_give_slot_of (fixture, key, 1, 0);
   {
     GAsyncResult *result = NULL;
     g_autoptr(RedisReply) reply = NULL;
@@ -792,7 +876,7 @@ test_moved (void)
     g_object_unref (result);
     g_assert_no_error (error);
   }
-  g_assert_cmpuint (info_u64 (cluster, "moved"), ==, 2);
+  g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "moved"), ==, 2);
   g_assert_cmpuint (dbsize (0), ==, 1);
 }
 
@@ -811,11 +895,11 @@ test_max_redirects (void)
                             "topology-refresh-interval", 0, NULL);
   g_assert_no_error (error);
   g_assert_cmpuint (redis_cluster_pool_get_max_redirects (cluster), ==, 0);
-  set_slot_node (key, 2, 1);
+  cluster_fixture_give_slot_of (fixture, key, 2, 1);
   reply = redis_client_command_sync (REDIS_CLIENT (cluster), argv, NULL, &error);
   g_assert_error (error, REDIS_ERROR, REDIS_ERROR_SERVER);
   g_assert_nonnull (strstr (error->message, "MOVED"));
-  set_slot_node (key, 1, 2);
+  cluster_fixture_give_slot_of (fixture, key, 1, 2);
 }
 
 static void
@@ -857,8 +941,8 @@ test_ask (void)
     g_assert_cmpstr (redis_reply_get_text (a), ==, "migrated");
     g_assert_cmpstr (redis_reply_get_text (b), ==, "stayed");
   }
-  g_assert_cmpuint (info_u64 (cluster, "ask"), ==, 1);
-  g_assert_cmpuint (info_u64 (cluster, "moved"), ==, 0);
+  g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "ask"), ==, 1);
+  g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "moved"), ==, 0);
 
   /* Async too. */
   {
@@ -872,7 +956,7 @@ test_ask (void)
     g_assert_no_error (error);
     g_assert_cmpstr (redis_reply_get_text (reply), ==, "migrated");
   }
-  g_assert_cmpuint (info_u64 (cluster, "ask"), ==, 2);
+  g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "ask"), ==, 2);
 
   /* Both keys at once, one on each side: TRYAGAIN from the source, retried
    * with backoff for the retry budget, then returned. */
@@ -882,21 +966,21 @@ test_ask (void)
 
     g_assert_error (error, REDIS_ERROR, REDIS_ERROR_SERVER);
     g_assert_true (g_str_has_prefix (error->message, "TRYAGAIN"));
-    g_assert_cmpuint (info_u64 (cluster, "tryagain"), >=, 2);
+    g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "tryagain"), >=, 2);
     g_clear_error (&error);
   }
 
   /* Finish the migration. */
   g_free (CLI (0, "MIGRATE", "127.0.0.1", port1, other, "0", "5000"));
-  set_slot_node (key, 0, 1);
+  cluster_fixture_give_slot_of (fixture, key, 0, 1);
   {
     g_autoptr(RedisReply) b = CMD (cluster, "GET", other);
 
     g_assert_cmpstr (redis_reply_get_text (b), ==, "stayed");
   }
-  g_assert_cmpuint (info_u64 (cluster, "moved"), ==, 1);
+  g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "moved"), ==, 1);
   g_free (CLI (1, "DEL", key, other));
-  set_slot_node (key, 1, 0);
+  cluster_fixture_give_slot_of (fixture, key, 1, 0);
 }
 
 /* The periodic refresh sees a slot that moved with no call to tell it. */
@@ -917,21 +1001,21 @@ test_periodic_refresh (void)
   g_assert_no_error (error);
   g_signal_connect (cluster, "topology-changed", G_CALLBACK (count_cb), &changed);
 
-  set_slot_node (key, 1, 2);
+  cluster_fixture_give_slot_of (fixture, key, 1, 2);
   WAIT_UNTIL (changed > 0, 5000);
   /* Node 1's range is now split around the slot: two more ranges. */
   info = redis_cluster_pool_get_info (cluster);
   ranges = g_variant_lookup_value (info, "ranges", G_VARIANT_TYPE ("a(qqs)"));
   g_assert_cmpuint (g_variant_n_children (ranges), ==, N_NODES + 2);
-  g_assert_cmpuint (info_u64 (cluster, "moved"), ==, 0);
+  g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "moved"), ==, 0);
   {
     g_autoptr(RedisReply) ok = CMD (cluster, "SET", key, "x");
   }
-  g_assert_cmpuint (info_u64 (cluster, "moved"), ==, 0);
+  g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "moved"), ==, 0);
   g_assert_cmpuint (dbsize (2), ==, 1);
 
   g_free (CLI (2, "DEL", key));
-  set_slot_node (key, 2, 1);
+  cluster_fixture_give_slot_of (fixture, key, 2, 1);
 }
 
 /* ---- redirections everywhere (helper H2) ------------------------------------- */
@@ -967,9 +1051,9 @@ end_migration (const char *key,
   g_autofree char *port = port_string (to);
 
   g_free (CLI (from, "MIGRATE", "127.0.0.1", port, stays, "0", "5000"));
-  set_slot_node (key, from, to);
+  cluster_fixture_give_slot_of (fixture, key, from, to);
   g_free (CLI (to, "DEL", key, stays));
-  set_slot_node (key, to, from);
+  cluster_fixture_give_slot_of (fixture, key, to, from);
 }
 
 /* A key of the slot of @key, other than it. */
@@ -1029,12 +1113,12 @@ test_tryagain_deadline (void)
       elapsed_ms = (g_get_monotonic_time () - start) / 1000;
       g_test_message ("command_timeout=%ums: TRYAGAIN returned after %" G_GINT64_FORMAT " ms, "
                       "%" G_GUINT64_FORMAT " retries", timeouts_ms[t], elapsed_ms,
-                      info_u64 (cluster, "tryagain"));
+                      cluster_fixture_pool_info_u64 (cluster, "tryagain"));
       g_assert_error (error, REDIS_ERROR, REDIS_ERROR_SERVER);
       g_assert_true (g_str_has_prefix (error->message, "TRYAGAIN"));
       g_assert_cmpint (elapsed_ms, >=, timeouts_ms[t] - 20);
       g_assert_cmpint (elapsed_ms, <, timeouts_ms[t] + test_scale_ms (1000));
-      g_assert_cmpuint (info_u64 (cluster, "tryagain"), >=, 2);
+      g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "tryagain"), >=, 2);
     }
 
   /* Async: the same bound, without blocking the context. */
@@ -1081,7 +1165,7 @@ check_pipeline_redirects (gboolean async)
     g_autoptr(RedisReply) a = CMD (cluster, "SET", asked, "20");
     g_autoptr(RedisReply) b = CMD (cluster, "SET", stays, "10");
   }
-  set_slot_node (moved, 0, 1);
+  cluster_fixture_give_slot_of (fixture, moved, 0, 1);
   start_migration (asked, stays, 2, 1);
 
   redis_batch_add (batch, (const char *[]) { "INCR", fixed, NULL });
@@ -1111,8 +1195,8 @@ check_pipeline_redirects (gboolean async)
   g_assert_cmpint (redis_reply_get_integer (replies->pdata[4]), ==, 2);
   g_assert_cmpstr (redis_reply_get_text (replies->pdata[5]), ==, "PONG");
   g_assert_cmpint (redis_reply_get_integer (replies->pdata[6]), ==, 2);
-  g_assert_cmpuint (info_u64 (cluster, "moved"), >=, 1);
-  g_assert_cmpuint (info_u64 (cluster, "ask"), ==, 1);
+  g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "moved"), >=, 1);
+  g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "ask"), ==, 1);
   /* What ran once is there once, where it belongs. */
   g_assert_cmpint (get_integer (1, fixed), ==, 2);
   g_assert_cmpint (get_integer (1, moved), ==, 2);
@@ -1137,12 +1221,12 @@ check_pipeline_redirects (gboolean async)
     g_assert_no_error (error);
     g_assert_cmpint (redis_reply_get_integer (more->pdata[0]), ==, 12);
     g_assert_cmpint (redis_reply_get_integer (more->pdata[1]), ==, 22);
-    g_assert_cmpuint (info_u64 (cluster, "ask"), ==, 3);   /* with the GET above */
+    g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "ask"), ==, 3);   /* with the GET above */
   }
 
   end_migration (asked, stays, 2, 1);
   g_free (CLI (1, "DEL", moved));
-  set_slot_node (moved, 1, 0);
+  cluster_fixture_give_slot_of (fixture, moved, 1, 0);
 }
 
 static void
@@ -1196,7 +1280,7 @@ test_pipeline_tryagain (void)
     g_assert_cmpint (redis_reply_get_integer (replies->pdata[0]), ==, 1);
     g_assert_true (g_str_has_prefix (redis_reply_get_text (replies->pdata[1]), "TRYAGAIN"));
     g_assert_cmpint (redis_reply_get_integer (replies->pdata[2]), ==, 2);
-    g_assert_cmpuint (info_u64 (cluster, "tryagain"), >=, 2);
+    g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "tryagain"), >=, 2);
   }
 
   /* A long one: the migration ends while the pipeline waits. */
@@ -1209,10 +1293,10 @@ test_pipeline_tryagain (void)
     RedisReply *both;
 
     redis_client_pipeline_async (REDIS_CLIENT (cluster), batch, NULL, store_result_cb, &result);
-    WAIT_UNTIL (info_u64 (cluster, "tryagain") >= 2, 5000);
+    WAIT_UNTIL (cluster_fixture_pool_info_u64 (cluster, "tryagain") >= 2, 5000);
     g_assert_null (result);
     g_free (CLI (0, "MIGRATE", "127.0.0.1", port, stays, "0", "5000"));
-    set_slot_node (key, 0, 1);
+    cluster_fixture_give_slot_of (fixture, key, 0, 1);
     WAIT_UNTIL (result != NULL, 10000);
     replies = redis_client_pipeline_finish (REDIS_CLIENT (cluster), result, &error);
     g_object_unref (result);
@@ -1223,12 +1307,12 @@ test_pipeline_tryagain (void)
     g_assert_cmpstr (redis_reply_get_text (redis_reply_get_element (both, 0)), ==, "a");
     g_assert_cmpstr (redis_reply_get_text (redis_reply_get_element (both, 1)), ==, "b");
     g_assert_cmpint (redis_reply_get_integer (replies->pdata[2]), ==, 4);
-    g_assert_cmpuint (info_u64 (cluster, "moved"), >=, 1);
+    g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "moved"), >=, 1);
   }
   g_assert_cmpint (get_integer (2, fixed), ==, 4);
 
   g_free (CLI (1, "DEL", key, stays));
-  set_slot_node (key, 1, 0);
+  cluster_fixture_give_slot_of (fixture, key, 1, 0);
 }
 
 /* A transaction whose slot moved: EXEC is refused (a queued command got
@@ -1246,7 +1330,7 @@ test_transaction_moved (void)
 
   flush_all ();
   cluster = new_cluster_pool ();
-  set_slot_node (key, 2, 0);
+  cluster_fixture_give_slot_of (fixture, key, 2, 0);
 
   redis_batch_add (batch, (const char *[]) { "INCR", key, NULL });
   redis_batch_add (batch, (const char *[]) { "INCRBY", other, "5", NULL });
@@ -1255,7 +1339,7 @@ test_transaction_moved (void)
   g_assert_cmpuint (replies->len, ==, 2);
   g_assert_cmpint (redis_reply_get_integer (replies->pdata[0]), ==, 1);
   g_assert_cmpint (redis_reply_get_integer (replies->pdata[1]), ==, 5);
-  g_assert_cmpuint (info_u64 (cluster, "moved"), ==, 1);
+  g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "moved"), ==, 1);
   g_assert_cmpint (get_integer (0, key), ==, 1);
   g_assert_cmpint (get_integer (0, other), ==, 5);
   g_assert_cmpuint (dbsize (2), ==, 0);
@@ -1263,7 +1347,7 @@ test_transaction_moved (void)
 
   /* And back, async. */
   g_free (CLI (0, "DEL", key, other));
-  set_slot_node (key, 0, 2);
+  cluster_fixture_give_slot_of (fixture, key, 0, 2);
   {
     GAsyncResult *result = NULL;
 
@@ -1274,7 +1358,7 @@ test_transaction_moved (void)
     g_assert_no_error (error);
     g_assert_cmpint (redis_reply_get_integer (replies->pdata[1]), ==, 5);
   }
-  g_assert_cmpuint (info_u64 (cluster, "moved"), ==, 2);
+  g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "moved"), ==, 2);
   g_assert_cmpint (get_integer (2, key), ==, 1);
 }
 
@@ -1313,7 +1397,7 @@ test_transaction_ask (void)
   g_assert_no_error (error);
   g_assert_cmpint (redis_reply_get_integer (replies->pdata[0]), ==, 21);
   g_assert_cmpint (redis_reply_get_integer (replies->pdata[1]), ==, 26);
-  g_assert_cmpuint (info_u64 (cluster, "ask"), ==, 1);
+  g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "ask"), ==, 1);
 
   redis_batch_add (straddling, (const char *[]) { "INCR", stays, NULL });
   redis_batch_add (straddling, (const char *[]) { "INCR", asked, NULL });
@@ -1322,8 +1406,8 @@ test_transaction_ask (void)
   g_assert_null (replies);
   g_assert_error (error, REDIS_ERROR, REDIS_ERROR_TRANSACTION_ABORTED);
   g_assert_nonnull (strstr (error->message, "ASK"));
-  g_assert_cmpuint (info_u64 (cluster, "tryagain"), >=, 2);
-  g_assert_cmpuint (info_u64 (cluster, "ask"), ==, 1);
+  g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "tryagain"), >=, 2);
+  g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "ask"), ==, 1);
   g_assert_cmpint (get_integer (1, stays), ==, 10);
   {
     g_autoptr(RedisReply) value = CMD (cluster, "GET", asked);
@@ -1719,11 +1803,11 @@ test_address_map (void)
         g_assert_cmpuint (dbsize (node), ==, 1);
       }
 
-    set_slot_node (moved, 0, 1);
+    cluster_fixture_give_slot_of (fixture, moved, 0, 1);
     {
       g_autoptr(RedisReply) ok = CMD (cluster, "SET", moved, "x");
     }
-    g_assert_cmpuint (info_u64 (cluster, "moved"), ==, 1);
+    g_assert_cmpuint (cluster_fixture_pool_info_u64 (cluster, "moved"), ==, 1);
     g_assert_cmpuint (dbsize (1), ==, 2);
 
     info = redis_cluster_pool_get_info (cluster);
@@ -1745,7 +1829,7 @@ test_address_map (void)
   }
 
   g_free (CLI (1, "DEL", moved));
-  set_slot_node (moved, 1, 0);
+  cluster_fixture_give_slot_of (fixture, moved, 1, 0);
   announce_host (NULL);
 }
 
@@ -1770,6 +1854,7 @@ main (int    argc,
       g_test_add_func ("/cluster/routing/sync", test_routing);
       g_test_add_func ("/cluster/routing/async", test_routing_async);
       g_test_add_func ("/cluster/crossslot", test_crossslot);
+      g_test_add_func ("/cluster/key-table/matches-server", test_key_table_matches_server);
       g_test_add_func ("/cluster/getkeys/sync", test_getkeys);
       g_test_add_func ("/cluster/getkeys/async", test_getkeys_async);
       g_test_add_func ("/cluster/node-signals", test_node_signals);

@@ -2408,6 +2408,83 @@ test_init_failed (void)
   unref_and_wait_finalized (pool);
 }
 
+/* A credentials provider that answers its first request at once and holds
+ * the second until the test lets it go; later ones are answered at once. */
+typedef struct
+{
+  guint                    asked;
+  RedisCredentialsRequest *held;
+} HoldSecond;
+
+static void
+hold_second_provider (RedisPool               *pool,
+                      RedisCredentialsRequest *request,
+                      gpointer                 user_data)
+{
+  HoldSecond *hs = user_data;
+
+  if (++hs->asked == 2)
+    hs->held = g_object_ref (request);
+  else
+    redis_credentials_request_complete (request, NULL, NULL);
+}
+
+/* A wait-all initialization that succeeds although one of its connections
+ * was lost meanwhile: the lost one comes back (it used to stay down for
+ * good, since no retry was scheduled while the initialization ran). The
+ * second slot's connect is held (its provider request) while the first
+ * slot's connection is killed. */
+static void
+test_init_lost_during_wait_all (void)
+{
+  g_autoptr(RedisTestServer) server = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(RedisReply) reply = NULL;
+  g_autofree char *out = NULL;
+  HoldSecond hs = { 0, };
+  RedisPool *pool;
+
+  SKIP_WITHOUT_REDIS ();
+  server = server_new ();
+  pool = g_object_new (REDIS_TYPE_POOL,
+                       "port", (guint) redis_test_server_get_port (server),
+                       "pool-size", 2,
+                       "connect-mode", REDIS_POOL_CONNECT_MODE_WAIT_ALL,
+                       "backoff-initial", 50, "backoff-max", 50,
+                       "connect-timeout", test_scale_ms (2000),
+                       "command-timeout", test_scale_ms (2000),
+                       NULL);
+  redis_pool_set_credentials_provider (pool, hold_second_provider, &hs, NULL);
+  g_async_initable_init_async (G_ASYNC_INITABLE (pool), G_PRIORITY_DEFAULT, NULL,
+                               store_result_cb, &result);
+
+  WAIT_UNTIL (hs.held != NULL && redis_pool_get_active_connections (pool) == 1, 3000);
+  g_assert_nonnull (hs.held);
+  g_assert_cmpuint (redis_pool_get_active_connections (pool), ==, 1);
+  g_assert_null (result);
+
+  out = redis_test_server_cli (server, ARGV ("CLIENT", "KILL", "TYPE", "normal"), &error);
+  g_assert_no_error (error);
+  WAIT_UNTIL (redis_pool_get_active_connections (pool) == 0, 3000);
+  g_assert_cmpuint (redis_pool_get_active_connections (pool), ==, 0);
+
+  redis_credentials_request_complete (hs.held, NULL, NULL);
+  g_clear_object (&hs.held);
+  test_wait_for_result (&result, 3000);
+  g_assert_true (g_async_initable_init_finish (G_ASYNC_INITABLE (pool), result, &error));
+  g_assert_no_error (error);
+  g_clear_object (&result);   /* it holds the pool */
+
+  WAIT_UNTIL (redis_pool_get_active_connections (pool) == 2, 3000);
+  g_assert_cmpuint (redis_pool_get_active_connections (pool), ==, 2);
+  reply = CMD (pool, &error, "PING");
+  g_assert_no_error (error);
+  g_assert_nonnull (reply);
+
+  unref_and_wait_finalized (pool);
+}
+
 /* Cancelling a call that waits for the first changes nothing; cancelling
  * the first cancels the initialization, and every call gets CANCELLED. */
 static void
@@ -2582,6 +2659,7 @@ main (int    argc,
   g_test_add_func ("/pool/init/twice", test_init_twice);
   g_test_add_func ("/pool/init/concurrent", test_init_concurrent);
   g_test_add_func ("/pool/init/failed", test_init_failed);
+  g_test_add_func ("/pool/init/lost-during-wait-all", test_init_lost_during_wait_all);
   g_test_add_func ("/pool/init/cancel", test_init_cancel);
   g_test_add_func ("/pool/uri", test_uri);
 

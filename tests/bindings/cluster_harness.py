@@ -10,6 +10,9 @@ knows the others. Deadlines scale like the C tests' (test_scale_ms()).
 
 Used two ways:
 - imported, by test_cluster.py: Cluster().start(), .ports, .stop(), cli();
+  Cluster(replicas=1) gives each primary a replica (CLUSTER REPLICATE), in
+  .replica_ports (the replica of primary i at index i), and start() also
+  waits until every replica's link to its primary is up;
 - as a launcher, for the GJS and Vala tests:
       cluster_harness.py COMMAND [ARG...]
   starts the cluster, runs COMMAND with REDIS_CLUSTER_URL (every primary a
@@ -56,10 +59,12 @@ def cli(port, *args):
 
 
 class Cluster:
-    def __init__(self):
+    def __init__(self, replicas=0):
         self.tmp = tempfile.mkdtemp(prefix='redispool-cluster-')
         self.procs = []
         self.ports = []
+        self.replicas = replicas
+        self.replica_ports = []
 
     def start_node(self):
         # A port found free may be taken before redis-server binds it (or
@@ -94,14 +99,29 @@ class Cluster:
             for first, last in RANGES:
                 port = self.start_node()
                 assert cli(port, 'CLUSTER', 'ADDSLOTSRANGE', str(first), str(last)) == 'OK'
+            primaries = list(self.ports)
+            for _ in range(self.replicas):
+                for _primary in primaries:
+                    self.replica_ports.append(self.start_node())
             for port in self.ports[1:]:
                 assert cli(self.ports[0], 'CLUSTER', 'MEET', '127.0.0.1', str(port)) == 'OK'
+            known = 'cluster_known_nodes:%d' % len(self.ports)
             deadline = time.monotonic() + 20 * SCALE
             while not all('cluster_state:ok' in cli(p, 'CLUSTER', 'INFO') and
-                          'cluster_known_nodes:3' in cli(p, 'CLUSTER', 'INFO')
+                          known in cli(p, 'CLUSTER', 'INFO')
                           for p in self.ports):
                 if time.monotonic() > deadline:
                     raise RuntimeError('the cluster did not form')
+                time.sleep(0.1)
+            # Each replica follows its primary once it knows it (MEET
+            # first), then syncs.
+            for i, port in enumerate(self.replica_ports):
+                primary = primaries[i % len(primaries)]
+                assert cli(port, 'CLUSTER', 'REPLICATE', cli(primary, 'CLUSTER', 'MYID')) == 'OK'
+            while not all('master_link_status:up' in cli(p, 'INFO', 'replication')
+                          for p in self.replica_ports):
+                if time.monotonic() > deadline:
+                    raise RuntimeError('the replicas did not sync')
                 time.sleep(0.1)
         except BaseException:
             self.stop()

@@ -9,7 +9,10 @@
 # client-side, a pipeline across the nodes, the list model of node pools,
 # get_info(), Redis.cluster_key_slot(), sharded pub/sub
 # (Redis.ClusterSubscriber) and the address-mapping hook set between new and
-# init (a Python callable, scope notified). Redirections and moved slots are tested from C
+# init (a Python callable, scope notified), and read_from=replica on a
+# cluster with a replica per primary (Cluster(replicas=1)): the list model
+# shows the replicas' pools, a GET is served by a replica (INFO
+# commandstats), a SET by the primary. Redirections and moved slots are tested from C
 # (tests/test-cluster.c, tests/test-cluster-subscriber.c).
 
 import time
@@ -19,7 +22,7 @@ import gi
 gi.require_version('Redis', '1.0')
 from gi.repository import GLib, Redis  # noqa: E402
 
-from cluster_harness import SCALE, Cluster, cli  # noqa: E402
+from cluster_harness import RANGES, SCALE, Cluster, cli  # noqa: E402
 
 
 class ClusterTest(unittest.TestCase):
@@ -167,6 +170,65 @@ class ClusterTest(unittest.TestCase):
                                               None).get_integer(), 0)
         sub.close()
         cluster.close_sync(None)
+
+
+class ClusterReplicaTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.cluster = Cluster(replicas=1).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cluster.stop()
+
+    def test_read_from_replica(self):
+        primaries, replicas = self.cluster.ports[:3], self.cluster.replica_ports
+        uri = 'redis://127.0.0.1:%d?read_from=replica' % primaries[0]
+        cluster = Redis.ClusterPool.new_sync(uri, None)
+        try:
+            self.assertEqual(cluster.get_read_from(), Redis.ClusterReadFrom.REPLICA)
+            # A replica is listed once its primary says it is online.
+            deadline = time.monotonic() + 20 * SCALE
+            while (cluster.get_info().unpack()['replicas'] < len(replicas) and
+                   time.monotonic() < deadline):
+                time.sleep(0.1)
+                self._refresh(cluster)
+            self.assertEqual(cluster.get_info().unpack()['replicas'], len(replicas))
+            # The list model: a pool per node, the replicas' too.
+            self.assertEqual(cluster.get_n_items(), len(primaries) + len(replicas))
+            self.assertEqual(len(list(cluster)), 6)
+
+            for port in self.cluster.ports:
+                cli(port, 'CONFIG', 'RESETSTAT')
+            key = 'py:replica'
+            owner = primaries[[i for i, (first, last) in enumerate(RANGES)
+                               if first <= Redis.cluster_key_slot(key.encode()) <= last][0]]
+            replica = replicas[primaries.index(owner)]
+            self.assertEqual(cluster.command_sync(['SET', key, 'v'], None).get_string(), 'OK')
+            self.assertEqual(cli(owner, 'GET', key), 'v')
+            # Replication is asynchronous: wait until the replica has it.
+            self.assertEqual(cli(owner, 'WAIT', '1', str(10000 * SCALE)), '1')
+            self.assertEqual(cluster.command_sync(['GET', key], None).get_string(), 'v')
+            self.assertEqual(self._calls(replica, 'get'), 1)
+            self.assertEqual(self._calls(owner, 'get'), 1)   # ours, above, by redis-cli
+            # The SET ran on the primary (the replica counts it too: it
+            # runs the replication stream, so it proves nothing there).
+            self.assertEqual(self._calls(owner, 'set'), 1)
+        finally:
+            cluster.close_sync(None)
+
+    @staticmethod
+    def _refresh(cluster):
+        loop = GLib.MainLoop()
+        cluster.refresh_async(None, lambda c, r: (c.refresh_finish(r), loop.quit()))
+        loop.run()
+
+    @staticmethod
+    def _calls(port, command):
+        for line in cli(port, 'INFO', 'commandstats').splitlines():
+            if line.startswith('cmdstat_%s:' % command):
+                return int(line.split('calls=')[1].split(',')[0])
+        return 0
 
 
 if __name__ == '__main__':

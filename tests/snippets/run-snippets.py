@@ -102,9 +102,11 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 
 SCRIPT_DIR = os.path.dirname(os.path.abspath(__file__))
+# The cluster for cluster snippets is the binding tests' (one way to make one).
+sys.path.insert(0, os.path.join(SCRIPT_DIR, '..', 'bindings'))
+import cluster_harness  # noqa: E402
 DEFAULT_SOURCE_DIR = os.path.normpath(os.path.join(SCRIPT_DIR, '..', '..'))
 
 RUN_LANGS = ('c', 'python', 'js', 'vala')
@@ -291,88 +293,28 @@ def flushall(port):
 # ---- the cluster, for cluster snippets ------------------------------------------
 
 class Cluster:
-    """Three primaries on loopback (slots given with CLUSTER ADDSLOTSRANGE,
-    joined with CLUSTER MEET), as tests/bindings/test_cluster.py makes it."""
+    """The cluster of cluster snippets: the three primaries that
+    tests/bindings/cluster_harness.py makes for the binding tests, started
+    on first use (most runs have no cluster snippet)."""
 
     def __init__(self):
-        self.server = shutil.which('redis-server')
-        self.cli_path = shutil.which('redis-cli')
-        self.tmp = None
-        self.procs = []
-        self.ports = []
+        self.cluster = None
 
     def missing(self):
-        if self.server is None or self.cli_path is None:
+        if cluster_harness.SERVER is None or cluster_harness.CLI is None:
             return 'a cluster snippet needs redis-server and redis-cli'
         return None
 
-    def cli(self, port, *args):
-        return subprocess.run([self.cli_path, '-h', '127.0.0.1', '-p', str(port)] + list(args),
-                              check=True, capture_output=True, text=True,
-                              timeout=scale(10)).stdout.strip()
-
-    @staticmethod
-    def free_port():
-        # Below 55536: the cluster bus port is the data port + 10000.
-        while True:
-            port = 20000 + int.from_bytes(os.urandom(2), 'big') % 30000
-            with socket.socket() as s, socket.socket() as bus:
-                try:
-                    s.bind(('127.0.0.1', port))
-                    bus.bind(('127.0.0.1', port + 10000))
-                except OSError:
-                    continue
-                return port
-
-    def start_node(self):
-        for attempt in range(5):
-            port = self.free_port()
-            workdir = os.path.join(self.tmp, str(port))
-            os.mkdir(workdir)
-            proc = subprocess.Popen(
-                [self.server, '--port', str(port), '--bind', '127.0.0.1', '--save', '',
-                 '--appendonly', 'no', '--dir', workdir, '--cluster-enabled', 'yes',
-                 '--cluster-node-timeout', '1000', '--logfile', 'redis.log'],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            self.procs.append(proc)
-            deadline = time.monotonic() + scale(10)
-            while proc.poll() is None:
-                try:
-                    if self.cli(port, 'PING') == 'PONG':
-                        self.ports.append(port)
-                        return
-                except subprocess.CalledProcessError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError('redis-server on port %d did not start' % port)
-                time.sleep(0.05)
-        raise RuntimeError('no redis-server started in 5 attempts')
-
     def start(self):
         """The ports of the nodes, the cluster started on the first call."""
-        if self.ports:
-            return self.ports
-        self.tmp = tempfile.mkdtemp(prefix='redispool-snippet-cluster-')
-        for first, last in [(0, 5460), (5461, 10922), (10923, 16383)]:
-            self.start_node()
-            if self.cli(self.ports[-1], 'CLUSTER', 'ADDSLOTSRANGE', str(first), str(last)) != 'OK':
-                raise RuntimeError('CLUSTER ADDSLOTSRANGE failed')
-        for port in self.ports[1:]:
-            self.cli(self.ports[0], 'CLUSTER', 'MEET', '127.0.0.1', str(port))
-        deadline = time.monotonic() + scale(20)
-        while not all('cluster_state:ok' in info and 'cluster_known_nodes:3' in info
-                      for info in (self.cli(p, 'CLUSTER', 'INFO') for p in self.ports)):
-            if time.monotonic() > deadline:
-                raise RuntimeError('the cluster did not form')
-            time.sleep(0.1)
-        return self.ports
+        if self.cluster is None:
+            self.cluster = cluster_harness.Cluster().start()
+        return self.cluster.ports
 
     def stop(self):
-        for proc in self.procs:
-            proc.kill()
-            proc.wait()
-        if self.tmp is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+        if self.cluster is not None:
+            self.cluster.stop()
+            self.cluster = None
 
 
 # ---- wrapping ----------------------------------------------------------------
