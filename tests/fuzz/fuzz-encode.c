@@ -30,7 +30,13 @@
  *     of the milliseconds);
  *   - redis_call_set_timeout() gives no deadline or one in the future, never
  *     earlier than timeout + block time;
- *   - a no-reply call accepts exactly "+OK" then the ECHO of its token.
+ *   - a no-reply call accepts exactly "+OK" then the ECHO of its token;
+ *   - cluster routing (redis_cluster_command_slot(), which reads the
+ *     encoding word by word, up to 8 bytes before the name) stays inside
+ *     an exact-size copy of the encoding and of the raw input, consumes
+ *     exactly the encoding or refuses it with INVALID_ARGUMENT (keys in
+ *     several slots, never PROTOCOL), and gives GET and SET the slot of
+ *     their key.
  */
 
 #include "config-private.h"
@@ -43,6 +49,8 @@
 #include <string.h>
 
 #include "redis-call-private.h"
+#include "redis-cluster-keys-private.h"
+#include "redis-cluster-slots-private.h"
 #include "redis-error.h"
 #include "redis-reader-private.h"
 #include "redis-reply-private.h"
@@ -285,6 +293,55 @@ LLVMFuzzerInitialize (int    *argc,
   return 0;
 }
 
+/* Cluster routing on exact-size copies (ASan sees a read past either end). */
+static void
+check_cluster_slot (const guint8       *encoding,
+                    gsize               len,
+                    guint               argc,
+                    const char * const *argv,
+                    const gsize        *lens,
+                    const guint8       *raw,
+                    gsize               raw_len)
+{
+  g_autofree guint8 *copy = g_memdup2 (encoding, len);
+  g_autofree guint8 *raw_copy = g_memdup2 (raw, raw_len);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GError) raw_error = NULL;
+  gboolean readonly = FALSE;
+  gsize consumed = 0;
+  gint slot;
+
+  slot = redis_cluster_command_slot (copy, len, &consumed, NULL, &readonly, &error);
+  if (slot == REDIS_CLUSTER_SLOT_INVALID)
+    {
+      if (!g_error_matches (error, REDIS_ERROR, REDIS_ERROR_INVALID_ARGUMENT))
+        encode_fail ("routing refused a valid encoding: %s", error != NULL ? error->message : "no error");
+    }
+  else
+    {
+      if (error != NULL)
+        encode_fail ("routing set an error with slot %d", slot);
+      if (slot >= REDIS_CLUSTER_N_SLOTS || slot < REDIS_CLUSTER_SLOT_UNKNOWN)
+        encode_fail ("routing gave slot %d", slot);
+      if (consumed != len)
+        encode_fail ("routing consumed %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT " bytes", consumed, len);
+    }
+  if ((argc == 2 && lens[0] == 3 && g_ascii_strncasecmp (argv[0], "GET", 3) == 0) ||
+      (argc == 3 && lens[0] == 3 && g_ascii_strncasecmp (argv[0], "SET", 3) == 0))
+    {
+      gint want = redis_cluster_slot_of ((const guint8 *) argv[1], lens[1]);
+
+      if (slot != want)
+        encode_fail ("%.3s routed to slot %d, its key is in %d", argv[0], slot, want);
+    }
+
+  /* Whatever bytes: refused or read inside them. */
+  consumed = 0;
+  slot = redis_cluster_command_slot (raw_copy, raw_len, &consumed, NULL, &readonly, &raw_error);
+  if (slot != REDIS_CLUSTER_SLOT_INVALID && consumed > raw_len)
+    encode_fail ("routing consumed past the input");
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data,
                         size_t         size)
@@ -406,6 +463,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   if (!(flags & REDIS_COMMAND_FLAG_BLOCKING) ? block_ms != 0 : block_ms < -1)
     encode_fail ("block time %" G_GINT64_FORMAT " with flags %d", block_ms, flags);
   check_block_time (argc, argv, lens, flags, block_ms);
+  check_cluster_slot (out->data + prefix, exact, argc, argv, lens, data + 2, size - 2);
 
   {
     g_autoptr(GBytes) payload = g_byte_array_free_to_bytes (g_steal_pointer (&out));
