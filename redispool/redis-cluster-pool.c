@@ -2453,20 +2453,6 @@ redis_cluster_pool_submit (RedisClient *client,
   gsize offset = 0;
   guint n = 0;
 
-  /* A command for every node (FLUSHALL, SCRIPT LOAD…), called alone: see
-   * redis-cluster-broadcast.c. In a pipeline or a transaction it is routed
-   * as a keyless command, to one primary. */
-  if (call->kind == REDIS_CALL_COMMAND)
-    {
-      const RedisClusterBroadcast *rule = redis_cluster_broadcast_lookup (call->data, call->len);
-
-      if (rule != NULL)
-        {
-          broadcast_call (self, call, rule);
-          return;
-        }
-    }
-
   /* The commands of the payload: user commands and, for a transaction or
    * a no-reply call, the wrapper's (MULTI, CLIENT REPLY…, keyless). */
   while (offset < call->len)
@@ -2502,6 +2488,21 @@ redis_cluster_pool_submit (RedisClient *client,
         reads_only = reads_only && readonly;
     }
   offsets[n] = offset;
+
+  /* A command for every node (FLUSHALL, SCRIPT LOAD…), called alone: see
+   * redis-cluster-broadcast.c. They all have no key, so a command with one
+   * (the common case) is not parsed again for this. In a pipeline or a
+   * transaction it is routed as a keyless command, to one primary. */
+  if (call->kind == REDIS_CALL_COMMAND && slots[0] < 0)
+    {
+      const RedisClusterBroadcast *rule = redis_cluster_broadcast_lookup (call->data, call->len);
+
+      if (rule != NULL)
+        {
+          broadcast_call (self, call, rule);
+          return;
+        }
+    }
 
   if (unknown)
     key_query (self, call, slots, offsets, n, reads_only);
